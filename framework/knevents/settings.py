@@ -1,0 +1,194 @@
+"""Settings, grouped by concern, as frozen dataclasses.
+
+One precedence rule everywhere: command-line flag > environment variable >
+default. ``Settings.from_env()`` reads the environment once; a flag is applied
+by ``dataclasses.replace`` on the group it belongs to. Every field says its unit
+and why its default was chosen. Nothing here does I/O beyond reading ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BusSettings",
+    "HttpSettings",
+    "NatsSettings",
+    "SecretSettings",
+    "Settings",
+    "StateSettings",
+    "env_bool",
+    "env_float",
+    "env_int",
+]
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A float from ``env[name]``, else ``default``; a bad value is a clear ValueError."""
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not a number") from None
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """An int from ``env[name]``, else ``default``."""
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean from ``env[name]`` (1/true/yes/on, 0/false/no/off), else ``default``."""
+    value = _get(env, name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name}={value!r} is not a boolean")
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    """How to reach NATS (JetStream bus locally, KV state everywhere)."""
+
+    url: str = "nats://127.0.0.1:4222"
+    """``KNEVENTS_NATS_URL``. Comma-separated server URLs. The default is a local server."""
+    connect_timeout: float = 2.0
+    """``KNEVENTS_NATS_CONNECT_TIMEOUT``, seconds. Short: a function must answer 5xx quickly
+    when NATS is down so the broker retries, rather than hang the request."""
+    request_timeout: float = 5.0
+    """``KNEVENTS_NATS_REQUEST_TIMEOUT``, seconds per JetStream API / KV request."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NatsSettings:
+        return cls(
+            url=_get(env, "KNEVENTS_NATS_URL") or cls.url,
+            connect_timeout=env_float(env, "KNEVENTS_NATS_CONNECT_TIMEOUT", cls.connect_timeout),
+            request_timeout=env_float(env, "KNEVENTS_NATS_REQUEST_TIMEOUT", cls.request_timeout),
+        )
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Sensor state in JetStream KV."""
+
+    dedupe_ttl: float = 600.0
+    """``KNEVENTS_DEDUPE_TTL``, seconds an event id is remembered. 10 minutes covers broker
+    retry schedules (Knative's default backoff tops out well below that)."""
+    max_value_size: int = 1024 * 1024
+    """``KNEVENTS_STATE_MAX_VALUE``, bytes per KV value. NATS' default max payload is 1 MiB."""
+    replicas: int = 1
+    """``KNEVENTS_STATE_REPLICAS``: KV bucket replicas; 3 on a clustered NATS."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StateSettings:
+        return cls(
+            dedupe_ttl=env_float(env, "KNEVENTS_DEDUPE_TTL", cls.dedupe_ttl),
+            max_value_size=env_int(env, "KNEVENTS_STATE_MAX_VALUE", cls.max_value_size),
+            replicas=env_int(env, "KNEVENTS_STATE_REPLICAS", cls.replicas),
+        )
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    """Where event sources publish."""
+
+    sink: str | None = None
+    """``K_SINK``: the broker URL injected by Knative (SinkBinding). When unset, publish to JetStream."""
+    bus_name: str = "default"
+    """``KNEVENTS_BUS``: the EventBus name; JetStream subjects are ``<bus>.<eventsource>.<event>``."""
+    publish_retries: int = 3
+    """``KNEVENTS_PUBLISH_RETRIES``: attempts after the first. Few, because the caller retries too."""
+    publish_backoff: float = 0.1
+    """``KNEVENTS_PUBLISH_BACKOFF``, seconds before the first retry, doubled each time."""
+    publish_timeout: float = 5.0
+    """``KNEVENTS_PUBLISH_TIMEOUT``, seconds per publish attempt."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BusSettings:
+        return cls(
+            sink=_get(env, "K_SINK"),
+            bus_name=_get(env, "KNEVENTS_BUS") or cls.bus_name,
+            publish_retries=env_int(env, "KNEVENTS_PUBLISH_RETRIES", cls.publish_retries),
+            publish_backoff=env_float(env, "KNEVENTS_PUBLISH_BACKOFF", cls.publish_backoff),
+            publish_timeout=env_float(env, "KNEVENTS_PUBLISH_TIMEOUT", cls.publish_timeout),
+        )
+
+
+@dataclass(frozen=True)
+class SecretSettings:
+    """Where Secret and ConfigMap keys are read from."""
+
+    secrets_dir: str = "/var/run/secrets/knevents"
+    """``KNEVENTS_SECRETS_DIR``: ``<dir>/<name>/<key>`` files mounted from Secret volumes."""
+    configmaps_dir: str = "/var/run/configmaps/knevents"
+    """``KNEVENTS_CONFIGMAPS_DIR``: ``<dir>/<name>/<key>`` files mounted from ConfigMap volumes."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SecretSettings:
+        return cls(
+            secrets_dir=_get(env, "KNEVENTS_SECRETS_DIR") or cls.secrets_dir,
+            configmaps_dir=_get(env, "KNEVENTS_CONFIGMAPS_DIR") or cls.configmaps_dir,
+        )
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Outgoing HTTP (HTTP triggers, the broker sink)."""
+
+    timeout: float = 10.0
+    """``KNEVENTS_HTTP_TIMEOUT``, seconds when a trigger sets none. Argo's HTTP trigger default is 60 s;
+    10 s keeps a function's request well inside Knative's default 300 s request timeout with retries."""
+    max_connections: int = 100
+    """``KNEVENTS_HTTP_MAX_CONNECTIONS``: pooled connections per client."""
+    argo_server_url: str | None = None
+    """``KNEVENTS_ARGO_SERVER_URL``: Argo Server REST API, needed for resubmit/retry workflow operations."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
+        return cls(
+            timeout=env_float(env, "KNEVENTS_HTTP_TIMEOUT", cls.timeout),
+            max_connections=env_int(env, "KNEVENTS_HTTP_MAX_CONNECTIONS", cls.max_connections),
+            argo_server_url=_get(env, "KNEVENTS_ARGO_SERVER_URL"),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every group, read from the environment once per process."""
+
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
+    secrets: SecretSettings = field(default_factory=SecretSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every group from ``env`` (default ``os.environ``)."""
+        source = os.environ if env is None else env
+        return cls(
+            nats=NatsSettings.from_env(source),
+            state=StateSettings.from_env(source),
+            bus=BusSettings.from_env(source),
+            secrets=SecretSettings.from_env(source),
+            http=HttpSettings.from_env(source),
+        )

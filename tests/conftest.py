@@ -1,0 +1,8 @@
+"""Shared test configuration: real services are started by the fixture modules below."""
+
+pytest_plugins = [
+    "tests.fixtures.nats",
+    "tests.fixtures.kube",
+    "tests.fixtures.aws",
+    "tests.fixtures.pubsub",
+]
