@@ -1,0 +1,96 @@
+"""Framework-free HTTP request/response values.
+
+The runtimes (event source and sensor pipelines) take a :class:`Request` and
+return a :class:`Response`; the thin adapters under ``functions/`` and the local
+runner convert Flask / Starlette objects to and from these. Keeping Flask and
+Starlette out of the library keeps it testable and cold-start cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+__all__ = ["Headers", "Request", "Response", "json_response", "text_response"]
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only header mapping that keeps repeated values."""
+
+    __slots__ = ("_items", "_lookup")
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        self._items: tuple[tuple[str, str], ...] = tuple(pairs)
+        lookup: dict[str, list[str]] = {}
+        for key, value in pairs:
+            lookup.setdefault(key.lower(), []).append(value)
+        self._lookup = lookup
+
+    def __getitem__(self, key: str) -> str:
+        return self._lookup[key.lower()][0]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._lookup
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for key, _ in self._items:
+            if key.lower() not in seen:
+                seen.add(key.lower())
+                yield key
+
+    def __len__(self) -> int:
+        return len(self._lookup)
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value sent for ``key`` (HTTP allows a header to repeat)."""
+        return list(self._lookup.get(key.lower(), []))
+
+    def items_all(self) -> tuple[tuple[str, str], ...]:
+        """Every (name, value) pair, in arrival order, with the names as sent."""
+        return self._items
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An incoming HTTP request: what a function needs of it, nothing more."""
+
+    method: str
+    path: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    query_string: str = ""
+    remote_addr: str | None = None
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """The query string parsed into lists of values (blank values kept)."""
+        return parse_qs(self.query_string, keep_blank_values=True)
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased (``""`` when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An HTTP answer."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def text_response(status: int, text: str) -> Response:
+    """A plain-text answer."""
+    return Response(status, text.encode(), {"content-type": "text/plain; charset=utf-8"})
+
+
+def json_response(status: int, value: Any) -> Response:
+    """A JSON answer."""
+    return Response(status, json.dumps(value).encode(), {"content-type": "application/json"})
