@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
-
 from knevents import errors, events
 
 

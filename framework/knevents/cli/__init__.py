@@ -17,15 +17,8 @@ from knevents import __version__
 
 __all__ = ["main"]
 
-# Subcommand name -> module under knevents.cli that implements it.
-COMMANDS: dict[str, str] = {
-    "validate": "validate",
-    "test": "test",
-    "run": "run",
-    "send": "send",
-    "status": "status",
-    "render": "render",
-}
+# Modules under knevents.cli, one per subcommand, in the order --help lists them.
+COMMANDS: tuple[str, ...] = ("validate", "test", "run", "send", "status", "render")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"knevents {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS:
         try:
             module = importlib.import_module(f"knevents.cli.{module_name}")
         except ModuleNotFoundError as exc:

@@ -34,10 +34,10 @@ from knevents.settings import Settings
 
 __all__ = [
     "REGISTRY",
+    "Publish",
     "PullSource",
     "PushResult",
     "PushSource",
-    "Publish",
     "Route",
     "Source",
     "SourceContext",
