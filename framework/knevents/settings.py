@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "BusSettings",
     "HttpSettings",
+    "KubeSettings",
     "NatsSettings",
     "SecretSettings",
     "Settings",
@@ -172,6 +173,29 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class KubeSettings:
+    """How triggers reach the Kubernetes API (k8s and argoWorkflow triggers)."""
+
+    kubeconfig: str | None = None
+    """``KNEVENTS_KUBECONFIG``, else ``KUBECONFIG``: a kubeconfig file. Without one, in-cluster config is used
+    when ``KUBERNETES_SERVICE_HOST`` is set; otherwise no cluster is configured and Kubernetes triggers run as a
+    dry run (the local runner). ``~/.kube/config`` is deliberately not picked up: a local run must not create
+    resources in whatever cluster the developer's default context points at."""
+    context: str | None = None
+    """``KNEVENTS_KUBE_CONTEXT``: the kubeconfig context to use (default: the file's current context)."""
+    in_cluster: bool = False
+    """True when ``KUBERNETES_SERVICE_HOST`` is set (a pod with a ServiceAccount token)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KubeSettings:
+        return cls(
+            kubeconfig=_get(env, "KNEVENTS_KUBECONFIG") or _get(env, "KUBECONFIG"),
+            context=_get(env, "KNEVENTS_KUBE_CONTEXT"),
+            in_cluster=_get(env, "KUBERNETES_SERVICE_HOST") is not None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every group, read from the environment once per process."""
 
@@ -180,6 +204,7 @@ class Settings:
     bus: BusSettings = field(default_factory=BusSettings)
     secrets: SecretSettings = field(default_factory=SecretSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    kube: KubeSettings = field(default_factory=KubeSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -191,4 +216,5 @@ class Settings:
             bus=BusSettings.from_env(source),
             secrets=SecretSettings.from_env(source),
             http=HttpSettings.from_env(source),
+            kube=KubeSettings.from_env(source),
         )
