@@ -1,0 +1,290 @@
+"""Run every benchmark in one go and write docs/benchmarks.md with charts.
+
+    python bench/run_all.py            # full run
+    python bench/run_all.py --quick    # under ~3 minutes
+
+Each figure is reported beside a baseline measured in the same run (a no-op
+functions-framework function, raw nats-py), plus Argo Events' *published*
+figure, which is labelled as such. The last line printed is JSON with every
+headline figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import baselines, common
+
+ROOT = common.ROOT
+DOCS = ROOT / "docs"
+CHARTS = DOCS / "bench"
+BENCHES = ["sensor_engine", "sensor_function", "eventsource", "e2e"]
+
+SENSOR_SPEC = """
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: bench-sensor}
+spec:
+  dependencies:
+    - {name: dep, eventSourceName: webhook, eventName: example}
+  triggers:
+    - template:
+        name: log
+        log: {}
+"""
+SOURCE_SPEC = """
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata: {name: webhook}
+spec:
+  webhook:
+    example: {port: "12000", endpoint: /example, method: POST}
+"""
+
+
+def run_bench(name: str, quick: bool) -> dict[str, Any]:
+    script = ROOT / "bench" / f"{name}.py"
+    if not script.exists():
+        return {"bench": name, "error": f"{script.name} does not exist"}
+    args = [sys.executable, str(script)] + (["--quick"] if quick else [])
+    print(f"[run_all] {name} …", flush=True)
+    started = time.monotonic()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=str(ROOT), timeout=900)
+    lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-800:]
+        return {"bench": name, "error": f"exit {proc.returncode}: {tail}"}
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except ValueError:
+        return {"bench": name, "error": f"last line is not JSON: {lines[-1][:200]}"}
+    result["_seconds"] = round(time.monotonic() - started, 1)
+    result["_output"] = "\n".join(lines[:-1])[-4000:]
+    print(f"[run_all] {name} done in {result['_seconds']} s", flush=True)
+    return result
+
+
+def _first_2xx(port: int, path: str, body: bytes, headers: dict[str, str], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
+            with urllib.request.urlopen(req, timeout=1) as resp:
+                if 200 <= resp.status < 300:
+                    return
+        except OSError:
+            time.sleep(0.005)
+    raise TimeoutError("no 2xx")
+
+
+def cold_starts(tmp: Path, nats_url: str, repeats: int) -> dict[str, dict[str, float]]:
+    """Exec → first 2xx, and RSS after warm-up, for each function type."""
+    (tmp / "sensor.yaml").write_text(SENSOR_SPEC)
+    (tmp / "source.yaml").write_text(SOURCE_SPEC)
+    ce_headers = {"ce-specversion": "1.0", "ce-id": "x", "ce-source": "webhook", "ce-type": "webhook",
+                  "ce-subject": "example", "content-type": "application/json"}
+    cases = {
+        "noop": (ROOT / "bench/noop/main.py", "noop_http", {}, "/", {"content-type": "application/json"}),
+        "sensor": (ROOT / "functions/sensor/main.py", "handle",
+                   {"KNEVENTS_SPEC": str(tmp / "sensor.yaml"), "KNEVENTS_NATS_URL": nats_url}, "/", ce_headers),
+        "eventsource": (ROOT / "functions/eventsource/main.py", "handle",
+                        {"KNEVENTS_SPEC": str(tmp / "source.yaml"), "KNEVENTS_NATS_URL": nats_url},
+                        "/example", {"content-type": "application/json"}),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, (source, target, env, path, headers) in cases.items():
+        if not source.exists():
+            out[name] = {"error": 1.0}
+            continue
+        times = []
+        rss = float("nan")
+        for i in range(repeats):
+            t0 = time.monotonic()
+            proc = common.start_function(source, target, env)
+            try:
+                _first_2xx(proc.port, path, b'{"a": 1}', {**headers, "ce-id": f"cold-{i}"}, t0 + 20)
+                times.append(time.monotonic() - t0)
+                for j in range(50):
+                    _first_2xx(proc.port, path, b'{"a": 1}', {**headers, "ce-id": f"w-{i}-{j}"}, time.monotonic() + 5)
+                rss = common.rss_mb(proc.popen.pid)
+            except TimeoutError:
+                times.append(float("nan"))
+            finally:
+                proc.stop()
+        out[name] = {"cold_start_s": common.percentile(times, 50), "rss_mb": rss}
+        print(f"[run_all] cold start {name}: {out[name]}", flush=True)
+    return out
+
+
+def charts(results: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    CHARTS.mkdir(parents=True, exist_ok=True)
+    made = []
+
+    def bar(filename: str, title: str, labels: list[str], values: list[float], unit: str) -> None:
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        ax.bar(labels, values, color=["#999999"] + ["#3a78c2"] * (len(values) - 1))
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:,.0f}" if v >= 10 else f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(CHARTS / filename, dpi=110)
+        plt.close(fig)
+        made.append(filename)
+
+    sf = results.get("sensor_function", {})
+    if "noop_rps" in sf:
+        bar("sensor_throughput.png", "Sensor function throughput (HTTP, real NATS)",
+            ["no-op fn", "single dep", "2-dep AND"],
+            [sf.get("noop_rps", 0), sf.get("single_rps", 0), sf.get("and_rps", 0)], "requests/s")
+    es = results.get("eventsource", {})
+    if "noop_rps" in es:
+        bar("webhook_ingest.png", "Webhook ingest throughput", ["no-op fn", "webhook → bus"],
+            [es.get("noop_rps", 0), es.get("webhook_rps", 0)], "requests/s")
+    e2e = results.get("e2e", {})
+    loads = e2e.get("loads")
+    if isinstance(loads, list) and loads:
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        xs = [row["offered"] for row in loads]
+        ax.plot(xs, [row["p50_ms"] for row in loads], marker="o", label="p50")
+        ax.plot(xs, [row["p99_ms"] for row in loads], marker="o", label="p99")
+        ax.set_xlabel("offered load (events/s)")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title("End-to-end latency: webhook → bus → sensor → HTTP sink")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(CHARTS / "e2e_latency.png", dpi=110)
+        plt.close(fig)
+        made.append("e2e_latency.png")
+    cs = results.get("cold_start", {})
+    names = [n for n in ("noop", "sensor", "eventsource") if "cold_start_s" in cs.get(n, {})]
+    if names:
+        bar("cold_start.png", "Cold start: exec → first 2xx", names,
+            [cs[n]["cold_start_s"] for n in names], "seconds")
+        bar("memory.png", "Resident memory after warm-up", names, [cs[n]["rss_mb"] for n in names], "MiB")
+    return made
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def write_page(results: dict[str, Any], headline: dict[str, Any], made: list[str], quick: bool) -> None:
+    cmd = "python bench/run_all.py" + (" --quick" if quick else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d')} on this project's CI machine kind "
+        f"({os.cpu_count()} cores, Linux). Every figure sits beside a baseline measured **in the same run**; "
+        "ratios are the figures to compare across machines. Argo Events' figure is **published, not measured**.",
+        "",
+        "## Headline figures and targets",
+        "",
+        "| figure | value | baseline (same run) | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in headline["_table"]:
+        lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
+    lines += ["", "## Charts", ""]
+    for name in made:
+        lines.append(f"![{name}](bench/{name})")
+        lines.append("")
+    lines += ["## Raw results", ""]
+    for name, result in results.items():
+        shown = {k: v for k, v in result.items() if not k.startswith("_")}
+        lines.append(f"### {name}")
+        lines.append("")
+        lines.append("```json")
+        lines.append(json.dumps(shown, indent=2, default=str))
+        lines.append("```")
+        out = result.get("_output") if isinstance(result, dict) else None
+        if out:
+            lines += ["", "<details><summary>output</summary>", "", "```", out, "```", "", "</details>"]
+        lines.append("")
+    missed = [row for row in headline["_table"] if row[-1] == "no"]
+    lines += ["## Targets missed", ""]
+    if not missed:
+        lines.append("None in this run.")
+    for row in missed:
+        lines.append(f"- **{row[0]}**: {_fmt(row[1])} against a target of {row[4]}.")
+    (DOCS / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def headline_table(results: dict[str, Any]) -> dict[str, Any]:
+    sf, es, e2e, eng = (results.get(k, {}) for k in ("sensor_function", "eventsource", "e2e", "sensor_engine"))
+    cs = results.get("cold_start", {})
+    nb = results.get("nats_baseline", {})
+    argo = baselines.ARGO_PUBLISHED_EVENTS_PER_S
+    table: list[list[Any]] = []
+
+    def row(name: str, value: Any, base: Any, target: str, ok: bool | None, ratio: Any = "") -> None:
+        table.append([name, value, base, ratio, target, "n/a" if ok is None or value is None else ("yes" if ok else "no")])
+
+    mx = e2e.get("max_events_per_s")
+    row("end to end, max events/s", mx, f"Argo published ~{argo:.0f}", "≥ 500/s and ≥ 10× Argo",
+        None if mx is None else (mx >= 500 and mx >= 10 * argo), "" if mx is None else f"{mx / argo:.1f}× Argo")
+    p99 = e2e.get("p99_ms_at_200")
+    row("end to end p99 at 200 ev/s (ms)", p99, f"p50 {e2e.get('p50_ms_at_200')}", "< 50 ms",
+        None if p99 is None else p99 < 50)
+    sr = sf.get("single_ratio")
+    row("sensor fn, single dep (req/s)", sf.get("single_rps"), f"no-op {sf.get('noop_rps')}", "≥ 50% of no-op",
+        None if sr is None else sr >= 0.5, "" if sr is None else f"{sr:.0%}")
+    row("sensor fn, 2-dep AND (req/s)", sf.get("and_rps"), f"no-op {sf.get('noop_rps')}", "(reported)", None)
+    wr = es.get("webhook_ratio")
+    row("webhook ingest (req/s)", es.get("webhook_rps"), f"no-op {es.get('noop_rps')}", "≥ 60% of no-op",
+        None if wr is None else wr >= 0.6, "" if wr is None else f"{wr:.0%}")
+    for name in ("eventsource", "sensor"):
+        cold = cs.get(name, {}).get("cold_start_s")
+        row(f"cold start, {name} fn (s)", cold, f"no-op {_fmt(cs.get('noop', {}).get('cold_start_s'), 2)}",
+            "< 1 s", None if cold is None else cold < 1.0)
+    row("pure engine, single dep (events/s)", eng.get("single_events_per_s"), "", "≥ 10,000/s",
+        None if eng.get("single_events_per_s") is None else eng["single_events_per_s"] >= 10000)
+    row("raw nats-py JetStream publish (msg/s)", nb.get("nats_publish_per_s"), "", "(baseline)", None)
+    row("raw nats-py KV get+update (ops/s)", nb.get("kv_get_update_per_s"), "", "(baseline)", None)
+    return {"_table": table}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs (under ~3 minutes in all)")
+    parser.add_argument("--only", action="append", default=[], help="run only these benchmarks")
+    args = parser.parse_args()
+
+    import tempfile
+
+    from knevents.local.natsd import NatsServer
+
+    results: dict[str, Any] = {}
+    for name in args.only or BENCHES:
+        results[name] = run_bench(name, args.quick)
+    with tempfile.TemporaryDirectory() as tmp, NatsServer(store_dir=Path(tmp) / "nats") as server:
+        print("[run_all] raw nats-py baseline …", flush=True)
+        results["nats_baseline"] = baselines.nats_baseline(server.url, 1.0 if args.quick else 3.0)
+        results["cold_start"] = cold_starts(Path(tmp), server.url, 3 if args.quick else 7)
+    headline = headline_table(results)
+    made = charts(results)
+    write_page(results, headline, made, args.quick)
+    flat = {row[0]: row[1] for row in headline["_table"]}
+    flat["bench"] = "run_all"
+    print(json.dumps(flat, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
