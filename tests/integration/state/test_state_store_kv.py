@@ -1,0 +1,142 @@
+"""The state stores against the contract: the JetStream one on a real nats-server, the memory twin alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from knevents import errors
+from knevents.local.natsd import NatsServer, free_port
+from knevents.settings import NatsSettings, Settings, StateSettings
+from knevents.state import base, memory
+from knevents.state.jetstream import JetStreamStore
+
+
+def _settings(**state: int) -> Settings:
+    return Settings(nats=NatsSettings(connect_timeout=1.0, request_timeout=2.0), state=StateSettings(**state))
+
+
+@pytest.fixture(params=["jetstream", "memory"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[base.StateStore]:
+    if request.param == "memory":
+        yield memory.MemoryStore(max_value_size=1024)
+        return
+    server: NatsServer = request.getfixturevalue("nats_server")
+    js = await JetStreamStore.connect(server.url, settings=_settings(max_value_size=1024))
+    try:
+        yield js
+    finally:
+        await js.close()
+
+
+async def test_compare_and_set_lets_one_writer_win(store: base.StateStore) -> None:
+    bucket = await store.bucket("cas")
+    assert await bucket.get("t1") is None
+    rev = await bucket.create("t1", b"one")
+    with pytest.raises(errors.StateConflictError):
+        await bucket.create("t1", b"again")
+    rev2 = await bucket.update("t1", b"two", last=rev)
+    with pytest.raises(errors.StateConflictError):
+        await bucket.update("t1", b"stale", last=rev)
+    assert await bucket.get("t1") == base.Entry(b"two", rev2)
+    assert await bucket.keys() == ["t1"]
+
+
+async def test_concurrent_updates_never_both_win(store: base.StateStore) -> None:
+    bucket = await store.bucket("race")
+    rev = await bucket.create("k", b"0")
+    results = await asyncio.gather(
+        *(bucket.update("k", str(i).encode(), last=rev) for i in range(8)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, int)]
+    assert len(winners) == 1
+    assert all(isinstance(r, errors.StateConflictError) for r in results if not isinstance(r, int))
+
+
+async def test_delete_then_create_again(store: base.StateStore) -> None:
+    bucket = await store.bucket("del")
+    rev = await bucket.create("k", b"x")
+    await bucket.delete("k", last=rev)
+    assert await bucket.get("k") is None
+    await bucket.create("k", b"y")
+    await bucket.purge("k")
+    assert await bucket.get("k") is None
+    assert await bucket.keys() == []
+
+
+async def test_value_larger_than_the_bucket_allows_is_a_clear_permanent_error(store: base.StateStore) -> None:
+    bucket = await store.bucket("big")
+    with pytest.raises(base.StateValueTooLargeError, match="at most 1024"):
+        await bucket.put("k", b"x" * 2048)
+    assert isinstance(base.StateValueTooLargeError("x"), errors.PermanentError)
+
+
+async def test_dedupe_bucket_forgets_after_its_ttl(nats_server: NatsServer) -> None:
+    store = await JetStreamStore.connect(nats_server.url, settings=_settings())
+    try:
+        bucket = await store.bucket("dedupe-ttl", ttl=1.0)
+        await bucket.create("event-1", b"")
+        with pytest.raises(errors.StateConflictError):
+            await bucket.create("event-1", b"")
+        for _ in range(100):
+            if await bucket.get("event-1") is None:
+                break
+            await asyncio.sleep(0.1)
+        await bucket.create("event-1", b"")  # remembered no longer: first wins again
+    finally:
+        await store.close()
+
+
+async def test_unreachable_nats_is_state_unavailable_not_a_hang() -> None:
+    store = JetStreamStore(f"nats://user:hunter2@127.0.0.1:{free_port()}", settings=_settings())
+    with pytest.raises(errors.StateUnavailableError, match="unreachable") as caught:
+        await store.bucket("x")
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(errors.StateUnavailableError):  # and again on the next call, no stale state
+        await store.bucket("x")
+    await store.close()
+
+
+async def test_survives_a_nats_restart(nats_server: NatsServer) -> None:
+    store = await JetStreamStore.connect(nats_server.url, settings=_settings())
+    try:
+        bucket = await store.bucket("restart")
+        rev = await bucket.create("k", b"before")
+        nats_server.restart()
+        entry = None
+        for _ in range(50):  # the client reconnects by itself; a call meanwhile is StateUnavailable
+            try:
+                entry = await bucket.get("k")
+                break
+            except errors.StateUnavailableError:
+                await asyncio.sleep(0.1)
+        assert entry == base.Entry(b"before", rev)
+        await bucket.update("k", b"after", last=rev)
+    finally:
+        await store.close()
+
+
+async def test_nats_down_mid_session_is_state_unavailable(nats_server: NatsServer) -> None:
+    store = await JetStreamStore.connect(nats_server.url, settings=_settings())
+    try:
+        bucket = await store.bucket("down")
+        nats_server.stop()
+        with pytest.raises(errors.StateUnavailableError):
+            await bucket.get("k")
+    finally:
+        await store.close()
+
+
+def test_bucket_and_key_names_are_kv_safe_and_distinct() -> None:
+    assert base.bucket_name("default", "webhook") == "knevents_default_webhook"
+    odd = base.bucket_name("team.a", "my sensor")
+    assert odd.startswith("knevents_team_a_my_sensor_") and len(odd) <= 60
+    assert base.bucket_name("team.a", "x") != base.bucket_name("team_a", "x")
+    assert base.dedupe_bucket_name("ns", "s") != base.bucket_name("ns", "s")
+    long = base.bucket_name("ns", "s" * 200)
+    assert len(long) <= 60
+    assert base.kv_key("trigger-1") == "trigger-1"
+    assert base.kv_key("my trigger") != base.kv_key("my_trigger")
+    assert all(c.isalnum() or c in "_=-" for c in base.kv_key("a.b/c d*"))
