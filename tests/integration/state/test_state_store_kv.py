@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-
 from knevents import errors
 from knevents.local.natsd import NatsServer, free_port
 from knevents.settings import NatsSettings, Settings, StateSettings
