@@ -1,0 +1,112 @@
+"""Triggers: one module per type, registered by the template key, and ``fire``.
+
+``REGISTRY`` maps the template field (``"k8s"``, ``"argoWorkflow"``, ``"http"``,
+``"log"``, ``"awsLambda"``, ``"nats"``) to an executor that performs one
+attempt. :func:`fire` is what the sensor runtime calls: it checks the resolved
+trigger, waits for the trigger's ``rateLimit``, runs the executor under its
+``retryStrategy`` (only :class:`errors.TriggerRetryableError` is retried) and
+counts the attempts. Policies are applied by the executors, which know the
+answer they got.
+
+Importing this package is cheap: every third-party client (kubernetes, boto3,
+nats, httpx) is imported by its executor on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from knevents import errors
+from knevents.triggers import (
+    argo_workflow,
+    aws_lambda,
+    backoff,
+    http,
+    k8s,
+    log,
+    nats,
+    ratelimit,
+)
+from knevents.triggers.base import TriggerContext, TriggerExecutor, TriggerResult
+
+if TYPE_CHECKING:
+    from knevents.sensors import engine
+
+__all__ = [
+    "REGISTRY",
+    "TriggerContext",
+    "TriggerExecutor",
+    "TriggerResult",
+    "aclose",
+    "fire",
+]
+
+logger = logging.getLogger(__name__)
+
+REGISTRY: dict[str, TriggerExecutor] = {
+    "k8s": k8s.K8sTrigger(),
+    "argoWorkflow": argo_workflow.ArgoWorkflowTrigger(),
+    "http": http.HttpTrigger(),
+    "log": log.LogTrigger(),
+    "awsLambda": aws_lambda.AwsLambdaTrigger(),
+    "nats": nats.NatsTrigger(),
+}
+
+
+async def fire(
+    resolved: engine.Resolved,
+    ctx: TriggerContext,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> TriggerResult:
+    """Run one resolved trigger with its rateLimit and retryStrategy; the result of the last attempt.
+
+    Raises :class:`errors.TriggerError` when it failed for good and
+    :class:`errors.TriggerRetryableError` when every attempt failed in a way a
+    later delivery may fix. Messages say which trigger and how many attempts.
+    """
+    name = resolved.trigger
+    if resolved.error:
+        raise errors.TriggerError(f"trigger {name}: {resolved.error}")
+    executor = REGISTRY.get(resolved.kind)
+    if executor is None:
+        raise errors.TriggerError(
+            f"trigger {name}: trigger type {resolved.kind!r} is not supported by knevents "
+            f"(supported: {', '.join(sorted(REGISTRY))})"
+        )
+    spec = resolved.spec
+    await ratelimit.acquire((ctx.sensor_name, name), getattr(spec, "rate_limit", None))
+    retry_strategy = getattr(spec, "retry_strategy", None)
+    # No retryStrategy: one attempt. The broker redelivers the event when the sensor answers 5xx,
+    # so an in-process retry loop by default would only stretch the request (Argo defaults to 5 steps).
+    schedule = backoff.from_spec(retry_strategy) if retry_strategy is not None else backoff.Schedule(steps=1)
+    delays = schedule.delays()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = await executor.execute(resolved, ctx)
+        except errors.TriggerRetryableError as exc:
+            if attempt >= schedule.steps:
+                raise errors.TriggerRetryableError(
+                    f"trigger {name}: {exc} (gave up after {attempt} attempt(s))", delay=exc.delay
+                ) from exc
+            delay = next(delays)
+            logger.warning("trigger %s: attempt %d failed, retrying in %.3fs: %s", name, attempt, delay, exc)
+            await sleep(delay)
+            continue
+        except errors.TriggerError as exc:
+            raise errors.TriggerError(f"trigger {name}: {exc} (attempt {attempt})") from exc
+        except errors.KneventsError as exc:
+            # SecretError, ParameterError …: permanent, but name the trigger.
+            raise errors.TriggerError(f"trigger {name}: {exc}") from exc
+        return dataclasses.replace(result, attempts=attempt)
+
+
+async def aclose() -> None:
+    """Close pooled connections opened on the running event loop (call on shutdown)."""
+    await http.aclose()

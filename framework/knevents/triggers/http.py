@@ -1,0 +1,185 @@
+"""The ``http`` trigger: one HTTP request per firing, over pooled connections.
+
+What Argo's HTTP trigger sends, plus two headers of knevents': the idempotency
+key ``Knevents-Event-Ids`` (sorted event ids of the firing) and the W3C
+``traceparent`` of the firing. ``secureHeaders`` and ``basicAuth`` come from
+Secrets (or ConfigMaps) through ``ctx.secrets``; ``tls`` builds an SSL context
+from Secret PEMs. Clients are pooled per (TLS material, event loop): a sensor
+replica keeps its connections warm across invocations.
+
+Outcomes: a status allowed by ``policy.status`` (default 2xx) is success; 5xx,
+408 and 429 are retryable, other statuses permanent; timeouts and connection
+errors are retryable. Errors name the method, URL (password removed) and
+status, and any secret value is scrubbed from the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from knevents import errors
+from knevents.triggers import base, policy
+
+if TYPE_CHECKING:
+    import httpx
+
+    from knevents.sensors import engine
+
+__all__ = ["HttpTrigger", "aclose", "ssl_context"]
+
+_BODY_SNIPPET = 200
+_Pool = dict[tuple[str, ...], "httpx.AsyncClient"]
+_POOLS: dict[asyncio.AbstractEventLoop, _Pool] = {}
+
+
+def ssl_context(
+    tls: Any, ctx: base.TriggerContext
+) -> tuple[ssl.SSLContext | bool, tuple[str, ...], list[str]]:
+    """The ``verify`` value for httpx, a pool key, and the secret values it used (for scrubbing)."""
+    if tls is None:
+        return True, ("default",), []
+    secrets = ctx.secrets
+    ca = secrets.secret(tls.ca_cert_secret) if getattr(tls, "ca_cert_secret", None) else None
+    cert = secrets.secret(tls.client_cert_secret) if getattr(tls, "client_cert_secret", None) else None
+    key = secrets.secret(tls.client_key_secret) if getattr(tls, "client_key_secret", None) else None
+    insecure = bool(getattr(tls, "insecure_skip_verify", False))
+    if (cert is None) != (key is None):
+        raise errors.TriggerError(
+            "tls needs both clientCertSecret and clientKeySecret for a client certificate"
+        )
+    digest = hashlib.sha256("\0".join(v or "" for v in (ca, cert, key, str(insecure))).encode()).hexdigest()
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        if ca:
+            context.load_verify_locations(cadata=ca)
+        if cert and key:
+            _load_client_cert(context, cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise errors.TriggerError(
+            f"tls: the certificate or key in the referenced secrets is not valid PEM ({exc.__class__.__name__})"
+        ) from None
+    return context, ("tls", digest), [v for v in (cert, key) if v]
+
+
+def _load_client_cert(context: ssl.SSLContext, cert: str, key: str) -> None:
+    # ssl only loads a certificate chain from files: write both to a private temp dir, load, remove.
+    with tempfile.TemporaryDirectory(prefix="knevents-tls-") as tmp:
+        cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+        for path, text in ((cert_path, cert), (key_path, key)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text if text.endswith("\n") else text + "\n")
+        context.load_cert_chain(cert_path, key_path)
+
+
+def _client(
+    key: tuple[str, ...], verify: ssl.SSLContext | bool, ctx: base.TriggerContext
+) -> httpx.AsyncClient:
+    import httpx
+
+    pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
+    client = pool.get(key)
+    if client is None or client.is_closed:
+        limits = httpx.Limits(max_connections=ctx.settings.http.max_connections)
+        client = pool[key] = httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False)
+    return client
+
+
+async def aclose() -> None:
+    """Close the pooled clients of the running event loop."""
+    pool = _POOLS.pop(asyncio.get_running_loop(), {})
+    for client in pool.values():
+        await client.aclose()
+
+
+def _headers(
+    spec: Any, resolved: engine.Resolved, ctx: base.TriggerContext
+) -> tuple[dict[str, str], list[str]]:
+    headers: dict[str, str] = {}
+    secret_values: list[str] = []
+    if resolved.payload is not None:
+        headers["Content-Type"] = "application/json"
+    headers.update({str(k): str(v) for k, v in (getattr(spec, "headers", None) or {}).items()})
+    for secure in getattr(spec, "secure_headers", None) or []:
+        source = secure.value_from
+        if source is None:
+            raise errors.TriggerError(f"secureHeaders {secure.name}: valueFrom is required")
+        if getattr(source, "secret_key_ref", None) is not None:
+            value = ctx.secrets.secret(source.secret_key_ref)
+        elif getattr(source, "config_map_key_ref", None) is not None:
+            value = ctx.secrets.configmap(source.config_map_key_ref)
+        else:
+            raise errors.TriggerError(
+                f"secureHeaders {secure.name}: valueFrom needs secretKeyRef or configMapKeyRef"
+            )
+        headers[secure.name] = value
+        secret_values.append(value)
+    headers[base.EVENT_IDS_HEADER] = base.event_ids(resolved.events)
+    if ctx.traceparent:
+        headers["traceparent"] = ctx.traceparent
+    return headers, secret_values
+
+
+def _basic_auth(spec: Any, ctx: base.TriggerContext) -> tuple[tuple[str, str] | None, list[str]]:
+    auth = getattr(spec, "basic_auth", None)
+    if auth is None:
+        return None, []
+    username = ctx.secrets.secret(auth.username) if getattr(auth, "username", None) else ""
+    password = ctx.secrets.secret(auth.password) if getattr(auth, "password", None) else ""
+    return (username, password), [password]
+
+
+class HttpTrigger:
+    """Sends the firing's payload to ``template.http.url``."""
+
+    async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
+        import httpx
+
+        spec = resolved.spec.template.http
+        method = (getattr(spec, "method", None) or "POST").upper()
+        url = str(spec.url or "")
+        shown = f"{method} {base.redact_url(url)}"
+        if not url.startswith(("http://", "https://")):
+            raise errors.TriggerError(
+                f"http trigger url {base.redact_url(url)!r} must start with http:// or https://"
+            )
+        headers, secret_values = _headers(spec, resolved, ctx)
+        auth, auth_secrets = _basic_auth(spec, ctx)
+        verify, pool_key, tls_secrets = ssl_context(getattr(spec, "tls", None), ctx)
+        hidden = [*secret_values, *auth_secrets, *tls_secrets]
+        if ctx.dry_run:
+            return base.TriggerResult(resolved.trigger, resolved.kind, f"dry run: would send {shown}")
+        timeout = float(getattr(spec, "timeout", None) or ctx.settings.http.timeout)
+        client = _client(pool_key, verify, ctx)
+        try:
+            response = await client.request(
+                method,
+                url,
+                content=resolved.payload or b"",
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            raise errors.TriggerRetryableError(f"{shown} timed out after {timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
+            raise errors.TriggerRetryableError(f"{shown} failed: {reason}") from None
+        what = f"{shown}"
+        try:
+            policy.check_status(response.status_code, resolved.spec.policy, what)
+        except errors.KneventsError as exc:
+            snippet = base.scrub(response.text[:_BODY_SNIPPET], hidden).strip()
+            detail = f"{exc}: {snippet}" if snippet else str(exc)
+            raise type(exc)(detail) from None
+        return base.TriggerResult(
+            resolved.trigger, resolved.kind, f"{shown} -> {response.status_code}", status=response.status_code
+        )
