@@ -1,0 +1,279 @@
+"""Load EventSource, Sensor and EventBus manifests from files, folders or text, collecting every problem.
+
+A manifest goes through three stages, and every stage reports all it finds
+before anything is raised: YAML (line and column), shape (pydantic, translated
+by :mod:`knevents.spec.problems`), and Argo's admission rules
+(:mod:`knevents.spec.sensor_rules`, :mod:`knevents.spec.source_rules`).
+Documents of other kinds (a ServiceAccount, RBAC, a Workflow) are skipped
+with a note; valid Argo that knevents does not run is reported as
+``unsupported`` (:mod:`knevents.spec.support`), never as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+
+from knevents import errors
+from knevents.spec import models, problems, sensor_rules, source_rules, support, yamlio
+
+__all__ = [
+    "API_VERSION",
+    "Manifests",
+    "collect",
+    "load_one",
+    "load_paths",
+    "load_text",
+    "parse_event_bus",
+    "parse_event_source",
+    "parse_sensor",
+]
+
+API_VERSION = "argoproj.io/v1alpha1"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+
+@dataclass
+class Manifests:
+    """What a set of files holds, and what was wrong or not supported in them."""
+
+    event_sources: list[models.EventSource] = field(default_factory=list)
+    sensors: list[models.Sensor] = field(default_factory=list)
+    event_buses: list[models.EventBus] = field(default_factory=list)
+    unsupported: list[errors.Problem] = field(default_factory=list)
+    """Valid Argo that knevents does not run (``Problem.unsupported`` is true)."""
+    problems: list[errors.Problem] = field(default_factory=list)
+    """Errors; :func:`load_paths` raises when there is any, :func:`collect` does not."""
+    skipped: list[errors.Problem] = field(default_factory=list)
+    """Documents that are not Argo Events manifests (another kind or apiVersion)."""
+    files: list[str] = field(default_factory=list)
+    """Every file read."""
+
+    def extend(self, other: Manifests) -> None:
+        """Add everything of ``other`` to this one."""
+        self.event_sources.extend(other.event_sources)
+        self.sensors.extend(other.sensors)
+        self.event_buses.extend(other.event_buses)
+        self.unsupported.extend(other.unsupported)
+        self.problems.extend(other.problems)
+        self.skipped.extend(other.skipped)
+        self.files.extend(other.files)
+
+    @property
+    def count(self) -> int:
+        """How many manifests loaded."""
+        return len(self.event_sources) + len(self.sensors) + len(self.event_buses)
+
+
+def _problem(message: str, path: str, file: str | None, document: int | None) -> errors.Problem:
+    return errors.Problem(message=message, path=path, file=file, document=document)
+
+
+def _validate(
+    cls: type[Model],
+    obj: Any,
+    rules: Callable[[Model], Iterable[tuple[str, str]]],
+    kind: str,
+    file: str | None,
+    document: int | None,
+) -> Model:
+    found: list[errors.Problem] = []
+    if not isinstance(obj, dict):
+        raise errors.SpecError(
+            [_problem(f"a {kind} must be a mapping, got {problems.type_name(obj)}", "", file, document)]
+        )
+    actual = obj.get("kind")
+    if actual is not None and actual != kind:
+        found.append(_problem(f"expected kind {kind}, got {actual!r}", "kind", file, document))
+    version = obj.get("apiVersion")
+    if version is not None and version != API_VERSION:
+        found.append(
+            _problem(f"expected apiVersion {API_VERSION}, got {version!r}", "apiVersion", file, document)
+        )
+    try:
+        model = cls.model_validate(obj, by_alias=True, by_name=False)
+    except pydantic.ValidationError as exc:
+        found.extend(_problem(m, p, file, document) for p, m in problems.from_validation_error(cls, exc))
+        raise errors.SpecError(found) from None
+    found.extend(_problem(m, p, file, document) for p, m in rules(model))
+    if found:
+        raise errors.SpecError(found)
+    return model
+
+
+def _no_rules(_: Any) -> Iterator[tuple[str, str]]:
+    return iter(())
+
+
+def _metadata_rules(obj: Any) -> Iterator[tuple[str, str]]:
+    meta = obj.metadata
+    if not (meta.name or meta.generate_name):
+        yield "metadata.name", "a name is needed"
+
+
+def _sensor_rules(sensor: models.Sensor) -> Iterator[tuple[str, str]]:
+    yield from _metadata_rules(sensor)
+    yield from sensor_rules.check_sensor(sensor)
+
+
+def _source_rules(source: models.EventSource) -> Iterator[tuple[str, str]]:
+    yield from _metadata_rules(source)
+    yield from source_rules.check_event_source(source)
+
+
+def _bus_rules(bus: models.EventBus) -> Iterator[tuple[str, str]]:
+    yield from _metadata_rules(bus)
+    yield from source_rules.check_event_bus(bus)
+
+
+def parse_sensor(
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+) -> models.Sensor:
+    """A validated Sensor from a decoded manifest; raises SpecError listing every problem."""
+    return _validate(models.Sensor, obj, _sensor_rules, "Sensor", file, document)
+
+
+def parse_event_source(
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+) -> models.EventSource:
+    """A validated EventSource from a decoded manifest; raises SpecError listing every problem."""
+    return _validate(models.EventSource, obj, _source_rules, "EventSource", file, document)
+
+
+def parse_event_bus(
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+) -> models.EventBus:
+    """A validated EventBus from a decoded manifest; raises SpecError listing every problem."""
+    return _validate(models.EventBus, obj, _bus_rules, "EventBus", file, document)
+
+
+def _where(problem: errors.Problem, file: str | None, document: int) -> errors.Problem:
+    return errors.Problem(
+        message=problem.message,
+        path=problem.path,
+        file=file,
+        document=document,
+        unsupported=problem.unsupported,
+    )
+
+
+def load_text(text: str, *, file: str | None = None) -> Manifests:
+    """Every Argo manifest of a YAML stream; problems are collected in the result, not raised."""
+    out = Manifests(files=[file] if file else [])
+    for doc in yamlio.documents(text):
+        if isinstance(doc, yamlio.YamlProblem):
+            where = f"line {doc.line}, column {doc.column}: " if doc.line else ""
+            out.problems.append(_problem(where + doc.message, "", file, doc.index))
+            break
+        _load_document(doc, file, out)
+    return out
+
+
+def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> None:
+    obj = doc.content
+    if obj is None:
+        return
+    if not isinstance(obj, dict):
+        out.problems.append(
+            _problem(f"a manifest must be a mapping, got {problems.type_name(obj)}", "", file, doc.index)
+        )
+        return
+    kind, version = obj.get("kind"), obj.get("apiVersion")
+    if version != API_VERSION or kind not in ("EventSource", "Sensor", "EventBus"):
+        if kind is None and version is None:
+            out.problems.append(
+                _problem(
+                    "not a Kubernetes manifest: `apiVersion` and `kind` are missing", "", file, doc.index
+                )
+            )
+        else:
+            out.skipped.append(
+                _problem(f"skipped {kind} ({version}): not an Argo Events manifest", "", file, doc.index)
+            )
+        return
+    try:
+        if kind == "Sensor":
+            sensor = parse_sensor(obj, file=file, document=doc.index)
+            out.sensors.append(sensor)
+            notes = list(support.unsupported_in_sensor(sensor))
+        elif kind == "EventSource":
+            source = parse_event_source(obj, file=file, document=doc.index)
+            out.event_sources.append(source)
+            notes = list(support.unsupported_in_source(source))
+        else:
+            bus = parse_event_bus(obj, file=file, document=doc.index)
+            out.event_buses.append(bus)
+            notes = list(support.unsupported_in_bus(bus))
+    except errors.SpecError as exc:
+        out.problems.extend(exc.problems)
+        return
+    out.unsupported.extend(_where(n, file, doc.index) for n in notes)
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+    return [path]
+
+
+def collect(paths: Iterable[str | Path]) -> Manifests:
+    """Load files and folders (recursively, ``*.yaml``/``*.yml``); every problem is in the result."""
+    out = Manifests()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            out.problems.append(_problem("no such file or directory", "", str(path), None))
+            continue
+        for file in _files(path):
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+                out.problems.append(_problem(f"cannot read: {reason}", "", str(file), None))
+                continue
+            out.extend(load_text(text, file=str(file)))
+    return out
+
+
+def load_paths(paths: Iterable[str | Path] | str | Path) -> Manifests:
+    """Load files and folders; raises SpecError listing every problem of every file."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    manifests = collect(paths)
+    if manifests.problems:
+        raise errors.SpecError(manifests.problems)
+    return manifests
+
+
+def load_one(path_or_text: str | Path, kind: str | None = None) -> Any:
+    """The single manifest in a file or YAML/JSON text (optionally of the given kind); SpecError otherwise."""
+    text, file = _text_of(path_or_text)
+    manifests = load_text(text, file=file)
+    if manifests.problems:
+        raise errors.SpecError(manifests.problems)
+    found: Sequence[Any] = [*manifests.event_sources, *manifests.sensors, *manifests.event_buses]
+    if kind is not None:
+        found = [m for m in found if type(m).__name__ == kind]
+    if len(found) != 1:
+        what = kind or "EventSource, Sensor or EventBus"
+        raise errors.SpecError(
+            [errors.Problem(f"expected exactly one {what} manifest, found {len(found)}", file=file)]
+        )
+    return found[0]
+
+
+def _text_of(path_or_text: str | Path) -> tuple[str, str | None]:
+    if isinstance(path_or_text, Path):
+        return path_or_text.read_text(encoding="utf-8"), str(path_or_text)
+    if "\n" not in path_or_text and not path_or_text.lstrip().startswith("{"):
+        candidate = Path(path_or_text)
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8"), str(candidate)
+        raise errors.SpecError([errors.Problem("no such file", file=path_or_text)])
+    return path_or_text, None

@@ -1,0 +1,182 @@
+"""Argo Events' admission rules for an EventSource and an EventBus, reporting every violation.
+
+Follows argo-events' ``pkg/reconciler/eventsource/validate.go`` (event names
+unique across all types) and the per-type ``validate.go`` of the types knevents
+runs, plus the knevents extensions (S3 ``sns``/``sqs`` delivery, Pub/Sub
+``push``). Types knevents does not run are only reported as not supported
+(:mod:`knevents.spec.support`), not checked deeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from knevents.spec import checks, models, support
+
+__all__ = ["check_event_bus", "check_event_source"]
+
+Found = Iterator[tuple[str, str]]
+
+
+def check_event_source(source: models.EventSource) -> Found:
+    """Every admission problem of ``source``."""
+    seen: dict[str, str] = {}
+    any_event = False
+    for key, entries in support.source_types(source.spec):
+        for name, config in entries.items():
+            any_event = True
+            path = f"spec.{key}.{name}"
+            if name in seen:
+                yield path, f"event name `{name}` is used more than once (also under `{seen[name]}`)"
+            seen.setdefault(name, key)
+            rule = _RULES.get(key)
+            if rule is not None:
+                yield from rule(config, path)
+    if not any_event:
+        yield "spec", "no event source: set at least one type (webhook, calendar, sqs …) with an event"
+
+
+def check_webhook_context(ctx: models.WebhookContext | None, path: str, *, required: bool = True) -> Found:
+    """endpoint starts with '/', port is a number, method is an HTTP method."""
+    if ctx is None:
+        if required:
+            yield path, "a `webhook` (endpoint, port, method) is needed"
+        return
+    if not ctx.endpoint:
+        yield f"{path}.endpoint", "an endpoint is needed"
+    elif not ctx.endpoint.startswith("/"):
+        yield f"{path}.endpoint", f"endpoint `{ctx.endpoint}` must start with `/`"
+    if not ctx.port:
+        yield f"{path}.port", "a port is needed"
+    elif (msg := checks.port(ctx.port)) is not None:
+        yield f"{path}.port", msg
+    yield from _method(ctx.method, f"{path}.method")
+
+
+def _method(method: str | None, path: str) -> Found:
+    if method and method.upper() not in checks.HTTP_METHODS:
+        yield path, f"`{method}` is not an HTTP method"
+
+
+def _webhook(config: models.WebhookEventSource, path: str) -> Found:
+    if not config.endpoint:
+        yield f"{path}.endpoint", "an endpoint is needed"
+    elif not config.endpoint.startswith("/"):
+        yield f"{path}.endpoint", f"endpoint `{config.endpoint}` must start with `/`"
+    if not config.port:
+        yield f"{path}.port", "a port is needed"
+    elif (msg := checks.port(config.port)) is not None:
+        yield f"{path}.port", msg
+    yield from _method(config.method, f"{path}.method")
+
+
+def _github(config: models.GithubEventSource, path: str) -> Found:
+    has_repos = bool(config.repositories or config.organizations or (config.owner and config.repository))
+    if config.webhook is not None or has_repos:
+        yield from check_webhook_context(config.webhook, f"{path}.webhook")
+    if config.events is not None and not config.events:
+        yield f"{path}.events", "list at least one GitHub event (or `*`)"
+    if config.content_type and config.content_type not in ("json", "form"):
+        yield f"{path}.contentType", f"contentType `{config.content_type}` is not supported (json or form)"
+
+
+def _gitlab(config: models.GitlabEventSource, path: str) -> Found:
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+    if not (config.projects or config.project_id or config.groups):
+        yield path, "a gitlab event source needs `projects` or `groups`"
+    if not config.events:
+        yield f"{path}.events", "list at least one GitLab event"
+
+
+def _calendar(config: models.CalendarEventSource, path: str) -> Found:
+    if not config.schedule and not config.interval:
+        yield path, "a calendar needs either `schedule` or `interval`"
+    if config.schedule and (msg := checks.cron(config.schedule)) is not None:
+        yield f"{path}.schedule", msg
+    if config.interval and (msg := checks.duration(config.interval)) is not None:
+        yield f"{path}.interval", msg
+    if config.timezone and (msg := checks.timezone(config.timezone)) is not None:
+        yield f"{path}.timezone", msg
+
+
+def _sns(config: models.SNSEventSource, path: str) -> Found:
+    if not config.topic_arn:
+        yield f"{path}.topicArn", "an sns event source needs `topicArn`"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _sqs(config: models.SQSEventSource, path: str) -> Found:
+    if not config.queue:
+        yield f"{path}.queue", "an sqs event source needs `queue`"
+    if not config.region:
+        yield f"{path}.region", "an sqs event source needs `region`"
+    if config.wait_time_seconds is not None and not 0 <= config.wait_time_seconds <= 20:
+        yield f"{path}.waitTimeSeconds", "waitTimeSeconds must be between 0 and 20 (an SQS limit)"
+
+
+def _s3(config: models.S3EventSource, path: str) -> Found:
+    if config.bucket is None or not config.bucket.name:
+        yield f"{path}.bucket.name", "the bucket name is needed"
+    if config.sns is not None and config.sqs is not None:
+        yield path, "set either `sns` or `sqs` delivery, not both"
+    if config.sns is not None:
+        sns = config.sns
+        if sns.endpoint and not sns.endpoint.startswith("/"):
+            yield f"{path}.sns.endpoint", f"endpoint `{sns.endpoint}` must start with `/`"
+        if sns.port and (msg := checks.port(sns.port)) is not None:
+            yield f"{path}.sns.port", msg
+        yield from _method(sns.method, f"{path}.sns.method")
+    if config.sqs is not None:
+        if not config.sqs.queue:
+            yield f"{path}.sqs.queue", "sqs delivery needs the `queue` the bucket notifies"
+        wait = config.sqs.wait_time_seconds
+        if wait is not None and not 0 <= wait <= 20:
+            yield f"{path}.sqs.waitTimeSeconds", "waitTimeSeconds must be between 0 and 20 (an SQS limit)"
+
+
+def _pubsub(config: models.PubSubEventSource, path: str) -> Found:
+    if not config.topic and not config.subscription_id:
+        yield path, "a pubSub event source needs `topic` or `subscriptionID`"
+    if config.topic_project_id and not config.topic:
+        yield f"{path}.topicProjectID", "topicProjectID is only meaningful with `topic`"
+    push = config.push
+    if push is not None:
+        if push.endpoint and not push.endpoint.startswith("/"):
+            yield f"{path}.push.endpoint", f"endpoint `{push.endpoint}` must start with `/`"
+        if push.port and (msg := checks.port(push.port)) is not None:
+            yield f"{path}.push.port", msg
+        yield from _method(push.method, f"{path}.push.method")
+
+
+def _nats(config: models.NATSEventsSource, path: str) -> Found:
+    if not config.url:
+        yield f"{path}.url", "a nats event source needs `url`"
+    if not config.subject:
+        yield f"{path}.subject", "a nats event source needs `subject`"
+
+
+_RULES: dict[str, Callable[[Any, str], Found]] = {
+    "webhook": _webhook,
+    "github": _github,
+    "gitlab": _gitlab,
+    "calendar": _calendar,
+    "sns": _sns,
+    "sqs": _sqs,
+    "s3": _s3,
+    "minio": _s3,
+    "pubSub": _pubsub,
+    "nats": _nats,
+}
+
+
+def check_event_bus(bus: models.EventBus) -> Found:
+    """An EventBus sets exactly one bus type."""
+    spec = bus.spec
+    kinds = [k for k, v in (("nats", spec.nats), ("jetstream", spec.jetstream), ("kafka", spec.kafka)) if v]
+    if spec.jetstream_exotic is not None:
+        kinds.append("jetstreamExotic")
+    if not kinds:
+        yield "spec", "an EventBus needs a bus type (jetstream, nats or kafka)"
+    elif len(kinds) > 1:
+        yield "spec", f"an EventBus sets exactly one bus type, found {', '.join(kinds)}"

@@ -1,0 +1,126 @@
+"""Read Kubernetes-style YAML the way the Kubernetes API server would.
+
+PyYAML's defaults differ from Go's YAML (sigs.k8s.io/yaml) in ways that break
+manifests silently: ``10:30:00`` becomes the integer 37800 (YAML 1.1
+sexagesimal), ``2024-01-01`` becomes a ``date``, and a repeated key keeps the
+last value without a word. This loader keeps those as strings and reports
+duplicate keys, and every error carries the line and column. Nothing here knows
+about Argo; :mod:`knevents.spec.loading` does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = ["Document", "YamlProblem", "documents"]
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader without timestamps and base-60 numbers, failing on duplicate keys."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            ) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a stream: its 1-based index and its content (``None`` when empty)."""
+
+    index: int
+    content: Any
+    line: int
+    """1-based line where the document starts."""
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    """The stream could not be read past this point."""
+
+    index: int
+    message: str
+    line: int | None
+    column: int | None
+
+
+def _describe(exc: yaml.YAMLError) -> tuple[str, int | None, int | None]:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        if mark is not None:
+            return f"malformed YAML: {problem}{context}", mark.line + 1, mark.column + 1
+        return f"malformed YAML: {problem}{context}", None, None
+    return f"malformed YAML: {exc}", None, None
+
+
+def documents(text: str) -> Iterator[Document | YamlProblem]:
+    """Every document of ``text`` in order; a :class:`YamlProblem` ends the stream at the first bad one."""
+    loader = _Loader(text)
+    index = current = 0
+    try:
+        while True:
+            current = index + 1
+            if not loader.check_node():
+                break
+            index = current
+            node = loader.get_node()
+            line = node.start_mark.line + 1 if node is not None else 1
+            content = loader.construct_document(node) if node is not None else None
+            yield Document(index=index, content=content, line=line)
+    except yaml.YAMLError as exc:
+        message, line, column = _describe(exc)
+        yield YamlProblem(index=current, message=message, line=line, column=column)
+    finally:
+        loader.dispose()
