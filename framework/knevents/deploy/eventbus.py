@@ -1,0 +1,142 @@
+"""Render an Argo EventBus as a Knative Broker (and the Broker's config).
+
+* ``jetstream``: a channel-based Broker (``MTChannelBasedBroker``) whose
+  config ConfigMap names ``NatsJetStreamChannel`` (eventing-natss,
+  ``messaging.knative.dev/v1alpha1``) as its channel, with the stream limits
+  taken from Argo's ``streamConfig``.
+* ``kafka``: a ``Kafka``-class Broker with its config ConfigMap
+  (``bootstrap.servers``); Argo's ``topic`` becomes the external-topic
+  annotation so an existing topic is used.
+* ``nats`` (NATS Streaming, deprecated upstream) and ``jetstreamExotic``: a
+  default channel-based Broker, with a warning.
+* No EventBus at all: a ``default`` Broker for every bus name that sources or
+  sensors use (see :func:`default_broker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from knevents.deploy import eventsource, names, objects
+
+__all__ = ["CHANNEL_BROKER", "KAFKA_BROKER", "default_broker", "render"]
+
+CHANNEL_BROKER = "MTChannelBasedBroker"
+KAFKA_BROKER = "Kafka"
+
+# Argo streamConfig key -> NatsJetStreamChannel spec.stream.config key
+_STREAM_KEYS: Mapping[str, str] = {
+    "maxMsgs": "maxMsgs",
+    "maxBytes": "maxBytes",
+    "maxAge": "maxAge",
+    "replicas": "replicas",
+    "duplicates": "duplicateWindow",
+    "maxMsgSize": "maxMsgSize",
+}
+_RETENTION = {
+    0: "Limits",
+    1: "Interest",
+    2: "Work",
+    "limits": "Limits",
+    "interest": "Interest",
+    "workqueue": "Work",
+}
+_DISCARD = {0: "Old", 1: "New", "old": "Old", "new": "New"}
+
+
+def default_broker(name: str, namespace: str) -> objects.Obj:
+    """A channel-based Broker using the cluster's default channel (no EventBus manifest)."""
+    return objects.broker(name, namespace, broker_class=CHANNEL_BROKER, labels=names.labels("eventbus", name))
+
+
+def render(doc: Mapping[str, Any], namespace: str) -> eventsource.Rendered:
+    """The Broker (and config) for one EventBus manifest."""
+    name = str(doc["metadata"]["name"])
+    spec: Mapping[str, Any] = doc.get("spec") or {}
+    labels = names.labels("eventbus", name)
+    if spec.get("jetstream") is not None:
+        return _jetstream(name, namespace, spec["jetstream"] or {}, labels)
+    if spec.get("kafka") is not None:
+        return _kafka(name, namespace, spec["kafka"] or {}, labels)
+    kind = next((k for k in ("nats", "jetstreamExotic") if spec.get(k) is not None), "no bus type")
+    warning = f"EventBus {name}: {kind} is rendered as a Broker on the cluster's default channel"
+    return eventsource.Rendered((default_broker(name, namespace),), (warning,))
+
+
+def _jetstream(
+    name: str, namespace: str, bus: Mapping[str, Any], labels: Mapping[str, str]
+) -> eventsource.Rendered:
+    warnings: list[str] = []
+    stream = _stream_config(name, bus.get("streamConfig"), warnings)
+    channel: objects.Obj = {"apiVersion": "messaging.knative.dev/v1alpha1", "kind": "NatsJetStreamChannel"}
+    if stream:
+        channel["spec"] = {"stream": {"config": stream}}
+    config_name = names.dns_label(name, "jetstream-channel")
+    config = objects.config_map(
+        config_name, namespace, {"channel-template-spec": yaml.safe_dump(channel, sort_keys=False)}, labels
+    )
+    broker = objects.broker(
+        name,
+        namespace,
+        broker_class=CHANNEL_BROKER,
+        labels=labels,
+        config={"apiVersion": "v1", "kind": "ConfigMap", "name": config_name, "namespace": namespace},
+    )
+    return eventsource.Rendered((config, broker), tuple(warnings))
+
+
+def _stream_config(name: str, text: Any, warnings: list[str]) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        parsed = yaml.safe_load(text) if isinstance(text, str) else text
+    except yaml.YAMLError:
+        warnings.append(f"EventBus {name}: spec.jetstream.streamConfig is not YAML; stream defaults are used")
+        return {}
+    if not isinstance(parsed, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in parsed.items():
+        if key in _STREAM_KEYS and value not in (None, -1):
+            out[_STREAM_KEYS[key]] = value
+        elif key == "retention" and value in _RETENTION:
+            out["retention"] = _RETENTION[value]
+        elif key == "discard" and value in _DISCARD:
+            out["discard"] = _DISCARD[value]
+        else:
+            warnings.append(f"EventBus {name}: streamConfig.{key} has no NatsJetStreamChannel equivalent")
+    return out
+
+
+def _kafka(
+    name: str, namespace: str, bus: Mapping[str, Any], labels: Mapping[str, str]
+) -> eventsource.Rendered:
+    warnings = []
+    config_name = names.dns_label(name, "kafka-broker-config")
+    data = {
+        "bootstrap.servers": str(bus.get("url") or ""),
+        "default.topic.partitions": "10",
+        "default.topic.replication.factor": "3",
+    }
+    if bus.get("tls") or bus.get("sasl"):
+        data["auth.secret.ref.name"] = names.dns_label(name, "kafka-auth")
+        warnings.append(
+            f"EventBus {name}: TLS/SASL settings must be put in Secret {data['auth.secret.ref.name']} "
+            "in the format the Knative Kafka broker expects"
+        )
+    annotations = (
+        {"kafka.eventing.knative.dev/external.topic": str(bus["topic"])} if bus.get("topic") else None
+    )
+    config = objects.config_map(config_name, namespace, data, labels)
+    broker = objects.broker(
+        name,
+        namespace,
+        broker_class=KAFKA_BROKER,
+        labels=labels,
+        annotations=annotations,
+        config={"apiVersion": "v1", "kind": "ConfigMap", "name": config_name, "namespace": namespace},
+    )
+    return eventsource.Rendered((config, broker), tuple(warnings))

@@ -1,0 +1,159 @@
+"""Render one Argo EventSource: its spec ConfigMap, its Knative Service, and PingSources.
+
+Scaling follows how events arrive. A *push* source (webhook, github, gitlab,
+sns, s3/minio notified through SNS, Pub/Sub push, a calendar ``schedule``
+ticked by a PingSource) only works when a request comes in, so its Service
+scales to zero (``min-scale: "0"``). A *pull* source (sqs, s3/minio through
+SQS, Pub/Sub pull, nats, kafka, a calendar ``interval`` …) has to run to
+poll, so it keeps one replica (``min-scale: "1"``) and no more
+(``max-scale: "1"``): like Argo's single active event source pod, two
+pollers of a calendar interval or a plain NATS subscription would emit every
+event twice. One pull entry makes the whole EventSource pull-type.
+
+Events are published to the Broker named by ``spec.eventBusName`` (default
+``default``) through ``K_SINK``, its ingress URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from knevents.deploy import names, objects, refs, workload
+from knevents.deploy.options import RenderOptions
+
+__all__ = ["PUSH", "Rendered", "is_push", "render"]
+
+PUSH = "push"
+PULL = "pull"
+
+_ALWAYS_PUSH = frozenset(
+    {
+        "webhook",
+        "github",
+        "gitlab",
+        "sns",
+        "bitbucket",
+        "bitbucketserver",
+        "slack",
+        "stripe",
+        "storageGrid",
+        "gerrit",
+    }
+)
+_NOT_EVENTS = frozenset({"template", "eventBusName", "replicas", "service"})
+CALENDAR_PATH = "/calendar/{event}"
+"""Where a PingSource posts a calendar tick (the calendar source's push route)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The objects for one manifest and what could not be carried over."""
+
+    objects: tuple[objects.Obj, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def is_push(key: str, config: Mapping[str, Any]) -> bool:
+    """Whether one event entry of type ``key`` receives its events as HTTP requests."""
+    if key in _ALWAYS_PUSH:
+        return True
+    if key in ("s3", "minio"):
+        return not config.get("sqs")
+    if key == "pubSub":
+        return bool(config.get("push"))
+    if key == "calendar":
+        return bool(config.get("schedule"))
+    return False
+
+
+def entries(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """Every (type key, event name, config) of an EventSource spec, in spec order."""
+    out = []
+    for key, events in spec.items():
+        if key in _NOT_EVENTS or not isinstance(events, Mapping):
+            continue
+        for event_name, config in events.items():
+            out.append((key, str(event_name), config if isinstance(config, Mapping) else {}))
+    return out
+
+
+def service_name(event_source: str) -> str:
+    """The Knative Service name of an EventSource."""
+    return names.dns_label(event_source, "eventsource")
+
+
+def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Rendered:
+    """All objects for one EventSource manifest (a dict in Argo's format)."""
+    name = str(doc["metadata"]["name"])
+    spec: Mapping[str, Any] = doc.get("spec") or {}
+    labels = names.labels("eventsource", name)
+    svc = service_name(name)
+    bus = str(spec.get("eventBusName") or "default")
+    found = entries(spec)
+    push = all(is_push(key, config) for key, _, config in found)
+    scale = (
+        {"autoscaling.knative.dev/min-scale": "0"}
+        if push
+        else {
+            "autoscaling.knative.dev/min-scale": "1",
+            "autoscaling.knative.dev/max-scale": "1",
+        }
+    )
+    config_map = objects.config_map(svc, namespace, {names.SPEC_FILE: _spec_yaml(doc, namespace)}, labels)
+    service = workload.build(
+        workload.Workload(
+            function="eventsource",
+            name=svc,
+            namespace=namespace,
+            spec_config_map=svc,
+            references=refs.find(spec),
+            labels=labels,
+            env={"K_SINK": names.broker_ingress(namespace, bus), "KNEVENTS_BUS": bus},
+            revision_annotations=scale,
+            template=spec.get("template") or {},
+        ),
+        options.image,
+    )
+    pings = [
+        _ping(name, svc, namespace, event_name, config, labels)
+        for key, event_name, config in found
+        if key == "calendar" and config.get("schedule")
+    ]
+    warnings = [
+        f"EventSource {name}: spec.template.{field} is not rendered (a Knative Service does not take it)"
+        for field in workload.unsupported_template_fields(spec.get("template") or {})
+    ]
+    if not found:
+        warnings.append(f"EventSource {name}: no event entries found")
+    return Rendered((config_map, service, *pings), tuple(warnings))
+
+
+def _ping(
+    source: str,
+    svc: str,
+    namespace: str,
+    event_name: str,
+    config: Mapping[str, Any],
+    labels: Mapping[str, str],
+) -> objects.Obj:
+    sink = objects.destination(svc, uri=CALENDAR_PATH.format(event=event_name))
+    return objects.ping_source(
+        names.dns_label(source, event_name),
+        namespace,
+        schedule=str(config["schedule"]),
+        timezone=config.get("timezone") or None,
+        sink=sink,
+        labels=labels,
+    )
+
+
+def _spec_yaml(doc: Mapping[str, Any], namespace: str) -> str:
+    """The manifest as the function reads it, with the namespace it is deployed to."""
+    out = dict(doc)
+    out["metadata"] = {**(doc.get("metadata") or {}), "namespace": namespace}
+    out.pop("status", None)
+    return str(yaml.safe_dump(out, sort_keys=False))

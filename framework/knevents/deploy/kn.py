@@ -1,0 +1,209 @@
+"""The rendered objects as ``kn`` commands, for people who deploy with the Knative CLI.
+
+``kn`` covers Brokers, Services, PingSources and Triggers. What it cannot
+express is printed as YAML for ``kubectl apply -f -`` with a comment saying
+why: ConfigMaps (spec, JetStream channel template, Kafka config), RBAC
+objects, a Broker annotation, a PingSource time zone; a Trigger's
+``spec.delivery`` (``kn trigger create`` has no delivery flags) follows its
+``kn trigger create`` as a ``kubectl patch``. Flags follow the ``kn``
+reference (``kn service create --env/--mount/--scale-min``, ``kn broker create
+--class/--broker-config``, ``kn source ping create --schedule/--sink``,
+``kn trigger create --broker/--filter/--sink``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from knevents.deploy import names, objects, render
+
+__all__ = ["commands", "script"]
+
+_SCALE_FLAGS = {
+    "autoscaling.knative.dev/min-scale": "--scale-min",
+    "autoscaling.knative.dev/max-scale": "--scale-max",
+}
+
+
+def _yaml(obj: objects.Obj, why: str) -> str:
+    meta = obj["metadata"]
+    body = render.dump_yaml([obj]).rstrip("\n")
+    return (
+        f"# {obj['kind']} {meta['namespace']}/{meta['name']}: {why}\nkubectl apply -f - <<'EOF'\n{body}\nEOF"
+    )
+
+
+def _join(words: Iterable[str]) -> str:
+    return shlex.join(list(words))
+
+
+def _broker(obj: objects.Obj) -> str:
+    meta = obj["metadata"]
+    extra = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k != "eventing.knative.dev/broker.class"
+    }
+    if extra:
+        return _yaml(obj, "kn broker create cannot set annotations (" + ", ".join(sorted(extra)) + ")")
+    words = ["kn", "broker", "create", meta["name"], "--namespace", meta["namespace"]]
+    words += ["--class", meta["annotations"]["eventing.knative.dev/broker.class"]]
+    config = (obj.get("spec") or {}).get("config")
+    if config:
+        words += ["--broker-config", f"cm:{config['name']}:{config.get('namespace', meta['namespace'])}"]
+    return _join(words)
+
+
+def _env_flags(env: Iterable[Mapping[str, Any]]) -> list[str] | None:
+    words: list[str] = []
+    for item in env:
+        if "value" in item:
+            words += ["--env", f"{item['name']}={item['value']}"]
+            continue
+        source = item.get("valueFrom") or {}
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            words += ["--env-value-from", f"{item['name']}=secret:{ref['name']}:{ref['key']}"]
+        elif "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            words += ["--env-value-from", f"{item['name']}=cm:{ref['name']}:{ref['key']}"]
+        else:
+            return None
+    return words
+
+
+def _mount_flags(pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]:
+    volumes = {v["name"]: v for v in pod.get("volumes") or ()}
+    words: list[str] = []
+    for mount in container.get("volumeMounts") or ():
+        volume = volumes[mount["name"]]
+        source = (
+            f"cm:{volume['configMap']['name']}"
+            if "configMap" in volume
+            else f"secret:{volume['secret']['secretName']}"
+        )
+        words += ["--mount", f"{mount['mountPath']}={source}"]
+    return words
+
+
+def _service(obj: objects.Obj) -> str:
+    meta = obj["metadata"]
+    template = obj["spec"]["template"]
+    pod = template["spec"]
+    container = pod["containers"][0]
+    env = _env_flags(container.get("env") or ())
+    if env is None or len(pod.get("imagePullSecrets") or ()) > 1:
+        return _yaml(obj, "an env source or several image pull secrets have no kn flag")
+    words = [
+        "kn",
+        "service",
+        "create",
+        meta["name"],
+        "--namespace",
+        meta["namespace"],
+        "--image",
+        container["image"],
+    ]
+    for key, value in (meta.get("labels") or {}).items():
+        words += ["--label", f"{key}={value}"]
+    for key, value in (template["metadata"].get("annotations") or {}).items():
+        words += (
+            [_SCALE_FLAGS[key], value] if key in _SCALE_FLAGS else ["--annotation-revision", f"{key}={value}"]
+        )
+    words += env
+    for item in container.get("envFrom") or ():
+        ref = item.get("secretRef") or item.get("configMapRef") or {}
+        words += ["--env-from", ("secret:" if "secretRef" in item else "cm:") + ref["name"]]
+    words += _mount_flags(pod, container)
+    if pod.get("serviceAccountName"):
+        words += ["--service-account", pod["serviceAccountName"]]
+    for secret in pod.get("imagePullSecrets") or ():
+        words += ["--pull-secret", secret["name"]]
+    resources = container.get("resources") or {}
+    for flag, key in (("--request", "requests"), ("--limit", "limits")):
+        if resources.get(key):
+            words += [flag, ",".join(f"{k}={v}" for k, v in resources[key].items())]
+    # the readiness probe on /health is left to Knative's default TCP probe: kn's probe syntax needs a port
+    words += ["--security-context", "strict"]
+    return _join(words)
+
+
+def _ping(obj: objects.Obj) -> str:
+    meta, spec = obj["metadata"], obj["spec"]
+    if spec.get("timezone"):
+        return _yaml(obj, "kn source ping create has no time zone flag")
+    sink = spec["sink"]
+    base = "http://" + names.service_host(
+        sink["ref"]["name"], sink["ref"].get("namespace", meta["namespace"])
+    )
+    words = ["kn", "source", "ping", "create", meta["name"], "--namespace", meta["namespace"]]
+    words += ["--schedule", spec["schedule"], "--sink", base + sink.get("uri", "")]
+    return _join(words)
+
+
+def _trigger(obj: objects.Obj) -> str:
+    meta, spec = obj["metadata"], obj["spec"]
+    words = [
+        "kn",
+        "trigger",
+        "create",
+        meta["name"],
+        "--namespace",
+        meta["namespace"],
+        "--broker",
+        spec["broker"],
+    ]
+    for key, value in spec["filter"]["attributes"].items():
+        words += ["--filter", f"{key}={value}"]
+    words += ["--sink", "ksvc:" + spec["subscriber"]["ref"]["name"]]
+    lines = [_join(words)]
+    if spec.get("delivery"):
+        patch = json.dumps({"spec": {"delivery": spec["delivery"]}}, separators=(",", ":"))
+        lines.append("# kn trigger create has no delivery flags (retry, backoff, dead-letter sink):")
+        lines.append(
+            _join(
+                [
+                    "kubectl",
+                    "patch",
+                    "triggers.eventing.knative.dev",
+                    meta["name"],
+                    "--namespace",
+                    meta["namespace"],
+                    "--type",
+                    "merge",
+                    "--patch",
+                    patch,
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+_BY_KIND: Mapping[str, Callable[[objects.Obj], str]] = {
+    "Broker": _broker,
+    "Service": _service,
+    "PingSource": _ping,
+    "Trigger": _trigger,
+}
+_WHY = {
+    "ConfigMap": "kn has no ConfigMap command",
+    "ServiceAccount": "kn does not manage RBAC",
+    "Role": "kn does not manage RBAC",
+    "RoleBinding": "kn does not manage RBAC",
+}
+
+
+def commands(objs: Iterable[objects.Obj]) -> list[str]:
+    """One shell snippet per object, in apply order."""
+    out = []
+    for obj in objs:
+        builder = _BY_KIND.get(obj["kind"]) if obj["apiVersion"] != "v1" else None
+        out.append(builder(obj) if builder else _yaml(obj, _WHY.get(obj["kind"], "kn cannot create it")))
+    return out
+
+
+def script(rendering: render.Rendering) -> str:
+    """The whole rendering as a shell script."""
+    head = "#!/bin/sh\n# Generated by `knevents render --format kn`. Run against a cluster with Knative Serving and Eventing.\nset -e\n"
+    return head + "\n\n".join(commands(rendering.objects)) + "\n"

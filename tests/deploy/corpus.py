@@ -1,0 +1,41 @@
+"""Manifests the deploy tests render: the upstream Argo examples and the project's examples/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events/examples"))
+KINDS = ("EventSource", "Sensor", "EventBus")
+
+
+def manifest_files() -> list[Path]:
+    """Every YAML file (upstream examples, then the repo's examples/) that holds an Argo manifest."""
+    files = sorted(p for p in UPSTREAM.rglob("*") if p.suffix in (".yaml", ".yml"))
+    files += sorted(p for p in (REPO / "examples").rglob("*") if p.suffix in (".yaml", ".yml"))
+    return [p for p in files if documents(p)]
+
+
+def documents(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The Argo documents of a file, by kind (empty when it has none)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        docs = list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError:
+        return {}
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") in KINDS and str(doc.get("apiVersion", "")).startswith("argoproj.io/"):
+            out.setdefault(doc["kind"], []).append(doc)
+    return out
+
+
+def ident(path: Path) -> str:
+    """A short test id for a file."""
+    for root in (UPSTREAM, REPO):
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return path.name
