@@ -28,6 +28,10 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         ),
         "x-knevents-base": "io.argoproj.events.v1alpha1.S3Artifact",
         "properties": {
+            "roleARN": {
+                "type": "string",
+                "description": "IAM role to assume for the AWS calls (subscription set-up, SQS polling).",
+            },
             "sns": {
                 "$ref": "#/definitions/io.knevents.v1alpha1.S3SNSNotifications",
                 "description": "Receive the bucket notifications pushed by an SNS topic subscription.",

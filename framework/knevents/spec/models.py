@@ -1676,6 +1676,8 @@ class S3SQSNotifications(_Model):
 class S3EventSource(S3Artifact):
     """S3EventSource is an S3/MinIO bucket notification source: the upstream S3Artifact plus how the notifications reach knevents (knevents extension)."""
 
+    role_arn: str | None = Field(default=None, alias="roleARN")
+    """IAM role to assume for the AWS calls (subscription set-up, SQS polling)."""
     sns: S3SNSNotifications | None = Field(default=None, alias="sns")
     """Receive the bucket notifications pushed by an SNS topic subscription."""
     sqs: S3SQSNotifications | None = Field(default=None, alias="sqs")

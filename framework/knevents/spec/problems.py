@@ -158,13 +158,29 @@ def _suggest(key: str, candidates: list[str]) -> str | None:
     return None
 
 
+LEGACY: dict[tuple[str, str], str] = {
+    (
+        "EventSourceSpec",
+        "type",
+    ): "`spec.type` was removed from Argo Events; the type is the key (webhook:, minio: …)",
+    ("HTTPTrigger", "serverURL"): "`serverURL` was renamed `url` in Argo Events",
+    ("URLArtifact", "verifycert"): "did you mean `verifyCert`? (field names are case-sensitive)",
+    (
+        "ConfigMapKeySelector",
+        "namespace",
+    ): "a ConfigMap is read from the sensor's own namespace; drop `namespace`",
+}
+"""Fields older Argo Events versions had, with what to write instead: (class, key) → hint."""
+
+
 def _unknown_field(root: type[pydantic.BaseModel], path: list[str | int]) -> str:
     key = str(path[-1])
     _, parents = _walk(root, path[:-1])
     models_here = [tp for tp in parents if _is_model(tp)]
     candidates = sorted({alias for tp in models_here for alias in _by_alias(tp)})
     message = f"unknown field `{key}`"
-    hint = _suggest(key, candidates)
+    legacy = [LEGACY[(tp.__name__, key)] for tp in models_here if (tp.__name__, key) in LEGACY]
+    hint = legacy[0] if legacy else _suggest(key, candidates)
     if hint is None and len(path) >= 2:
         _, grandparents = _walk(root, path[:-2])
         upper = sorted({alias for tp in grandparents if _is_model(tp) for alias in _by_alias(tp)})
