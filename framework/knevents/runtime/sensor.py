@@ -1,0 +1,515 @@
+"""The sensor pipeline: what one delivery of a CloudEvent to a sensor function does, end to end.
+
+For each event: match it against the dependencies (pure engine); drop it if it
+was already processed (event-id dedupe in KV); for each trigger a passing
+dependency touches, either fire at once (no ``&&`` in its conditions) or fold
+the event into the trigger's saved state with a compare-and-set, and fire when
+that write satisfied the condition. The satisfying write also records the
+firing in an outbox (see :mod:`knevents.runtime.sensor_record`), which is
+cleared after the trigger ran; a crash in between is finished by the broker's
+redelivery of the event, so N replicas never fire a satisfied set twice and a
+satisfied set is never lost. The event is marked processed only after all of
+that, so a redelivery after a crash redoes what was left undone and nothing
+else.
+
+Answers follow Knative's delivery contract: 2xx when done or failed for good
+(logged, dead-lettered through ``dlqTrigger``), 5xx/429 when a retry can help,
+400 for a malformed CloudEvent.
+
+Fault injection: ``KNEVENTS_FAULT=crash-after-satisfy`` makes the process exit
+with ``os._exit(137)`` right after a satisfying write and before the trigger
+runs, the worst moment to crash (used by the crash tests).
+
+This module does no parsing of specs and no trigger I/O itself: the engine
+decides, ``triggers.fire`` acts, the store remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from logging import ERROR, INFO, WARNING
+from typing import Any
+
+from knevents import errors, events, state, triggers, web
+from knevents.runtime import sensor_obs, sensor_record
+from knevents.secrets import SecretResolver
+from knevents.sensors import engine
+from knevents.settings import Settings
+from knevents.spec import models
+
+__all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FireFn", "FiringReport", "Outcome", "SensorRuntime"]
+
+FAULT_ENV = "KNEVENTS_FAULT"
+CRASH_AFTER_SATISFY = "crash-after-satisfy"
+OUTBOX_LEASE = 60.0
+"""Seconds a replica owns a firing it started; after that any event touching the trigger may finish it.
+The redelivery of the event that satisfied the condition takes it over at once."""
+MAX_CAS_ATTEMPTS = 200
+"""Compare-and-set attempts per write before answering 429 (many replicas racing on one trigger)."""
+_DONE = b"done"
+
+FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
+
+
+@dataclass(frozen=True)
+class FiringReport:
+    """One trigger execution of this delivery."""
+
+    trigger: str
+    event_ids: tuple[str, ...]
+    ok: bool
+    detail: str
+    dlq: str | None = None
+    """What the dlqTrigger did, when it ran."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one event did; ``status`` is the HTTP answer it calls for."""
+
+    event_id: str
+    duplicate: bool = False
+    matched: tuple[str, ...] = ()
+    filtered: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+    """Triggers that saved the event and wait for the rest of their condition."""
+    fired: tuple[FiringReport, ...] = ()
+    failed: tuple[FiringReport, ...] = ()
+    retry: str | None = None
+    """Why a redelivery is wanted (a trigger under atLeastOnce failed and may succeed later)."""
+    retry_after: float | None = None
+
+    @property
+    def status(self) -> int:
+        return 503 if self.retry else 200
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able summary (the response body)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Acc:
+    event_id: str
+    traceparent: str | None
+    matched: list[str] = field(default_factory=list)
+    filtered: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    fired: list[FiringReport] = field(default_factory=list)
+    failed: list[FiringReport] = field(default_factory=list)
+    done_marks: list[str] = field(default_factory=list)
+    retry: str | None = None
+    retry_after: float | None = None
+
+    def outcome(self, duplicate: bool = False) -> Outcome:
+        return Outcome(
+            self.event_id,
+            duplicate,
+            tuple(self.matched),
+            tuple(self.filtered),
+            tuple(self.waiting),
+            tuple(self.fired),
+            tuple(self.failed),
+            self.retry,
+            self.retry_after,
+        )
+
+
+class SensorRuntime:
+    """Processes CloudEvents for one Sensor; safe to run as N replicas on one state store."""
+
+    def __init__(
+        self,
+        sensor: models.Sensor,
+        store: state.StateStore,
+        *,
+        settings: Settings,
+        secrets: SecretResolver,
+        dry_run: bool = False,
+        fire: FireFn = triggers.fire,
+        clock: Callable[[], float] = time.time,
+        bucket_prefix: str = "knevents",
+    ) -> None:
+        self.sensor = sensor
+        self.engine = engine.SensorEngine(sensor)
+        self.name = self.engine.name
+        self.namespace = self.engine.namespace
+        self._store = store
+        self._settings = settings
+        self._secrets = secrets
+        self._dry_run = dry_run
+        self._fire = fire
+        self._clock = clock
+        self._bucket_names = (
+            state.bucket_name(self.namespace, self.name, prefix=bucket_prefix),
+            state.dedupe_bucket_name(self.namespace, self.name, prefix=bucket_prefix),
+        )
+        self._state: state.Bucket | None = None
+        self._dedupe: state.Bucket | None = None
+        self._triggers = {t.template.name: t for t in sensor.spec.triggers}
+        self._fingerprints: dict[str, str] = {}
+        self._dlq_engine: engine.SensorEngine | None = None
+        self._fault = os.environ.get(FAULT_ENV, "")
+        self.metrics = sensor_obs.SensorMetrics(self.name)
+
+    # --- HTTP -------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """One delivery over HTTP (Knative's contract: 2xx done, 5xx/429 retry, 400 malformed)."""
+        if request.method.upper() != "POST":
+            return web.text_response(405, "send a CloudEvent with POST")
+        try:
+            event = events.from_http(request.headers, request.body)
+        except errors.EventError as exc:
+            return web.text_response(400, f"invalid CloudEvent: {exc}")
+        try:
+            outcome = await self.process(event)
+        except errors.StateConflictError as exc:
+            self._log(WARNING, "state contention; asking for a redelivery", event, error=str(exc))
+            return web.json_response(429, {"event_id": event.id, "error": str(exc)})
+        except errors.TemporaryError as exc:
+            self._log(WARNING, "temporary failure; asking for a redelivery", event, error=str(exc))
+            response = web.json_response(503, {"event_id": event.id, "error": str(exc)})
+            return _with_retry_after(response, exc.delay)
+        except errors.KneventsError as exc:
+            self._log(ERROR, "event dropped", event, error=str(exc))
+            return web.json_response(200, {"event_id": event.id, "dropped": str(exc)})
+        response = web.json_response(outcome.status, outcome.to_json())
+        return _with_retry_after(response, outcome.retry_after) if outcome.retry else response
+
+    # --- the pipeline -----------------------------------------------------
+
+    async def process(self, event: events.Event) -> Outcome:
+        """Process one event; raises TemporaryError subclasses when the state store fails."""
+        started = time.perf_counter()
+        self.metrics.received()
+        acc = _Acc(event.id, event.extensions.get("traceparent"))
+        try:
+            passing = []
+            for result in self.engine.match(event):
+                if result.passed:
+                    acc.matched.append(result.name)
+                    passing.append(result)
+                else:
+                    acc.filtered.append(result.name)
+                    self.metrics.filtered(result.name)
+                    self._log(INFO, "event filtered out", event, dependency=result.name, reason=result.error)
+            if not passing:
+                return acc.outcome()
+            done = await self._already_done(event.id)
+            if done is None:
+                self.metrics.deduplicated()
+                self._log(INFO, "duplicate event dropped", event)
+                return acc.outcome(duplicate=True)
+            for result in passing:
+                for trigger in self.engine.triggers_for(result.name):
+                    if self.engine.needs_state(trigger):
+                        await self._stateful(trigger, result, event, acc)
+                    elif f"{trigger}/{result.name}" not in done:
+                        await self._stateless(trigger, result, event, acc)
+            await self._mark_done(event.id, acc)
+            self._log(
+                INFO,
+                "event processed",
+                event,
+                dependency=acc.matched,
+                fired=[f.trigger for f in acc.fired],
+                waiting=acc.waiting or None,
+                retry=acc.retry,
+            )
+            return acc.outcome()
+        finally:
+            self.metrics.processed(time.perf_counter() - started)
+
+    async def _stateless(
+        self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
+    ) -> None:
+        if await self._execute(trigger, {result.name: result.event}, acc):
+            acc.done_marks.append(f"{trigger}/{result.name}")
+
+    async def _stateful(
+        self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
+    ) -> None:
+        bucket = await self._state_bucket()
+        key = state.kv_key(trigger)
+        mark = f"{event.id}/{result.name}"
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            now = self._clock()
+            entry = await bucket.get(key)
+            record = self._load(trigger, entry)
+            new, mine, satisfied = self._step(trigger, record, result, mark, event.id, now)
+            if new is record:
+                break
+            try:
+                await bucket.update(key, sensor_record.encode(new), last=entry.revision if entry else 0)
+                break
+            except errors.StateConflictError:
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+        else:
+            raise errors.StateConflictError(
+                f"trigger {trigger}: lost {MAX_CAS_ATTEMPTS} compare-and-set races in a row"
+            )
+        if satisfied and self._fault == CRASH_AFTER_SATISFY:
+            os._exit(137)  # fault injection (documented in the module docstring)
+        if not mine:
+            acc.waiting.append(trigger)
+        for firing in mine:
+            if await self._execute(trigger, firing.events, acc):
+                await self._clear(bucket, key, firing.id)
+
+    def _step(
+        self,
+        trigger: str,
+        record: sensor_record.Record,
+        result: engine.DependencyResult,
+        mark: str,
+        event_id: str,
+        now: float,
+    ) -> tuple[sensor_record.Record, list[sensor_record.Firing], bool]:
+        """The next record: take over stale/own pending firings, fold the event in once."""
+        new = record
+        mine: list[sensor_record.Firing] = []
+        for firing in record.outbox:
+            if firing.cause == event_id or now - firing.claimed_at > OUTBOX_LEASE:
+                claimed = dataclasses.replace(firing, claimed_at=now, attempts=firing.attempts + 1)
+                new = new.replacing(claimed)
+                mine.append(claimed)
+        satisfied = False
+        if mark not in record.applied:
+            saved = (
+                engine.TriggerState.from_bytes(record.state) if record.state else engine.TriggerState.EMPTY
+            )
+            advance = self.engine.advance(
+                trigger, saved, result.name, result.event, datetime.fromtimestamp(now, UTC)
+            )
+            new = dataclasses.replace(new, state=advance.state.to_bytes()).with_applied(mark)
+            if advance.fired is not None:
+                firing = sensor_record.Firing(events.new_id(), event_id, dict(advance.fired), now)
+                new = dataclasses.replace(new, outbox=(*new.outbox, firing))
+                mine.append(firing)
+                satisfied = True
+        return new, mine, satisfied
+
+    def _load(self, trigger: str, entry: state.Entry | None) -> sensor_record.Record:
+        fingerprint = self._fingerprint(trigger)
+        if entry is None or not entry.value:
+            return sensor_record.Record(fingerprint)
+        try:
+            record = sensor_record.decode(entry.value)
+        except ValueError as exc:
+            sensor_obs.log_event(
+                WARNING,
+                "unreadable trigger state discarded",
+                sensor=self.name,
+                trigger=trigger,
+                error=str(exc),
+            )
+            return sensor_record.Record(fingerprint)
+        if record.fingerprint != fingerprint:
+            # The trigger's conditions or dependencies changed: saved events no longer mean the same.
+            sensor_obs.log_event(
+                INFO, "spec changed; saved trigger state purged", sensor=self.name, trigger=trigger
+            )
+            return sensor_record.Record(fingerprint, outbox=record.outbox)
+        return record
+
+    async def _clear(self, bucket: state.Bucket, key: str, firing_id: str) -> None:
+        """Remove a finished firing from the outbox (compare-and-set, retried on conflict)."""
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            entry = await bucket.get(key)
+            if entry is None:
+                return
+            record = self._load_raw(entry)
+            if record is None or all(f.id != firing_id for f in record.outbox):
+                return
+            try:
+                await bucket.update(key, sensor_record.encode(record.without(firing_id)), last=entry.revision)
+                return
+            except errors.StateConflictError:
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+        raise errors.StateConflictError(f"could not clear firing {firing_id} from the outbox")
+
+    @staticmethod
+    def _load_raw(entry: state.Entry) -> sensor_record.Record | None:
+        try:
+            return sensor_record.decode(entry.value)
+        except ValueError:
+            return None
+
+    # --- running triggers -------------------------------------------------
+
+    async def _execute(self, trigger: str, fired: Mapping[str, events.Event], acc: _Acc) -> bool:
+        """Run one firing; False when it must stay pending (atLeastOnce and a retry may help)."""
+        spec = self._triggers[trigger]
+        ids = tuple(sorted(e.id for e in fired.values()))
+        ctx = self._context(acc.traceparent)
+        started = time.perf_counter()
+        try:
+            result = await self._fire(self.engine.resolve(trigger, fired), ctx)
+        except errors.KneventsError as exc:
+            self.metrics.failed(trigger, time.perf_counter() - started)
+            return await self._failed(spec, trigger, fired, ids, exc, acc, ctx)
+        self.metrics.fired(trigger, time.perf_counter() - started, result.attempts)
+        acc.fired.append(FiringReport(trigger, ids, True, result.detail))
+        sensor_obs.log_event(
+            INFO,
+            "trigger fired",
+            sensor=self.name,
+            trigger=trigger,
+            event_id=acc.event_id,
+            dependency=sorted(fired),
+            event_ids=list(ids),
+            detail=result.detail,
+            attempts=result.attempts,
+        )
+        return True
+
+    async def _failed(
+        self,
+        spec: models.Trigger,
+        trigger: str,
+        fired: Mapping[str, events.Event],
+        ids: tuple[str, ...],
+        exc: errors.KneventsError,
+        acc: _Acc,
+        ctx: triggers.TriggerContext,
+    ) -> bool:
+        dlq = None
+        if spec.at_least_once and spec.dlq_trigger is not None:
+            dlq = await self._dead_letter(spec.dlq_trigger, fired, ctx, acc)
+        acc.failed.append(FiringReport(trigger, ids, False, str(exc), dlq))
+        retry = (
+            bool(spec.at_least_once)
+            and isinstance(exc, errors.TemporaryError)
+            and (dlq is None or not dlq.startswith("ok"))
+        )
+        sensor_obs.log_event(
+            ERROR,
+            "trigger failed",
+            sensor=self.name,
+            trigger=trigger,
+            event_id=acc.event_id,
+            dependency=sorted(fired),
+            event_ids=list(ids),
+            error=str(exc),
+            dlq=dlq,
+            redeliver=retry,
+        )
+        if retry:
+            acc.retry = f"trigger {trigger} failed and atLeastOnce is set: {exc}"
+            if isinstance(exc, errors.TemporaryError):
+                acc.retry_after = exc.delay
+        return not retry
+
+    async def _dead_letter(
+        self, dlq: models.Trigger, fired: Mapping[str, events.Event], ctx: triggers.TriggerContext, acc: _Acc
+    ) -> str:
+        """Fire the dlqTrigger with the same events (Argo: after atLeastOnce retries are exhausted)."""
+        name = dlq.template.name
+        started = time.perf_counter()
+        try:
+            result = await self._fire(self._dlq().resolve(name, fired), ctx)
+        except errors.KneventsError as exc:
+            self.metrics.failed(name, time.perf_counter() - started)
+            return f"failed: {exc}"
+        self.metrics.fired(name, time.perf_counter() - started, result.attempts)
+        sensor_obs.log_event(
+            INFO,
+            "dlqTrigger fired",
+            sensor=self.name,
+            trigger=name,
+            event_id=acc.event_id,
+            detail=result.detail,
+        )
+        return f"ok: {name}: {result.detail}"
+
+    def _dlq(self) -> engine.SensorEngine:
+        """An engine over the dlqTriggers, so they resolve parameters exactly like triggers."""
+        if self._dlq_engine is None:
+            seen: dict[str, models.Trigger] = {}
+            for t in self.sensor.spec.triggers:
+                if t.dlq_trigger is not None:
+                    seen.setdefault(t.dlq_trigger.template.name, t.dlq_trigger)
+            spec = self.sensor.spec.model_copy(update={"triggers": list(seen.values())})
+            self._dlq_engine = engine.SensorEngine(self.sensor.model_copy(update={"spec": spec}))
+        return self._dlq_engine
+
+    def _context(self, traceparent: str | None) -> triggers.TriggerContext:
+        return triggers.TriggerContext(
+            sensor_name=self.name,
+            namespace=self.namespace,
+            secrets=self._secrets,
+            settings=self._settings,
+            traceparent=traceparent,
+            dry_run=self._dry_run,
+        )
+
+    # --- dedupe -----------------------------------------------------------
+
+    async def _already_done(self, event_id: str) -> frozenset[str] | None:
+        """``None`` when the event was fully processed; else the stateless firings already done."""
+        entry = await (await self._dedupe_bucket()).get(state.kv_key(event_id))
+        if entry is None:
+            return frozenset()
+        if entry.value == _DONE:
+            return None
+        try:
+            return frozenset(json.loads(entry.value).get("done", ()))
+        except (ValueError, AttributeError):
+            return frozenset()
+
+    async def _mark_done(self, event_id: str, acc: _Acc) -> None:
+        """Remember the event: fully done, or which stateless firings are done when a retry is wanted."""
+        bucket = await self._dedupe_bucket()
+        if acc.retry:
+            if acc.done_marks:
+                await bucket.put(state.kv_key(event_id), json.dumps({"done": acc.done_marks}).encode())
+            return
+        await bucket.put(state.kv_key(event_id), _DONE)
+
+    # --- plumbing ---------------------------------------------------------
+
+    def _fingerprint(self, trigger: str) -> str:
+        found = self._fingerprints.get(trigger)
+        if found is None:
+            found = self._fingerprints[trigger] = self.engine.fingerprint(trigger)
+        return found
+
+    async def _state_bucket(self) -> state.Bucket:
+        if self._state is None:
+            self._state = await self._store.bucket(self._bucket_names[0])
+        return self._state
+
+    async def _dedupe_bucket(self) -> state.Bucket:
+        if self._dedupe is None:
+            self._dedupe = await self._store.bucket(
+                self._bucket_names[1], ttl=self._settings.state.dedupe_ttl
+            )
+        return self._dedupe
+
+    def _log(self, level: int, msg: str, event: events.Event, **fields: Any) -> None:
+        sensor_obs.log_event(
+            level,
+            msg,
+            sensor=self.name,
+            event_id=event.id,
+            source=event.source,
+            subject=event.subject,
+            **fields,
+        )
+
+
+def _with_retry_after(response: web.Response, delay: float | None) -> web.Response:
+    if not delay:
+        return response
+    return web.Response(
+        response.status, response.body, {**response.headers, "retry-after": str(max(1, round(delay)))}
+    )

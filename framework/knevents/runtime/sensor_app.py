@@ -1,0 +1,117 @@
+"""The sensor function's process-level wiring: spec, store and runtime from the environment.
+
+``functions/sensor/main.py`` stays a thin adapter (Flask / Starlette ↔
+:mod:`knevents.web`); everything it needs to serve is here: reading
+``KNEVENTS_SPEC`` (a path, or inline YAML/JSON), choosing the state store
+(``KNEVENTS_NATS_URL`` → JetStream KV; unset → in-memory, with a warning, so a
+single replica still works), routing ``/health`` and ``/metrics``, and — for
+the synchronous (WSGI) target — one background event loop thread that runs the
+async pipeline. A bad spec does not crash the process: every request answers
+500 with the spec's problems and ``/health`` answers 503, so the error is in
+the logs and in the answer, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from knevents import errors, metrics, spec, state, web
+from knevents.runtime import sensor, sensor_obs
+from knevents.secrets import SecretResolver
+from knevents.settings import Settings
+
+__all__ = ["LoopThread", "SensorApp"]
+
+log = logging.getLogger("knevents.sensor")
+T = TypeVar("T")
+SPEC_ENV = "KNEVENTS_SPEC"
+NATS_ENV = "KNEVENTS_NATS_URL"
+
+
+class SensorApp:
+    """One sensor function: answers ``/health``, ``/metrics`` and CloudEvent deliveries."""
+
+    def __init__(self, runtime: sensor.SensorRuntime | None, problem: str | None = None) -> None:
+        self.runtime = runtime
+        self.problem = problem
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SensorApp:
+        """Build from the environment; a spec or settings problem is kept and reported, not raised."""
+        env = os.environ if env is None else env
+        sensor_obs.configure_json_logging()
+        try:
+            settings = Settings.from_env(env)
+            source = env.get(SPEC_ENV)
+            if not source:
+                raise errors.SpecError(
+                    f"{SPEC_ENV} is not set: give a path to a Sensor manifest or inline YAML/JSON"
+                )
+            model = spec.load_one(source, kind="Sensor")
+            store = _store(env, settings)
+            runtime = sensor.SensorRuntime(
+                model, store, settings=settings, secrets=SecretResolver(settings.secrets, env)
+            )
+        except (errors.KneventsError, ValueError, OSError) as exc:
+            log.error("sensor function cannot start: %s", exc, extra={"spec": env.get(SPEC_ENV, "")[:200]})
+            return cls(None, str(exc))
+        log.info("sensor function ready", extra={"sensor": runtime.name, "namespace": runtime.namespace})
+        return cls(runtime)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Route one request."""
+        path = request.path.rstrip("/")
+        if path == "/health":
+            if self.runtime is None:
+                return web.text_response(503, f"not ready: {self.problem}")
+            return web.text_response(200, "ok")
+        if path == "/metrics":
+            body, content_type = metrics.render()
+            return web.Response(200, body, {"content-type": content_type})
+        if self.runtime is None:
+            return web.text_response(500, f"the sensor function is misconfigured: {self.problem}")
+        return await self.runtime.handle(request)
+
+
+def _store(env: Mapping[str, str], settings: Settings) -> state.StateStore:
+    if env.get(NATS_ENV):
+        from knevents.state import jetstream  # imports nats; only when configured
+
+        return jetstream.JetStreamStore(settings.nats.url, settings=settings)
+    from knevents.state import memory
+
+    log.warning(
+        f"{NATS_ENV} is not set: sensor state is kept in memory; run a single replica only "
+        "(several replicas would not share AND-conditions, dedupe or the outbox)"
+    )
+    return memory.MemoryStore(max_value_size=settings.state.max_value_size)
+
+
+class LoopThread:
+    """One event loop on a daemon thread, for synchronous servers (gunicorn threads) to submit to.
+
+    Created lazily and re-created after ``fork`` (gunicorn imports the app in
+    the master, then forks workers; a thread does not survive the fork).
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="knevents-loop", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result(timeout)

@@ -1,0 +1,120 @@
+"""What the sensor runtime tells the world: JSON log lines and Prometheus metrics.
+
+One JSON line per event and per firing, with the fields operators filter on
+(``event_id``, ``sensor``, ``trigger``, ``dependency``), and the sensor's
+counters and histograms. Kept apart from the pipeline so the pipeline reads as
+the algorithm it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from knevents import metrics
+
+__all__ = ["JsonFormatter", "SensorMetrics", "configure_json_logging", "log_event"]
+
+logger = logging.getLogger("knevents.sensor")
+
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object per line; ``extra={...}`` fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, separators=(",", ":"))
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    """Send knevents' log records to stderr as JSON lines (once per process)."""
+    root = logging.getLogger("knevents")
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def log_event(level: int, msg: str, **fields: Any) -> None:
+    """One structured log line; ``None`` fields are left out."""
+    if logger.isEnabledFor(level):
+        logger.log(level, msg, extra={k: v for k, v in fields.items() if v is not None})
+
+
+class SensorMetrics:
+    """The sensor's metrics, bound to one sensor name."""
+
+    def __init__(self, sensor: str) -> None:
+        self.sensor = sensor
+        self._received = metrics.counter(
+            "knevents_sensor_events_received", "CloudEvents received by the sensor.", ["sensor"]
+        ).labels(sensor)
+        self._filtered = metrics.counter(
+            "knevents_sensor_events_filtered",
+            "Events a dependency matched but its filters dropped.",
+            ["sensor", "dependency"],
+        )
+        self._deduplicated = metrics.counter(
+            "knevents_sensor_events_deduplicated", "Redelivered events dropped by event id.", ["sensor"]
+        ).labels(sensor)
+        self._fired = metrics.counter(
+            "knevents_sensor_triggers_fired", "Triggers executed successfully.", ["sensor", "trigger"]
+        )
+        self._failed = metrics.counter(
+            "knevents_sensor_triggers_failed",
+            "Triggers that failed after their retries.",
+            ["sensor", "trigger"],
+        )
+        self._retried = metrics.counter(
+            "knevents_sensor_triggers_retried",
+            "Extra trigger attempts made by retryStrategy.",
+            ["sensor", "trigger"],
+        )
+        self._processing = metrics.histogram(
+            "knevents_sensor_processing_seconds", "Time to process one event, end to end.", ["sensor"]
+        ).labels(sensor)
+        self._trigger_latency = metrics.histogram(
+            "knevents_sensor_trigger_seconds",
+            "Time to execute one trigger, retries included.",
+            ["sensor", "trigger"],
+        )
+
+    def received(self) -> None:
+        self._received.inc()
+
+    def filtered(self, dependency: str) -> None:
+        self._filtered.labels(self.sensor, dependency).inc()
+
+    def deduplicated(self) -> None:
+        self._deduplicated.inc()
+
+    def fired(self, trigger: str, seconds: float, attempts: int) -> None:
+        self._fired.labels(self.sensor, trigger).inc()
+        self._trigger_latency.labels(self.sensor, trigger).observe(seconds)
+        if attempts > 1:
+            self._retried.labels(self.sensor, trigger).inc(attempts - 1)
+
+    def failed(self, trigger: str, seconds: float) -> None:
+        self._failed.labels(self.sensor, trigger).inc()
+        self._trigger_latency.labels(self.sensor, trigger).observe(seconds)
+
+    def processed(self, seconds: float) -> None:
+        self._processing.observe(seconds)

@@ -1,0 +1,1 @@
+"""Deployable function entrypoints (functions-framework targets); thin adapters, no logic."""

@@ -1,0 +1,1 @@
+"""The sensor function (see main.py)."""

@@ -1,0 +1,61 @@
+"""The sensor as a functions-framework HTTP function: ``KNEVENTS_SPEC`` names the Sensor.
+
+Two targets, same behaviour (the pipeline is :mod:`knevents.runtime.sensor`):
+
+* ``sensor`` — synchronous (Flask under gunicorn threads); each request is
+  handed to one background event loop thread::
+
+      functions-framework --source functions/sensor/main.py --target sensor
+
+* ``sensor_async`` — ASGI (Starlette under uvicorn); requests run on the
+  server's own event loop, no thread hop. Faster; see docs/sensor-runtime.md::
+
+      functions-framework --source functions/sensor/main.py --target sensor_async --asgi
+
+The *http* signature (not *cloudevent*) is used so the function chooses the
+status code: 2xx done, 5xx/429 retry, 400 malformed (Knative's delivery
+contract). ``/health`` and ``/metrics`` are answered too. This file only
+converts requests and responses; it holds no logic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import functions_framework
+from knevents import web
+from knevents.runtime import sensor_app
+
+_app = sensor_app.SensorApp.from_env()
+_loop = sensor_app.LoopThread()
+
+
+@functions_framework.http
+def sensor(request: Any) -> Any:
+    """Synchronous (WSGI) target."""
+    incoming = web.Request(
+        method=request.method,
+        path=request.path,
+        headers=web.Headers(list(request.headers.items())),
+        body=request.get_data(),
+        query_string=request.query_string.decode("latin-1"),
+        remote_addr=request.remote_addr,
+    )
+    answer = _loop.run(_app.handle(incoming))
+    return answer.body, answer.status, dict(answer.headers)
+
+
+async def sensor_async(request: Any) -> Any:
+    """Asynchronous (ASGI) target: run with ``--asgi``."""
+    from starlette.responses import Response
+
+    incoming = web.Request(
+        method=request.method,
+        path=request.url.path,
+        headers=web.Headers(list(request.headers.items())),
+        body=await request.body(),
+        query_string=request.url.query,
+        remote_addr=request.client.host if request.client else None,
+    )
+    answer = await _app.handle(incoming)
+    return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
