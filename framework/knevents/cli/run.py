@@ -1,0 +1,104 @@
+"""``knevents run PATH...``: run a folder's EventSources and Sensors locally with an embedded nats-server.
+
+Flags mirror environment variables (flag > env > default): ``--nats-url`` /
+``KNEVENTS_NATS_URL`` is deliberately *not* read from the environment here, so
+a stray variable never sends a local run to a shared server; pass the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "run", help="run EventSources and Sensors locally (embedded NATS JetStream)",
+        description="Run every EventSource, Sensor and EventBus found in PATH (files or folders) on this machine.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or folders of manifests")
+    parser.add_argument("--nats-url", default=None,
+                        help="use this NATS server instead of starting one (JetStream must be enabled)")
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("KNEVENTS_STATE_DIR", ".knevents")),
+                        help="JetStream store, consumers and runner.json (env KNEVENTS_STATE_DIR; default .knevents)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="triggers print what they would do instead of doing it")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        default=os.environ.get("KNEVENTS_LOG_FORMAT", "text"),
+                        help="console output (env KNEVENTS_LOG_FORMAT)")
+    parser.add_argument("--log-level", default=os.environ.get("KNEVENTS_LOG_LEVEL", "warning"),
+                        choices=("debug", "info", "warning", "error"), help="library log records shown")
+    parser.add_argument("--bus", default=None, help="EventBus name (default: the one in PATH, else 'default')")
+    parser.add_argument("--max-deliveries", type=int,
+                        default=int(os.environ.get("KNEVENTS_MAX_DELIVERIES", "5")),
+                        help="attempts per event and sensor before it is dead-lettered (default 5)")
+    parser.add_argument("--retry-backoff", type=float,
+                        default=float(os.environ.get("KNEVENTS_RETRY_BACKOFF", "0.5")),
+                        help="seconds before the first redelivery, doubled each time (default 0.5)")
+    parser.add_argument("--host", default=os.environ.get("KNEVENTS_HOST", "127.0.0.1"),
+                        help="address the webhook ports listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--default-port", type=int, default=12000,
+                        help="port for push endpoints whose spec names none (SNS, Pub/Sub push)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, check, start; serve until SIGINT/SIGTERM; stop cleanly."""
+    from knevents import errors, spec
+    from knevents.local import console as console_mod
+    from knevents.local import dispatcher, runner
+
+    console = console_mod.Console(args.log_format)
+    console_mod.install_logging(console, args.log_level)
+    if args.max_deliveries < 1:
+        console.emit("error", "--max-deliveries must be at least 1")
+        return 2
+    try:
+        manifests = spec.load_paths(args.paths)
+    except errors.SpecError as exc:
+        console.emit("error", f"invalid manifests: {exc}")
+        return 1
+    except (OSError, errors.KneventsError) as exc:
+        console.emit("error", str(exc))
+        return 1
+    for problem in manifests.unsupported:
+        console.emit("warning", f"not supported, skipped: {problem}")
+    if not manifests.event_sources and not manifests.sensors:
+        console.emit("error", f"no EventSource or Sensor found in {' '.join(args.paths)}")
+        return 1
+    options = runner.RunOptions(
+        paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
+        bus=args.bus, host=args.host, default_port=args.default_port,
+        policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff),
+    )
+    try:
+        return asyncio.run(_serve(options, manifests, console))
+    except errors.KneventsError as exc:
+        console.emit("error", str(exc))
+        return 1
+
+
+async def _serve(options: Any, manifests: Any, console: Any) -> int:
+    from knevents.local import runner
+
+    the_runner = runner.Runner(options, manifests, console)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, the_runner.stop_event.set)
+    try:
+        await the_runner.start()
+        await the_runner.wait()
+    finally:
+        console.emit("info", "stopping")
+        await the_runner.stop()
+        console.emit("info", "stopped")
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,80 @@
+"""What ``knevents run`` prints: one line per event and per trigger outcome, text for people or JSON for machines.
+
+Everything the runner tells the user goes through :class:`Console`, so the two
+formats never drift apart. Library log records (the runtimes log through
+:mod:`logging`) are routed to the same stream in the same format. Nothing here
+prints secret values: callers pass names, ids and statuses, never payloads of
+Secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+__all__ = ["Console", "install_logging"]
+
+FORMATS = ("text", "json")
+
+
+class Console:
+    """Line-oriented output; thread-safe, flushed after every line (it is read by people and pipes)."""
+
+    def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        self.fmt = fmt
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def emit(self, tag: str, message: str, **fields: Any) -> None:
+        """One line: ``tag`` is a short word (event, fired, failed, retry, dlq, warning, info)."""
+        now = datetime.now(UTC)
+        if self.fmt == "json":
+            record = {"time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "tag": tag,
+                      "msg": message}
+            record.update({k: v for k, v in fields.items() if v is not None})
+            line = json.dumps(record, default=str)
+        else:
+            line = f"{now.strftime('%H:%M:%S')} {tag:<7} {message}"
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def block(self, lines: list[str], **fields: Any) -> None:
+        """A multi-line block (the banner, a printed resource); one JSON record in JSON mode."""
+        if self.fmt == "json":
+            self.emit("info", "\n".join(lines), **fields)
+            return
+        with self._lock:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+
+class _ConsoleHandler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR and record.exc_info[1] is not None:
+                message = f"{message}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+            self.console.emit(record.levelname.lower(), message, logger=record.name)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def install_logging(console: Console, level: str = "warning") -> None:
+    """Send ``knevents`` (and uvicorn/nats) log records to ``console`` at ``level`` and above."""
+    handler = _ConsoleHandler(console)
+    for name in ("knevents", "uvicorn", "nats"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False

@@ -1,0 +1,207 @@
+"""Deliver bus events to one sensor from a durable JetStream consumer: the local stand-in for a Knative Trigger.
+
+Knative's Broker delivers each event to a sensor over HTTP and retries on
+5xx/429 with backoff, then dead-letters. Locally one durable pull consumer per
+sensor does the same: it is filtered on the subjects of the sensor's
+dependencies, acks a message only after the sensor answered 2xx, naks it with
+exponential backoff otherwise, and after ``max_deliveries`` attempts copies it
+to ``<bus>.dlq.<sensor>`` (read through stream ``KNEVENTS_DLQ``, see
+:mod:`knevents.local.streams`) and terminates it. The
+consumer lives in the JetStream store, so a restart resumes where it stopped.
+
+The handler is any ``async (event) -> web.Response``; the runner passes the
+sensor function's own HTTP entry point, so delivery semantics are the ones a
+Knative deployment gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from knevents import errors, events, web
+from knevents.local import console as console_mod
+from knevents.local import streams
+
+__all__ = ["DeliveryPolicy", "Dispatcher", "Handler", "consumer_name"]
+
+Handler = Callable[[events.Event], Awaitable[web.Response]]
+Decode = Callable[[Any], events.Event]
+
+log = logging.getLogger("knevents.local.dispatcher")
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retry and dead-letter rules, as a Knative Trigger's ``delivery`` would set them."""
+
+    max_deliveries: int = 5
+    """Attempts before the event goes to the dead-letter subject (Knative's ``retry`` + 1)."""
+    backoff: float = 0.5
+    """Seconds before the first redelivery, doubled per attempt (Knative's exponential ``backoffDelay``)."""
+    max_backoff: float = 30.0
+    """Seconds; cap on the redelivery delay so a long outage does not park events for hours."""
+    ack_wait: float = 120.0
+    """Seconds the server waits for an answer before redelivering; above the trigger timeout with retries."""
+    concurrency: int = 64
+    """Events handled at once per sensor; state updates are compare-and-set, so order is not needed."""
+
+
+def consumer_name(sensor: str) -> str:
+    """The durable consumer name of a sensor (NATS names allow no dots, spaces or wildcards)."""
+    return "sensor-" + _NOT_NAME.sub("_", sensor)
+
+
+class Dispatcher:
+    """One sensor's durable consumer and its delivery loop."""
+
+    def __init__(
+        self,
+        js: Any,
+        *,
+        stream: str,
+        bus: str,
+        sensor: str,
+        subjects: Sequence[str],
+        handler: Handler,
+        decode: Decode,
+        console: console_mod.Console,
+        policy: DeliveryPolicy | None = None,
+    ) -> None:
+        self.js = js
+        self.stream = stream
+        self.bus = bus
+        self.sensor = sensor
+        self.subjects = sorted(set(subjects))
+        self.handler = handler
+        self.decode = decode
+        self.console = console
+        self.policy = policy or DeliveryPolicy()
+        self.durable = consumer_name(sensor)
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def ensure_consumer(self) -> None:
+        """Create the durable consumer, or update its filter when the sensor's dependencies changed."""
+        from nats.js import api
+
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.NEW,
+            max_deliver=-1,
+            ack_wait=self.policy.ack_wait,
+            max_ack_pending=self.policy.concurrency * 4,
+            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
+            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
+        )
+        try:
+            await self.js.add_consumer(self.stream, config)
+        except Exception as exc:
+            # A filter change on an existing durable: drop and recreate it (events of the old
+            # filter that were still pending are of no interest to the new sensor).
+            log.info("recreating consumer %s: %s", self.durable, exc)
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(self.stream, self.durable)
+            try:
+                await self.js.add_consumer(self.stream, config)
+            except Exception as again:
+                raise errors.BusUnavailableError(
+                    f"cannot create the consumer of sensor {self.sensor}: {again}"
+                ) from again
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and deliver until ``stop`` is set; waits for deliveries in flight before returning."""
+        import nats.errors
+
+        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        slots = asyncio.Semaphore(self.policy.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await sub.fetch(batch=self.policy.concurrency, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except Exception as exc:  # connection trouble: back off, the server keeps the messages
+                    if stop.is_set():
+                        break
+                    log.warning("sensor %s: fetch failed: %s", self.sensor, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in batch:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._deliver(msg))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                    task.add_done_callback(lambda _t: slots.release())
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _deliver(self, msg: Any) -> None:
+        deliveries = int(msg.metadata.num_delivered)
+        try:
+            event = self.decode(msg)
+        except Exception as exc:  # malformed on the bus: retrying cannot help
+            await self._dead_letter(msg, None, f"undecodable event: {exc}", deliveries)
+            return
+        try:
+            response = await self.handler(event)
+        except Exception as exc:  # the handler should answer, not raise; treat as retryable
+            log.exception("sensor %s raised on event %s", self.sensor, event.id)
+            response = web.text_response(500, f"{type(exc).__name__}: {exc}")
+        if 200 <= response.status < 300:
+            await _settle(msg.ack())
+            return
+        reason = f"HTTP {response.status}: {response.body[:200].decode(errors='replace').strip()}"
+        if response.status == 400 or deliveries >= self.policy.max_deliveries:
+            await self._dead_letter(msg, event, reason, deliveries)
+            return
+        delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (deliveries - 1))
+        self.console.emit(
+            "retry", f"{self.sensor} event {event.id} ({reason}); attempt {deliveries}/"
+            f"{self.policy.max_deliveries}, next in {delay:g}s",
+            sensor=self.sensor, event_id=event.id, attempt=deliveries, status=response.status,
+        )
+        await _settle(msg.nak(delay=delay))
+
+    async def _dead_letter(self, msg: Any, event: events.Event | None, reason: str, deliveries: int) -> None:
+        subject = streams.dlq_subject(self.bus, self.sensor)
+        headers = dict(msg.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update({
+            "Knevents-Sensor": self.sensor,
+            "Knevents-Reason": reason[:500],
+            "Knevents-Original-Subject": msg.subject,
+            "Knevents-Deliveries": str(deliveries),
+            "Nats-Msg-Id": f"{self.sensor}:{msg.metadata.sequence.stream}",
+        })
+        try:
+            await self.js.publish(subject, msg.data, headers=headers)
+        except Exception as exc:
+            # Keep the event on the bus rather than lose it; it comes back after the backoff.
+            log.warning("sensor %s: dead-letter publish failed (%s); will redeliver", self.sensor, exc)
+            await _settle(msg.nak(delay=self.policy.max_backoff))
+            return
+        event_id = event.id if event is not None else "?"
+        self.console.emit(
+            "dlq", f"{self.sensor} event {event_id} dead-lettered to {subject} after {deliveries} "
+            f"attempt(s): {reason}",
+            sensor=self.sensor, event_id=event_id, subject=subject, attempts=deliveries,
+        )
+        await _settle(msg.term())
+
+
+async def _settle(ack: Awaitable[None]) -> None:
+    """Ack/nak/term; a lost connection only means the server redelivers later."""
+    try:
+        await ack
+    except Exception as exc:
+        log.warning("could not settle a message: %s", exc)

@@ -1,0 +1,140 @@
+"""Serve :mod:`knevents.web` handlers on local TCP ports with uvicorn (no Flask in the library).
+
+The local runner listens on every port an EventSource asks for (webhook
+``port``); one uvicorn server per port turns ASGI requests into
+:class:`web.Request` values and :class:`web.Response` values back, so the
+same handler code runs here and behind functions-framework on Knative.
+Sockets are bound here, not by uvicorn, so that "port already in use" is a
+clear error instead of uvicorn's ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from knevents import errors, web
+
+__all__ = ["Handler", "PortServer", "asgi_app", "bind"]
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+"""What a port serves: one request in, one response out."""
+
+_MAX_BODY = 16 * 1024 * 1024
+"""Bytes. A request body above this is answered 413; webhooks are small, this only guards memory."""
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, response: web.Response) -> None:
+    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def asgi_app(handler: Handler, log: logging.Logger | None = None) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI application that calls ``handler``; an unexpected error is a 500, never a traceback to the caller."""
+    logger = log or logging.getLogger("knevents.local.http")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _send(send, web.text_response(413, "request body too large or client went away\n"))
+            return
+        headers = web.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        client = scope.get("client")
+        request = web.Request(
+            method=scope["method"],
+            path=scope["path"],
+            headers=headers,
+            body=body,
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            remote_addr=client[0] if client else None,
+        )
+        try:
+            response = await handler(request)
+        except Exception:  # the process stays up; the caller may retry
+            logger.exception("handler failed for %s %s", request.method, request.path)
+            response = web.text_response(500, "internal error\n")
+        await _send(send, response)
+
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; :class:`errors.KneventsError` naming the port when taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise errors.KneventsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class PortServer:
+    """One uvicorn server on one already-bound socket, started and stopped from a running loop."""
+
+    def __init__(self, sock: socket.socket, handler: Handler) -> None:
+        import uvicorn  # lazily: `knevents validate` and friends never need it
+
+        self.sock = sock
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            asgi_app(handler),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            http="httptools" if _has_httptools() else "h11",
+            timeout_graceful_shutdown=5,
+        )
+        config.load()
+        self._server = uvicorn.Server(config)
+        self._server.lifespan = config.lifespan_class(config)
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Accept connections (the socket is already listening, so nothing is lost before this)."""
+        await self._server.startup(sockets=[self.sock])
+        self._loop_task = asyncio.create_task(self._server.main_loop(), name=f"http-{self.port}")
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (bounded), close the socket."""
+        self._server.should_exit = True
+        if self._loop_task is not None:
+            await self._loop_task
+        await self._server.shutdown(sockets=[self.sock])
+
+
+def _has_httptools() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True

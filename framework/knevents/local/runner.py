@@ -1,0 +1,421 @@
+"""``knevents run``: every EventSource and Sensor of a folder on one machine, with an embedded nats-server.
+
+The runner wires the same runtimes a Knative deployment runs, in one process:
+EventSources publish to a JetStream stream (the bus), one durable consumer per
+Sensor feeds the sensor function's HTTP entry point (:mod:`.dispatcher`), and
+sensor state lives in JetStream KV in the same server. Everything persistent
+is under ``--state-dir``, so stopping and starting again resumes: pending AND
+state, undelivered events and consumer positions survive.
+
+It must not contain event-source, sensor or trigger logic: those belong to the
+runtimes; the runner only starts, routes, observes and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from knevents import errors, events, web
+from knevents.bus import codec, naming
+from knevents.local import console as console_mod
+from knevents.local import dispatcher, httpserve, natsd, runnerfile, streams
+from knevents.secrets import SecretResolver
+from knevents.settings import Settings
+
+__all__ = ["KUBE_KINDS", "RunOptions", "Runner", "kubeconfig_in_use"]
+
+log = logging.getLogger("knevents.local.runner")
+
+KUBE_KINDS = frozenset({"k8s", "argoWorkflow"})
+"""Trigger kinds that need a cluster; without one they print the resolved resource instead."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The flags of ``knevents run``."""
+
+    paths: Sequence[str]
+    state_dir: Path = Path(".knevents")
+    nats_url: str | None = None
+    dry_run: bool = False
+    bus: str | None = None
+    host: str = "127.0.0.1"
+    default_port: int = 12000
+    """Port for push routes whose spec names none (SNS/Pub/Sub push endpoints)."""
+    policy: dispatcher.DeliveryPolicy = field(default_factory=dispatcher.DeliveryPolicy)
+
+
+def kubeconfig_in_use(settings: Settings, home: Path | None = None) -> str | None:
+    """The kubeconfig the triggers will use: ``KUBECONFIG`` (or ``KNEVENTS_KUBECONFIG``), else ``~/.kube/config``."""
+    if settings.kube.kubeconfig:
+        files = [p for p in settings.kube.kubeconfig.split(os.pathsep) if p and Path(p).exists()]
+        return files[0] if files else None
+    default = (home or Path.home()) / ".kube" / "config"
+    return str(default) if default.exists() else None
+
+
+class _ConsolePublisher:
+    """Prints one line per event, then hands it to the bus publisher."""
+
+    def __init__(self, inner: Any, console: console_mod.Console) -> None:
+        self.inner = inner
+        self.console = console
+
+    async def publish(self, event: events.Event) -> None:
+        await self.inner.publish(event)
+        self.console.emit(
+            "event", f"{event.source}/{event.subject} id={event.id} type={event.type}",
+            eventsource=event.source, event=event.subject, id=event.id, type=event.type,
+        )
+
+
+def _request_of(event: events.Event) -> web.Request:
+    message = events.to_binary(event)
+    headers = codec.binary_headers(event)
+    return web.Request(method="POST", path="/", headers=web.Headers(headers), body=message.body)
+
+
+class Runner:
+    """Start, serve and stop everything of one ``knevents run``."""
+
+    def __init__(self, options: RunOptions, manifests: Any, console: console_mod.Console,
+                 settings: Settings | None = None, secrets: SecretResolver | None = None) -> None:
+        self.options = options
+        self.manifests = manifests
+        self.console = console
+        self.bus_name = self._pick_bus()
+        base = settings or Settings.from_env()
+        self.settings = base
+        self.secrets = secrets or SecretResolver(base.secrets)
+        self.kubeconfig = kubeconfig_in_use(base)
+        if self.kubeconfig and not base.kube.kubeconfig:
+            self.settings = dataclasses.replace(
+                base, kube=dataclasses.replace(base.kube, kubeconfig=self.kubeconfig))
+        self.nats: natsd.NatsServer | None = None
+        self.nc: Any = None
+        self.store: Any = None
+        self.stop_event = asyncio.Event()
+        self._servers: list[httpserve.PortServer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._sources_info: list[runnerfile.SourceInfo] = []
+        self._sensors_info: list[runnerfile.SensorInfo] = []
+
+    # --- configuration -------------------------------------------------------------
+
+    def _pick_bus(self) -> str:
+        if self.options.bus:
+            return self.options.bus
+        buses = [b.metadata.name for b in self.manifests.event_buses if b.metadata and b.metadata.name]
+        if len(buses) > 1 and "default" not in buses:
+            raise errors.KneventsError(
+                f"several EventBuses ({', '.join(buses)}): choose one with --bus")
+        return "default" if (not buses or "default" in buses) else buses[0]
+
+    def check(self) -> None:
+        """Refuse what the runner cannot serve, with every reason at once."""
+        problems = []
+        for es in self.manifests.event_sources:
+            if es.metadata.name == streams.RESERVED_SOURCE:
+                problems.append(f"EventSource name {es.metadata.name!r} is reserved for dead letters; rename it")
+        if problems:
+            raise errors.KneventsError("cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start nats-server (unless --nats-url), the bus, the sensors' consumers, then the sources."""
+        self.check()
+        url = await self._start_nats()
+        self.settings = dataclasses.replace(
+            self.settings,
+            nats=dataclasses.replace(self.settings.nats, url=url),
+            bus=dataclasses.replace(self.settings.bus, bus_name=self.bus_name, sink=None),
+        )
+        from knevents.bus import jetstream
+
+        self.nc = await jetstream.connect(self.settings.nats)
+        js = self.nc.jetstream()
+        await jetstream.ensure_stream(js, self.bus_name)
+        await streams.ensure(js, self.bus_name)
+        await self._start_sensors(js)
+        await self._start_sources(js)
+        self._write_runner_file(running=True)
+        self._banner()
+
+    async def _start_nats(self) -> str:
+        if self.options.nats_url:
+            return self.options.nats_url
+        port = 0
+        with contextlib.suppress(errors.KneventsError):
+            previous = runnerfile.read(self.options.state_dir).nats_port()
+            if previous and _port_free(previous):
+                port = previous
+        self.nats = natsd.NatsServer(store_dir=self.options.state_dir / "jetstream", port=port, name="knevents-run")
+        await asyncio.to_thread(self.nats.start)
+        return self.nats.url
+
+    async def _start_sensors(self, js: Any) -> None:
+        if not self.manifests.sensors:
+            return
+        from knevents import triggers
+        from knevents.runtime import sensor as sensor_runtime
+        from knevents.state import jetstream as state_jetstream
+
+        self.store = await state_jetstream.JetStreamStore.connect(self.settings.nats.url, settings=self.settings)
+        self._closers.append(self.store.close)
+        bus_stream = naming.stream_name(self.bus_name)
+        for sensor in self.manifests.sensors:
+            name = sensor.metadata.name
+            namespace = sensor.metadata.namespace or "default"
+            runtime = sensor_runtime.SensorRuntime(
+                sensor, self.store, settings=self.settings, secrets=self.secrets,
+                dry_run=self.options.dry_run, fire=self._observed_fire(triggers.fire, name),
+            )
+            deps = list(sensor.spec.dependencies or [])
+            subjects = [naming.subject(self.bus_name, d.event_source_name, d.event_name) for d in deps]
+            if not subjects:
+                self.console.emit("warning", f"sensor {name} has no dependencies; it will never fire")
+                continue
+
+            async def handle(event: events.Event, runtime: Any = runtime) -> web.Response:
+                response: web.Response = await runtime.handle(_request_of(event))
+                return response
+
+            dispatch = dispatcher.Dispatcher(
+                js, stream=bus_stream, bus=self.bus_name, sensor=name, subjects=subjects, handler=handle,
+                decode=lambda msg: codec.decode_nats(msg.headers, msg.data), console=self.console,
+                policy=self.options.policy,
+            )
+            await dispatch.ensure_consumer()
+            self._tasks.append(asyncio.create_task(dispatch.run(self.stop_event), name=f"sensor-{name}"))
+            close = getattr(runtime, "close", None)
+            if close is not None:
+                self._closers.append(close)
+            self._sensors_info.append(runnerfile.SensorInfo(
+                name=name, namespace=namespace,
+                triggers=[t.template.name for t in sensor.spec.triggers or [] if t.template],
+                dependencies=[{"name": d.name, "eventSourceName": d.event_source_name,
+                               "eventName": d.event_name} for d in deps],
+            ))
+
+    async def _start_sources(self, js: Any) -> None:
+        if not self.manifests.event_sources:
+            return
+        from knevents.bus import jetstream
+        from knevents.runtime import source as source_runtime
+
+        publisher = _ConsolePublisher(jetstream.JetStreamPublisher(js, self.bus_name), self.console)
+        by_port: dict[int, list[tuple[str | None, str, Any]]] = {}
+        for es in self.manifests.event_sources:
+            runtime = source_runtime.SourceRuntime(es, publisher, settings=self.settings, secrets=self.secrets)
+            close = getattr(runtime, "close", None)
+            if close is not None:
+                self._closers.append(close)
+            for port, endpoint, method in runtime.routes():
+                real_port = port or self.options.default_port
+                by_port.setdefault(real_port, []).append((method, endpoint, runtime))
+            self._tasks.append(asyncio.create_task(runtime.run_pull(self.stop_event), name=f"pull-{es.metadata.name}"))
+            self._sources_info.extend(self._describe_source(es, runtime))
+        for port, routes in sorted(by_port.items()):
+            server = httpserve.PortServer(httpserve.bind(self.options.host, port), _router(port, routes))
+            await server.start()
+            self._servers.append(server)
+
+    def _describe_source(self, es: Any, runtime: Any) -> list[runnerfile.SourceInfo]:
+        host = "localhost" if self.options.host in ("127.0.0.1", "0.0.0.0") else self.options.host
+        out = []
+        pushed: set[str] = set()
+        for port, endpoint, method in runtime.routes():
+            event = _event_of_route(es, endpoint)
+            pushed.add(event)
+            out.append(runnerfile.SourceInfo(
+                eventsource=es.metadata.name, event=event, type=_type_of(es, event),
+                url=f"http://{host}:{port or self.options.default_port}{endpoint}", method=method))
+        for key, entries in _spec_entries(es):
+            for event in entries:
+                if event not in pushed:
+                    out.append(runnerfile.SourceInfo(eventsource=es.metadata.name, event=event, type=key))
+        return out
+
+    async def wait(self) -> None:
+        """Return when ``stop_event`` is set or a background task died."""
+        waiter = asyncio.create_task(self.stop_event.wait())
+        pending = {waiter, *self._tasks}
+        while not self.stop_event.is_set():
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    exc = task.exception()
+                    self.console.emit("error", f"{task.get_name()} stopped: {type(exc).__name__}: {exc}")
+            if not pending - {waiter}:
+                await waiter
+        waiter.cancel()
+
+    async def stop(self) -> None:
+        """Stop accepting, finish work in flight, close connections, stop nats-server, mark the state stopped."""
+        self.stop_event.set()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await close()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.nats is not None:
+            await asyncio.to_thread(self.nats.stop)
+        with contextlib.suppress(Exception):
+            self._write_runner_file(running=False)
+
+    # --- observation -----------------------------------------------------------------
+
+    def _observed_fire(self, fire: Callable[..., Awaitable[Any]], sensor: str) -> Callable[..., Awaitable[Any]]:
+        """Wrap ``triggers.fire``: print and record every firing; Kubernetes triggers dry-run without a cluster."""
+
+        async def observed(resolved: Any, ctx: Any) -> Any:
+            if resolved.kind in KUBE_KINDS and not ctx.dry_run and self.kubeconfig is None \
+                    and not self.settings.kube.in_cluster:
+                ctx = dataclasses.replace(ctx, dry_run=True)
+            ids = {dep: ev.id for dep, ev in resolved.events.items()}
+            try:
+                result = await fire(resolved, ctx)
+            except errors.KneventsError as exc:
+                self.console.emit("failed", f"{sensor}/{resolved.trigger} {resolved.kind}: {exc}",
+                                  sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids)
+                await self._record(streams.Firing(
+                    time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=False,
+                    detail=str(exc)[:500], events=ids, dry_run=ctx.dry_run))
+                raise
+            suffix = " (dry run: no cluster configured)" if ctx.dry_run and not self.options.dry_run \
+                else (" (dry run)" if ctx.dry_run else "")
+            self.console.emit("fired", f"{sensor}/{resolved.trigger} {resolved.kind}: {result.detail}{suffix}",
+                              sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids,
+                              status=result.status, dry_run=ctx.dry_run)
+            if ctx.dry_run and result.resource is not None:
+                self.console.block(_indent(json.dumps(result.resource, indent=2)), resource=result.resource)
+            await self._record(streams.Firing(
+                time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=True,
+                detail=result.detail[:500], events=ids, status=result.status, dry_run=ctx.dry_run))
+            return result
+
+        return observed
+
+    async def _record(self, firing: streams.Firing) -> None:
+        try:
+            await streams.record_firing(self.nc.jetstream(), firing)
+        except Exception as exc:
+            log.warning("could not record a firing of %s/%s: %s", firing.sensor, firing.trigger, exc)
+
+    def _write_runner_file(self, *, running: bool) -> None:
+        runnerfile.write(self.options.state_dir, runnerfile.RunnerInfo(
+            nats_url=self.settings.nats.url, bus=self.bus_name, pid=os.getpid(), running=running,
+            managed_nats=self.nats is not None, state_dir=str(self.options.state_dir.resolve()),
+            max_deliveries=self.options.policy.max_deliveries, sources=self._sources_info,
+            sensors=self._sensors_info, started=_now()))
+
+    def _banner(self) -> None:
+        lines = [f"knevents run: bus {self.bus_name!r} on {self.settings.nats.url}"
+                 f"{' (embedded nats-server, store ' + str(self.options.state_dir / 'jetstream') + ')' if self.nats else ''}"]
+        lines.append("event sources:" if self._sources_info else "event sources: none")
+        for s in self._sources_info:
+            where = f"{s.method or 'ANY'} {s.url}" if s.url else f"({s.type}, pulled)"
+            lines.append(f"  {s.eventsource}/{s.event:<20} {where}")
+        lines.append("sensors:" if self._sensors_info else "sensors: none")
+        for sensor in self._sensors_info:
+            deps = ", ".join(f"{d['name']}={d['eventSourceName']}/{d['eventName']}" for d in sensor.dependencies)
+            lines.append(f"  {sensor.name} [{deps}] -> triggers: {', '.join(sensor.triggers) or 'none'}")
+        if self.options.dry_run:
+            lines.append("dry run: triggers print what they would do")
+        elif self.kubeconfig:
+            lines.append(f"k8s/argoWorkflow triggers use the cluster of {self.kubeconfig} (--dry-run to print instead)")
+        else:
+            lines.append("no kubeconfig: k8s/argoWorkflow triggers print the resolved resource (dry run)")
+        lines.append(f"dead letters after {self.options.policy.max_deliveries} deliveries -> "
+                     f"{streams.dlq_subject(self.bus_name, '<sensor>')}; Ctrl-C to stop")
+        self.console.block(lines, bus=self.bus_name, nats_url=self.settings.nats.url,
+                           sources=[dataclasses.asdict(s) for s in self._sources_info],
+                           sensors=[dataclasses.asdict(s) for s in self._sensors_info])
+
+
+def _router(port: int, routes: list[tuple[str | None, str, Any]]) -> httpserve.Handler:
+    """Dispatch a request on ``port`` to the source runtime that owns (method, path)."""
+
+    async def route(request: web.Request) -> web.Response:
+        if request.path == "/health":
+            return web.text_response(200, "ok\n")
+        allowed = []
+        for method, endpoint, runtime in routes:
+            if endpoint.rstrip("/") != request.path.rstrip("/") and endpoint != request.path:
+                continue
+            if method is None or method.upper() == request.method.upper():
+                response: web.Response = await runtime.handle(request, port)
+                return response
+            allowed.append(method.upper())
+        if allowed:
+            return web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(set(allowed)))})
+        return web.text_response(404, f"no event source listens on {request.path} at port {port}\n")
+
+    return route
+
+
+def _spec_entries(es: Any) -> list[tuple[str, list[str]]]:
+    """(spec key, event names) for every event-source type map set in the spec."""
+    out = []
+    spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
+    for key, value in spec.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) \
+                and key not in ("template", "service"):
+            out.append((key, list(value)))
+    return out
+
+
+def _event_of_route(es: Any, endpoint: str) -> str:
+    for _key, entries in _spec_entries(es):
+        spec = es.spec.model_dump(by_alias=True, exclude_none=True)[_key]
+        for name in entries:
+            config = spec[name]
+            candidates = {config.get("endpoint"), (config.get("webhook") or {}).get("endpoint"),
+                          (config.get("sns") or {}).get("endpoint"), (config.get("push") or {}).get("endpoint"),
+                          f"/{name}"}
+            if endpoint in candidates:
+                return str(name)
+    return endpoint.strip("/") or "/"
+
+
+def _type_of(es: Any, event: str) -> str:
+    for key, entries in _spec_entries(es):
+        if event in entries:
+            return key
+    return "webhook"
+
+
+def _port_free(port: int) -> bool:
+    try:
+        httpserve.bind("127.0.0.1", port).close()
+    except errors.KneventsError:
+        return False
+    return True
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _indent(text: str) -> list[str]:
+    return ["    " + line for line in text.splitlines()]

@@ -1,0 +1,107 @@
+"""``<state-dir>/runner.json``: how ``knevents send`` and ``knevents status`` find a running (or stopped) runner.
+
+The runner writes it at start and marks it stopped at exit. It holds no
+secrets: the NATS URL (loopback), the bus name, the source URLs, the sensors
+and their triggers. The NATS port is kept across restarts when it is free, so
+a client holding the URL keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knevents import errors
+
+__all__ = ["FILE_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "read", "write"]
+
+FILE_NAME = "runner.json"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One event of an EventSource: push URL (or ``None`` for pull sources)."""
+
+    eventsource: str
+    event: str
+    type: str
+    url: str | None = None
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class SensorInfo:
+    """One sensor: its namespace, triggers and dependency subjects."""
+
+    name: str
+    namespace: str
+    triggers: list[str] = field(default_factory=list)
+    dependencies: list[dict[str, str]] = field(default_factory=list)
+    """``{"name", "eventSourceName", "eventName"}`` per dependency."""
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    """What a client needs to talk to the runner."""
+
+    nats_url: str
+    bus: str
+    pid: int
+    running: bool
+    managed_nats: bool
+    state_dir: str
+    max_deliveries: int
+    sources: list[SourceInfo] = field(default_factory=list)
+    sensors: list[SensorInfo] = field(default_factory=list)
+    started: str = ""
+
+    def nats_port(self) -> int | None:
+        """The port of a runner-managed nats-server (to reuse it on restart)."""
+        if not self.managed_nats:
+            return None
+        try:
+            return int(self.nats_url.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            return None
+
+    def source_url(self, eventsource: str, event: str) -> str:
+        """The push URL of one event; a clear error when unknown or pull-only."""
+        for source in self.sources:
+            if source.eventsource == eventsource and source.event == event:
+                if source.url is None:
+                    raise errors.KneventsError(
+                        f"event {eventsource}/{event} is a {source.type} source without an HTTP endpoint"
+                    )
+                return source.url
+        known = ", ".join(f"{s.eventsource}/{s.event}" for s in self.sources) or "none"
+        raise errors.KneventsError(f"no event {eventsource}/{event} in the runner (known: {known})")
+
+
+def write(state_dir: Path, info: RunnerInfo) -> None:
+    """Write atomically (a reader never sees half a file)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / f".{FILE_NAME}.{os.getpid()}"
+    tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
+    tmp.replace(state_dir / FILE_NAME)
+
+
+def read(state_dir: Path) -> RunnerInfo:
+    """Read ``runner.json``; :class:`errors.KneventsError` saying what to do when absent or damaged."""
+    path = state_dir / FILE_NAME
+    try:
+        obj: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise errors.KneventsError(
+            f"no runner state in {state_dir}: start one with `knevents run PATH` (or pass --state-dir)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise errors.KneventsError(f"{path} is unreadable: {exc}") from None
+    try:
+        sources = [SourceInfo(**s) for s in obj.pop("sources", [])]
+        sensors = [SensorInfo(**s) for s in obj.pop("sensors", [])]
+        return RunnerInfo(sources=sources, sensors=sensors, **obj)
+    except TypeError as exc:
+        raise errors.KneventsError(f"{path} is not a knevents runner file: {exc}") from None

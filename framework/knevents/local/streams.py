@@ -1,0 +1,145 @@
+"""The runner's own JetStream streams: dead letters and the firing log that ``knevents status`` reads.
+
+``KNEVENTS_DLQ`` holds events a sensor could not take after the allowed
+deliveries (subject ``<bus>.dlq.<sensor>``). The bus stream already owns every
+``<bus>.>`` subject and NATS forbids two streams to overlap, so dead letters are
+published into the bus stream (no sensor consumer is filtered on them) and
+``KNEVENTS_DLQ`` *sources* them from there: a separate stream to count, read and
+purge, with its own retention. An EventSource must therefore not be named
+``dlq``; the runner refuses it. ``KNEVENTS_FIRINGS`` keeps the
+last firings per sensor (subject ``knevents.firings.<sensor>``, a few per
+subject, older ones dropped by the server). Both live in the runner's store,
+so they survive restarts. The bus stream itself belongs to :mod:`knevents.bus`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from knevents.bus import naming
+
+__all__ = [
+    "DLQ_STREAM",
+    "FIRINGS_STREAM",
+    "Firing",
+    "dlq_counts",
+    "dlq_subject",
+    "ensure",
+    "firings_subject",
+    "last_firings",
+    "record_firing",
+]
+
+DLQ_STREAM = "KNEVENTS_DLQ"
+FIRINGS_STREAM = "KNEVENTS_FIRINGS"
+FIRINGS_KEPT = 20
+"""Firings kept per sensor: enough to see what happened lately, small enough to read at once."""
+RESERVED_SOURCE = "dlq"
+"""The EventSource name that would collide with the dead-letter subjects."""
+
+
+def _token(name: str) -> str:
+    return naming.encode_token(name)
+
+
+def dlq_subject(bus: str, sensor: str) -> str:
+    """Where a sensor's dead letters go: ``<bus>.dlq.<sensor>``."""
+    return f"{_token(bus)}.dlq.{_token(sensor)}"
+
+
+def firings_subject(sensor: str) -> str:
+    """Where a sensor's firings are recorded."""
+    return f"knevents.firings.{_token(sensor)}"
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One trigger outcome as the runner saw it."""
+
+    time: str
+    sensor: str
+    trigger: str
+    kind: str
+    ok: bool
+    detail: str
+    events: Mapping[str, str] = field(default_factory=dict)
+    """dependency name -> event id."""
+    status: int | None = None
+    dry_run: bool = False
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), default=dict).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Firing:
+        obj = json.loads(data)
+        return cls(**{k: obj.get(k) for k in cls.__dataclass_fields__ if k in obj})
+
+
+async def ensure(js: Any, bus: str) -> None:
+    """Create the DLQ (sourced from the bus stream) and firings streams; idempotent."""
+    from nats.js import api
+
+    source = api.StreamSource(name=naming.stream_name(bus), filter_subject=f"{_token(bus)}.dlq.>")
+    wanted = {
+        DLQ_STREAM: api.StreamConfig(
+            name=DLQ_STREAM, sources=[source], storage=api.StorageType.FILE, max_age=7 * 24 * 3600.0,
+        ),
+        FIRINGS_STREAM: api.StreamConfig(
+            name=FIRINGS_STREAM, subjects=["knevents.firings.*"], storage=api.StorageType.FILE,
+            max_msgs_per_subject=FIRINGS_KEPT,
+        ),
+    }
+    for name, config in wanted.items():
+        try:
+            info = await js.stream_info(name)
+        except Exception:
+            await js.add_stream(config)
+            continue
+        if name == DLQ_STREAM:
+            known = {(s.name, s.filter_subject) for s in info.config.sources or []}
+            if (source.name, source.filter_subject) not in known:  # another bus on the same store
+                await js.update_stream(info.config.evolve(sources=[*(info.config.sources or []), source]))
+
+
+async def record_firing(js: Any, firing: Firing) -> None:
+    """Append a firing to the log (best effort: the caller logs a failure, the trigger already ran)."""
+    await js.publish(firings_subject(firing.sensor), firing.to_bytes(), stream=FIRINGS_STREAM)
+
+
+async def last_firings(js: Any, sensor: str, limit: int = 5) -> list[Firing]:
+    """The newest ``limit`` firings of a sensor, newest first."""
+    subject = firings_subject(sensor)
+    try:
+        info = await js.stream_info(FIRINGS_STREAM, subjects_filter=subject)
+    except Exception:
+        return []
+    count = (info.state.subjects or {}).get(subject, 0)
+    if not count:
+        return []
+    out: list[Firing] = []
+    seq = int(info.state.first_seq or 1)
+    # Walk forward over this subject only (at most FIRINGS_KEPT messages), keep the newest.
+    for _ in range(count):
+        try:
+            msg = await js.get_msg(FIRINGS_STREAM, seq=seq, subject=subject, next=True)
+        except Exception:
+            break
+        if msg.data is not None:
+            out.append(Firing.from_bytes(msg.data))
+        seq = int(msg.seq or seq) + 1
+    return list(reversed(out))[:limit]
+
+
+async def dlq_counts(js: Any, bus: str) -> dict[str, int]:
+    """Dead letters held per sensor token."""
+    try:
+        info = await js.stream_info(DLQ_STREAM, subjects_filter=f"{_token(bus)}.dlq.*")
+    except Exception:
+        return {}
+    return {
+        naming.decode_token(subject.rsplit(".", 1)[-1]): n for subject, n in (info.state.subjects or {}).items()
+    }
