@@ -1,0 +1,143 @@
+"""The SQS long-polling loop shared by the ``sqs`` source and the ``s3`` source in SQS mode.
+
+The loop's promise is the one in ARCHITECTURE.md: a message is deleted only
+after every event made from it was accepted by the bus. When the bus refuses,
+the message stays in the queue and comes back after its visibility timeout
+(Argo's 120 s), and the loop backs off. A message that cannot be converted
+(e.g. ``jsonBody`` but not JSON) is deleted, unless the spec says a
+dead-letter queue is configured (``dlq: true``, Argo's meaning): then it is
+left for SQS's redrive policy to move after ``maxReceiveCount`` receives.
+
+Errors never end the loop (the function must stay up): they are logged and
+retried with a capped exponential backoff; only ``stop`` ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from knevents import errors, events
+from knevents.secrets import SecretResolver
+from knevents.sources import aws, base
+
+__all__ = ["Convert", "Poller", "QueueConfig"]
+
+log = logging.getLogger(__name__)
+
+VISIBILITY_TIMEOUT = 120
+"""Seconds a received message stays invisible to other consumers; Argo's value."""
+DEFAULT_WAIT = 3
+"""Seconds of long polling when ``waitTimeSeconds`` is 0 or unset; Argo's default."""
+MAX_BACKOFF = 30.0
+"""Seconds; the longest pause after repeated failures (AWS down, bus down)."""
+
+Convert = Callable[[dict[str, Any]], Sequence[events.Event]]
+"""Turn one received SQS message (boto3's dict) into the events to publish; EventError when malformed."""
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Which queue, and how to poll it."""
+
+    queue: str
+    aws: aws.AwsConfig
+    account_id: str | None = None
+    wait_time_seconds: int = DEFAULT_WAIT
+    keep_malformed: bool = False
+    """Argo's ``dlq``: leave unconvertible messages for the queue's redrive policy instead of deleting them."""
+
+
+class Poller:
+    """Receive, convert, publish, then delete, until stopped."""
+
+    def __init__(self, what: str, config: QueueConfig, secrets: SecretResolver) -> None:
+        self._what = what
+        self._config = config
+        self._secrets = secrets
+        self._client: Any = None
+        self._queue_url: str | None = None
+
+    async def _connect(self) -> tuple[Any, str]:
+        if self._client is None or self._queue_url is None:
+            wait = self._config.wait_time_seconds or DEFAULT_WAIT
+            self._client = await aws.call(
+                f"{self._what}: create the SQS client",
+                aws.client,
+                "sqs",
+                self._config.aws,
+                self._secrets,
+                read_timeout=wait + 15.0,
+            )
+            params: dict[str, Any] = {"QueueName": self._config.queue}
+            if self._config.account_id:
+                params["QueueOwnerAWSAccountId"] = self._config.account_id
+            answer = await aws.call(
+                f"{self._what}: get the URL of queue {self._config.queue}",
+                self._client.get_queue_url,
+                **params,
+            )
+            self._queue_url = str(answer["QueueUrl"])
+        return self._client, self._queue_url
+
+    async def _receive(self) -> list[dict[str, Any]]:
+        client, url = await self._connect()
+        answer = await aws.call(
+            f"{self._what}: receive from {self._config.queue}",
+            client.receive_message,
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self._config.wait_time_seconds or DEFAULT_WAIT,
+            VisibilityTimeout=VISIBILITY_TIMEOUT,
+            MessageAttributeNames=["All"],
+            AttributeNames=["SentTimestamp"],
+        )
+        return list(answer.get("Messages", []))
+
+    async def _delete(self, message: dict[str, Any]) -> None:
+        client, url = await self._connect()
+        await aws.call(
+            f"{self._what}: delete message {message.get('MessageId')}",
+            client.delete_message,
+            QueueUrl=url,
+            ReceiptHandle=message["ReceiptHandle"],
+        )
+
+    async def _process(self, message: dict[str, Any], convert: Convert, publish: base.Publish) -> None:
+        try:
+            produced = convert(message)
+        except errors.EventError as exc:
+            if self._config.keep_malformed:
+                log.error("%s: %s; left in the queue for its dead-letter queue", self._what, exc)
+                return
+            log.error("%s: %s; message deleted", self._what, exc)
+            await self._delete(message)
+            return
+        for event in produced:
+            await publish(event)
+        await self._delete(message)
+
+    async def run(self, convert: Convert, publish: base.Publish, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; never raises for upstream or bus failures."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                for message in await self._receive():
+                    await self._process(message, convert, publish)
+                failures = 0
+            except errors.KneventsError as exc:
+                failures += 1
+                if isinstance(exc, errors.PermanentError):
+                    self._client, self._queue_url = None, None
+                delay = min(MAX_BACKOFF, 2.0 ** min(failures, 6) / 2)
+                log.error("%s: %s (retrying in %.1fs)", self._what, exc, delay)
+                await _sleep_or_stop(stop, delay)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)
