@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-
 from knevents import errors, events, web
 from knevents.sources import base, s3, sqs
 from knevents.spec import models
+
 from tests.fixtures.aws import SnsSigner
 
 CTX = base.SourceContext(event_source_name="s3-events")
@@ -134,7 +134,7 @@ def test_both_sns_and_sqs_is_a_spec_error() -> None:
 
 
 def test_missing_bucket_is_a_spec_error() -> None:
-    with pytest.raises(errors.SpecError, match="bucket.name is required"):
+    with pytest.raises(errors.SpecError, match=r"bucket\.name is required"):
         s3.create_s3("mybucket", models.S3EventSource.model_validate({"events": []}), CTX)
 
 

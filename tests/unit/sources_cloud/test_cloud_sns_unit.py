@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-
 from knevents import events, web
 from knevents.sources import aws_sns, base, sns
 from knevents.spec import models
+
 from tests.fixtures.aws import SnsSigner
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:uploads"
