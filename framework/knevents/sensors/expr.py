@@ -1,0 +1,385 @@
+"""A small evaluator for govaluate expressions, the language of Argo's ``exprs`` filters.
+
+Argo binds each ``fields[].name`` to the gjson value at ``fields[].path`` and
+evaluates ``expr`` with Knetic/govaluate. This module implements that language
+(tokenizer + precedence-climbing parser compiled to closures; never ``eval``):
+float64 numbers, single/double-quoted strings, ``true``/``false``, variables
+(letters, digits, ``_``, ``.``, ``\\``-escaped characters, or ``[any name]``),
+``== != > >= < <= =~ !~ in``, ``&& || !``, ``+ - * / % **``, bitwise
+``& | ^ << >> ~``, ``? :``, ``??`` and ``(a, b)`` lists. Type errors are
+specific, as govaluate's are. Compile once, evaluate many times.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ExprError", "Expression", "compile_expr"]
+
+Env = Mapping[str, Any]
+Node = Callable[[Env], Any]
+
+
+class ExprError(ValueError):
+    """An expression does not parse or cannot be evaluated with the given values."""
+
+
+_OPERATORS = (
+    "**", "??", "==", "!=", ">=", "<=", "=~", "!~", "&&", "||", "<<", ">>",
+    "+", "-", "*", "/", "%", ">", "<", "!", "~", "&", "|", "^", "?", ":", "(", ")", ",",
+)  # fmt: skip
+_NUMBER = re.compile(r"(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # "num", "str", "bool", "var", "op", "end"
+    value: Any
+    pos: int
+
+
+def _read_string(text: str, start: int) -> tuple[str, int]:
+    quote = text[start]
+    out: list[str] = []
+    index = start + 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            out.append(text[index + 1])
+            index += 2
+            continue
+        if char == quote:
+            return "".join(out), index + 1
+        out.append(char)
+        index += 1
+    raise ExprError(f"unclosed string literal starting at position {start}")
+
+
+def _read_variable(text: str, start: int) -> tuple[str, int]:
+    out: list[str] = []
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            out.append(text[index + 1])
+            index += 2
+        elif char.isalnum() or char in "_.":
+            out.append(char)
+            index += 1
+        else:
+            break
+    return "".join(out), index
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isspace():
+            index += 1
+            continue
+        if char in "'\"":
+            value, index2 = _read_string(text, index)
+            tokens.append(_Token("str", value, index))
+            index = index2
+            continue
+        if char == "[":
+            end = text.find("]", index)
+            if end < 0:
+                raise ExprError(f"unclosed '[' at position {index}")
+            tokens.append(_Token("var", text[index + 1 : end], index))
+            index = end + 1
+            continue
+        number = _NUMBER.match(text, index) if char.isdigit() or char == "." else None
+        if number:
+            literal = number.group(0)
+            number_value = float(int(literal, 16)) if literal.startswith("0x") else float(literal)
+            tokens.append(_Token("num", number_value, index))
+            index = number.end()
+            continue
+        if char.isalpha() or char in "_\\":
+            name, index2 = _read_variable(text, index)
+            if name in ("true", "false"):
+                tokens.append(_Token("bool", name == "true", index))
+            elif name == "in":
+                tokens.append(_Token("op", "in", index))
+            else:
+                tokens.append(_Token("var", name, index))
+            index = index2
+            continue
+        for op in _OPERATORS:
+            if text.startswith(op, index):
+                tokens.append(_Token("op", op, index))
+                index += len(op)
+                break
+        else:
+            raise ExprError(f"invalid character {char!r} at position {index}")
+    tokens.append(_Token("end", None, len(text)))
+    return tokens
+
+
+# --- type checks, with govaluate's wording -------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _num(value: Any, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExprError(
+            f"value '{_describe(value)}' cannot be used with the operator '{op}', it is not a number"
+        )
+    return float(value)
+
+
+def _bool(value: Any, op: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(
+            f"value '{_describe(value)}' cannot be used with the logical operator '{op}', it is not a bool"
+        )
+    return value
+
+
+def _text(value: Any, op: str) -> str:
+    if not isinstance(value, str):
+        raise ExprError(
+            f"value '{_describe(value)}' cannot be used with the comparator '{op}', it is not a string"
+        )
+    return value
+
+
+def _order(op: str, test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(left: Any, right: Any) -> bool:
+        if isinstance(left, str) and isinstance(right, str):
+            return test(left, right)
+        return test(_num(left, op), _num(right, op))
+
+    return compare
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False
+    return bool(left == right)
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ExprError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _plus(left: Any, right: Any) -> Any:
+    if isinstance(left, str) or isinstance(right, str):
+        return _describe(left) + _describe(right)
+    return _num(left, "+") + _num(right, "+")
+
+
+def _divide(left: Any, right: Any) -> float:
+    a, b = _num(left, "/"), _num(right, "/")
+    if b == 0:
+        return math.copysign(math.inf, a) if a else math.nan
+    return a / b
+
+
+def _modulo(left: Any, right: Any) -> float:
+    a, b = _num(left, "%"), _num(right, "%")
+    return math.fmod(a, b) if b else math.nan
+
+
+def _bits(fn: Callable[[int, int], int], op: str) -> Callable[[Any, Any], float]:
+    return lambda left, right: float(fn(int(_num(left, op)), int(_num(right, op))))
+
+
+def _contains(left: Any, right: Any) -> bool:
+    if not isinstance(right, list | tuple):
+        raise ExprError(
+            f"value '{_describe(right)}' cannot be used with the operator 'in', it is not an array"
+        )
+    return any(_equal(left, item) for item in right)
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": _equal,
+    "!=": lambda a, b: not _equal(a, b),
+    ">": _order(">", lambda a, b: a > b),
+    ">=": _order(">=", lambda a, b: a >= b),
+    "<": _order("<", lambda a, b: a < b),
+    "<=": _order("<=", lambda a, b: a <= b),
+    "=~": lambda a, b: _regex(_text(b, "=~")).search(_text(a, "=~")) is not None,
+    "!~": lambda a, b: _regex(_text(b, "!~")).search(_text(a, "!~")) is None,
+    "in": _contains,
+    "+": _plus,
+    "-": lambda a, b: _num(a, "-") - _num(b, "-"),
+    "*": lambda a, b: _num(a, "*") * _num(b, "*"),
+    "/": _divide,
+    "%": _modulo,
+    "**": lambda a, b: math.pow(_num(a, "**"), _num(b, "**")),
+    "&": _bits(lambda a, b: a & b, "&"),
+    "|": _bits(lambda a, b: a | b, "|"),
+    "^": _bits(lambda a, b: a ^ b, "^"),
+    "<<": _bits(lambda a, b: a << b, "<<"),
+    ">>": _bits(lambda a, b: a >> b, ">>"),
+}
+
+# Binding power, lowest first (govaluate's planner order).
+_LEVELS: tuple[tuple[str, ...], ...] = (
+    ("||",),
+    ("&&",),
+    ("==", "!=", ">", ">=", "<", "<=", "=~", "!~", "in"),
+    ("&", "|", "^"),
+    ("<<", ">>"),
+    ("+", "-"),
+    ("*", "/", "%"),
+    ("**",),
+)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.pos = 0
+        self.variables: list[str] = []
+
+    def peek(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def expect(self, op: str) -> None:
+        token = self.take()
+        if token.kind != "op" or token.value != op:
+            raise ExprError(f"expected '{op}' at position {token.pos}")
+
+    def parse(self) -> Node:
+        node = self.ternary()
+        token = self.peek()
+        if token.kind != "end":
+            raise ExprError(f"unexpected {token.value!r} at position {token.pos}")
+        return node
+
+    def ternary(self) -> Node:
+        cond = self.binary(0)
+        token = self.peek()
+        if token.kind == "op" and token.value == "??":
+            self.take()
+            other = self.ternary()
+            return lambda env: value if (value := cond(env)) is not None else other(env)
+        if token.kind == "op" and token.value == "?":
+            self.take()
+            then = self.binary(0)
+            otherwise: Node = lambda env: None  # noqa: E731 - govaluate: `a ? b` alone yields nil
+            if self.peek().kind == "op" and self.peek().value == ":":
+                self.take()
+                otherwise = self.ternary()
+            return lambda env: then(env) if _bool(cond(env), "?") else otherwise(env)
+        return cond
+
+    def binary(self, level: int) -> Node:
+        if level == len(_LEVELS):
+            return self.prefix()
+        left = self.binary(level + 1)
+        while True:
+            token = self.peek()
+            if token.kind != "op" or token.value not in _LEVELS[level]:
+                return left
+            self.take()
+            # ** is right-associative; everything else is left-associative.
+            right = self.binary(level) if token.value == "**" else self.binary(level + 1)
+            left = self._combine(token.value, left, right)
+
+    @staticmethod
+    def _combine(op: str, left: Node, right: Node) -> Node:
+        if op == "&&":
+            return lambda env: _bool(left(env), "&&") and _bool(right(env), "&&")
+        if op == "||":
+            return lambda env: _bool(left(env), "||") or _bool(right(env), "||")
+        fn = _BINARY[op]
+        return lambda env: fn(left(env), right(env))
+
+    def prefix(self) -> Node:
+        token = self.peek()
+        if token.kind == "op" and token.value in ("!", "-", "~"):
+            self.take()
+            operand = self.prefix()
+            if token.value == "!":
+                return lambda env: not _bool(operand(env), "!")
+            if token.value == "-":
+                return lambda env: -_num(operand(env), "-")
+            return lambda env: float(~int(_num(operand(env), "~")))
+        return self.value()
+
+    def value(self) -> Node:
+        token = self.take()
+        if token.kind in ("num", "str", "bool"):
+            constant = token.value
+            return lambda env: constant
+        if token.kind == "var":
+            if self.peek().kind == "op" and self.peek().value == "(":
+                raise ExprError(f"unknown function '{token.value}' at position {token.pos}")
+            return self._variable(token.value)
+        if token.kind == "op" and token.value == "(":
+            items = [self.ternary()]
+            while self.peek().kind == "op" and self.peek().value == ",":
+                self.take()
+                items.append(self.ternary())
+            self.expect(")")
+            if len(items) == 1:
+                return items[0]
+            return lambda env: [item(env) for item in items]
+        if token.kind == "end":
+            raise ExprError("unexpected end of expression")
+        raise ExprError(f"unexpected {token.value!r} at position {token.pos}")
+
+    def _variable(self, name: str) -> Node:
+        self.variables.append(name)
+
+        def lookup(env: Env) -> Any:
+            try:
+                value = env[name]
+            except KeyError:
+                raise ExprError(f"no parameter '{name}' found") from None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            return value
+
+        return lookup
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled govaluate expression."""
+
+    text: str
+    variables: tuple[str, ...]
+    _node: Node
+
+    def evaluate(self, env: Env) -> Any:
+        """The expression's value with ``env`` as its parameters; raises ExprError."""
+        return self._node(env)
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_expr(text: str) -> Expression:
+    """Parse a govaluate expression once; raises ExprError with the position of the problem."""
+    if not text.strip():
+        raise ExprError("expression is empty")
+    parser = _Parser(text)
+    node = parser.parse()
+    return Expression(text, tuple(dict.fromkeys(parser.variables)), node)
