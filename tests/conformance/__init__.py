@@ -1,0 +1,1 @@
+"""Conformance tests: the upstream Argo Events corpus and the seed documents."""
