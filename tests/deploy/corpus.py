@@ -28,7 +28,11 @@ def documents(path: Path) -> dict[str, list[dict[str, Any]]]:
     except yaml.YAMLError:
         return {}
     for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind") in KINDS and str(doc.get("apiVersion", "")).startswith("argoproj.io/"):
+        if (
+            isinstance(doc, dict)
+            and doc.get("kind") in KINDS
+            and str(doc.get("apiVersion", "")).startswith("argoproj.io/")
+        ):
             out.setdefault(doc["kind"], []).append(doc)
     return out
 

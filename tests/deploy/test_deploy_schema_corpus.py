@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from knevents.deploy import render
+
 from tests.deploy import corpus, schemas
 
 FILES = corpus.manifest_files()
@@ -23,7 +23,9 @@ def test_rendered_objects_validate_and_roundtrip(path: Path) -> None:
     rendering = render.render(docs.get("EventSource", []), docs.get("Sensor", []), docs.get("EventBus", []))
     assert rendering.objects
     for obj in rendering.objects:
-        assert schemas.roundtrip(obj) == obj, f"{obj['kind']} {obj['metadata']['name']} lost or changed a field"
+        assert schemas.roundtrip(obj) == obj, (
+            f"{obj['kind']} {obj['metadata']['name']} lost or changed a field"
+        )
 
 
 def test_roundtrip_catches_a_field_the_schema_does_not_know() -> None:

@@ -30,10 +30,9 @@ _SCALE_FLAGS = {
 
 def _yaml(obj: objects.Obj, why: str) -> str:
     meta = obj["metadata"]
+    where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
     body = render.dump_yaml([obj]).rstrip("\n")
-    return (
-        f"# {obj['kind']} {meta['namespace']}/{meta['name']}: {why}\nkubectl apply -f - <<'EOF'\n{body}\nEOF"
-    )
+    return f"# {obj['kind']} {where}: {why}\nkubectl apply -f - <<'EOF'\n{body}\nEOF"
 
 
 def _join(words: Iterable[str]) -> str:
@@ -191,6 +190,8 @@ _WHY = {
     "ServiceAccount": "kn does not manage RBAC",
     "Role": "kn does not manage RBAC",
     "RoleBinding": "kn does not manage RBAC",
+    "ClusterRole": "kn does not manage RBAC",
+    "ClusterRoleBinding": "kn does not manage RBAC",
 }
 
 

@@ -14,6 +14,8 @@ from typing import Any
 __all__ = [
     "Obj",
     "broker",
+    "cluster_role",
+    "cluster_role_binding",
     "config_map",
     "destination",
     "knative_service",
@@ -201,5 +203,28 @@ def role_binding(
         "kind": "RoleBinding",
         "metadata": meta(name, namespace, labels),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
+    }
+
+
+def cluster_role(name: str, rules: Sequence[Obj], labels: Mapping[str, str]) -> Obj:
+    """A ClusterRole (for cluster-scoped resources only)."""
+    return {
+        "apiVersion": RBAC,
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "rules": list(rules),
+    }
+
+
+def cluster_role_binding(
+    name: str, *, account: str, account_namespace: str, labels: Mapping[str, str]
+) -> Obj:
+    """Bind the ClusterRole of the same name to a ServiceAccount."""
+    return {
+        "apiVersion": RBAC,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
     }

@@ -2,8 +2,8 @@
 
 Only ``k8s`` and ``argoWorkflow`` triggers talk to the Kubernetes API. For
 each, the API group comes from the resource's ``apiVersion``, the resource
-from its ``kind`` (a small table of known plurals, else Kubernetes' own
-guess: ``…s`` → ``…ses``, ``…y`` → ``…ies``, otherwise ``+s``), the
+from its ``kind`` (a small table of known plurals, else the English rule
+CRDs follow: ``…s`` → ``…ses``, consonant + ``y`` → ``…ies``, otherwise ``+s``), the
 namespace from ``metadata.namespace`` (else the sensor's), and the verbs
 from the operation:
 
@@ -21,9 +21,10 @@ argo resubmit      workflows: get, create
 argo retry         workflows: get, update
 =================  ===============================================
 
-Nothing broader is granted. What cannot be derived from the manifest (a
-resource fetched from a URL, git or S3 at run time, a cluster-scoped kind,
-a namespace set by a parameter) is reported as a warning.
+A cluster-scoped kind (``Namespace`` …) is granted through a ClusterRole,
+with the same verbs. Nothing broader is granted. What cannot be derived from
+the manifest (a resource fetched from a URL, git or S3 at run time, a
+namespace set by a parameter) is reported as a warning.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Permissions", "derive", "plural", "rules"]
+__all__ = ["CLUSTER", "Permissions", "derive", "plural", "rules"]
+
+CLUSTER = ""
+"""The grants key of cluster-scoped resources (``Namespace`` …): rendered as a ClusterRole."""
 
 _PLURALS: Mapping[str, str] = {
     "Pod": "pods",
@@ -113,7 +117,7 @@ def plural(kind: str) -> str:
     lower = kind.lower()
     if lower.endswith("s"):
         return lower + "es"
-    if lower.endswith("y"):
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
         return lower[:-1] + "ies"
     return lower + "s"
 
@@ -183,12 +187,8 @@ def _k8s(
     if not kind:
         perms.warnings.append(f"{where}: the resource has no kind; no permissions derived")
         return
-    if kind in _CLUSTER_SCOPED:
-        perms.warnings.append(
-            f"{where}: {kind} is cluster-scoped and needs a ClusterRole, which knevents does not render"
-        )
-        return
-    target = _target_namespace(resource, namespace)
+    # a cluster-scoped kind is granted cluster-wide (a ClusterRole), under the key CLUSTER
+    target = CLUSTER if kind in _CLUSTER_SCOPED else _target_namespace(resource, namespace)
     perms.add(target, _group(str(resource.get("apiVersion") or "v1")), plural(kind), verbs)
     _dynamic_namespace(perms, where, k8s)
 

@@ -7,7 +7,8 @@ The function reads them from ``/var/run/secrets/knevents/<name>/<key>``
 (:mod:`knevents.secrets`), so every referenced Secret becomes a volume.
 
 The walk works on the manifest dictionary: a selector is a mapping whose keys
-are ``name`` and ``key`` (plus ``optional``), both strings; it is a ConfigMap
+are ``name`` and ``key`` (plus ``optional``), both strings, except under
+``bucket`` (an ``S3Bucket`` has the same two fields); it is a ConfigMap
 selector when the field holding it names a config map (``configMapKeyRef``,
 ``configmap``). Free-form parts are skipped because they describe *other*
 workloads, not what the function reads: a trigger's ``resource`` (a Workflow's
@@ -51,7 +52,10 @@ def find(spec: Mapping[str, Any]) -> References:
     def walk(value: Any, field: str, depth: int) -> None:
         if isinstance(value, Mapping):
             if _is_selector(value):
-                (configmaps if "configmap" in field.lower() else secrets).add(value["name"])
+                if (
+                    field != "bucket"
+                ):  # an S3Bucket {name, key} has the same shape; the only one in Argo's schema
+                    (configmaps if "configmap" in field.lower() else secrets).add(value["name"])
                 return
             for key, child in value.items():
                 if depth == 0 and key == "template":

@@ -103,35 +103,41 @@ def render(
 
 
 def _clashes(groups: Iterable[Group]) -> list[errors.Problem]:
-    seen: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[str, str, str], tuple[int, str]] = {}
     problems = []
-    for group in groups:
+    for index, group in enumerate(groups):
+        owner = f"{group.kind} {group.namespace}/{group.name}"
         for obj in group.objects:
-            key = (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
-            owner = f"{group.kind} {group.name}"
-            if key in seen and seen[key] != owner:
+            key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            first = seen.setdefault(key, (index, owner))
+            if first[0] != index:
                 problems.append(
                     errors.Problem(
-                        f"{key[0]} {key[1]}/{key[2]} would be rendered for both {seen[key]} and {owner}"
+                        f"{key[0]} {key[1]}/{key[2]} would be rendered for both {first[1]} and {owner}"
                     )
                 )
-            seen.setdefault(key, owner)
     return problems
 
 
 def render_paths(paths: Sequence[str | Path], options: RenderOptions | None = None) -> Rendering:
-    """Load, validate and render manifest files/directories (``knevents.spec.load_paths``)."""
+    """Load, validate and render manifest files/directories (``knevents.spec.load_paths``).
+
+    Invalid manifests raise :class:`errors.SpecError` listing every problem; valid
+    ones that knevents does not run are rendered with a warning each.
+    """
     from knevents import spec
 
     manifests = spec.load_paths(paths)
-    if manifests.unsupported:
-        raise errors.SpecError(manifests.unsupported)
-    return render(
+    rendering = render(
         [_dump(m) for m in manifests.event_sources],
         [_dump(m) for m in manifests.sensors],
         [_dump(m) for m in manifests.event_buses],
         options,
     )
+    # valid Argo that knevents does not run is rendered anyway (the rest of the set is usable),
+    # but said loudly: that part will not work once deployed
+    notes = tuple(f"not supported, will not run: {p}" for p in manifests.unsupported)
+    return Rendering(rendering.groups, notes + rendering.warnings)
 
 
 def _dump(model: Any) -> dict[str, Any]:

@@ -87,19 +87,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
     account: str | None = template.get("serviceAccountName")
     if perms and not account:
         out.append(objects.service_account(svc, namespace, labels))
-    for target, grants in sorted(perms.grants.items()):
-        role = names.dns_label("knevents", name, "sensor")
-        out.append(objects.role(role, target, rbac.rules(grants), labels))
-        out.append(
-            objects.role_binding(
-                role,
-                target,
-                role_name=role,
-                account=account or svc,
-                account_namespace=namespace,
-                labels=labels,
-            )
-        )
+    out.extend(_rbac(name, namespace, perms, account or svc, labels))
     out.append(
         workload.build(
             workload.Workload(
@@ -124,6 +112,31 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
         for field in workload.unsupported_template_fields(template)
     ]
     return eventsource.Rendered(tuple(out), tuple(warnings))
+
+
+def _rbac(
+    name: str, namespace: str, perms: rbac.Permissions, account: str, labels: Mapping[str, str]
+) -> list[objects.Obj]:
+    out = []
+    for target, grants in sorted(perms.grants.items()):
+        if target == rbac.CLUSTER:
+            # cluster-wide names must not clash between namespaces
+            role = names.dns_label("knevents", namespace, name, "sensor")
+            out.append(objects.cluster_role(role, rbac.rules(grants), labels))
+            out.append(
+                objects.cluster_role_binding(
+                    role, account=account, account_namespace=namespace, labels=labels
+                )
+            )
+            continue
+        role = names.dns_label("knevents", name, "sensor")
+        out.append(objects.role(role, target, rbac.rules(grants), labels))
+        out.append(
+            objects.role_binding(
+                role, target, role_name=role, account=account, account_namespace=namespace, labels=labels
+            )
+        )
+    return out
 
 
 def _triggers(
