@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,10 @@ from pathlib import Path
 
 from knevents import errors
 
-__all__ = ["NatsServer", "find_binary", "free_port"]
+__all__ = ["NatsServer", "find_binary", "free_port", "stop_stale"]
+
+PID_FILE = "nats-server.pid"
+"""Written by nats-server (``-P``) into its store dir, so a server orphaned by a killed runner can be found."""
 
 
 def find_binary() -> str:
@@ -105,6 +109,7 @@ class NatsServer:
                      "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
             if self.cluster_routes:
                 args += ["--routes", ",".join(self.cluster_routes)]
+        args += ["-P", str(self.store_dir / PID_FILE)]
         args += self.extra_args
         log = self.store_dir / "nats-server.log"
         with log.open("ab") as out:
@@ -151,6 +156,33 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop_stale(store_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop a nats-server left running on ``store_dir`` by a process that died; True if there was one.
+
+    Two servers must never share a JetStream store. The pid comes from the pid
+    file the server wrote, and is only signalled when that process is a
+    nats-server whose command line names this store.
+    """
+    pid_file = store_dir / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False  # not running (or not Linux: nothing known to stop)
+    if not cmdline or b"nats-server" not in cmdline[0] or str(store_dir).encode() not in cmdline:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 if os.name == "nt":  # pragma: no cover

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -158,10 +157,18 @@ class Runner:
             return self.options.nats_url
         port = 0
         with contextlib.suppress(errors.KneventsError):
-            previous = runnerfile.read(self.options.state_dir).nats_port()
-            if previous and _port_free(previous):
-                port = previous
-        self.nats = natsd.NatsServer(store_dir=self.options.state_dir / "jetstream", port=port, name="knevents-run")
+            previous = runnerfile.read(self.options.state_dir)
+            if previous.running and previous.pid != os.getpid() and runnerfile.pid_alive(previous.pid):
+                raise errors.KneventsError(
+                    f"another `knevents run` (pid {previous.pid}) uses {self.options.state_dir}; stop it or pass "
+                    "another --state-dir")
+            recorded = previous.nats_port()
+            if recorded and _port_free(recorded):
+                port = recorded
+        store = (self.options.state_dir / "jetstream").resolve()
+        if await asyncio.to_thread(natsd.stop_stale, store):
+            self.console.emit("warning", "stopped a nats-server left running on this state dir by a previous run")
+        self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run")
         await asyncio.to_thread(self.nats.start)
         return self.nats.url
 
@@ -265,6 +272,9 @@ class Runner:
     async def stop(self) -> None:
         """Stop accepting, finish work in flight, close connections, stop nats-server, mark the state stopped."""
         self.stop_event.set()
+        # Closing connections on purpose makes the NATS clients report "disconnected": not news at exit.
+        for name in ("knevents.state", "knevents.bus", "nats"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.stop()
@@ -308,7 +318,7 @@ class Runner:
                               sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids,
                               status=result.status, dry_run=ctx.dry_run)
             if ctx.dry_run and result.resource is not None:
-                self.console.block(_indent(json.dumps(result.resource, indent=2)), resource=result.resource)
+                self.console.block(_indent(_yaml(result.resource)), resource=result.resource)
             await self._record(streams.Firing(
                 time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=True,
                 detail=result.detail[:500], events=ids, status=result.status, dry_run=ctx.dry_run))
@@ -347,7 +357,7 @@ class Runner:
         else:
             lines.append("no kubeconfig: k8s/argoWorkflow triggers print the resolved resource (dry run)")
         lines.append(f"dead letters after {self.options.policy.max_deliveries} deliveries -> "
-                     f"{streams.dlq_subject(self.bus_name, '<sensor>')}; Ctrl-C to stop")
+                     f"{streams.dlq_subject(self.bus_name, 'x')[:-1]}<sensor>; Ctrl-C to stop")
         self.console.block(lines, bus=self.bus_name, nats_url=self.settings.nats.url,
                            sources=[dataclasses.asdict(s) for s in self._sources_info],
                            sensors=[dataclasses.asdict(s) for s in self._sensors_info])
@@ -415,6 +425,12 @@ def _port_free(port: int) -> bool:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _yaml(value: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(value, sort_keys=False, default_flow_style=False, width=110))
 
 
 def _indent(text: str) -> list[str]:

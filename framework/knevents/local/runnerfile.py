@@ -16,7 +16,7 @@ from typing import Any
 
 from knevents import errors
 
-__all__ = ["FILE_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "read", "write"]
+__all__ = ["FILE_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "pid_alive", "read", "write"]
 
 FILE_NAME = "runner.json"
 
@@ -78,6 +78,17 @@ class RunnerInfo:
                 return source.url
         known = ", ".join(f"{s.eventsource}/{s.event}" for s in self.sources) or "none"
         raise errors.KneventsError(f"no event {eventsource}/{event} in the runner (known: {known})")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write(state_dir: Path, info: RunnerInfo) -> None:

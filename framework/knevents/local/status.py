@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,6 @@ from knevents.settings import NatsSettings
 __all__ = ["collect", "format_text", "open_store"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.asynccontextmanager
 async def open_store(state_dir: Path, info: runnerfile.RunnerInfo) -> AsyncIterator[Any]:
     """A NATS connection to the runner's server, or to a temporary server on its store when it is stopped."""
@@ -41,7 +30,7 @@ async def open_store(state_dir: Path, info: runnerfile.RunnerInfo) -> AsyncItera
 
     server: natsd.NatsServer | None = None
     url = info.nats_url
-    runner_alive = info.running and _alive(info.pid)
+    runner_alive = info.running and runnerfile.pid_alive(info.pid)
     if info.managed_nats and not runner_alive:
         store = state_dir / "jetstream"
         if not store.exists():
@@ -114,7 +103,7 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
                 "dlq_subject": streams.dlq_subject(info.bus, sensor.name),
             })
     return {
-        "runner": {"running": info.running and _alive(info.pid), "pid": info.pid, "nats_url": info.nats_url,
+        "runner": {"running": info.running and runnerfile.pid_alive(info.pid), "pid": info.pid, "nats_url": info.nats_url,
                    "bus": info.bus, "state_dir": info.state_dir, "max_deliveries": info.max_deliveries},
         "sources": [dataclasses.asdict(s) for s in info.sources],
         "sensors": sensors,

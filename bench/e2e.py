@@ -1,0 +1,242 @@
+"""End-to-end benchmark of ``knevents run``: webhook → JetStream bus → sensor → HTTP trigger → sink.
+
+    python bench/e2e.py [--quick]
+
+Starts ``knevents run`` as a subprocess (embedded nats-server, a webhook
+EventSource, a Sensor whose HTTP trigger posts to a sink in this process), then
+measures (1) the maximum sustained events/s, closed loop, counted at the sink,
+and (2) end-to-end latency (webhook request sent → trigger request received by
+the sink) at fixed offered loads of 50, 200 and 400 events/s. The baseline,
+measured in the same run on the same machine, is a no-op functions-framework
+function's requests/s: the ceiling of a single Python HTTP function here.
+Figures are printed with their ratio to that baseline; the last line is JSON.
+Targets: >= 500 events/s, p99 < 50 ms at 200 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import contextlib
+
+from bench import common
+
+SOURCE = """apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata:
+  name: bench
+spec:
+  webhook:
+    hit:
+      port: "{port}"
+      endpoint: /hit
+      method: POST
+"""
+SENSOR = """apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata:
+  name: bench-sensor
+spec:
+  dependencies:
+    - name: hit
+      eventSourceName: bench
+      eventName: hit
+  triggers:
+    - template:
+        name: to-sink
+        http:
+          url: {sink}/sink
+          method: POST
+          payload:
+            - src:
+                dependencyName: hit
+                dataKey: body.seq
+              dest: seq
+"""
+
+
+class Sink:
+    """A minimal keep-alive HTTP/1.1 server in its own thread; records when each ``seq`` arrived."""
+
+    def __init__(self) -> None:
+        self.port = common.free_port()
+        self.arrived: dict[int, float] = {}
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        self._ready.set()
+        with server:
+            self._loop.run_forever()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                length = 0
+                line = await reader.readline()
+                if not line:
+                    return
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length) if length else b""
+                now = time.perf_counter()
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    self.arrived.setdefault(int(json.loads(body)["seq"]), now)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    def wait(self, seqs: range, timeout: float) -> float:
+        """Wait until every seq arrived; returns when the last one did (perf_counter)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(s in self.arrived for s in seqs):
+                return max(self.arrived[s] for s in seqs)
+            time.sleep(0.01)
+        missing = sum(1 for s in seqs if s not in self.arrived)
+        raise TimeoutError(f"{missing} of {len(seqs)} events did not reach the sink in {timeout}s")
+
+
+async def _send(port: int, seqs: range, concurrency: int, rate: float | None, sent: dict[int, float]) -> None:
+    """POST one webhook per seq over keep-alive connections; open loop at ``rate`` when given."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for s in seqs:
+        queue.put_nowait(s)
+    start = time.perf_counter()
+    first = seqs.start
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not queue.empty():
+                seq = queue.get_nowait()
+                if rate is not None:
+                    delay = start + (seq - first) / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                body = json.dumps({"seq": seq}).encode()
+                sent[seq] = time.perf_counter()
+                writer.write(common.http_request("/hit", body, {"Content-Type": "application/json"}, port))
+                await writer.drain()
+                status = await reader.readline()
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                if length:
+                    await reader.readexactly(length)
+                if not status.split()[1:2] or not status.split()[1].startswith(b"2"):
+                    raise RuntimeError(f"webhook answered {status!r}")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+
+
+def _noop_baseline(total: int) -> float:
+    proc = common.start_function(common.ROOT / "bench" / "noop", "noop_http")
+    try:
+        common.wait_port(proc.port)
+        request = common.http_request("/", b"{}", {"Content-Type": "application/json"}, proc.port)
+        common.load(proc.port, request, 200, concurrency=8)  # warm up
+        return common.load(proc.port, request, total, concurrency=16).rps
+    finally:
+        proc.stop()
+
+
+def _start_runner(workdir: Path, port: int, sink: Sink) -> subprocess.Popen[bytes]:
+    (workdir / "bench.yaml").write_text(SOURCE.format(port=port) + "---\n" + SENSOR.format(sink=f"http://127.0.0.1:{sink.port}"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KNEVENTS_"))}
+    log = (workdir / "runner.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "knevents", "run", str(workdir / "bench.yaml"), "--state-dir", str(workdir / "state"),
+         "--log-level", "error"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    common.wait_port(port, timeout=30)
+    return proc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run (<= 90 s)")
+    args = parser.parse_args()
+    max_events = 2000 if args.quick else 10000
+    seconds_per_load = 4.0 if args.quick else 15.0
+
+    noop_rps = _noop_baseline(2000 if args.quick else 10000)
+    print(f"baseline: no-op functions-framework function {noop_rps:.0f} req/s")
+
+    sink = Sink()
+    with tempfile.TemporaryDirectory(prefix="knevents-bench-") as tmp:
+        workdir = Path(tmp)
+        port = common.free_port()
+        runner = _start_runner(workdir, port, sink)
+        try:
+            next_seq = 0
+
+            def batch(count: int, concurrency: int, rate: float | None) -> tuple[range, dict[int, float]]:
+                nonlocal next_seq
+                seqs = range(next_seq, next_seq + count)
+                next_seq += count
+                sent: dict[int, float] = {}
+                asyncio.run(_send(port, seqs, concurrency, rate, sent))
+                return seqs, sent
+
+            warm, _ = batch(200, 8, None)
+            sink.wait(warm, 60)
+
+            start = time.perf_counter()
+            seqs, _ = batch(max_events, 32, None)
+            last = sink.wait(seqs, 120)
+            max_rate = max_events / (last - start)
+            print(f"max: {max_rate:.0f} events/s end to end ({max_rate / noop_rps:.2f}x the no-op baseline)")
+
+            latency: dict[int, tuple[float, float]] = {}
+            for rate in (50, 200, 400):
+                seqs, sent = batch(int(rate * seconds_per_load), 16, float(rate))
+                sink.wait(seqs, 60)
+                lat = [(sink.arrived[s] - sent[s]) * 1000 for s in seqs]
+                p50, p99 = common.percentile(lat, 50), common.percentile(lat, 99)
+                latency[rate] = (p50, p99)
+                print(f"at {rate} events/s offered: p50 {p50:.1f} ms, p99 {p99:.1f} ms end to end")
+        finally:
+            runner.send_signal(signal.SIGINT)
+            try:
+                runner.wait(30)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+    result = {"bench": "e2e", "noop_rps": round(noop_rps, 1), "max_events_per_s": round(max_rate, 1),
+              "p50_ms_at_200": round(latency[200][0], 2), "p99_ms_at_200": round(latency[200][1], 2)}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
