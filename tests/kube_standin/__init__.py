@@ -172,7 +172,12 @@ class KubeStandIn:
         self._by_path = {(r.group, r.version, r.plural): r for r in RESOURCES}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kube-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="kube-standin",
+            daemon=True,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> KubeStandIn:

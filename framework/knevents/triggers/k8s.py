@@ -88,15 +88,24 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def json_patch_ops(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A JSON patch setting every field of ``obj`` (labels/annotations key by key, identity fields skipped)."""
+def json_patch_ops(obj: Mapping[str, Any], live: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A JSON patch setting every field of ``obj`` on ``live``: labels/annotations key by key, identity skipped.
+
+    A JSON patch cannot add a key under a map that does not exist, so a labels/annotations map
+    missing from the live object is added whole.
+    """
+    live_metadata = (live or {}).get("metadata") or {}
     ops: list[dict[str, Any]] = []
     for key, value in obj.items():
         if key in ("apiVersion", "kind"):
             continue
         if key == "metadata" and isinstance(value, Mapping):
             for meta_key in ("labels", "annotations"):
-                for name, item in (value.get(meta_key) or {}).items():
+                entries = value.get(meta_key) or {}
+                if entries and not isinstance(live_metadata.get(meta_key), Mapping):
+                    ops.append({"op": "add", "path": f"/metadata/{meta_key}", "value": dict(entries)})
+                    continue
+                for name, item in entries.items():
                     ops.append({"op": "add", "path": f"/metadata/{meta_key}/{_escape(name)}", "value": item})
             continue
         ops.append({"op": "add", "path": f"/{_escape(key)}", "value": value})
@@ -235,7 +244,7 @@ class K8sTrigger:
             raise errors.TriggerError(f"k8s patchStrategy {strategy!r} is not one of merge, json, strategic")
         if getattr(spec, "live_object", False):
             obj = deep_merge(live, obj)
-        body: Any = json_patch_ops(obj) if content_type.startswith("application/json-patch") else obj
+        body: Any = json_patch_ops(obj, live) if content_type.startswith("application/json-patch") else obj
         return await kube.call(
             target, client.patch, av, kind, str(target.name), namespace, body, content_type
         )

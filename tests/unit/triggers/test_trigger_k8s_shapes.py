@@ -26,11 +26,18 @@ def test_json_patch_ops_set_fields_and_labels_one_by_one() -> None:
             "kind": "ConfigMap",
             "metadata": {"name": "a", "labels": {"app/x": "1"}},
             "data": {"k": "v"},
-        }
+        },
+        {"metadata": {"name": "a", "labels": {}}},
     )
     assert ops == [
         {"op": "add", "path": "/metadata/labels/app~1x", "value": "1"},
         {"op": "add", "path": "/data", "value": {"k": "v"}},
+    ]
+    assert k8s.json_patch_ops({"metadata": {"annotations": {"a": "1"}}}, {"metadata": {}}) == [
+        {"op": "add", "path": "/metadata/annotations", "value": {"a": "1"}}
+    ]
+    assert k8s.json_patch_ops({"metadata": {"annotations": {"a": "1"}}}, {"metadata": {}}) == [
+        {"op": "add", "path": "/metadata/annotations", "value": {"a": "1"}}
     ]
 
 
