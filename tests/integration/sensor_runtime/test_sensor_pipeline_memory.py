@@ -33,7 +33,7 @@ async def test_single_dependency_fires_once_per_passing_event() -> None:
     out = await rt.process(sup.event("a", -1))  # filtered out by the data filter
     assert out.filtered == ("a",) and not out.fired
     await rt.process(sup.event("other", 2))  # no dependency matches
-    assert fire.fired() == [{"a": 1}]
+    assert fire.fired() == [{"a": "1"}]
 
 
 async def test_and_condition_fires_with_both_events_then_starts_over() -> None:
@@ -44,7 +44,7 @@ async def test_and_condition_fires_with_both_events_then_starts_over() -> None:
     await rt.process(sup.event("a", 2))  # the newest event per dependency replaces the older one
     done = await rt.process(sup.event("b", 3))
     assert [f.trigger for f in done.fired] == ["both"]
-    assert fire.fired() == [{"a": 2, "b": 3}]
+    assert fire.fired() == [{"a": "2", "b": "3"}]
     await rt.process(sup.event("b", 4))  # state was cleared after firing
     assert len(fire.calls) == 1
 
@@ -73,7 +73,7 @@ async def test_crash_after_the_satisfying_write_is_finished_by_the_redelivery_on
     fire = sup.Recorder()
     other = _runtime(sensor, store, fire)
     out = await other.process(satisfying)  # the broker redelivers to another replica
-    assert [f.trigger for f in out.fired] == ["both"] and fire.fired() == [{"a": 1, "b": 2}]
+    assert [f.trigger for f in out.fired] == ["both"] and fire.fired() == [{"a": "1", "b": "2"}]
     await other.process(satisfying)  # and once more: nothing left to do
     await other.process(sup.event("a", 3))  # the redelivered b was not saved a second time
     assert len(fire.calls) == 1
@@ -93,7 +93,7 @@ async def test_at_least_once_failure_asks_for_redelivery_and_keeps_the_firing() 
     assert out.status == 503 and out.retry and out.failed[0].trigger == "both"
     fire = sup.Recorder()
     out = await _runtime(sensor, store, fire).process(b)
-    assert out.status == 200 and fire.fired() == [{"a": 1, "b": 2}]
+    assert out.status == 200 and fire.fired() == [{"a": "1", "b": "2"}]
 
 
 async def test_at_most_once_failure_is_logged_and_answered_2xx() -> None:
@@ -109,6 +109,7 @@ async def test_at_most_once_failure_is_logged_and_answered_2xx() -> None:
 async def test_dlq_trigger_gets_the_events_when_an_at_least_once_trigger_fails() -> None:
     extra = """atLeastOnce: true
       dlqTrigger:
+        atLeastOnce: true
         template:
           name: dead-letter
           http:
@@ -124,7 +125,7 @@ async def test_dlq_trigger_gets_the_events_when_an_at_least_once_trigger_fails()
     out = await rt.process(sup.event("b", 8))
     assert out.status == 200
     assert [r.trigger for r, _ in fire.calls] == ["both", "dead-letter"]
-    assert fire.fired("dead-letter") == [{"a": 7}]
+    assert fire.fired("dead-letter") == [{"a": "7"}]
     assert out.failed[0].dlq is not None and out.failed[0].dlq.startswith("ok")
 
 
@@ -138,7 +139,7 @@ async def test_a_changed_trigger_spec_purges_the_saved_state() -> None:
     await rt.process(sup.event("b", 2))
     assert fire.calls == []  # a's saved event belonged to the old spec
     await rt.process(sup.event("a2", 3))
-    assert fire.fired() == [{"a": 3, "b": 2}]
+    assert fire.fired() == [{"a": "3", "b": "2"}]
 
 
 async def test_conditions_reset_drops_events_saved_before_the_last_tick() -> None:
@@ -152,7 +153,7 @@ async def test_conditions_reset_drops_events_saved_before_the_last_tick() -> Non
     await rt.process(sup.event("b", 2))
     assert fire.calls == []
     await rt.process(sup.event("a", 3))
-    assert fire.fired() == [{"a": 3, "b": 2}]
+    assert fire.fired() == [{"a": "3", "b": "2"}]
 
 
 async def test_traceparent_reaches_the_trigger_context() -> None:
