@@ -66,6 +66,7 @@ def _print_json(manifests: Any, out: TextIO) -> None:
     report = {
         "valid": not manifests.problems,
         "files": len(manifests.files),
+        "checked": manifests.checked,
         "manifests": {
             "EventSource": [m.metadata.name for m in manifests.event_sources],
             "Sensor": [m.metadata.name for m in manifests.sensors],
@@ -90,7 +91,7 @@ def _print_text(manifests: Any, out: TextIO, *, quiet: bool) -> None:
     files = len(manifests.files)
     parts = [
         f"{files} file{'s' if files != 1 else ''}",
-        f"{manifests.count} manifest{'s' if manifests.count != 1 else ''}",
+        f"{manifests.checked} manifest{'s' if manifests.checked != 1 else ''}",
         f"{len(manifests.problems)} problem{'s' if len(manifests.problems) != 1 else ''}",
         f"{len(manifests.unsupported)} not supported",
     ]

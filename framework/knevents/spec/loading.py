@@ -54,6 +54,8 @@ class Manifests:
     """Documents that are not Argo Events manifests (another kind or apiVersion)."""
     files: list[str] = field(default_factory=list)
     """Every file read."""
+    checked: int = 0
+    """How many Argo Events manifests were checked, valid or not."""
 
     def extend(self, other: Manifests) -> None:
         """Add everything of ``other`` to this one."""
@@ -64,6 +66,7 @@ class Manifests:
         self.problems.extend(other.problems)
         self.skipped.extend(other.skipped)
         self.files.extend(other.files)
+        self.checked += other.checked
 
     @property
     def count(self) -> int:
@@ -197,6 +200,7 @@ def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> No
                 _problem(f"skipped {kind} ({version}): not an Argo Events manifest", "", file, doc.index)
             )
         return
+    out.checked += 1
     try:
         if kind == "Sensor":
             sensor = parse_sensor(obj, file=file, document=doc.index)

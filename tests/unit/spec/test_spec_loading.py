@@ -1,0 +1,234 @@
+"""Loading: YAML quirks, multi-document files, folders, other kinds, malformed input, wrong types, suggestions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from knevents import errors
+from knevents.spec import loading
+
+from tests.unit.spec.helpers import DELETE, event_source, patch, sensor
+
+
+def _dump(*docs: dict[str, Any]) -> str:
+    return "\n---\n".join(json.dumps(d) for d in docs)
+
+
+# -- YAML -------------------------------------------------------------------------------------------------
+
+MALFORMED = [
+    ("unclosed-flow", "kind: Sensor\nspec: {a: [1, 2}\n", "line 2"),
+    ("bad-indent", "kind: Sensor\nspec:\n  a: 1\n b: 2\n", "line 4"),
+    ("tab", "kind: Sensor\nspec:\n\ta: 1\n", "line 3"),
+    (
+        "duplicate-key",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nkind: Sensor\n",
+        "duplicate key 'kind'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_yaml_gives_the_position(text: str, fragment: str) -> None:
+    manifests = loading.load_text(text, file="bad.yaml")
+    assert len(manifests.problems) == 1
+    problem = manifests.problems[0]
+    assert problem.file == "bad.yaml" and problem.document == 1
+    assert "malformed YAML" in problem.message and fragment in problem.message
+
+
+def test_yaml_times_and_dates_stay_strings() -> None:
+    text = """
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: s, creationTimestamp: 2024-01-01T00:00:00Z, futureKey: 2024-02-02}
+spec:
+  dependencies:
+    - name: d
+      eventSourceName: e
+      eventName: n
+      filters:
+        time: {start: 10:00:00, stop: 18:30:00}
+  triggers: [{template: {name: t, log: {}}}]
+"""
+    (found,) = loading.load_text(text).sensors
+    time = found.spec.dependencies[0].filters.time  # type: ignore[union-attr]
+    assert (time.start, time.stop) == ("10:00:00", "18:30:00")  # type: ignore[union-attr]
+    assert found.metadata.creation_timestamp == "2024-01-01T00:00:00Z"
+    assert found.metadata.model_extra == {"futureKey": "2024-02-02"}  # unknown metadata is kept
+
+
+def test_documents_are_numbered_and_empty_ones_skipped() -> None:
+    bad = patch(sensor(), "spec.triggers.0.template.http.method", "FETCH")
+    text = "---\n" + _dump(event_source()) + "\n---\n\n---\n" + _dump(bad)
+    manifests = loading.load_text(text, file="f.yaml")
+    assert len(manifests.event_sources) == 1
+    assert [(p.document, p.path) for p in manifests.problems] == [
+        (3, "spec.triggers[0].template.http.method")
+    ]
+
+
+def test_other_kinds_are_skipped_with_a_note() -> None:
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}
+    workflow = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "w"}}
+    manifests = loading.load_text(_dump(account, sensor(), workflow))
+    assert manifests.problems == [] and len(manifests.sensors) == 1
+    assert [p.document for p in manifests.skipped] == [1, 3]
+    assert "ServiceAccount" in manifests.skipped[0].message
+
+
+def test_not_a_manifest() -> None:
+    manifests = loading.load_text("- a\n- b\n")
+    assert manifests.problems[0].message == "a manifest must be a mapping, got a list"
+    manifests = loading.load_text("spec: {}\n")
+    assert "`apiVersion` and `kind` are missing" in manifests.problems[0].message
+
+
+# -- shapes and suggestions ---------------------------------------------------------------------------------
+
+SHAPES: list[tuple[str, str, Any, str, str]] = [
+    (
+        "string-got-list",
+        "spec.dependencies.0.eventName",
+        ["a"],
+        "spec.dependencies[0].eventName",
+        "expected a string, got a list",
+    ),
+    ("list-got-string", "spec.triggers", "t", "spec.triggers", "expected a list, got a string"),
+    (
+        "mapping-got-string",
+        "spec.triggers.0.template.http",
+        "x",
+        "spec.triggers[0].template.http",
+        "expected a mapping, got a string",
+    ),
+    ("int-got-text", "spec.replicas", "two", "spec.replicas", "expected an integer, got a string"),
+    (
+        "bool-got-text",
+        "spec.triggers.0.atLeastOnce",
+        "maybe",
+        "spec.triggers[0].atLeastOnce",
+        "expected true or false, got a string",
+    ),
+    (
+        "int-or-string-got-list",
+        "spec.triggers.0.retryStrategy",
+        {"duration": [1]},
+        "spec.triggers[0].retryStrategy.duration",
+        "expected an integer or a string, got a list",
+    ),
+    (
+        "case-slip",
+        "spec.triggers.0.template.Http",
+        {},
+        "spec.triggers[0].template.Http",
+        "did you mean `http`? (field names are case-sensitive)",
+    ),
+    (
+        "snake-case",
+        "spec.dependencies.0.event_source_name",
+        "x",
+        "spec.dependencies[0].event_source_name",
+        "did you mean `eventSourceName`? (YAML field names are camelCase)",
+    ),
+    (
+        "typo",
+        "spec.triggers.0.template.condtions",
+        "a",
+        "spec.triggers[0].template.condtions",
+        "did you mean `conditions`?",
+    ),
+    (
+        "one-level-too-deep",
+        "spec.triggers.0.template.retryStrategy",
+        {"steps": 1},
+        "spec.triggers[0].template.retryStrategy",
+        "belongs one level up, beside `template`",
+    ),
+    (
+        "unknown-trigger-kind",
+        "spec.triggers.2.template.openwhisk",
+        {},
+        "spec.triggers[2].template.openwhisk",
+        "did you mean `openWhisk`?",
+    ),
+    (
+        "missing",
+        "spec.triggers.2.template.name",
+        DELETE,
+        "spec.triggers[2].template.name",
+        "missing required field `name`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path", "fragment"), [s[1:] for s in SHAPES], ids=[s[0] for s in SHAPES]
+)
+def test_shape_problem(field: str, value: Any, path: str, fragment: str) -> None:
+    with pytest.raises(errors.SpecError) as info:
+        loading.parse_sensor(patch(sensor(), field, value))
+    found = [(p.path, p.message) for p in info.value.problems]
+    assert any(p == path and fragment in m for p, m in found), found
+    assert all("pydantic" not in m and "Input should" not in m for _, m in found)
+
+
+def test_messages_name_types_never_values() -> None:
+    secret = "s3cr3t-token-value"
+    obj = patch(sensor(), "spec.triggers.0.template.http.basicAuth", {"username": [secret]})
+    with pytest.raises(errors.SpecError) as info:
+        loading.parse_sensor(obj)
+    assert secret not in str(info.value)
+
+
+def test_numbers_are_accepted_where_argo_keeps_strings() -> None:
+    source = loading.parse_event_source(patch(event_source(), "spec.webhook.a.port", 12000))
+    assert source.spec.webhook is not None and source.spec.webhook["a"].port == "12000"
+
+
+def test_kind_mismatch() -> None:
+    with pytest.raises(errors.SpecError, match="expected kind Sensor, got 'EventSource'"):
+        loading.parse_sensor(event_source())
+
+
+# -- files, folders, load_one --------------------------------------------------------------------------------
+
+
+def test_folders_are_read_recursively(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "s.yaml").write_text(_dump(sensor()))
+    (tmp_path / "e.yml").write_text(_dump(event_source()))
+    (tmp_path / "notes.txt").write_text("not yaml: [")
+    manifests = loading.load_paths([tmp_path])
+    assert (len(manifests.sensors), len(manifests.event_sources)) == (1, 1)
+    assert sorted(Path(f).name for f in manifests.files) == ["e.yml", "s.yaml"]
+
+
+def test_load_paths_raises_with_every_file(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(_dump(patch(sensor(), "spec.triggers.0.template.http.method", "X")))
+    (tmp_path / "two.yaml").write_text(_dump(patch(event_source(), "spec.webhook.a.endpoint", "a")))
+    with pytest.raises(errors.SpecError) as info:
+        loading.load_paths(tmp_path)
+    assert {Path(p.file or "").name for p in info.value.problems} == {"one.yaml", "two.yaml"}
+    assert "2 problem(s)" in str(info.value)
+
+
+def test_missing_path_is_a_problem(tmp_path: Path) -> None:
+    manifests = loading.collect([tmp_path / "nope.yaml"])
+    assert manifests.problems[0].message == "no such file or directory"
+
+
+def test_load_one_from_text_path_and_kind(tmp_path: Path) -> None:
+    text = _dump(sensor())
+    assert loading.load_one(text).metadata.name == "s"
+    file = tmp_path / "s.yaml"
+    file.write_text(_dump(sensor(), event_source()))
+    assert type(loading.load_one(file, kind="EventSource")).__name__ == "EventSource"
+    assert loading.load_one(str(file), kind="Sensor").metadata.name == "s"
+    with pytest.raises(errors.SpecError, match="exactly one"):
+        loading.load_one(file)
+    with pytest.raises(errors.SpecError, match="no such file"):
+        loading.load_one(str(tmp_path / "missing.yaml"))

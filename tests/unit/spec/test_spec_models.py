@@ -1,0 +1,154 @@
+"""The model naming contract other parts code against, and that models.py matches its generator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydantic
+import pytest
+from knevents import spec
+from knevents.spec import loading, models
+
+from tests.unit.spec.helpers import sensor
+
+ROOT = Path(__file__).resolve().parents[3]
+
+CONTRACT_CLASSES = [
+    "Sensor",
+    "SensorSpec",
+    "EventDependency",
+    "EventDependencyFilter",
+    "EventDependencyTransformer",
+    "DataFilter",
+    "ExprFilter",
+    "PayloadField",
+    "TimeFilter",
+    "EventContext",
+    "Trigger",
+    "TriggerTemplate",
+    "TriggerParameter",
+    "TriggerParameterSource",
+    "TriggerPolicy",
+    "K8SResourcePolicy",
+    "StatusPolicy",
+    "RateLimit",
+    "Backoff",
+    "HTTPTrigger",
+    "StandardK8STrigger",
+    "ArgoWorkflowTrigger",
+    "ArtifactLocation",
+    "LogTrigger",
+    "AWSLambdaTrigger",
+    "NATSTrigger",
+    "SecureHeader",
+    "BasicAuth",
+    "TLSConfig",
+    "ConditionsResetCriteria",
+    "ConditionsResetByTime",
+    "EventSource",
+    "EventSourceSpec",
+    "EventSourceFilter",
+    "WebhookContext",
+    "WebhookEventSource",
+    "GithubEventSource",
+    "GitlabEventSource",
+    "CalendarEventSource",
+    "SNSEventSource",
+    "SQSEventSource",
+    "PubSubEventSource",
+    "NATSEventsSource",
+    "S3Artifact",
+    "S3Bucket",
+    "S3Filter",
+    "EventBus",
+    "EventBusSpec",
+    "JetStreamBus",
+    "KafkaBus",
+    "NATSBus",
+    "SecretKeySelector",
+    "ConfigMapKeySelector",
+    "ObjectMeta",
+    "S3EventSource",
+    "PubSubPush",
+]
+
+
+@pytest.mark.parametrize("name", CONTRACT_CLASSES)
+def test_contract_class_exists(name: str) -> None:
+    cls = getattr(models, name)
+    assert issubclass(cls, pydantic.BaseModel)
+    assert models.CLASSES[name] is cls
+
+
+def test_all_matches_the_classes() -> None:
+    assert sorted(models.__all__) == sorted([*models.CLASSES, "CLASSES"])
+    assert set(spec.__all__) <= set(dir(spec))
+
+
+def test_attribute_names_and_free_form_objects() -> None:
+    obj = sensor()
+    obj["spec"]["triggers"][0]["retryStrategy"] = {"steps": 2}
+    obj["spec"]["triggers"][0]["atLeastOnce"] = True
+    parsed = loading.parse_sensor(obj)
+    dep = parsed.spec.dependencies[0]
+    assert (dep.name, dep.event_source_name, dep.event_name) == ("dep-a", "hooks", "a")
+    trigger = parsed.spec.triggers[0]
+    assert trigger.retry_strategy is not None and trigger.retry_strategy.steps == 2
+    assert trigger.at_least_once is True and trigger.rate_limit is None
+    k8s = parsed.spec.triggers[1].template.k8s
+    assert k8s is not None and k8s.source is not None
+    assert k8s.source.resource == {"apiVersion": "v1", "kind": "ConfigMap"}  # a plain dict
+    assert k8s.parameters is not None and k8s.parameters[0].src is not None
+    assert k8s.parameters[0].src.data_key == "body.x"
+    assert parsed.metadata.name == "s" and parsed.metadata.namespace == "ns"
+
+
+def test_models_are_frozen_forbid_unknown_and_populate_by_name() -> None:
+    dep = models.EventDependency(name="d", event_source_name="e", event_name="n")
+    assert dep.model_dump(by_alias=True, exclude_none=True) == {
+        "name": "d",
+        "eventSourceName": "e",
+        "eventName": "n",
+    }
+    with pytest.raises(pydantic.ValidationError):
+        dep.name = "x"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        models.EventDependency.model_validate({"name": "d", "eventSourceName": "e", "eventName": "n", "x": 1})
+
+
+def test_python_keyword_fields_get_an_underscore() -> None:
+    fields = {name: f.alias for name, f in models.AMQPQueueBindConfig.model_fields.items()}
+    assert "no_wait" in fields
+    keyworded = [
+        (cls, n) for cls in models.CLASSES.values() for n, f in cls.model_fields.items() if f.alias == "from"
+    ]
+    assert keyworded and all(n == "from_" for _, n in keyworded)
+
+
+def test_status_blocks_are_accepted_and_ignored() -> None:
+    obj = sensor()
+    obj["status"] = {"conditions": [{"type": "Deployed", "status": "True", "whatever": 1}]}
+    assert loading.parse_sensor(obj).status is not None
+
+
+def test_supported_trigger_kinds_are_template_fields() -> None:
+    aliases = {f.alias for f in models.TriggerTemplate.model_fields.values()}
+    assert aliases >= spec.SUPPORTED_TRIGGER_KINDS
+
+
+def test_generated_file_is_up_to_date(tmp_path: Path) -> None:
+    """models.py is what the generator writes from schema.json: nobody edited it by hand."""
+    root = os.environ.get("KNEVENTS_ARGO_EXAMPLES") or str(ROOT.parent / "shared" / "argo-events")
+    schema = Path(root) / "schema.json"
+    if not schema.is_file():  # missing data (a user's clone), not a missing service
+        pytest.skip("set KNEVENTS_ARGO_EXAMPLES to a checkout of argo-events to check the generated models")
+    out = tmp_path / "models.py"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_spec_models.py"), str(schema), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    assert out.read_text() == (ROOT / "framework" / "knevents" / "spec" / "models.py").read_text()
