@@ -31,8 +31,8 @@ _SCALE_FLAGS = {
 def _yaml(obj: objects.Obj, why: str) -> str:
     meta = obj["metadata"]
     where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
-    body = render.dump_yaml([obj]).rstrip("\n")
-    return f"# {obj['kind']} {where}: {why}\nkubectl apply -f - <<'EOF'\n{body}\nEOF"
+    body = render.dump_yaml([obj])  # ends with a newline, which a trailing literal block needs
+    return f"# {obj['kind']} {where}: {why}\nkubectl apply -f - <<'EOF'\n{body}EOF"
 
 
 def _join(words: Iterable[str]) -> str:

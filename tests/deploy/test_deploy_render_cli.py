@@ -1,0 +1,96 @@
+"""``knevents render`` end to end: files in, YAML / kn script / a directory out, clear errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from knevents import cli
+from knevents.deploy import render
+
+from tests.deploy import corpus, schemas
+
+WEBHOOK = corpus.UPSTREAM / "event-sources" / "webhook.yaml"
+SENSOR = corpus.UPSTREAM / "sensors" / "special-workflow-trigger-shortened.yaml"
+GOLDEN = Path(__file__).parent / "golden" / "webhook-workflow.yaml"
+
+
+def test_yaml_to_stdout_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli.main(["render", str(WEBHOOK), str(SENSOR), "--namespace", "events", "--image", "reg/kn:1"]) == 0
+    )
+    objs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert {o["kind"] for o in objs} == {"Broker", "ConfigMap", "Service", "Role", "RoleBinding", "Trigger"}
+    for obj in objs:
+        assert obj["metadata"].get("namespace", "events") == "events"
+        assert schemas.roundtrip(obj) == obj
+    images = {o["spec"]["template"]["spec"]["containers"][0]["image"] for o in objs if o["kind"] == "Service"}
+    assert images == {"reg/kn:1"}
+
+
+def test_golden_output_for_one_example() -> None:
+    # regenerate with KNEVENTS_UPDATE_GOLDEN=1 after an intended change, and review the diff
+    text = render.dump_yaml(render.render_paths([WEBHOOK, SENSOR]).objects)
+    if os.environ.get("KNEVENTS_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_output_dir_gets_one_file_per_manifest_and_a_kustomization(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["render", str(WEBHOOK), str(SENSOR), "-o", str(out)]) == 0
+    kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == [
+        "eventbus-default-default.yaml",
+        "eventsource-default-webhook.yaml",
+        "sensor-default-special-workflow-trigger-shortened.yaml",
+    ]
+    total = sum(len(list(yaml.safe_load_all((out / f).read_text()))) for f in kustomization["resources"])
+    assert total == len(render.render_paths([WEBHOOK, SENSOR]).objects)
+
+
+def test_kn_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["render", str(WEBHOOK), "--format", "kn"]) == 0
+    script = capsys.readouterr().out
+    assert script.startswith("#!/bin/sh\n")
+    assert "kn broker create default" in script and "kn service create webhook-eventsource" in script
+    assert cli.main(["render", str(WEBHOOK), "--format", "kn", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "deploy.sh").read_text() == script
+
+
+def test_invalid_manifest_is_exit_1_with_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nmetadata: {name: s}\n"
+        "spec:\n  dependencies: [{name: d, eventSourceName: a, eventname: b}]\n  triggers: []\n"
+    )
+    assert cli.main(["render", str(bad), str(tmp_path / "missing.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "eventname" in err and "missing.yaml" in err
+    assert "Traceback" not in err
+
+
+def test_bad_delivery_annotation_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = yaml.safe_load(SENSOR.read_text())
+    doc["metadata"]["annotations"] = {"events.knevents.io/delivery-retry": "-1"}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert cli.main(["render", str(path)]) == 1
+    assert "events.knevents.io/delivery-retry" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "knevents", "render", str(WEBHOOK)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "kind: Service" in done.stdout
