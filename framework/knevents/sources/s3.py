@@ -15,7 +15,10 @@ Records are kept when they match ``bucket.name``, ``events`` (``*`` is a
 wildcard, as in ``s3:ObjectCreated:*``) and ``filter.prefix``/``suffix`` (on
 the URL-decoded key). Each matching record becomes **one event** whose data is
 ``{"notification": [record]}``: the shape of Argo's minio payload, so
-``notification.0.s3.object.key`` resolves, and each object gets its own
+``notification.0.s3.object.key`` resolves. The key is URL-decoded in the
+record (S3 sends ``my+file.csv`` for ``my file.csv``; MinIO and moto also
+encode ``/``), so a trigger parameter gets the object key a workflow can use;
+Argo passes the encoded form through. Each object gets its own
 trigger even when S3 batches records (Argo's minio sends one event per
 MinIO notification, which carries one record in practice). ``s3:TestEvent``
 (sent when a notification is configured) produces nothing. Event ids derive
@@ -36,7 +39,15 @@ from urllib.parse import unquote_plus
 from knevents import errors, events, web
 from knevents.sources import aws, aws_sns, aws_sqs, base, sns
 
-__all__ = ["RecordFilter", "S3SnsSource", "S3SqsSource", "create_minio", "create_s3", "records"]
+__all__ = [
+    "RecordFilter",
+    "S3SnsSource",
+    "S3SqsSource",
+    "create_minio",
+    "create_s3",
+    "decoded_key",
+    "records",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +100,15 @@ def _event_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + ".*".join(re.escape(part) for part in _qualified(pattern).split("*")) + "$")
 
 
+def decoded_key(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the record whose ``s3.object.key`` is URL-decoded (S3 and MinIO send it encoded)."""
+    s3 = _dict(record.get("s3"))
+    obj = _dict(s3.get("object"))
+    if not isinstance(obj.get("key"), str):
+        return record
+    return {**record, "s3": {**s3, "object": {**obj, "key": unquote_plus(obj["key"])}}}
+
+
 def records(document: Any) -> list[Any] | None:
     """The records of an S3 notification document; ``None`` for ``s3:TestEvent``; EventError otherwise."""
     if isinstance(document, dict) and document.get("Event") == "s3:TestEvent":
@@ -127,7 +147,7 @@ class _Converter:
         for index, record in enumerate(found):
             if not self._filter.matches(record):
                 continue
-            data: dict[str, Any] = {"notification": [record]}
+            data: dict[str, Any] = {"notification": [decoded_key(record)]}
             if self._metadata:
                 data["metadata"] = self._metadata
             out.append(

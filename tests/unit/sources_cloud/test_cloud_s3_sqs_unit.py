@@ -192,3 +192,10 @@ def test_sqs_event_id_is_derived_from_the_message_id() -> None:
     assert first.id == again.id != other.id
     assert len(first.id) == 32
     assert (first.source, first.subject, first.type) == ("aws-sqs", "example", "sqs")
+
+
+async def test_object_key_is_url_decoded_in_the_event() -> None:
+    source = s3.create_s3("mybucket", _config(), CTX)
+    result = await source.handle(_sns_request({"Records": [_record("uploads%2Fmy+report%C3%A9.csv")]}))
+    (event,) = result.events
+    assert events.data_json(event)["notification"][0]["s3"]["object"]["key"] == "uploads/my reporté.csv"

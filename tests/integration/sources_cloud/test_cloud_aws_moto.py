@@ -1,0 +1,270 @@
+"""The AWS sources against a real moto_server and a real JetStream bus.
+
+S3 notifies SNS, SNS posts over HTTP to the s3 source served on a local port,
+and the event lands on JetStream where the seed documents' parameter path
+``notification.0.s3.object.key`` resolves to the object key. S3 also notifies
+SQS, polled by the s3 (SQS mode) and sqs sources. moto neither signs
+subscription confirmations nor confirms them, so those messages are signed
+with the ``sns_signer`` test key and confirmed against a local stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import boto3
+import pytest
+from knevents import events, web
+from knevents.local.natsd import NatsServer
+from knevents.sensors import paths
+from knevents.sources import base, s3, sns, sqs
+from knevents.spec import models
+
+from tests.fixtures.aws import SnsSigner
+from tests.integration.sources_cloud import cloud_harness as harness
+
+pytestmark = pytest.mark.usefixtures("aws_credentials")
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def aws(moto_server: str) -> Callable[[str], Any]:
+    """``aws("s3")`` → a boto3 client on moto (fake credentials come from the environment)."""
+    return lambda service: boto3.client(service, endpoint_url=moto_server, region_name="us-east-1")
+
+
+@pytest.fixture
+async def jetstream(nats_url: str) -> AsyncIterator[harness.Bus]:
+    bus = await harness.Bus.connect(nats_url)
+    yield bus
+    await bus.close()
+
+
+def _s3_config(bucket: str, moto_server: str, **extra: Any) -> models.S3EventSource:
+    return models.S3EventSource.model_validate(
+        {
+            "bucket": {"name": bucket},
+            "events": ["s3:ObjectCreated:*"],
+            "filter": {"prefix": "uploads/", "suffix": ".csv"},
+            "endpoint": moto_server,
+            "region": "us-east-1",
+            **extra,
+        }
+    )
+
+
+async def test_s3_put_object_reaches_the_bus_through_sns_push(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
+) -> None:
+    bucket, topic = _name("bucket"), _name("topic")
+    ctx = base.SourceContext(event_source_name="s3-events")
+    source = s3.create_s3("data-upload", _s3_config(bucket, moto_server), ctx)
+    assert isinstance(source, base.PushSource)
+    async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url:
+        s3c, snsc = aws("s3"), aws("sns")
+        arn = (await harness.to_thread(snsc.create_topic, Name=topic))["TopicArn"]
+        await harness.to_thread(snsc.subscribe, TopicArn=arn, Protocol="http", Endpoint=f"{url}/data-upload")
+        await harness.to_thread(s3c.create_bucket, Bucket=bucket)
+        await harness.to_thread(
+            s3c.put_bucket_notification_configuration,
+            Bucket=bucket,
+            NotificationConfiguration={
+                "TopicConfigurations": [{"TopicArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )
+        await harness.to_thread(s3c.put_object, Bucket=bucket, Key="other/skipped.csv", Body=b"no")
+        await harness.to_thread(s3c.put_object, Bucket=bucket, Key="uploads/data.csv", Body=b"a,b\n1,2\n")
+        event = await jetstream.next_event()
+    assert (event.source, event.subject, event.type) == ("s3-events", "data-upload", "s3")
+    found = paths.get(event.data or b"", "notification.0.s3.object.key")
+    assert found is not None and found.text == "uploads/data.csv"
+    assert await jetstream.count() == 1  # the test event and the filtered key produced nothing
+
+
+async def _poll_until(source: Any, bus: harness.Bus, count: int) -> list[events.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(bus.publisher.publish, stop))
+    try:
+        return [await bus.next_event() for _ in range(count)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, harness.WAIT)
+
+
+async def _queue_depth(client: Any, queue_url: str) -> int:
+    attrs = await harness.to_thread(
+        client.get_queue_attributes,
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    values = attrs["Attributes"]
+    return int(values["ApproximateNumberOfMessages"]) + int(values["ApproximateNumberOfMessagesNotVisible"])
+
+
+async def test_s3_notifications_polled_from_sqs(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
+) -> None:
+    bucket, queue = _name("bucket"), _name("queue")
+    s3c, sqsc = aws("s3"), aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    queue_arn = (
+        await harness.to_thread(sqsc.get_queue_attributes, QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    )["Attributes"]["QueueArn"]
+    await harness.to_thread(s3c.create_bucket, Bucket=bucket)
+    await harness.to_thread(
+        s3c.put_bucket_notification_configuration,
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    await harness.to_thread(s3c.put_object, Bucket=bucket, Key="uploads/report.csv", Body=b"x")
+    config = _s3_config(bucket, moto_server, sqs={"queue": queue, "waitTimeSeconds": 1})
+    source = s3.create_s3("csv-upload", config, base.SourceContext(event_source_name="s3-events"))
+    (event,) = await _poll_until(source, jetstream, 1)
+    found = paths.get(event.data or b"", "notification.0.s3.object.key")
+    assert found is not None and found.text == "uploads/report.csv"
+    assert await _queue_depth(sqsc, queue_url) == 0  # the test event and the notification were deleted
+
+
+async def test_sqs_source_carries_body_and_attributes_then_deletes(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
+) -> None:
+    queue = _name("queue")
+    sqsc = aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    sent = await harness.to_thread(
+        sqsc.send_message,
+        QueueUrl=queue_url,
+        MessageBody=json.dumps({"order": 42}),
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "order"}},
+    )
+    config = models.SQSEventSource(
+        queue=queue, region="us-east-1", waitTimeSeconds=1, jsonBody=True, endpoint=moto_server
+    )
+    source = sqs.create("example", config, base.SourceContext(event_source_name="aws-sqs"))
+    (event,) = await _poll_until(source, jetstream, 1)
+    data = events.data_json(event)
+    assert data["messageId"] == sent["MessageId"]
+    assert data["body"] == {"order": 42}
+    assert data["messageAttributes"]["kind"]["StringValue"] == "order"
+    assert (event.source, event.subject, event.type) == ("aws-sqs", "example", "sqs")
+    assert await _queue_depth(sqsc, queue_url) == 0
+
+
+async def test_sqs_message_stays_in_the_queue_when_the_bus_is_down(
+    aws: Callable[[str], Any], moto_server: str, nats_server: NatsServer
+) -> None:
+    queue = _name("queue")
+    sqsc = aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    await harness.to_thread(sqsc.send_message, QueueUrl=queue_url, MessageBody="hello")
+    bus = await harness.Bus.connect(nats_server.url)
+    nats_server.kill()
+    observed = harness.ObservedPublisher(bus.publisher)
+    config = models.SQSEventSource(queue=queue, region="us-east-1", waitTimeSeconds=1, endpoint=moto_server)
+    source = sqs.SqsSource("example", config, base.SourceContext(event_source_name="aws-sqs"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(observed.publish, stop))
+    try:
+        await asyncio.wait_for(observed.failed.wait(), harness.WAIT)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, harness.WAIT)
+        await bus.close()
+    assert observed.published == []
+    assert await _queue_depth(sqsc, queue_url) == 1
+
+
+class _Recorder:
+    """Stands in for SNS's confirmation endpoint: records the GETs it receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[web.Request] = []
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        self.requests.append(request)
+        return web.text_response(200, "<ConfirmSubscriptionResponse/>")
+
+
+async def test_sns_subscription_is_confirmed_then_notifications_flow(
+    aws: Callable[[str], Any], sns_signer: SnsSigner, jetstream: harness.Bus
+) -> None:
+    snsc = aws("sns")
+    arn = (await harness.to_thread(snsc.create_topic, Name=_name("topic")))["TopicArn"]
+    recorder = _Recorder()
+    async with harness.serve(recorder) as sns_endpoint:
+        config = models.SNSEventSource(
+            topicArn=arn,
+            region="us-east-1",
+            endpoint=sns_endpoint,
+            validateSignature=True,
+            webhook=models.WebhookContext(endpoint="/sns", port="12000", method="POST"),
+        )
+        source = sns.SnsSource(
+            "example",
+            config,
+            base.SourceContext(event_source_name="aws-sns"),
+            cert_fetcher=sns_signer.fetcher(),
+        )
+        async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url:
+            subscribe_url = f"{sns_endpoint}/?Action=ConfirmSubscription&TopicArn={arn}&Token=t0k3n"
+            confirmation = sns_signer.sign(SnsSigner.confirmation(arn, subscribe_url))
+            async with _http() as http:
+                answer = await http.post(f"{url}/sns", content=json.dumps(confirmation))
+                assert answer.status_code == 200
+                assert [r.query["Token"] for r in recorder.requests] == [["t0k3n"]]
+
+                forged = SnsSigner.confirmation(arn, subscribe_url)
+                forged = {**sns_signer.sign(forged), "Token": "other"}
+                answer = await http.post(f"{url}/sns", content=json.dumps(forged))
+                assert answer.status_code == 403
+                assert len(recorder.requests) == 1  # not fetched: the signature failed first
+
+                notification = sns_signer.sign(SnsSigner.notification(arn, "hello"))
+                answer = await http.post(f"{url}/sns", content=json.dumps(notification))
+                assert answer.status_code == 200
+    event = await jetstream.next_event()
+    assert events.data_json(event)["body"]["Message"] == "hello"
+
+
+async def test_bad_sns_signature_and_foreign_cert_url_are_rejected_over_http(
+    sns_signer: SnsSigner, jetstream: harness.Bus
+) -> None:
+    arn = "arn:aws:sns:us-east-1:123456789012:uploads"
+    fetcher = sns_signer.fetcher()
+    config = models.SNSEventSource(
+        topicArn=arn,
+        region="us-east-1",
+        validateSignature=True,
+        webhook=models.WebhookContext(endpoint="/sns", port="12000", method="POST"),
+    )
+    source = sns.SnsSource(
+        "example", config, base.SourceContext(event_source_name="aws-sns"), cert_fetcher=fetcher
+    )
+    async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url, _http() as http:
+        foreign = sns_signer.sign(
+            {**SnsSigner.notification(arn, "x"), "SigningCertURL": "https://attacker.example.com/cert.pem"}
+        )
+        answer = await http.post(f"{url}/sns", content=json.dumps(foreign))
+        assert answer.status_code == 403
+        assert fetcher.requested == []
+
+        tampered = {**sns_signer.sign(SnsSigner.notification(arn, "pay 1")), "Message": "pay 1000"}
+        answer = await http.post(f"{url}/sns", content=json.dumps(tampered))
+        assert answer.status_code == 403
+        assert fetcher.requested == [sns_signer.cert_url]
+    assert await jetstream.count() == 0
+
+
+def _http() -> Any:
+    import httpx
+
+    return httpx.AsyncClient(timeout=harness.WAIT)
