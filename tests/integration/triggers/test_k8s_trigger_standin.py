@@ -183,7 +183,7 @@ async def test_server_errors_are_retried_under_retry_strategy(kube_api: KubeApi,
 async def test_unknown_kind_names_the_missing_crd(kube_api: KubeApi, settings: Settings) -> None:
     resource = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     resolved = support.resolved({"name": "mk", "k8s": {"source": {"resource": {}}}}, resource=resource)
-    with pytest.raises(errors.TriggerError, match="does not serve kind Widget in example.com/v1"):
+    with pytest.raises(errors.TriggerError, match=r"does not serve kind Widget in example\.com/v1"):
         await triggers.fire(resolved, support.context(settings=settings))
 
 

@@ -1,0 +1,209 @@
+"""The http trigger against real local HTTP(S) servers: statuses, retries, auth, TLS, mTLS, timeouts, secrets."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from knevents import errors, triggers
+from knevents.secrets import env_name
+from knevents.triggers import base
+
+from tests.integration.triggers.http_target import Answer, HttpTarget, Pki, make_pki
+from tests.unit.triggers import trigger_support as support
+
+TOKEN = "s3cr3t-t0ken-value"
+PAYLOAD = b'{"project":"kubedojo"}'
+
+
+@pytest.fixture
+async def pools() -> AsyncIterator[None]:
+    yield
+    await triggers.aclose()
+
+
+@pytest.fixture
+def target(tmp_path: Path, pools: None) -> Iterator[HttpTarget]:
+    server = HttpTarget(tmp_path).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    return make_pki()
+
+
+def http(url: str, **fields: Any) -> dict[str, Any]:
+    return {"name": "call", "http": {"url": url, "payload": [], **fields}}
+
+
+def secret(name: str, key: str, value: str) -> dict[str, str]:
+    return {env_name("SECRET", name, key): value}
+
+
+async def test_posts_the_payload_with_idempotency_and_trace_headers(target: HttpTarget) -> None:
+    fired = {"a": support.event(id="id-2"), "b": support.event(id="id-1")}
+    resolved = support.resolved(http(target.url(), headers={"X-Team": "ci"}), payload=PAYLOAD, fired=fired)
+    result = await triggers.fire(
+        resolved, support.context(traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    )
+    [seen] = target.seen
+    assert (seen.method, seen.path, seen.body) == ("POST", "/hook", PAYLOAD)
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["x-team"] == "ci"
+    assert seen.headers[base.EVENT_IDS_HEADER.lower()] == "id-1,id-2"
+    assert seen.headers["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert result.status == 200 and result.attempts == 1
+
+
+async def test_method_is_honoured(target: HttpTarget) -> None:
+    await triggers.fire(support.resolved(http(target.url(), method="PUT"), payload=b"{}"), support.context())
+    assert target.seen[0].method == "PUT"
+
+
+async def test_non_2xx_fails_by_default_and_4xx_is_permanent(target: HttpTarget) -> None:
+    target.default = Answer(404, b"no such hook")
+    with pytest.raises(errors.TriggerError, match="answered 404, not a 2xx status: no such hook"):
+        await triggers.fire(support.resolved(http(target.url()), payload=b"{}"), support.context())
+
+
+async def test_status_allow_list(target: HttpTarget) -> None:
+    target.default = Answer(404)
+    resolved = support.resolved(http(target.url()), payload=b"{}", policy={"status": {"allow": [200, 404]}})
+    assert (await triggers.fire(resolved, support.context())).status == 404
+    target.default = Answer(201)
+    with pytest.raises(errors.TriggerError, match=r"not in policy.status.allow \[200, 404\]"):
+        await triggers.fire(resolved, support.context())
+
+
+async def test_server_errors_are_retried_with_backoff_counting_attempts(target: HttpTarget) -> None:
+    target.script = [Answer(503), Answer(500)]
+    resolved = support.resolved(
+        http(target.url()),
+        payload=b"{}",
+        retryStrategy={"steps": 4, "duration": "5ms", "factor": 2, "jitter": 0},
+    )
+    result = await triggers.fire(resolved, support.context())
+    assert result.attempts == 3 and result.status == 200
+    assert len(target.seen) == 3
+    assert len({s.headers[base.EVENT_IDS_HEADER.lower()] for s in target.seen}) == 1
+
+
+async def test_retries_run_out_as_a_retryable_error(target: HttpTarget) -> None:
+    target.default = Answer(503, b"busy")
+    resolved = support.resolved(
+        http(target.url()), payload=b"{}", retryStrategy={"steps": 2, "duration": "1ms"}
+    )
+    with pytest.raises(errors.TriggerRetryableError, match=r"answered 503.*gave up after 2 attempt"):
+        await triggers.fire(resolved, support.context())
+    assert len(target.seen) == 2
+
+
+async def test_basic_auth_from_secrets(target: HttpTarget) -> None:
+    auth = {"username": {"name": "creds", "key": "user"}, "password": {"name": "creds", "key": "pass"}}
+    env = {**secret("creds", "user", "robot"), **secret("creds", "pass", "pa55word")}
+    await triggers.fire(
+        support.resolved(http(target.url(), basicAuth=auth), payload=b"{}"), support.context(secrets=env)
+    )
+    expected = base64.b64encode(b"robot:pa55word").decode()
+    assert target.seen[0].headers["authorization"] == f"Basic {expected}"
+
+
+async def test_secure_header_value_never_appears_in_errors(target: HttpTarget) -> None:
+    target.default = Answer(401, f"bad token {TOKEN} rejected".encode())
+    headers = [{"name": "Authorization", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}]
+    resolved = support.resolved(http(target.url(), secureHeaders=headers), payload=b"{}")
+    with pytest.raises(errors.TriggerError) as caught:
+        await triggers.fire(resolved, support.context(secrets=secret("api", "token", TOKEN)))
+    assert target.seen[0].headers["authorization"] == TOKEN
+    assert TOKEN not in str(caught.value)
+    assert "answered 401" in str(caught.value) and "***" in str(caught.value)
+
+
+async def test_missing_secret_names_it(target: HttpTarget) -> None:
+    headers = [{"name": "Authorization", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}]
+    with pytest.raises(errors.TriggerError, match="secret api/token not found"):
+        await triggers.fire(
+            support.resolved(http(target.url(), secureHeaders=headers), payload=b"{}"), support.context()
+        )
+    assert target.seen == []
+
+
+async def test_timeout_is_retryable(target: HttpTarget) -> None:
+    target.default = Answer(200, delay=5)
+    with pytest.raises(errors.TriggerRetryableError, match="timed out after 1s"):
+        await triggers.fire(support.resolved(http(target.url(), timeout=1), payload=b"{}"), support.context())
+
+
+async def test_connection_refused_is_retryable(pools: None) -> None:
+    with pytest.raises(errors.TriggerRetryableError, match=r"POST http://127\.0\.0\.1:9/x failed"):
+        await triggers.fire(support.resolved(http("http://127.0.0.1:9/x"), payload=b"{}"), support.context())
+
+
+async def test_password_in_the_url_is_redacted(pools: None) -> None:
+    with pytest.raises(errors.TriggerRetryableError) as caught:
+        await triggers.fire(
+            support.resolved(http("http://bob:hunter22@127.0.0.1:9/x"), payload=b"{}"), support.context()
+        )
+    assert "hunter22" not in str(caught.value) and "bob:***@127.0.0.1:9" in str(caught.value)
+
+
+async def test_dry_run_sends_nothing(target: HttpTarget) -> None:
+    result = await triggers.fire(
+        support.resolved(http(target.url()), payload=b"{}"), support.context(dry_run=True)
+    )
+    assert result.detail.startswith("dry run: would send POST") and target.seen == []
+
+
+def tls_env(pki: Pki, *, ca: str | None = None, client: bool = False) -> dict[str, str]:
+    env = secret("tls", "ca.crt", ca or pki.ca.cert)
+    if client:
+        env |= secret("tls", "tls.crt", pki.client.cert) | secret("tls", "tls.key", pki.client.key)
+    return env
+
+
+CA_REF = {"caCertSecret": {"name": "tls", "key": "ca.crt"}}
+CLIENT_REF = {
+    "clientCertSecret": {"name": "tls", "key": "tls.crt"},
+    "clientKeySecret": {"name": "tls", "key": "tls.key"},
+}
+
+
+async def test_tls_with_a_ca_from_a_secret(tmp_path: Path, pki: Pki, pools: None) -> None:
+    server = HttpTarget(tmp_path, pki=pki).start()
+    try:
+        resolved = support.resolved(http(server.url(), tls=CA_REF), payload=b"{}")
+        assert (await triggers.fire(resolved, support.context(secrets=tls_env(pki)))).status == 200
+        with pytest.raises(errors.TriggerRetryableError, match="failed"):
+            await triggers.fire(resolved, support.context(secrets=tls_env(pki, ca=pki.other_ca.cert)))
+        insecure = support.resolved(http(server.url(), tls={"insecureSkipVerify": True}), payload=b"{}")
+        assert (await triggers.fire(insecure, support.context())).status == 200
+    finally:
+        server.close()
+
+
+async def test_mutual_tls_sends_the_client_certificate(tmp_path: Path, pki: Pki, pools: None) -> None:
+    server = HttpTarget(tmp_path, pki=pki, require_client_cert=True).start()
+    try:
+        with pytest.raises(errors.TriggerRetryableError):
+            await triggers.fire(
+                support.resolved(http(server.url(), tls=CA_REF), payload=b"{}"),
+                support.context(secrets=tls_env(pki)),
+            )
+        resolved = support.resolved(http(server.url(), tls={**CA_REF, **CLIENT_REF}), payload=b"{}")
+        result = await triggers.fire(resolved, support.context(secrets=tls_env(pki, client=True)))
+        assert result.status == 200
+    finally:
+        server.close()
+
+
+async def test_connections_are_pooled_and_reused(target: HttpTarget) -> None:
+    resolved = support.resolved(http(target.url()), payload=b"{}")
+    for _ in range(5):
+        await triggers.fire(resolved, support.context())
+    assert len(target.seen) == 5
+    assert len({s.peer for s in target.seen}) == 1  # one keep-alive connection served all five
