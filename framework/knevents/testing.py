@@ -130,7 +130,7 @@ class Simulation:
     def _record(self, step: dict[str, Any], notes: StepNotes) -> dict[str, Any]:
         notes.stored = self.pending()
         for trigger, saved in notes.stored.items():
-            deps = self.engine._trigger(trigger).condition.dependencies
+            deps = self.engine.trigger_dependencies(trigger)
             notes.waiting[trigger] = [d for d in deps if d not in saved]
         self.steps.append(step)
         self.notes.append(notes)

@@ -313,6 +313,10 @@ class SensorEngine:
                 results.append(DependencyResult(dep.name, False, check.error or check.reason, current))
         return results
 
+    def trigger_dependencies(self, trigger: str) -> tuple[str, ...]:
+        """The dependencies a trigger's condition involves, in spec order."""
+        return self._trigger(trigger).condition.dependencies
+
     def triggers_for(self, dependency: str) -> list[str]:
         """Names of the triggers (spec order) whose conditions involve the dependency."""
         return list(self._for_dep.get(dependency, ()))
