@@ -14,6 +14,7 @@ bad auth configuration is permanent. The message carries the
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
@@ -91,13 +92,22 @@ async def _publish(
     import nats.errors
 
     timeout = ctx.settings.nats.connect_timeout
+
+    async def quiet(_: Exception) -> None:  # errors surface as exceptions below, not as log noise
+        return None
+
     try:
-        connection = await nats.connect(
-            servers=[u.strip() for u in url.split(",")],
-            connect_timeout=max(1, int(timeout)),
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            **options,
+        # max_reconnect_attempts=1: nats-py treats 0 as "forever" and would hang on a dead server.
+        connection = await asyncio.wait_for(
+            nats.connect(
+                servers=[u.strip() for u in url.split(",")],
+                connect_timeout=max(1, round(timeout)),
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                error_cb=quiet,
+                **options,
+            ),
+            timeout + 1,
         )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
