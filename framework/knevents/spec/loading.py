@@ -11,6 +11,7 @@ with a note; valid Argo that knevents does not run is reported as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,9 +216,45 @@ def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> No
             out.event_buses.append(bus)
             notes = list(support.unsupported_in_bus(bus))
     except errors.SpecError as exc:
-        out.problems.extend(exc.problems)
+        out.problems.extend(_with_lines(exc.problems, doc))
         return
     out.unsupported.extend(_where(n, file, doc.index) for n in notes)
+
+
+_SEGMENT = re.compile(r"\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\.?([^.\[]+)")
+
+
+def _split(path: str) -> tuple[str | int, ...]:
+    """The inverse of :func:`problems.format_path`."""
+    parts: list[str | int] = []
+    for index, quoted, plain in _SEGMENT.findall(path):
+        parts.append(int(index) if index else (quoted or plain))
+    return tuple(parts)
+
+
+def _with_lines(found: Iterable[errors.Problem], doc: yamlio.Document) -> Iterator[errors.Problem]:
+    """Add the YAML line of each problem's path (or of its nearest present parent) to its message."""
+    positions: dict[tuple[str | int, ...], int] | None = None
+    for problem in found:
+        if not problem.path:
+            yield problem
+            continue
+        if positions is None:
+            positions = yamlio.lines(doc.node)
+        parts = _split(problem.path)
+        while parts and parts not in positions:
+            parts = parts[:-1]
+        line = positions.get(parts) if parts else None
+        if line is None:
+            yield problem
+            continue
+        yield errors.Problem(
+            message=f"{problem.message} (line {line})",
+            path=problem.path,
+            file=problem.file,
+            document=problem.document,
+            unsupported=problem.unsupported,
+        )
 
 
 def _files(path: Path) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Document", "YamlProblem", "documents"]
+__all__ = ["Document", "YamlProblem", "documents", "lines"]
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -82,6 +82,8 @@ class Document:
     content: Any
     line: int
     """1-based line where the document starts."""
+    node: yaml.Node | None = None
+    """The composed node tree, for :func:`lines`."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,29 @@ def documents(text: str) -> Iterator[Document | YamlProblem]:
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 1
             content = loader.construct_document(node) if node is not None else None
-            yield Document(index=index, content=content, line=line)
+            yield Document(index=index, content=content, line=line, node=node)
     except yaml.YAMLError as exc:
         message, line, column = _describe(exc)
         yield YamlProblem(index=current, message=message, line=line, column=column)
     finally:
         loader.dispose()
+
+
+def lines(node: yaml.Node | None) -> dict[tuple[str | int, ...], int]:
+    """1-based line of every key and list item under ``node``, by path (``("spec", "triggers", 0)``)."""
+    out: dict[tuple[str | int, ...], int] = {}
+    stack: list[tuple[tuple[str | int, ...], yaml.Node]] = [((), node)] if node is not None else []
+    while stack:
+        path, current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    child = (*path, str(key_node.value))
+                    out[child] = key_node.start_mark.line + 1
+                    stack.append((child, value_node))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                child = (*path, index)
+                out[child] = item.start_mark.line + 1
+                stack.append((child, item))
+    return out

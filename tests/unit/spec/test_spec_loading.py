@@ -232,3 +232,23 @@ def test_load_one_from_text_path_and_kind(tmp_path: Path) -> None:
         loading.load_one(file)
     with pytest.raises(errors.SpecError, match="no such file"):
         loading.load_one(str(tmp_path / "missing.yaml"))
+
+
+def test_problems_carry_the_yaml_line() -> None:
+    text = """apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata:
+  name: hooks
+spec:
+  webhook:
+    a:
+      port: "12000"
+      endpoint: a
+    b:
+      port: "12001"
+      endpoint: /b
+      methd: POST
+"""
+    found = {p.path: p.message for p in loading.load_text(text).problems}
+    assert found["spec.webhook.a.endpoint"].endswith("(line 9)")
+    assert found["spec.webhook.b.methd"] == "unknown field `methd`; did you mean `method`? (line 13)"

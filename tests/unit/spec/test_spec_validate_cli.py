@@ -59,7 +59,7 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
             "file": str(file),
             "document": 1,
             "path": "spec.webhook.a.endpoint",
-            "message": "endpoint `a` must start with `/`",
+            "message": "endpoint `a` must start with `/` (line 1)",
         }
     ]
     assert report["skipped"][0]["document"] == 2
