@@ -17,13 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from knevents.deploy import names, objects, refs
+from knevents.deploy import entrypoint, names, objects, refs
 from knevents.settings import SecretSettings
 
-__all__ = ["FUNCTION_TARGET", "Workload", "build", "unsupported_template_fields"]
-
-FUNCTION_TARGET = "handle"
-"""The functions-framework target in ``functions/<kind>/main.py``."""
+__all__ = ["Workload", "build", "unsupported_template_fields"]
 
 _TEMPLATE_CARRIED = frozenset({"serviceAccountName", "container", "imagePullSecrets"})
 _CONTAINER_CARRIED = frozenset({"env", "resources", "envFrom"})
@@ -70,10 +67,12 @@ def _mounts(work: Workload) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def _container(work: Workload, image: str, mounts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    function = entrypoint.FUNCTIONS[work.function]
     env = {
         "KNEVENTS_FUNCTION": work.function,
-        "FUNCTION_TARGET": FUNCTION_TARGET,
+        "FUNCTION_TARGET": function.target,
         "FUNCTION_SIGNATURE_TYPE": "http",
+        **({"FUNCTION_USE_ASGI": "true"} if function.asgi else {}),
         "KNEVENTS_SPEC": f"{names.SPEC_DIR}/{names.SPEC_FILE}",
         "KNEVENTS_NAMESPACE": work.namespace,
         **work.env,
