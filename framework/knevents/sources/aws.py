@@ -125,6 +125,15 @@ def _client_config(read_timeout: float) -> Any:
     )
 
 
+def _sts_endpoint(endpoint: str | None) -> str | None:
+    # An override naming an AWS host is specific to one service (a VPC endpoint): STS keeps its default.
+    # Anything else is a local stand-in (moto, LocalStack) that serves STS on the same endpoint.
+    if endpoint is None:
+        return None
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return None if host.endswith((".amazonaws.com", ".amazonaws.com.cn")) else endpoint
+
+
 def client(service: str, config: AwsConfig, secrets: SecretResolver, *, read_timeout: float = 30.0) -> Any:
     """A boto3 client for ``service``; blocking (call it through :func:`call` or a thread)."""
     import boto3.session
@@ -133,7 +142,7 @@ def client(service: str, config: AwsConfig, secrets: SecretResolver, *, read_tim
     endpoint = endpoint_url(config.endpoint, insecure=config.insecure)
     session = boto3.session.Session(region_name=region, **_static_credentials(config, secrets))
     if config.role_arn:
-        sts = session.client("sts", endpoint_url=endpoint, config=_client_config(30.0))
+        sts = session.client("sts", endpoint_url=_sts_endpoint(endpoint), config=_client_config(30.0))
         try:
             answer = sts.assume_role(RoleArn=config.role_arn, RoleSessionName=config.session_name)
         except Exception as exc:

@@ -268,3 +268,31 @@ def _http() -> Any:
     import httpx
 
     return httpx.AsyncClient(timeout=harness.WAIT)
+
+
+async def test_sqs_with_secret_credentials_and_an_assumed_role(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knevents.secrets import SecretResolver, env_name
+
+    monkeypatch.setenv(env_name("SECRET", "aws-secret", "accesskey"), "AKIDEXAMPLE")
+    monkeypatch.setenv(env_name("SECRET", "aws-secret", "secretkey"), "not-a-real-secret")
+    monkeypatch.setenv("KNEVENTS_SECRETS_DIR", str(uuid.uuid4()))  # nothing mounted: the env fallback is used
+    queue = _name("queue")
+    sqsc = aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    await harness.to_thread(sqsc.send_message, QueueUrl=queue_url, MessageBody="raw text")
+    config = models.SQSEventSource.model_validate(
+        {
+            "queue": queue,
+            "region": "us-east-1",
+            "waitTimeSeconds": 1,
+            "endpoint": moto_server,
+            "roleARN": "arn:aws:iam::123456789012:role/reader",
+            "accessKey": {"name": "aws-secret", "key": "accesskey"},
+            "secretKey": {"name": "aws-secret", "key": "secretkey"},
+        }
+    )
+    ctx = base.SourceContext(event_source_name="aws-sqs", secrets=SecretResolver())
+    (event,) = await _poll_until(sqs.create("example", config, ctx), jetstream, 1)
+    assert events.data_json(event)["body"] == "cmF3IHRleHQ="  # base64, as Argo marshals a []byte body
