@@ -86,6 +86,7 @@ def _validate(
     kind: str,
     file: str | None,
     document: int | None,
+    parts: Callable[[Any], Iterable[tuple[str, str]]] = lambda _: (),
 ) -> Model:
     found: list[errors.Problem] = []
     if not isinstance(obj, dict):
@@ -104,6 +105,8 @@ def _validate(
         model = cls.model_validate(obj, by_alias=True, by_name=False)
     except pydantic.ValidationError as exc:
         found.extend(_problem(m, p, file, document) for p, m in problems.from_validation_error(cls, exc))
+        shaped = {p.path for p in found}
+        found.extend(_problem(m, p, file, document) for p, m in parts(obj) if p not in shaped)
         raise errors.SpecError(found) from None
     found.extend(_problem(m, p, file, document) for p, m in rules(model))
     if found:
@@ -140,14 +143,24 @@ def parse_sensor(
     obj: dict[str, Any], *, file: str | None = None, document: int | None = None
 ) -> models.Sensor:
     """A validated Sensor from a decoded manifest; raises SpecError listing every problem."""
-    return _validate(models.Sensor, obj, _sensor_rules, "Sensor", file, document)
+    return _validate(
+        models.Sensor, obj, _sensor_rules, "Sensor", file, document, sensor_rules.check_sensor_parts
+    )
 
 
 def parse_event_source(
     obj: dict[str, Any], *, file: str | None = None, document: int | None = None
 ) -> models.EventSource:
     """A validated EventSource from a decoded manifest; raises SpecError listing every problem."""
-    return _validate(models.EventSource, obj, _source_rules, "EventSource", file, document)
+    return _validate(
+        models.EventSource,
+        obj,
+        _source_rules,
+        "EventSource",
+        file,
+        document,
+        source_rules.check_event_source_parts,
+    )
 
 
 def parse_event_bus(

@@ -10,10 +10,13 @@ model; none does I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pydantic
 
 from knevents.spec import checks, models, support
 
-__all__ = ["check_sensor"]
+__all__ = ["check_sensor", "check_sensor_parts"]
 
 Found = Iterator[tuple[str, str]]
 
@@ -43,6 +46,42 @@ def check_sensor(sensor: models.Sensor) -> Found:
     names = {checks.normalise_dependency(d.name) for d in spec.dependencies}
     for index, trigger in enumerate(spec.triggers):
         yield from check_trigger(trigger, f"spec.triggers[{index}]", names)
+
+
+def check_sensor_parts(obj: Any) -> Found:
+    """The admission rules of the dependencies and triggers that parse, when the whole Sensor does not.
+
+    Shape errors elsewhere must not hide the rule violations of the parts that are fine.
+    """
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict):
+        return
+    deps = _list(spec.get("dependencies"))
+    triggers = _list(spec.get("triggers"))
+    names = {
+        checks.normalise_dependency(d["name"])
+        for d in deps
+        if isinstance(d, dict) and isinstance(d.get("name"), str)
+    }
+    for index, raw in enumerate(deps):
+        dep = _parse(models.EventDependency, raw)
+        if dep is not None:
+            yield from check_dependency(dep, f"spec.dependencies[{index}]")
+    for index, raw in enumerate(triggers):
+        trigger = _parse(models.Trigger, raw)
+        if trigger is not None:
+            yield from check_trigger(trigger, f"spec.triggers[{index}]", names)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _parse(cls: type[pydantic.BaseModel], raw: Any) -> Any:
+    try:
+        return cls.model_validate(raw, by_alias=True, by_name=False)
+    except pydantic.ValidationError:
+        return None
 
 
 def _unique(names: Iterable[str], path: str, what: str) -> Found:

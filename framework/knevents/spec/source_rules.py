@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydantic
+
 from knevents.spec import checks, models, support
 
-__all__ = ["check_event_bus", "check_event_source"]
+__all__ = ["check_event_bus", "check_event_source", "check_event_source_parts"]
 
 Found = Iterator[tuple[str, str]]
 
@@ -180,3 +182,34 @@ def check_event_bus(bus: models.EventBus) -> Found:
         yield "spec", "an EventBus needs a bus type (jetstream, nats or kafka)"
     elif len(kinds) > 1:
         yield "spec", f"an EventBus sets exactly one bus type, found {', '.join(kinds)}"
+
+
+_ENTRY_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "webhook": models.WebhookEventSource,
+    "github": models.GithubEventSource,
+    "gitlab": models.GitlabEventSource,
+    "calendar": models.CalendarEventSource,
+    "sns": models.SNSEventSource,
+    "sqs": models.SQSEventSource,
+    "s3": models.S3EventSource,
+    "minio": models.S3EventSource,
+    "pubSub": models.PubSubEventSource,
+    "nats": models.NATSEventsSource,
+}
+
+
+def check_event_source_parts(obj: Any) -> Found:
+    """The rules of the event entries that parse, when the whole EventSource does not."""
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict):
+        return
+    for key, cls in _ENTRY_MODELS.items():
+        entries = spec.get(key)
+        if not isinstance(entries, dict):
+            continue
+        for name, raw in entries.items():
+            try:
+                config = cls.model_validate(raw, by_alias=True, by_name=False)
+            except pydantic.ValidationError:
+                continue
+            yield from _RULES[key](config, f"spec.{key}.{name}")

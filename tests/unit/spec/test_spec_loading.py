@@ -252,3 +252,17 @@ spec:
     found = {p.path: p.message for p in loading.load_text(text).problems}
     assert found["spec.webhook.a.endpoint"].endswith("(line 9)")
     assert found["spec.webhook.b.methd"] == "unknown field `methd`; did you mean `method`? (line 13)"
+
+
+def test_rules_still_run_on_the_parts_that_parse() -> None:
+    """A shape error in one trigger does not hide a rule violation in another."""
+    obj = patch(sensor(), "spec.triggers.0.template.http.method", ["POST"])
+    obj = patch(obj, "spec.triggers.1.template.k8s.operation", "apply")
+    obj = patch(obj, "spec.dependencies.1.filtersLogicalOperator", "xor")
+    with pytest.raises(errors.SpecError) as info:
+        loading.parse_sensor(obj)
+    assert [p.path for p in info.value.problems] == [
+        "spec.triggers[0].template.http.method",
+        "spec.dependencies[1].filtersLogicalOperator",
+        "spec.triggers[1].template.k8s.operation",
+    ]
