@@ -124,18 +124,26 @@ class Poller:
     async def run(self, convert: Convert, publish: base.Publish, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; never raises for upstream or bus failures."""
         failures = 0
-        while not stop.is_set():
-            try:
-                for message in await self._receive():
-                    await self._process(message, convert, publish)
-                failures = 0
-            except errors.KneventsError as exc:
-                failures += 1
-                if isinstance(exc, errors.PermanentError):
-                    self._client, self._queue_url = None, None
-                delay = min(MAX_BACKOFF, 2.0 ** min(failures, 6) / 2)
-                log.error("%s: %s (retrying in %.1fs)", self._what, exc, delay)
-                await _sleep_or_stop(stop, delay)
+        try:
+            while not stop.is_set():
+                try:
+                    for message in await self._receive():
+                        await self._process(message, convert, publish)
+                    failures = 0
+                except errors.KneventsError as exc:
+                    failures += 1
+                    if isinstance(exc, errors.PermanentError):
+                        self._close()
+                    delay = min(MAX_BACKOFF, 2.0 ** min(failures, 6) / 2)
+                    log.error("%s: %s (retrying in %.1fs)", self._what, exc, delay)
+                    await _sleep_or_stop(stop, delay)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        client, self._client, self._queue_url = self._client, None, None
+        if client is not None:
+            client.close()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import boto3
@@ -35,9 +35,17 @@ def _name(prefix: str) -> str:
 
 
 @pytest.fixture
-def aws(moto_server: str) -> Callable[[str], Any]:
-    """``aws("s3")`` → a boto3 client on moto (fake credentials come from the environment)."""
-    return lambda service: boto3.client(service, endpoint_url=moto_server, region_name="us-east-1")
+def aws(moto_server: str) -> Iterator[Callable[[str], Any]]:
+    """``aws("s3")`` → a boto3 client on moto (fake credentials come from the environment); closed afterwards."""
+    made: list[Any] = []
+
+    def make(service: str) -> Any:
+        made.append(boto3.client(service, endpoint_url=moto_server, region_name="us-east-1"))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture
