@@ -156,6 +156,7 @@ class SensorRuntime:
         self._dedupe: state.Bucket | None = None
         self._triggers = {t.template.name: t for t in sensor.spec.triggers}
         self._fingerprints: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._dlq_engine: engine.SensorEngine | None = None
         self._fault = os.environ.get(FAULT_ENV, "")
         self.metrics = sensor_obs.SensorMetrics(self.name)
@@ -240,30 +241,39 @@ class SensorRuntime:
     ) -> None:
         bucket = await self._state_bucket()
         key = state.kv_key(trigger)
-        mark = f"{event.id}/{result.name}"
-        for attempt in range(MAX_CAS_ATTEMPTS):
-            now = self._clock()
-            entry = await bucket.get(key)
-            record = self._load(trigger, entry)
-            new, mine, satisfied = self._step(trigger, record, result, mark, event.id, now)
-            if new is record:
-                break
-            try:
-                await bucket.update(key, sensor_record.encode(new), last=entry.revision if entry else 0)
-                break
-            except errors.StateConflictError:
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
-        else:
-            raise errors.StateConflictError(
-                f"trigger {trigger}: lost {MAX_CAS_ATTEMPTS} compare-and-set races in a row"
-            )
+        # One writer per trigger inside this process: requests of one replica queue here instead of
+        # losing compare-and-set races to each other; replicas still race, and CAS decides.
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            known, mine, satisfied = await self._fold(bucket, key, trigger, result, event.id)
         if satisfied and self._fault == CRASH_AFTER_SATISFY:
             os._exit(137)  # fault injection (documented in the module docstring)
         if not mine:
             acc.waiting.append(trigger)
         for firing in mine:
             if await self._execute(trigger, firing.events, acc):
-                await self._clear(bucket, key, firing.id)
+                known = await self._clear(bucket, key, firing.id, known)
+
+    async def _fold(
+        self, bucket: state.Bucket, key: str, trigger: str, result: engine.DependencyResult, event_id: str
+    ) -> tuple[state.Entry | None, list[sensor_record.Firing], bool]:
+        """Read-modify-write the trigger's record until the compare-and-set wins; returns what is stored."""
+        mark = f"{event_id}/{result.name}"
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            now = self._clock()
+            entry = await bucket.get(key)
+            record = self._load(trigger, entry)
+            new, mine, satisfied = self._step(trigger, record, result, mark, event_id, now)
+            if new is record:
+                return entry, mine, satisfied
+            value = sensor_record.encode(new)
+            try:
+                revision = await bucket.update(key, value, last=entry.revision if entry else 0)
+                return state.Entry(value, revision), mine, satisfied
+            except errors.StateConflictError:
+                await _backoff(attempt)
+        raise errors.StateConflictError(
+            f"trigger {trigger}: lost {MAX_CAS_ATTEMPTS} compare-and-set races in a row"
+        )
 
     def _step(
         self,
@@ -321,20 +331,25 @@ class SensorRuntime:
             return sensor_record.Record(fingerprint, outbox=record.outbox)
         return record
 
-    async def _clear(self, bucket: state.Bucket, key: str, firing_id: str) -> None:
-        """Remove a finished firing from the outbox (compare-and-set, retried on conflict)."""
+    async def _clear(
+        self, bucket: state.Bucket, key: str, firing_id: str, known: state.Entry | None
+    ) -> state.Entry | None:
+        """Remove a finished firing from the outbox (compare-and-set; first against what we last stored)."""
+        entry = known
         for attempt in range(MAX_CAS_ATTEMPTS):
-            entry = await bucket.get(key)
             if entry is None:
-                return
+                entry = await bucket.get(key)
+                if entry is None:
+                    return None
             record = self._load_raw(entry)
             if record is None or all(f.id != firing_id for f in record.outbox):
-                return
+                return entry
+            value = sensor_record.encode(record.without(firing_id))
             try:
-                await bucket.update(key, sensor_record.encode(record.without(firing_id)), last=entry.revision)
-                return
+                return state.Entry(value, await bucket.update(key, value, last=entry.revision))
             except errors.StateConflictError:
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+                entry = None
+                await _backoff(attempt)
         raise errors.StateConflictError(f"could not clear firing {firing_id} from the outbox")
 
     @staticmethod
@@ -505,6 +520,11 @@ class SensorRuntime:
             subject=event.subject,
             **fields,
         )
+
+
+async def _backoff(attempt: int) -> None:
+    """A short, jittered pause after a lost compare-and-set, growing with the attempts (max 50 ms)."""
+    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
 
 
 def _with_retry_after(response: web.Response, delay: float | None) -> web.Response:
