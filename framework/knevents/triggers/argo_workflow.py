@@ -135,6 +135,8 @@ class ArgoWorkflowTrigger:
 
     async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
         spec = resolved.spec.template.argo_workflow
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.argoWorkflow section")
         operation = str(getattr(spec, "operation", None) or "submit").lower()
         if operation not in OPERATIONS:
             raise errors.TriggerError(

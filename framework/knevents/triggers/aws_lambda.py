@@ -101,6 +101,8 @@ class AwsLambdaTrigger:
 
     async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
         spec = resolved.spec.template.aws_lambda
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.awsLambda section")
         invocation = getattr(spec, "invocation_type", None) or "RequestResponse"
         if invocation not in _INVOCATION_TYPES:
             raise errors.TriggerError(

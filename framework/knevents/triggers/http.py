@@ -144,6 +144,8 @@ class HttpTrigger:
         import httpx
 
         spec = resolved.spec.template.http
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.http section")
         method = (getattr(spec, "method", None) or "POST").upper()
         url = str(spec.url or "")
         shown = f"{method} {base.redact_url(url)}"

@@ -186,6 +186,8 @@ class K8sTrigger:
 
     async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
         spec = resolved.spec.template.k8s
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.k8s section")
         operation = str(getattr(spec, "operation", None) or "create").lower()
         if operation not in _OPERATIONS:
             raise errors.TriggerError(f"k8s operation {operation!r} is not one of {', '.join(_OPERATIONS)}")

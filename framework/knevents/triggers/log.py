@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from knevents import events
+from knevents import errors, events
 from knevents.triggers import base
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class LogTrigger:
 
     async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
         spec = resolved.spec.template.log
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.log section")
         interval = float(getattr(spec, "interval_seconds", None) or 0)
         key = (ctx.sensor_name, resolved.trigger)
         now = self._clock()

@@ -64,6 +64,8 @@ class NatsTrigger:
 
     async def execute(self, resolved: engine.Resolved, ctx: base.TriggerContext) -> base.TriggerResult:
         spec = resolved.spec.template.nats
+        if spec is None:
+            raise errors.TriggerError("the trigger has no template.nats section")
         url, subject = str(getattr(spec, "url", "") or ""), str(getattr(spec, "subject", "") or "")
         if not url or not subject:
             raise errors.TriggerError("nats trigger needs both url and subject")
