@@ -15,7 +15,10 @@ __all__ = [
     "HTTP_METHODS",
     "condition_names",
     "cron",
+    "data_value",
     "duration",
+    "jq_program",
+    "lua_chunk",
     "normalise_dependency",
     "port",
     "time_of_day",
@@ -82,6 +85,46 @@ def time_of_day(value: str) -> str | None:
     match = _TIME.match(value)
     if not match or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3]) > 59:
         return f"`{value}` is not a time of day in the form HH:MM:SS"
+    return None
+
+
+def jq_program(program: str) -> str | None:
+    """A jq program that compiles (transform ``jq``)."""
+    import jq
+
+    try:
+        jq.compile(program)
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0].removeprefix("jq: error: ")
+        return f"jq program does not compile: {detail}"
+    return None
+
+
+def lua_chunk(script: str) -> str | None:
+    """A Lua chunk that compiles (filter and transform ``script``); it is not run."""
+    import lupa
+
+    runtime = lupa.LuaRuntime()
+    load = runtime.eval("load")
+    result = load(script)
+    error = result[1] if isinstance(result, tuple) else None
+    if error is None:
+        return None
+    return "Lua script does not compile: " + str(error).replace('[string "', "").split('"]:', 1)[-1].strip()
+
+
+_BOOLS = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
+
+
+def data_value(kind: str, value: str) -> str | None:
+    """A data filter value parses as its filter's ``type`` (Go's ParseFloat / ParseBool)."""
+    if kind == "number":
+        try:
+            float(value)
+        except ValueError:
+            return f"value `{value}` is not a number"
+    if kind == "bool" and value not in _BOOLS:
+        return f"value `{value}` is not a boolean (true or false)"
     return None
 
 

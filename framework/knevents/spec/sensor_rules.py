@@ -114,6 +114,10 @@ def check_dependency(dep: models.EventDependency, path: str) -> Found:
     transform = dep.transform
     if transform is not None and transform.jq and transform.script:
         yield f"{path}.transform", "set either `jq` or `script`, not both"
+    if transform is not None and transform.jq and (msg := checks.jq_program(transform.jq)) is not None:
+        yield f"{path}.transform.jq", msg
+    if transform is not None and transform.script and (msg := checks.lua_chunk(transform.script)) is not None:
+        yield f"{path}.transform.script", msg
 
 
 def _logical_operator(value: str | None, path: str) -> Found:
@@ -133,6 +137,8 @@ def check_filter(filters: models.EventDependencyFilter, path: str) -> Found:
         yield from check_context_filter(filters.context, f"{path}.context")
     if filters.time is not None:
         yield from check_time_filter(filters.time, f"{path}.time")
+    if filters.script and (msg := checks.lua_chunk(filters.script)) is not None:
+        yield f"{path}.script", msg
 
 
 def check_expr_filter(expr: models.ExprFilter, path: str) -> Found:
@@ -163,6 +169,10 @@ def check_data_filter(data: models.DataFilter, path: str) -> Found:
         yield f"{path}.value", "a data filter needs at least one value"
     elif any(v == "" for v in data.value):
         yield f"{path}.value", "a data filter value must not be empty"
+    elif data.type in DATA_TYPES and not data.template:
+        for index, value in enumerate(data.value):
+            if (msg := checks.data_value(data.type, value)) is not None:
+                yield f"{path}.value[{index}]", msg
 
 
 def check_context_filter(context: models.EventContext, path: str) -> Found:
