@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,19 @@ _LOCK = threading.Lock()
 
 
 def _client(region: str, access: str | None, secret: str | None, role_arn: str | None) -> Any:
-    key = (region, access or "", hashlib.sha256((secret or "").encode()).hexdigest(), role_arn or "")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_LAMBDA") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    key = (
+        region,
+        access or "",
+        hashlib.sha256((secret or "").encode()).hexdigest(),
+        role_arn or "",
+        endpoint,
+    )
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
             import boto3
+            from botocore.config import Config
 
             session = boto3.session.Session(
                 aws_access_key_id=access, aws_secret_access_key=secret, region_name=region
@@ -62,7 +71,11 @@ def _client(region: str, access: str | None, secret: str | None, role_arn: str |
                     aws_session_token=credentials["SessionToken"],
                     region_name=region,
                 )
-            client = _CLIENTS[key] = session.client("lambda")
+            # Few SDK retries: fire()'s retryStrategy and the broker's redelivery do the retrying.
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=300
+            )
+            client = _CLIENTS[key] = session.client("lambda", config=config)
         return client
 
 
