@@ -23,6 +23,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.sensors import params
 from knevents.triggers import base, policy
 
 if TYPE_CHECKING:
@@ -122,10 +123,29 @@ def _headers(
             )
         headers[secure.name] = value
         secret_values.append(value)
+    headers.update(_dynamic_headers(spec, resolved))
+    if getattr(spec, "host", None):
+        headers["Host"] = str(spec.host)
     headers[base.EVENT_IDS_HEADER] = base.event_ids(resolved.events)
     if ctx.traceparent:
         headers["traceparent"] = ctx.traceparent
     return headers, secret_values
+
+
+def _dynamic_headers(spec: Any, resolved: engine.Resolved) -> dict[str, str]:
+    """``dynamicHeaders``: header name (``dest``) to a value taken from the firing's events, as parameters are."""
+    found = getattr(spec, "dynamic_headers", None) or []
+    names = [p.src.dependency_name for p in found if p.src is not None]
+    try:
+        compiled = params.compile_params(found, "http.dynamicHeaders", names)
+        headers = {}
+        for param in compiled:
+            value, _ = params.resolve_value(param, resolved.events)
+            if value is not None and param.dest:
+                headers[param.dest] = value
+    except (params.ParamError, params.ParamSpecError) as exc:
+        raise errors.TriggerError(f"dynamicHeaders: {exc}") from None
+    return headers
 
 
 def _basic_auth(spec: Any, ctx: base.TriggerContext) -> tuple[tuple[str, str] | None, list[str]]:

@@ -207,3 +207,14 @@ async def test_connections_are_pooled_and_reused(target: HttpTarget) -> None:
         await triggers.fire(resolved, support.context())
     assert len(target.seen) == 5
     assert len({s.peer for s in target.seen}) == 1  # one keep-alive connection served all five
+
+
+async def test_dynamic_headers_and_host_come_from_the_spec_and_events(target: HttpTarget) -> None:
+    dynamic = [{"src": {"dependencyName": "dep", "dataKey": "body.project"}, "dest": "X-Project"}]
+    fired = {"dep": support.event({"header": {}, "body": {"project": "kubedojo"}})}
+    resolved = support.resolved(
+        http(target.url(), dynamicHeaders=dynamic, host="hooks.example.com"), payload=b"{}", fired=fired
+    )
+    await triggers.fire(resolved, support.context())
+    assert target.seen[0].headers["x-project"] == "kubedojo"
+    assert target.seen[0].headers["host"] == "hooks.example.com"
