@@ -104,6 +104,11 @@ async def fire(
         except errors.KneventsError as exc:
             # SecretError, ParameterError …: permanent, but name the trigger.
             raise errors.TriggerError(f"trigger {name}: {exc}") from exc
+        except Exception as exc:  # a bug in an executor must not take the sensor down
+            logger.exception("trigger %s: unexpected error in the %s executor", name, resolved.kind)
+            raise errors.TriggerError(
+                f"trigger {name}: unexpected {exc.__class__.__name__} in the {resolved.kind} trigger"
+            ) from exc
         return dataclasses.replace(result, attempts=attempt)
 
 

@@ -126,3 +126,9 @@ def test_importing_triggers_loads_no_heavy_client() -> None:
     code = "import sys, knevents.triggers; print([m for m in ('kubernetes', 'boto3', 'nats', 'httpx') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_unexpected_executor_bugs_become_trigger_errors(scripted: Scripted) -> None:
+    scripted.failures = [KeyError("metadata")]
+    with pytest.raises(errors.TriggerError, match="unexpected KeyError in the log trigger"):
+        await triggers.fire(support.resolved({"name": "t", "log": {}}), support.context())
