@@ -186,3 +186,17 @@ def test_missing_webhook_is_a_spec_error() -> None:
     config = models.SNSEventSource(topicArn=TOPIC, region="us-east-1")
     with pytest.raises(errors.SpecError, match=r"sns\.example\.webhook\.endpoint is required"):
         sns.create("example", config, base.SourceContext(event_source_name="aws-sns"))
+
+
+async def test_authorization_header_is_masked_in_event_data() -> None:
+    message = SnsSigner.notification(TOPIC, "x")
+    request = web.Request(
+        "POST", "/sns", web.Headers([("authorization", "Bearer s3cr3t")]), json.dumps(message).encode()
+    )
+    config = models.SNSEventSource(
+        topicArn=TOPIC, region="us-east-1", webhook=models.WebhookContext(endpoint="/sns")
+    )
+    source = sns.SnsSource("example", config, base.SourceContext(event_source_name="aws-sns"))
+    (event,) = (await source.handle(request)).events
+    assert b"s3cr3t" not in (event.data or b"")
+    assert events.data_json(event)["header"]["Authorization"] == ["*** Masked Auth Secret ***"]
