@@ -58,25 +58,52 @@ class TriggerState:
 
     def to_bytes(self) -> bytes:
         """Serialise for the state store (event data kept byte for byte)."""
-        out: dict[str, Any] = {}
-        for dep, event in self.events.items():
-            obj = events.to_json(event.with_data(None))
-            if event.data is not None:
-                obj["data_base64"] = base64.b64encode(event.data).decode("ascii")
-            out[dep] = {"event": obj, "saved_at": events.format_time(self.saved_at[dep])}
-        return json.dumps({"v": 1, "deps": out}, separators=(",", ":"), sort_keys=True).encode()
+        deps = {
+            dep: [_event_fields(event), self.saved_at[dep].isoformat()] for dep, event in self.events.items()
+        }
+        return json.dumps({"v": 2, "deps": deps}, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, b: bytes) -> TriggerState:
         """Read what :meth:`to_bytes` wrote; raises ValueError when it is not that."""
         try:
             doc = json.loads(b)
-            deps = doc["deps"]
-            saved = {dep: events.from_json(item["event"], where=f"state {dep}") for dep, item in deps.items()}
-            times = {dep: events.parse_time(item["saved_at"]) for dep, item in deps.items()}
+            if doc.get("v") != 2:
+                raise ValueError(f"unknown format version {doc.get('v')!r}")
+            saved = {dep: _event_from(fields) for dep, (fields, _) in doc["deps"].items()}
+            times = {dep: datetime.fromisoformat(at) for dep, (_, at) in doc["deps"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"saved trigger state is not readable: {exc}") from None
         return cls(saved, times)
+
+
+_EVENT_FIELDS = ("id", "source", "type", "subject", "datacontenttype", "dataschema", "specversion")
+
+
+def _event_fields(event: events.Event) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_FIELDS}
+    fields["time"] = None if event.time is None else event.time.isoformat()
+    fields["data"] = None if event.data is None else base64.b64encode(event.data).decode("ascii")
+    if event.extensions:
+        fields["extensions"] = dict(event.extensions)
+    return fields
+
+
+def _event_from(fields: dict[str, Any]) -> events.Event:
+    data = fields.get("data")
+    when = fields.get("time")
+    return events.Event(
+        id=fields["id"],
+        source=fields["source"],
+        type=fields["type"],
+        subject=fields.get("subject"),
+        time=None if when is None else datetime.fromisoformat(when),
+        data=None if data is None else base64.b64decode(data),
+        datacontenttype=fields.get("datacontenttype"),
+        dataschema=fields.get("dataschema"),
+        specversion=fields.get("specversion") or "1.0",
+        extensions=fields.get("extensions") or {},
+    )
 
 
 TriggerState.EMPTY = TriggerState({}, {})
@@ -129,6 +156,7 @@ class _Trigger:
     kind_params: tuple[params.CompiledParam, ...]
     payload_params: tuple[params.CompiledParam, ...] | None
     fingerprint: str
+    kind_obj: Any = None
 
 
 def template_kind(template: models.TriggerTemplate) -> tuple[str, Any]:
@@ -188,7 +216,7 @@ class SensorEngine:
                 dep.filters, dep.filters_logical_operator, f"{where}.filters"
             )
         except filters.FilterSpecError as exc:
-            problems.append(errors.Problem(exc.message, exc.path))
+            problems.extend(errors.Problem(message, path) for path, message in exc.problems)
         return _Dependency(
             dep.name, dep.event_source_name, dep.event_name, compiled_transform, compiled_filter
         )
@@ -260,6 +288,7 @@ class SensorEngine:
             kind_params=kind_params,
             payload_params=payload_params,
             fingerprint=self._fingerprint(condition, resets),
+            kind_obj=kind_obj,
         )
 
     def _fingerprint(self, condition: conditions.Condition, resets: Sequence[_Reset]) -> str:
@@ -383,7 +412,10 @@ class SensorEngine:
             spec, kind_params, payload_params = self._apply_trigger_params(compiled, fired)
             template = spec.template
             assert template is not None
-            kind, kind_obj = template_kind(template)
+            if spec is compiled.spec:
+                kind_obj = compiled.kind_obj
+            else:
+                kind, kind_obj = template_kind(template)
             resource: dict[str, Any] | None = None
             payload: bytes | None = None
             if kind in RESOURCE_KINDS:

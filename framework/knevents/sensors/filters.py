@@ -17,6 +17,7 @@ a sensor and then drop every event, which helps no one.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -36,10 +37,11 @@ OR = "or"
 
 
 class FilterSpecError(ValueError):
-    """A filter is invalid whatever the event; ``path`` says which field."""
+    """A filter is invalid whatever the event; ``path`` says which field, ``problems`` lists all found."""
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
+    def __init__(self, path: str, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((path, message),)
+        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
         self.path = path
         self.message = message
 
@@ -105,7 +107,7 @@ class _DataFilter:
                 return Check(
                     False, error=f"template '{self.template.source}' evaluated to empty string or no value"
                 )
-            found = paths.Found(paths.STRING, json.dumps(out), out)
+            found = paths.Found(paths.STRING, out)
         if self.kind == "bool":
             actual_bool = found.to_bool()
             matched = any(v == actual_bool for v in self.values)
@@ -316,28 +318,53 @@ class CompiledFilter:
     """One dependency's ``filters``, compiled; ``check(event)`` is the hot path."""
 
     def __init__(self, spec: Any, filters_operator: Any = None, where: str = "filters") -> None:
-        self.operator = _operator(_value_raw(filters_operator), f"{where}LogicalOperator")
-        self.data_operator = _operator(_value(spec, "data_logical_operator"), f"{where}.dataLogicalOperator")
-        self.expr_operator = _operator(_value(spec, "expr_logical_operator"), f"{where}.exprLogicalOperator")
+        problems: list[tuple[str, str]] = []
+
+        def attempt(fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except FilterSpecError as exc:
+                problems.extend(exc.problems)
+                return None
+
+        op_path = where.removesuffix("filters") + "filtersLogicalOperator"
+        self.operator = attempt(lambda: _operator(_value_raw(filters_operator), op_path)) or "and"
+        self.data_operator = (
+            attempt(lambda: _operator(_value(spec, "data_logical_operator"), f"{where}.dataLogicalOperator"))
+            or "and"
+        )
+        self.expr_operator = (
+            attempt(lambda: _operator(_value(spec, "expr_logical_operator"), f"{where}.exprLogicalOperator"))
+            or "and"
+        )
         data = _value(spec, "data")
         exprs = _value(spec, "exprs")
-        self.data: Sequence[_DataFilter] | None = (
-            None if data is None else [_compile_data(f, f"{where}.data[{i}]") for i, f in enumerate(data)]
-        )
-        self.exprs: Sequence[_ExprFilter] | None = (
-            None if exprs is None else [_compile_expr(f, f"{where}.exprs[{i}]") for i, f in enumerate(exprs)]
-        )
+        self.data: Sequence[_DataFilter] | None = None
+        if data is not None:
+            compiled_data = [
+                attempt(functools.partial(_compile_data, f, f"{where}.data[{i}]")) for i, f in enumerate(data)
+            ]
+            self.data = [f for f in compiled_data if f is not None]
+        self.exprs: Sequence[_ExprFilter] | None = None
+        if exprs is not None:
+            compiled_exprs = [
+                attempt(functools.partial(_compile_expr, f, f"{where}.exprs[{i}]"))
+                for i, f in enumerate(exprs)
+            ]
+            self.exprs = [f for f in compiled_exprs if f is not None]
         context = _value(spec, "context")
         self.context = None if context is None else _compile_context(context)
         time_spec = _value(spec, "time")
-        self.time = None if time_spec is None else _compile_time(time_spec, f"{where}.time")
+        self.time = None if time_spec is None else attempt(lambda: _compile_time(time_spec, f"{where}.time"))
         script = _value(spec, "script") or ""
         self.script: lua.LuaScript | None = None
         if script:
             try:
                 self.script = lua.LuaScript(script, "filters.script")
             except lua.LuaError as exc:
-                raise FilterSpecError(f"{where}.script", str(exc)) from None
+                problems.append((f"{where}.script", str(exc)))
+        if problems:
+            raise FilterSpecError(problems[0][0], problems[0][1], problems)
 
     def _data_check(self, data: bytes | None, valid: bool) -> Check:
         if not self.data or data is None:
@@ -345,6 +372,14 @@ class CompiledFilter:
         if not valid:
             return Check(False, error="data filter error (event data not valid JSON)")
         filters = self.data
+        if self.data_operator != OR:
+            for f in filters:
+                result = f.check(data)
+                if not result.passed:
+                    if result.error:
+                        return Check(False, error=f"data filter error ({result.error})")
+                    return Check(False, reason=f"data filter: {result.reason}")
+            return _PASS
         return _combine("data", lambda: (f.check(data) for f in filters), self.data_operator)
 
     def _expr_check(self, data: bytes | None, valid: bool) -> Check:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pygjson
 import yaml
 
 from knevents import events
@@ -162,10 +163,8 @@ def _data_json(event: events.Event) -> bytes:
         or content_type.endswith("+json")
         or content_type == "text/json"
     ):
-        try:
-            json.loads(raw)
-        except ValueError:
-            raise ParamError("event data is not valid JSON") from None
+        if not raw or not pygjson.validate(raw):
+            raise ParamError("event data is not valid JSON")
         return raw
     raise ParamError(f"unsupported event content type: {event.datacontenttype}")
 
@@ -239,7 +238,8 @@ def apply_params(
 
 def construct_payload(params: Sequence[CompiledParam], fired: Mapping[str, events.Event]) -> bytes | None:
     """Argo's ``ConstructPayload``: a document built from nothing (``None`` when nothing was set)."""
-    payload: bytes | None = None
+    payload: Any = None
+    touched = False
     for param in params:
         value, kind = resolve_value(param, fired)
         if not param.dest:
@@ -251,5 +251,9 @@ def construct_payload(params: Sequence[CompiledParam], fired: Mapping[str, event
                 f"{param.where}: dependency {param.dependency!r} has no event in this firing "
                 f"and the parameter has no default value"
             )
-        payload = _write(payload, param, value, kind)
-    return payload
+        try:
+            payload = paths.set_in(payload, param.dest, value, raw=kind != _STRING and param.raw)
+        except ValueError as exc:
+            raise ParamError(f"{param.where}: cannot set {param.dest!r}: {exc}") from None
+        touched = True
+    return paths.dumps(payload).encode() if touched else None

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any
 
 import pygjson
@@ -34,6 +36,7 @@ __all__ = [
     "get",
     "go_float_string",
     "loads_preserving",
+    "set_in",
     "set_path",
     "split_path",
 ]
@@ -47,8 +50,13 @@ class Found:
     """A gjson result reduced to what Argo uses: its type, raw text and Go ``String()``."""
 
     type: str
-    raw: str
     text: str
+    raw_text: str | None = None  # None for strings: encoded on demand (rarely needed)
+
+    @property
+    def raw(self) -> str:
+        """The value's JSON text (gjson's ``Raw``)."""
+        return self.raw_text if self.raw_text is not None else _go_string(self.text)
 
     def value(self) -> Any:
         """Go's ``Result.Value()``: numbers as float, objects/arrays decoded (numbers as float)."""
@@ -88,6 +96,11 @@ class Found:
         return False
 
 
+_NULL = Found(NULL, "", "null")
+_TRUE = Found(TRUE, "true", "true")
+_FALSE = Found(FALSE, "false", "false")
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_path(path: str) -> pygjson.Path:
     """A compiled gjson path (cached: sensors reuse a handful of paths)."""
@@ -121,14 +134,14 @@ def get(data: bytes, path: str | pygjson.Path) -> Found | None:
         return None
     kind = result.type_
     text = result.to_str()
-    if kind is None:
-        return Found(NULL, "null", "")
-    if kind is bool:
-        return Found(TRUE, "true", "true") if text == "true" else Found(FALSE, "false", "false")
-    if kind is int or kind is float:
-        return Found(NUMBER, text, _number_text(text))
     if kind is str:
-        return Found(STRING, json.dumps(text), text)
+        return Found(STRING, text)
+    if kind is None:
+        return _NULL
+    if kind is bool:
+        return _TRUE if text == "true" else _FALSE
+    if kind is int or kind is float:
+        return Found(NUMBER, _number_text(text), text)
     return Found(JSON, text, text)
 
 
@@ -153,11 +166,24 @@ def dumps(value: Any) -> str:
     return "".join(parts)
 
 
+_PLAIN = re.compile(r'[^\x00-\x1f"\\\x7f-\U0010ffff]*')
+_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_HTML_CHARS = re.compile("[<>&\u2028\u2029]")
+
+
+def _go_string(text: str) -> str:
+    """A JSON string as sjson writes it: verbatim when plain ASCII, else as Go's json.Marshal."""
+    if _PLAIN.fullmatch(text):
+        return '"' + text + '"'
+    encoded = _encode_basestring(text)
+    return _HTML_CHARS.sub(lambda m: _HTML[m.group(0)], encoded)
+
+
 def _encode(value: Any, out: Callable[[str], None]) -> None:
     if isinstance(value, RawJSON):
         out(str(value))
     elif isinstance(value, str):
-        out(json.dumps(value, ensure_ascii=False))
+        out(_go_string(value))
     elif value is None:
         out("null")
     elif value is True:
@@ -175,7 +201,7 @@ def _encode(value: Any, out: Callable[[str], None]) -> None:
             if not first:
                 out(",")
             first = False
-            out(json.dumps(str(key), ensure_ascii=False))
+            out(_go_string(str(key)))
             out(":")
             _encode(item, out)
         out("}")
@@ -226,23 +252,23 @@ def set_path(document: bytes | None, path: str, value: str, *, raw: bool = False
     ``document`` empty or ``None`` starts from nothing, as sjson does. Raises
     ValueError for an invalid path, invalid JSON input or an invalid raw value.
     """
-    keys = split_path(path)
-    if raw:
-        try:
-            json.loads(value)
-        except ValueError:
-            raise ValueError(f"raw value for {path!r} is not valid JSON") from None
-        new: Any = RawJSON(value)
-    else:
-        new = value
     root: Any = None
     if document and document.strip():
         try:
             root = loads_preserving(document)
         except ValueError:
             raise ValueError("the document to set a value in is not valid JSON") from None
-    root = _set(root, keys, new)
-    return dumps(root).encode()
+    return dumps(set_in(root, path, value, raw=raw)).encode()
+
+
+def set_in(root: Any, path: str, value: str, *, raw: bool = False) -> Any:
+    """:func:`set_path` on a decoded document (from :func:`loads_preserving`); returns the new root."""
+    keys = split_path(path)
+    if raw:
+        if not pygjson.validate(value):
+            raise ValueError(f"raw value for {path!r} is not valid JSON")
+        return _set(root, keys, RawJSON(value.strip()))
+    return _set(root, keys, value)
 
 
 def _set(node: Any, keys: tuple[str, ...], new: Any) -> Any:

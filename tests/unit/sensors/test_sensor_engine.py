@@ -194,24 +194,40 @@ def test_invalid_sensor_lists_every_problem_with_its_path() -> None:
         sensor(
             [
                 dep("a", filters={"data": [{"path": "x", "type": "string", "value": ["("]}]}),
-                dep("b", transform={"jq": ".x |"}),
-                dep("c", filters={"script": "if then"}),
+                dep("b"),
+                dep(
+                    "c",
+                    filters={
+                        "data": [{"path": "x", "type": "string", "value": ["x"], "template": "{{ nope }}"}],
+                        "exprs": [{"expr": "a ==", "fields": [{"name": "a", "path": "a"}]}],
+                    },
+                ),
             ],
             [log_trigger("t1", "a && b")],
         )
     text = str(info.value)
     for fragment in (
         "spec.dependencies[0].filters.data[0].value[0]",
-        "spec.dependencies[1].transform.jq",
-        "spec.dependencies[2].filters.script",
+        "spec.dependencies[2].filters.data[0].template",
+        "spec.dependencies[2].filters.exprs[0].expr",
     ):
         assert fragment in text
     assert len(info.value.problems) == 3
 
 
-def test_spec_level_problems_are_spec_errors_too() -> None:
-    with pytest.raises(errors.SpecError, match="nope"):
-        sensor(DEPS, [log_trigger("t1", "a && nope")])
+@pytest.mark.parametrize(
+    ("deps", "triggers"),
+    [
+        (DEPS, [log_trigger("t1", "a && nope")]),
+        ([dep("a", transform={"jq": ".x |"})], [log_trigger("t")]),
+        ([dep("a", filters={"script": "if then"})], [log_trigger("t")]),
+    ],
+)
+def test_other_invalid_sensors_are_spec_errors_too(
+    deps: list[dict[str, Any]], triggers: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(errors.SpecError):
+        sensor(deps, triggers)
 
 
 K8S = {

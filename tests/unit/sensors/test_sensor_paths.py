@@ -84,7 +84,9 @@ def test_value_is_go_interface() -> None:
         (None, "a", '{"k":[1,true]}', True, '{"a":{"k":[1,true]}}'),
         (None, "a", '{"k":1}', False, '{"a":"{\\"k\\":1}"}'),  # not raw: a JSON string
         (b'{"s":"text"}', "s.x", "v", False, '{"s":{"x":"v"}}'),  # a scalar in the way is replaced
-        (None, "u", "é<>", False, '{"u":"é<>"}'),
+        (None, "u", "a<>&", False, '{"u":"a<>&"}'),  # plain ASCII is written verbatim, as sjson does
+        (None, "u", "é<>", False, '{"u":"é\\u003c\\u003e"}'),  # otherwise Go's json.Marshal escaping
+        (None, "u", 'q"\n', False, '{"u":"q\\"\\n"}'),
     ],
 )
 def test_set_path_like_sjson(doc: bytes | None, path: str, value: str, raw: bool, expected: str) -> None:
