@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
 from knevents.bus import codec, naming
@@ -56,13 +56,12 @@ async def connect(settings: NatsSettings) -> NatsClient:
     try:
         # nats-py retries the *first* connect up to max_reconnect_attempts per server, which
         # with unlimited attempts never ends; so connect with one retry, then allow unlimited.
+        options: dict[str, Any] = {  # nats-py annotates the timeouts as int; floats work
+            "connect_timeout": settings.connect_timeout,
+            "reconnect_time_wait": 0.2,
+        }
         await client.connect(
-            servers=servers,
-            connect_timeout=settings.connect_timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.2,
-            error_cb=_log_error,
+            servers=servers, allow_reconnect=False, max_reconnect_attempts=1, error_cb=_log_error, **options
         )
     except _nats_errors() as exc:
         raise errors.BusUnavailableError(f"cannot connect to NATS at {settings.url}: {exc!r}") from exc

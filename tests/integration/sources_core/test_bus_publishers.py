@@ -6,9 +6,9 @@ import asyncio
 
 import nats
 import pytest
-
 from knevents import bus, errors, events
 from knevents.settings import BusSettings, NatsSettings, Settings
+
 from tests.integration.sources_core.sink import http_sink
 
 FAST = BusSettings(publish_retries=1, publish_backoff=0.01, publish_timeout=1.0)

@@ -1,0 +1,281 @@
+"""The event-source pipeline: request or message → events → EventSource filter → bus.
+
+:class:`SourceRuntime` builds one source per spec entry through the registry
+(``sources.load(key)`` imports only the types the spec uses), routes push
+requests by ``(port, endpoint, method)``, and answers **2xx only after the bus
+accepted every event** of the request; when the bus refuses, 503 so the caller
+(GitHub, SNS, a PingSource, the broker) retries. Unknown paths get 404, a known
+path with another method 405, ``/health`` 200. Pull sources (nats, calendar
+``interval`` …) run concurrently under :meth:`run_pull`.
+
+Per event: the EventSource-level ``filter.expression`` (dropped events still get
+2xx), a W3C ``traceparent`` request header becomes the CloudEvent extension,
+metrics and a JSON log line. Ports: on Knative every event shares ``$PORT``
+(``handle(request)`` with no port matches on method and path only); the
+standalone port of the spec matters to the local runner, which passes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from knevents import bus, errors, events, metrics, sources, web
+from knevents.runtime import source_obs
+from knevents.secrets import SecretResolver
+from knevents.settings import Settings
+from knevents.sources import base
+from knevents.sources import filter as source_filter
+
+__all__ = ["SourceRuntime"]
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+_RESTART_DELAY = 1.0
+"""Seconds before a pull source whose loop crashed is started again."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    event_name: str
+    source: Any
+    filter: source_filter.SourceFilter | None
+
+
+@dataclass(frozen=True)
+class _Bound:
+    port: int | None
+    endpoint: str
+    method: str | None
+    entry: _Entry
+
+
+def _spec_entries(event_source: Any) -> Iterable[tuple[str, str, Any]]:
+    """(spec key, event name, config) for every event-source type map in the spec, in spec order."""
+    spec = event_source.spec
+    for attr, field in type(spec).model_fields.items():
+        key = field.alias or attr
+        value = getattr(spec, attr)
+        if key in sources.MODULES and isinstance(value, dict):
+            for name, config in value.items():
+                yield key, name, config
+
+
+def _norm(path: str) -> str:
+    return path.rstrip("/") or "/"
+
+
+class SourceRuntime:
+    """One EventSource: its push routes and pull loops, publishing to one bus."""
+
+    def __init__(
+        self,
+        event_source: Any,
+        publisher: bus.Publisher,
+        *,
+        settings: Settings | None = None,
+        secrets: SecretResolver | None = None,
+        schedules_in_process: bool = True,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.name: str = event_source.metadata.name
+        self.namespace: str = event_source.metadata.namespace or "default"
+        self.publisher = publisher
+        self.schedules_in_process = schedules_in_process
+        """False on Knative: cron ``schedule`` ticks then come from a PingSource, not an in-process timer."""
+        self._metrics = source_obs.SourceMetrics(self.name)
+        ctx = base.SourceContext(
+            event_source_name=self.name,
+            namespace=self.namespace,
+            secrets=secrets or SecretResolver(self.settings.secrets),
+            settings=self.settings,
+        )
+        self._entries, self._bound = self._build(event_source, ctx)
+
+    def _build(self, event_source: Any, ctx: base.SourceContext) -> tuple[list[_Entry], list[_Bound]]:
+        entries: list[_Entry] = []
+        bound: list[_Bound] = []
+        problems: list[errors.Problem] = []
+        for key, name, config in _spec_entries(event_source):
+            where = f"spec.{key}.{name}"
+            try:
+                factory = sources.load(key)
+                source = factory(name, config, ctx)
+                flt = source_filter.from_config(config, where)
+            except errors.SpecError as exc:
+                problems.extend(replace(p, path=p.path or where) for p in exc.problems)
+                continue
+            except errors.KneventsError as exc:
+                problems.append(errors.Problem(str(exc), path=where))
+                continue
+            entry = _Entry(key, name, source, flt)
+            entries.append(entry)
+            if isinstance(source, base.PushSource):
+                for route in source.routes():
+                    method = route.method.upper() if route.method else None
+                    bound.append(_Bound(route.port, route.endpoint, method, entry))
+        if problems:
+            raise errors.SpecError(
+                [replace(p, message=f"EventSource {self.name}: {p.message}") for p in problems]
+            )
+        return entries, bound
+
+    # --- push ------------------------------------------------------------------------
+
+    def routes(self) -> list[tuple[int | None, str, str | None]]:
+        """Every ``(port, endpoint, method)`` a push source listens on (port ``None`` = any)."""
+        return [(b.port, b.endpoint, b.method) for b in self._bound]
+
+    def ssl_context(self, port: int) -> ssl.SSLContext | None:
+        """The TLS context for a standalone ``port`` when one of its events configures a server cert."""
+        for b in self._bound:
+            if b.port == port:
+                make = getattr(b.entry.source, "ssl_context", None)
+                context = make() if make is not None else None
+                if isinstance(context, ssl.SSLContext):
+                    return context
+        return None
+
+    def _match(self, request: web.Request, port: int | None) -> _Bound | web.Response:
+        path = _norm(request.path)
+        allowed: set[str] = set()
+        for b in self._bound:
+            if _norm(b.endpoint) != path or (port is not None and b.port is not None and b.port != port):
+                continue
+            if b.method is None or b.method == request.method.upper():
+                return b
+            allowed.add(b.method)
+        if allowed:
+            return web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(allowed))})
+        return web.text_response(404, f"no event listens on {request.path}\n")
+
+    async def handle(self, request: web.Request, port: int | None = None) -> web.Response:
+        """Answer one HTTP request (Knative's contract: 2xx done, 5xx retry, 4xx refused)."""
+        path = _norm(request.path)
+        if path == "/health":
+            return web.text_response(200, "ok\n")
+        if path == "/metrics" and request.method.upper() == "GET":
+            body, content_type = metrics.render()
+            return web.Response(200, body, {"content-type": content_type})
+        matched = self._match(request, port)
+        if isinstance(matched, web.Response):
+            return matched
+        entry = matched.entry
+        try:
+            result: base.PushResult = await entry.source.handle(request)
+        except errors.KneventsError as exc:
+            source_obs.log_event(logging.ERROR, "event source failed on a request", eventsource=self.name,
+                                 event=entry.event_name, error=str(exc))
+            status = 503 if isinstance(exc, errors.TemporaryError) else 500
+            return web.text_response(status, f"{type(exc).__name__}: {exc}\n")
+        except Exception as exc:  # the process stays up; the caller may retry
+            source_obs.log.exception("event source %s/%s crashed on a request", self.name, entry.event_name)
+            return web.text_response(500, f"internal error: {type(exc).__name__}\n")
+        traceparent = _traceparent(request)
+        try:
+            await self._publish_all(entry, result.events, traceparent)
+        except errors.BusUnavailableError as exc:
+            return web.text_response(503, f"the event bus did not accept the event; retry later ({exc})\n")
+        if result.response is not None:
+            if result.response.status >= 400:
+                self._metrics.rejected(entry.event_name, source_obs.reason_of(result.response.status))
+            elif not result.events:
+                self._metrics.rejected(entry.event_name, "not_configured")
+            return result.response
+        return web.text_response(200, "success\n")
+
+    # --- publishing ------------------------------------------------------------------------
+
+    async def _publish_all(self, entry: _Entry, batch: Iterable[events.Event], traceparent: str | None) -> None:
+        for event in batch:
+            await self._publish(entry, event, traceparent)
+
+    async def _publish(self, entry: _Entry, event: events.Event, traceparent: str | None = None) -> bool:
+        """Filter and publish one event; False when filtered out; BusUnavailableError when refused."""
+        self._metrics.received(entry.event_name)
+        if traceparent and "traceparent" not in event.extensions:
+            event = replace(event, extensions={**event.extensions, "traceparent": traceparent})
+        if entry.filter is not None:
+            keep, why = entry.filter.passes(event)
+            if not keep:
+                self._metrics.rejected(entry.event_name, "filtered")
+                source_obs.log_event(logging.INFO, "event dropped by the EventSource filter", eventsource=self.name,
+                                     event=entry.event_name, event_id=event.id, reason=why)
+                return False
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(event)
+        except errors.BusUnavailableError as exc:
+            self._metrics.failed(entry.event_name)
+            source_obs.log_event(logging.ERROR, "the bus did not accept an event", eventsource=self.name,
+                                 event=entry.event_name, event_id=event.id, error=str(exc))
+            raise
+        self._metrics.published(entry.event_name, time.perf_counter() - started)
+        source_obs.log_event(logging.INFO, "event published", eventsource=self.name, event=entry.event_name,
+                             event_id=event.id, type=event.type)
+        return True
+
+    # --- pull ------------------------------------------------------------------------------
+
+    def pull_entries(self) -> list[str]:
+        """Event names whose source runs a loop in this process (nats, calendar interval …)."""
+        return [e.event_name for e in self._pulls()]
+
+    def _pulls(self) -> list[_Entry]:
+        out = []
+        for entry in self._entries:
+            if not isinstance(entry.source, base.PullSource):
+                continue
+            if getattr(entry.source, "schedule_driven", False) and not self.schedules_in_process:
+                continue
+            out.append(entry)
+        return out
+
+    async def run_pull(self, stop: asyncio.Event) -> None:
+        """Run every pull source until ``stop`` is set; a loop that crashes is restarted after a pause."""
+        pulls = self._pulls()
+        if not pulls:
+            return
+        await asyncio.gather(*(self._run_one(entry, stop) for entry in pulls))
+
+    async def _run_one(self, entry: _Entry, stop: asyncio.Event) -> None:
+        async def publish(event: events.Event) -> None:
+            await self._publish(entry, event)
+
+        while not stop.is_set():
+            try:
+                await entry.source.run(publish, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the other sources and the process running
+                source_obs.log_event(logging.ERROR, "pull source stopped with an error; restarting",
+                                     eventsource=self.name, event=entry.event_name,
+                                     error=f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
+            else:
+                return
+
+    async def close(self) -> None:
+        """Release what the sources hold (connections); the publisher is the caller's."""
+        for entry in self._entries:
+            close = getattr(entry.source, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception as exc:  # closing must not fail a shutdown
+                    source_obs.log.debug("closing %s failed: %r", entry.event_name, exc)
+
+
+def _traceparent(request: web.Request) -> str | None:
+    value = request.headers.get("traceparent") or request.headers.get("ce-traceparent")
+    if value and _TRACEPARENT.match(value.strip().lower()):
+        return value.strip().lower()
+    return None

@@ -1,0 +1,71 @@
+"""What the event-source runtime tells the world: Prometheus metrics and JSON log lines.
+
+Counters per EventSource and event name: received (requests or messages
+turned into events), published (accepted by the bus), rejected (by reason:
+``auth``, ``signature``, ``too_large``, ``malformed``, ``filtered``,
+``not_configured`` …) and failed (the bus refused); a histogram of publish
+latency. Kept apart from the pipeline so the pipeline reads as the algorithm.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from knevents import metrics
+
+__all__ = ["SourceMetrics", "log", "log_event"]
+
+log = logging.getLogger("knevents.eventsource")
+
+
+def log_event(level: int, msg: str, **fields: Any) -> None:
+    """One structured log line (fields become JSON keys); ``None`` fields are left out."""
+    if log.isEnabledFor(level):
+        log.log(level, msg, extra={k: v for k, v in fields.items() if v is not None})
+
+
+class SourceMetrics:
+    """The metrics of one EventSource."""
+
+    def __init__(self, eventsource: str) -> None:
+        self.eventsource = eventsource
+        labels = ("eventsource", "event")
+        self._received = metrics.counter(
+            "knevents_eventsource_events_received", "Events made from requests or messages.", labels
+        )
+        self._published = metrics.counter(
+            "knevents_eventsource_events_published", "Events the bus accepted.", labels
+        )
+        self._rejected = metrics.counter(
+            "knevents_eventsource_events_rejected",
+            "Requests or events not published, by reason (auth, too_large, malformed, filtered …).",
+            (*labels, "reason"),
+        )
+        self._failed = metrics.counter(
+            "knevents_eventsource_events_failed", "Events the bus did not accept (the caller gets 5xx).", labels
+        )
+        self._latency = metrics.histogram(
+            "knevents_eventsource_publish_seconds", "Time to get an event accepted by the bus.", labels
+        )
+
+    def received(self, event: str) -> None:
+        self._received.labels(self.eventsource, event).inc()
+
+    def published(self, event: str, seconds: float) -> None:
+        self._published.labels(self.eventsource, event).inc()
+        self._latency.labels(self.eventsource, event).observe(seconds)
+
+    def rejected(self, event: str, reason: str) -> None:
+        self._rejected.labels(self.eventsource, event, reason).inc()
+
+    def failed(self, event: str) -> None:
+        self._failed.labels(self.eventsource, event).inc()
+
+
+_REASONS = {400: "malformed", 401: "auth", 403: "auth", 404: "not_found", 405: "method", 413: "too_large"}
+
+
+def reason_of(status: int) -> str:
+    """A rejection reason label for an HTTP status a source answered with."""
+    return _REASONS.get(status, "error" if status >= 500 else "other")

@@ -1,0 +1,137 @@
+"""The ``github`` event source: GitHub webhook deliveries, checked and shaped as Argo does.
+
+* ``webhookSecret`` set: the body must carry a valid HMAC in ``X-Hub-Signature-256``
+  (``sha256=…``), or in ``X-Hub-Signature`` (``sha1=…``) when the former is absent;
+  missing or wrong → 400 and nothing is published (go-github's ``ValidatePayload``).
+* ``application/json`` bodies are the payload; ``application/x-www-form-urlencoded``
+  bodies carry it in the ``payload`` field (the signature covers the raw body).
+* The payload must be a JSON object; ``X-GitHub-Event`` and ``X-GitHub-Delivery``
+  are added to it as keys, as Argo does.
+* Only the configured ``events`` pass (``*`` = all); others are answered 200 and dropped.
+* Event data: ``{"headers": {...}, "body": {...}, "metadata"?: {...}}`` (``headers`` plural).
+* The event id derives from ``X-GitHub-Delivery``: GitHub's redeliveries dedupe.
+
+Creating the hook on GitHub (``apiToken``/``githubApp``) is a deployment step in
+knevents (a function that scales to zero cannot own it); see docs/event-sources.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from knevents import errors, events, web
+from knevents.sources import base, common, webhook
+
+__all__ = ["GithubSource", "create", "signature_ok"]
+
+log = logging.getLogger(__name__)
+EVENT_HEADER = "X-GitHub-Event"
+DELIVERY_HEADER = "X-GitHub-Delivery"
+_DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
+
+
+def signature_ok(signature: str | None, body: bytes, secret: str) -> bool:
+    """Whether ``signature`` (``sha256=<hex>`` / ``sha1=<hex>``) is the HMAC of ``body`` under ``secret``."""
+    if not signature or "=" not in signature:
+        return False
+    algorithm, _, given = signature.partition("=")
+    digest = _DIGESTS.get(algorithm.strip().lower())
+    if digest is None:
+        return False
+    expected = hmac.new(secret.encode(), body, digest).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace"))
+
+
+def _payload(request: web.Request) -> bytes | str:
+    """The JSON payload bytes, or why there is none."""
+    if request.content_type == "application/json":
+        return request.body
+    if request.content_type == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return "form body is not UTF-8"
+        return form.get("payload", [""])[0].encode()
+    return f"webhook request has unsupported Content-Type {request.content_type or '(none)'!r}"
+
+
+class GithubSource:
+    """One ``github`` entry."""
+
+    def __init__(self, event_name: str, config: Any, ctx: base.SourceContext) -> None:
+        where = f"github.{event_name}"
+        self.event_name = event_name
+        self.hook = webhook.HookConfig.from_spec(config.webhook, f"{where}.webhook")
+        self._secret = config.webhook_secret
+        self._events = frozenset(config.events or ["*"])
+        self._metadata = dict(config.metadata) if config.metadata else None
+        self._ctx = ctx
+
+    def routes(self) -> list[base.Route]:
+        """The webhook's method, endpoint and port."""
+        return [self.hook.route]
+
+    def ssl_context(self) -> Any:
+        """TLS for a standalone port, as for webhook."""
+        if self.hook.server_cert_secret is None:
+            return None
+        return webhook.ssl_context(self._ctx.secrets, self.hook.server_cert_secret, self.hook.server_key_secret)
+
+    def _bad(self, reason: str) -> base.PushResult:
+        log.warning("github %s/%s: request refused: %s", self._ctx.event_source_name, self.event_name, reason)
+        return base.PushResult(response=web.text_response(400, reason + "\n"))
+
+    async def handle(self, request: web.Request) -> base.PushResult:
+        """Verify the signature, filter by event type, and build one event."""
+        refused = common.too_large(request, self.hook.max_payload) or self.hook.authorize(request, self._ctx)
+        if refused is not None:
+            return base.PushResult(response=refused)
+        payload = _payload(request)
+        if isinstance(payload, str):
+            return self._bad(payload)
+        if self._secret is not None:
+            try:
+                secret = common.read_secret(self._ctx.secrets, self._secret, "webhookSecret")
+            except errors.SecretError as exc:
+                log.error("%s", exc)
+                return base.PushResult(response=web.text_response(500, "error loading the webhook secret\n"))
+            signature = request.headers.get("x-hub-signature-256") or request.headers.get("x-hub-signature")
+            if not signature:
+                return self._bad("missing signature")
+            if not signature_ok(signature, request.body, secret):
+                return self._bad("payload signature check failed")
+        try:
+            body = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return self._bad("payload is not valid JSON")
+        if not isinstance(body, dict):
+            return self._bad("payload is not a JSON object")
+        kind = request.headers.get(EVENT_HEADER, "")
+        if "*" not in self._events and kind not in self._events:
+            log.info("github %s/%s: event %r is not configured; dropped", self._ctx.event_source_name,
+                     self.event_name, kind)
+            return base.PushResult(response=web.text_response(200, f"event {kind!r} is not configured; ignored\n"))
+        delivery = request.headers.get(DELIVERY_HEADER, "")
+        body[EVENT_HEADER] = kind
+        body[DELIVERY_HEADER] = delivery
+        data: dict[str, Any] = {
+            "headers": common.header_lists(request.headers.items_all()),
+            "body": body,
+        }
+        if self._metadata:
+            data["metadata"] = self._metadata
+        source = self._ctx.event_source_name
+        event_id = webhook.derived_id(source, self.event_name, "github", delivery) if delivery else None
+        event = events.new_event(id=event_id, source=source, subject=self.event_name, type="github", data=data)
+        return base.PushResult(events=(event,))
+
+
+@base.register("github")
+def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+    """Factory for the ``github`` spec key."""
+    return GithubSource(event_name, config, ctx)
