@@ -59,3 +59,7 @@ async def sensor_async(request: Any) -> Any:
     )
     answer = await _app.handle(incoming)
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+handle = sensor
+"""Alias of the synchronous target (``--target handle``), the name the benchmark harness uses."""

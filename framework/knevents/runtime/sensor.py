@@ -488,7 +488,7 @@ class SensorRuntime:
             if acc.done_marks:
                 await bucket.put(state.kv_key(event_id), json.dumps({"done": acc.done_marks}).encode())
             return
-        await bucket.put(state.kv_key(event_id), _DONE)
+        await bucket.put_nowait(state.kv_key(event_id), _DONE)
 
     # --- plumbing ---------------------------------------------------------
 

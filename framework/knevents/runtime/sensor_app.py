@@ -31,6 +31,7 @@ log = logging.getLogger("knevents.sensor")
 T = TypeVar("T")
 SPEC_ENV = "KNEVENTS_SPEC"
 NATS_ENV = "KNEVENTS_NATS_URL"
+LOG_LEVEL_ENV = "KNEVENTS_LOG_LEVEL"
 
 
 class SensorApp:
@@ -44,7 +45,11 @@ class SensorApp:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SensorApp:
         """Build from the environment; a spec or settings problem is kept and reported, not raised."""
         env = os.environ if env is None else env
-        sensor_obs.configure_json_logging()
+        try:
+            sensor_obs.configure_json_logging(env.get(LOG_LEVEL_ENV) or "info")
+        except ValueError as exc:
+            sensor_obs.configure_json_logging()
+            log.error("%s=%s ignored: %s", LOG_LEVEL_ENV, env.get(LOG_LEVEL_ENV), exc)
         try:
             settings = Settings.from_env(env)
             source = env.get(SPEC_ENV)

@@ -41,15 +41,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
-def configure_json_logging(level: int = logging.INFO) -> None:
-    """Send knevents' log records to stderr as JSON lines (once per process)."""
+def configure_json_logging(level: str | int = logging.INFO) -> None:
+    """Send knevents' log records to stderr as JSON lines (once per process).
+
+    ``level`` is a level number or name (``debug``, ``info``, ``warning``, ``error``);
+    an unknown name is a ValueError naming the accepted ones.
+    """
+    if isinstance(level, str):
+        number = logging.getLevelName(level.strip().upper())
+        if not isinstance(number, int):
+            raise ValueError(f"log level {level!r} is not one of debug, info, warning, error")
+        level = number
     root = logging.getLogger("knevents")
+    root.setLevel(level)
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(level)
     root.propagate = False
 
 

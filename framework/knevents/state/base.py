@@ -66,6 +66,14 @@ class Bucket(Protocol):
         """Store unconditionally; returns the revision."""
         ...
 
+    async def put_nowait(self, key: str, value: bytes) -> None:
+        """Store unconditionally without waiting for the server's acknowledgement.
+
+        For marks whose loss is harmless (the dedupe entry of an event already
+        answered 2xx): saves a round trip on the hot path.
+        """
+        ...
+
     async def delete(self, key: str, *, last: int | None = None) -> None:
         """Delete ``key`` (compare-and-set when ``last`` is given)."""
         ...

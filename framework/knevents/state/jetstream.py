@@ -96,6 +96,12 @@ class JetStreamBucket:
         self._check_size(key, value)
         return await self._store.call(f"put {key!r} in {self.name!r}", lambda: self._kv.put(key, value))
 
+    async def put_nowait(self, key: str, value: bytes) -> None:
+        self._check_size(key, value)
+        # A plain publish on the bucket's subject: the stream stores it, nobody waits for the ack.
+        subject = f"$KV.{self.name}.{key}"
+        await self._store.call(f"put {key!r} in {self.name!r}", lambda: self._store.publish(subject, value))
+
     async def delete(self, key: str, *, last: int | None = None) -> None:
         await self._store.call(f"delete {key!r} in {self.name!r}", lambda: self._kv.delete(key, last=last))
 
@@ -213,6 +219,13 @@ class JetStreamStore:
             raise errors.StateUnavailableError(
                 f"{what}: NATS at {_redact(self.url)} did not answer ({type(exc).__name__})"
             ) from exc
+
+    async def publish(self, subject: str, value: bytes) -> None:
+        """A core NATS publish (no JetStream acknowledgement)."""
+        if self._nc is None:
+            raise errors.StateUnavailableError(f"not connected to NATS at {_redact(self.url)}")
+        await self._nc.publish(subject, value)
+        await asyncio.sleep(0)  # let the client's flusher write it out before the caller answers
 
     # --- buckets ----------------------------------------------------------
 

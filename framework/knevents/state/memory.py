@@ -74,6 +74,9 @@ class MemoryBucket:
     async def put(self, key: str, value: bytes) -> int:
         return self._store(key, value)
 
+    async def put_nowait(self, key: str, value: bytes) -> None:
+        self._store(key, value)
+
     async def delete(self, key: str, *, last: int | None = None) -> None:
         item = self._live(key)
         if last is not None and (item is None or item.revision != last):

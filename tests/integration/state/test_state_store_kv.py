@@ -139,3 +139,15 @@ def test_bucket_and_key_names_are_kv_safe_and_distinct() -> None:
     assert base.kv_key("trigger-1") == "trigger-1"
     assert base.kv_key("my trigger") != base.kv_key("my_trigger")
     assert all(c.isalnum() or c in "_=-" for c in base.kv_key("a.b/c d*"))
+
+
+async def test_put_nowait_is_stored_without_waiting_for_an_ack(store: base.StateStore) -> None:
+    bucket = await store.bucket("nowait")
+    await bucket.put_nowait("event-1", b"done")
+    entry = None
+    for _ in range(100):
+        entry = await bucket.get("event-1")
+        if entry is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert entry is not None and entry.value == b"done"
