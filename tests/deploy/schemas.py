@@ -37,6 +37,7 @@ def _knative_models() -> dict[tuple[str, str], Any]:
 _CORE = {
     ("v1", "ConfigMap"): "V1ConfigMap",
     ("v1", "ServiceAccount"): "V1ServiceAccount",
+    ("v1", "Service"): "V1Service",
     ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
