@@ -65,6 +65,7 @@ class RunnerProcess:
     lines: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
+    _reader: threading.Thread = field(default_factory=threading.Thread)
 
     def start(self) -> RunnerProcess:
         """Start and wait for the banner (everything is listening then)."""
@@ -73,7 +74,8 @@ class RunnerProcess:
         self.records.clear()
         self.proc = subprocess.Popen(command, env=self.env, cwd=self.state_dir.parent, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
         self.wait_for(lambda r: r.get("tag") == "info" and "sensors" in r, what="the startup banner")
         return self
 
@@ -88,6 +90,7 @@ class RunnerProcess:
                     record = {"tag": "raw", "msg": line.rstrip("\n")}
                 self.records.append(record)
                 self._cond.notify_all()
+        proc.stdout.close()
         with self._cond:
             self._cond.notify_all()
 
@@ -127,6 +130,7 @@ class RunnerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
                 raise AssertionError("the runner did not stop on " + signal.Signals(sig).name) from None
+        self._reader.join(10)
         return int(self.proc.returncode)
 
     def kill(self) -> None:
@@ -134,6 +138,8 @@ class RunnerProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if self.proc is not None:
+            self._reader.join(10)
         _kill_leftover_nats(self.state_dir)
 
 
