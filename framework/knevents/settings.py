@@ -98,6 +98,9 @@ class StateSettings:
     """``KNEVENTS_STATE_MAX_VALUE``, bytes per KV value. NATS' default max payload is 1 MiB."""
     replicas: int = 1
     """``KNEVENTS_STATE_REPLICAS``: KV bucket replicas; 3 on a clustered NATS."""
+    outbox_lease: float = 60.0
+    """``KNEVENTS_OUTBOX_LEASE``, seconds a replica owns a satisfied firing it started; after that any
+    event touching the trigger finishes it. Longer than a trigger with retries normally takes."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StateSettings:
@@ -105,6 +108,7 @@ class StateSettings:
             dedupe_ttl=env_float(env, "KNEVENTS_DEDUPE_TTL", cls.dedupe_ttl),
             max_value_size=env_int(env, "KNEVENTS_STATE_MAX_VALUE", cls.max_value_size),
             replicas=env_int(env, "KNEVENTS_STATE_REPLICAS", cls.replicas),
+            outbox_lease=env_float(env, "KNEVENTS_OUTBOX_LEASE", cls.outbox_lease),
         )
 
 

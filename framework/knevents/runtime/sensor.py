@@ -49,9 +49,6 @@ __all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FireFn", "FiringReport", "Outcom
 
 FAULT_ENV = "KNEVENTS_FAULT"
 CRASH_AFTER_SATISFY = "crash-after-satisfy"
-OUTBOX_LEASE = 60.0
-"""Seconds a replica owns a firing it started; after that any event touching the trigger may finish it.
-The redelivery of the event that satisfied the condition takes it over at once."""
 MAX_CAS_ATTEMPTS = 200
 """Compare-and-set attempts per write before answering 429 (many replicas racing on one trigger)."""
 _DONE = b"done"
@@ -183,6 +180,11 @@ class SensorRuntime:
         except errors.KneventsError as exc:
             self._log(ERROR, "event dropped", event, error=str(exc))
             return web.json_response(200, {"event_id": event.id, "dropped": str(exc)})
+        except Exception as exc:  # a bug: keep serving, answer 500 (the broker retries), log the traceback
+            sensor_obs.logger.exception("internal error", extra={"sensor": self.name, "event_id": event.id})
+            return web.json_response(
+                500, {"event_id": event.id, "error": f"internal error: {type(exc).__name__}"}
+            )
         response = web.json_response(outcome.status, outcome.to_json())
         return _with_retry_after(response, outcome.retry_after) if outcome.retry else response
 
@@ -288,7 +290,7 @@ class SensorRuntime:
         new = record
         mine: list[sensor_record.Firing] = []
         for firing in record.outbox:
-            if firing.cause == event_id or now - firing.claimed_at > OUTBOX_LEASE:
+            if firing.cause == event_id or now - firing.claimed_at > self._settings.state.outbox_lease:
                 claimed = dataclasses.replace(firing, claimed_at=now, attempts=firing.attempts + 1)
                 new = new.replacing(claimed)
                 mine.append(claimed)
