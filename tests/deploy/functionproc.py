@@ -48,6 +48,10 @@ def started(
             "KNEVENTS_SPEC": str(spec_file),  # the ConfigMap "mount"
             "KNEVENTS_FUNCTIONS_DIR": str(corpus.REPO / "functions"),
             "PORT": str(port),
+            # what Knative Serving injects into every revision's container
+            "K_SERVICE": service["metadata"]["name"],
+            "K_CONFIGURATION": service["metadata"]["name"],
+            "K_REVISION": f"{service['metadata']['name']}-00001",
             "PATH": os.environ.get("PATH", ""),
             **overrides,
         }

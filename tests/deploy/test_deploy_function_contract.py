@@ -8,6 +8,7 @@ Knative's ``knativearrivaltime`` extension).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,51 @@ def test_dockerfile_and_procfile_start_the_entrypoint() -> None:
     user = [line for line in dockerfile.splitlines() if line.startswith("USER ")][-1]
     assert user.split()[1].split(":")[0].isdigit() and user.split()[1] != "0"
     assert (corpus.REPO / "Procfile").read_text().strip() == "web: python -m knevents.deploy.entrypoint"
+
+
+def _rendered(doc: dict[str, Any], kind: str = "EventSource") -> tuple[dict[str, Any], dict[str, Any]]:
+    objs = render.render([doc] if kind == "EventSource" else [], [doc] if kind == "Sensor" else []).objects
+    return next(o for o in objs if o["kind"] == "Service"), next(o for o in objs if o["kind"] == "ConfigMap")
+
+
+def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path) -> None:
+    doc = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": "hooks"},
+        "spec": {
+            "webhook": {"deploy": {"endpoint": "/deploy", "method": "POST", "port": "12000"}},
+            "calendar": {"nightly": {"schedule": "0 2 * * *"}},
+        },
+    }
+    service, config_map = _rendered(doc)
+    with localsink.running(status=202) as broker:  # the broker ingress accepts with 202
+        overrides = {"K_SINK": broker.url + "/default/default"}
+        with functionproc.started(service, config_map, tmp_path, overrides) as url:
+            answer = httpx.post(url + "/deploy", json={"ref": "main"}, timeout=20)
+            assert answer.status_code == 200, answer.text
+            (published,) = broker.wait_for(1)
+            assert published.path == "/default/default"
+            assert published.headers["ce-source"] == "hooks"
+            assert published.headers["ce-subject"] == "deploy"
+            assert published.headers["ce-type"] == "webhook"
+            assert published.headers["ce-specversion"] == "1.0"
+            assert json.loads(published.body)["body"] == {"ref": "main"}
+            # a PingSource tick, posted where the rendered PingSource sink points
+            ping = next(o for o in render.render([doc], []).objects if o["kind"] == "PingSource")
+            tick = httpx.post(
+                url + ping["spec"]["sink"]["uri"],
+                headers={
+                    "ce-specversion": "1.0",
+                    "ce-id": "ping-1",
+                    "ce-type": "dev.knative.sources.ping",
+                    "ce-source": "/apis/v1/namespaces/default/pingsources/hooks-nightly",
+                    "ce-time": "2026-01-02T02:00:00Z",
+                },
+                timeout=20,
+            )
+            assert 200 <= tick.status_code < 300, tick.text
+            published = broker.wait_for(2)[1]
+            assert (published.headers["ce-type"], published.headers["ce-subject"]) == ("calendar", "nightly")
+            # nothing ticks in process on Knative (K_SERVICE is set): only the ping produced a calendar event
+            assert len(broker.received) == 2

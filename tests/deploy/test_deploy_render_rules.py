@@ -78,7 +78,7 @@ def test_event_source_publishes_to_its_bus_broker_and_reads_its_spec_from_a_conf
     env = _env(service)
     assert env["K_SINK"] == "http://broker-ingress.knative-eventing.svc.cluster.local/team-a/main"
     assert env["KNEVENTS_FUNCTION"] == "eventsource"
-    assert env["FUNCTION_TARGET"] == "eventsource_async"
+    assert env["FUNCTION_TARGET"] == "handle_async"
     assert env["FUNCTION_USE_ASGI"] == "true"
     assert env["KNEVENTS_SPEC"] == f"{names.SPEC_DIR}/{names.SPEC_FILE}"
     config_map = _kinds(rendering, "ConfigMap")[0]

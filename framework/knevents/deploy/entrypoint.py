@@ -41,7 +41,7 @@ class Function:
 FUNCTIONS: Mapping[str, Function] = {
     # ASGI: requests run on the server's own event loop (the async runtimes), no thread hop per request
     "sensor": Function(target="sensor_async", asgi=True),
-    "eventsource": Function(target="eventsource_async", asgi=True),
+    "eventsource": Function(target="handle_async", asgi=True),
 }
 
 
