@@ -2,7 +2,8 @@
 
 * ``secretToken`` set: ``X-Gitlab-Token`` must equal it (constant-time), else 400
   ("token mismatch", Argo's answer) and nothing is published.
-* The body must be JSON; event data is ``{"headers", "body", "metadata"?}``.
+* The body must be JSON; event data is ``{"headers", "body", "metadata"?}``, with
+  ``X-Gitlab-Token`` masked (Argo puts the shared secret on the bus as is).
 * Only the configured ``events`` pass: the ``X-Gitlab-Event`` header is mapped to
   Argo's event names (``Push Hook`` → ``PushEvents`` …); other deliveries are
   answered 200 and dropped. With no ``events`` configured everything passes.
@@ -19,9 +20,10 @@ from typing import Any
 from knevents import errors, events, web
 from knevents.sources import base, common, webhook
 
-__all__ = ["HOOK_EVENTS", "GitlabSource", "create"]
+__all__ = ["HOOK_EVENTS", "MASKED_TOKEN", "GitlabSource", "create"]
 
 log = logging.getLogger(__name__)
+MASKED_TOKEN = "*** Masked Secret Token ***"
 
 HOOK_EVENTS: dict[str, str] = {
     "Push Hook": "PushEvents",
@@ -87,6 +89,8 @@ class GitlabSource:
         if body is None:
             return base.PushResult(response=web.text_response(400, "request body is not valid JSON\n"))
         header = common.header_lists(request.headers.items_all())
+        if "X-Gitlab-Token" in header:  # Argo carries the shared secret onto the bus; knevents masks it
+            header["X-Gitlab-Token"] = [MASKED_TOKEN]
         data = webhook.event_data(header, body, self._metadata, plural=True)
         source = self._ctx.event_source_name
         upstream = request.headers.get("idempotency-key") or request.headers.get("x-gitlab-event-uuid")

@@ -1,0 +1,50 @@
+"""Small builders shared by the event-source tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from knevents import bus, spec, web
+from knevents.runtime import source
+from knevents.secrets import SecretResolver
+from knevents.settings import SecretSettings
+
+
+def event_source(spec_body: Mapping[str, Any], name: str = "es") -> Any:
+    """An EventSource model from its ``spec``."""
+    return spec.parse_event_source(
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", "metadata": {"name": name}, "spec": spec_body}
+    )
+
+
+def runtime(
+    spec_body: Mapping[str, Any],
+    publisher: Any = None,
+    *,
+    secrets: Mapping[str, str] | None = None,
+    name: str = "es",
+) -> tuple[source.SourceRuntime, bus.MemoryPublisher]:
+    """A runtime over a memory bus; ``secrets`` maps ``name/key`` to values (env fallback)."""
+    env = {}
+    for ref, value in (secrets or {}).items():
+        secret_name, key = ref.split("/")
+        from knevents.secrets import env_name
+
+        env[env_name("SECRET", secret_name, key)] = value
+    resolver = SecretResolver(SecretSettings(secrets_dir="/nonexistent", configmaps_dir="/nonexistent"), env)
+    memory = bus.MemoryPublisher()
+    rt = source.SourceRuntime(event_source(spec_body, name), publisher or memory, secrets=resolver)
+    return rt, memory
+
+
+def request(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+    query: str = "",
+) -> web.Request:
+    """A web.Request."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    return web.Request(method=method, path=path, headers=web.Headers(pairs), body=body, query_string=query)
