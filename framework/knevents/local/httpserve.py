@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -101,7 +102,7 @@ def bind(host: str, port: int) -> socket.socket:
 class PortServer:
     """One uvicorn server on one already-bound socket, started and stopped from a running loop."""
 
-    def __init__(self, sock: socket.socket, handler: Handler) -> None:
+    def __init__(self, sock: socket.socket, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         import uvicorn  # lazily: `knevents validate` and friends never need it
 
         self.sock = sock
@@ -115,6 +116,9 @@ class PortServer:
             timeout_graceful_shutdown=5,
         )
         config.load()
+        if ssl_context is not None:  # uvicorn wants files; the TLS material comes from Secrets, already loaded
+            config.ssl = ssl_context
+        self.scheme = "https" if ssl_context is not None else "http"
         self._server = uvicorn.Server(config)
         self._server.lifespan = config.lifespan_class(config)
         self._loop_task: asyncio.Task[None] | None = None

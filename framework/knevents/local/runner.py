@@ -108,6 +108,7 @@ class Runner:
         self._tasks: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._sources_info: list[runnerfile.SourceInfo] = []
+        self._tls_ports: set[int] = set()
         self._sensors_info: list[runnerfile.SensorInfo] = []
 
     # --- configuration -------------------------------------------------------------
@@ -224,6 +225,7 @@ class Runner:
 
         publisher = _ConsolePublisher(jetstream.JetStreamPublisher(js, self.bus_name), self.console)
         by_port: dict[int, list[tuple[str | None, str, Any]]] = {}
+        runtimes: list[tuple[Any, Any]] = []
         for es in self.manifests.event_sources:
             runtime = source_runtime.SourceRuntime(es, publisher, settings=self.settings, secrets=self.secrets)
             close = getattr(runtime, "close", None)
@@ -233,11 +235,15 @@ class Runner:
                 real_port = port or self.options.default_port
                 by_port.setdefault(real_port, []).append((method, endpoint, runtime))
             self._tasks.append(asyncio.create_task(runtime.run_pull(self.stop_event), name=f"pull-{es.metadata.name}"))
-            self._sources_info.extend(self._describe_source(es, runtime))
+            runtimes.append((es, runtime))
         for port, routes in sorted(by_port.items()):
-            server = httpserve.PortServer(httpserve.bind(self.options.host, port), _router(port, routes))
+            tls = next((c for c in (_ssl_of(r, port) for _m, _e, r in routes) if c is not None), None)
+            self._tls_ports.update({port} if tls is not None else set())
+            server = httpserve.PortServer(httpserve.bind(self.options.host, port), _router(port, routes), tls)
             await server.start()
             self._servers.append(server)
+        for es, runtime in runtimes:
+            self._sources_info.extend(self._describe_source(es, runtime))
 
     def _describe_source(self, es: Any, runtime: Any) -> list[runnerfile.SourceInfo]:
         host = "localhost" if self.options.host in ("127.0.0.1", "0.0.0.0") else self.options.host
@@ -246,9 +252,11 @@ class Runner:
         for port, endpoint, method in runtime.routes():
             event = _event_of_route(es, endpoint)
             pushed.add(event)
+            real_port = port or self.options.default_port
+            scheme = "https" if real_port in self._tls_ports else "http"
             out.append(runnerfile.SourceInfo(
                 eventsource=es.metadata.name, event=event, type=_type_of(es, event),
-                url=f"http://{host}:{port or self.options.default_port}{endpoint}", method=method))
+                url=f"{scheme}://{host}:{real_port}{endpoint}", method=method))
         for key, entries in _spec_entries(es):
             for event in entries:
                 if event not in pushed:
@@ -312,9 +320,13 @@ class Runner:
                     time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=False,
                     detail=str(exc)[:500], events=ids, dry_run=ctx.dry_run))
                 raise
-            suffix = " (dry run: no cluster configured)" if ctx.dry_run and not self.options.dry_run \
-                else (" (dry run)" if ctx.dry_run else "")
-            self.console.emit("fired", f"{sensor}/{resolved.trigger} {resolved.kind}: {result.detail}{suffix}",
+            detail = result.detail
+            if ctx.dry_run:
+                what = _describe_resource(result.resource)
+                why = "no cluster configured" if not self.options.dry_run else "--dry-run"
+                detail = f"{what + ' ' if what else ''}not executed (dry run: {why}"
+                detail += ", printed below)" if result.resource is not None else f"; {result.detail})"
+            self.console.emit("fired", f"{sensor}/{resolved.trigger} {resolved.kind}: {detail}",
                               sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids,
                               status=result.status, dry_run=ctx.dry_run)
             if ctx.dry_run and result.resource is not None:
@@ -347,9 +359,14 @@ class Runner:
             where = f"{s.method or 'ANY'} {s.url}" if s.url else f"({s.type}, pulled)"
             lines.append(f"  {s.eventsource}/{s.event:<20} {where}")
         lines.append("sensors:" if self._sensors_info else "sensors: none")
+        known = {(s.eventsource, s.event) for s in self._sources_info}
         for sensor in self._sensors_info:
             deps = ", ".join(f"{d['name']}={d['eventSourceName']}/{d['eventName']}" for d in sensor.dependencies)
             lines.append(f"  {sensor.name} [{deps}] -> triggers: {', '.join(sensor.triggers) or 'none'}")
+            for d in sensor.dependencies:
+                if (d["eventSourceName"], d["eventName"]) not in known:
+                    lines.append(f"    ! no EventSource event {d['eventSourceName']}/{d['eventName']} here: "
+                                 f"{d['name']} only gets events sent with `knevents send --bus`")
         if self.options.dry_run:
             lines.append("dry run: triggers print what they would do")
         elif self.kubeconfig:
@@ -384,6 +401,11 @@ def _router(port: int, routes: list[tuple[str | None, str, Any]]) -> httpserve.H
     return route
 
 
+def _ssl_of(runtime: Any, port: int) -> Any:
+    make = getattr(runtime, "ssl_context", None)
+    return make(port) if make is not None else None
+
+
 def _spec_entries(es: Any) -> list[tuple[str, list[str]]]:
     """(spec key, event names) for every event-source type map set in the spec."""
     out = []
@@ -413,6 +435,14 @@ def _type_of(es: Any, event: str) -> str:
         if event in entries:
             return key
     return "webhook"
+
+
+def _describe_resource(resource: Any) -> str:
+    if not isinstance(resource, dict):
+        return ""
+    meta = resource.get("metadata") or {}
+    name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName") else "")
+    return f"{resource.get('kind', 'resource')} {name}".strip()
 
 
 def _port_free(port: int) -> bool:
