@@ -74,21 +74,29 @@ def _webhook(config: models.WebhookEventSource, path: str) -> Found:
 
 
 def _github(config: models.GithubEventSource, path: str) -> Found:
-    has_repos = bool(config.repositories or config.organizations or (config.owner and config.repository))
-    if config.webhook is not None or has_repos:
-        yield from check_webhook_context(config.webhook, f"{path}.webhook")
-    if config.events is not None and not config.events:
-        yield f"{path}.events", "list at least one GitHub event (or `*`)"
+    owned = bool(config.repositories or (config.owner and config.repository))
+    if not owned and config.organizations is None:
+        yield path, "a github event source needs `repositories` or `organizations`"
+    if owned and config.organizations is not None:
+        yield path, "set either `repositories` or `organizations`, not both"
+    creates_hooks = config.api_token is not None or config.github_app is not None
+    if creates_hooks and not config.events:
+        yield f"{path}.events", "list the GitHub events the webhook is created for (or `*`)"
     if config.content_type and config.content_type not in ("json", "form"):
         yield f"{path}.contentType", f"contentType `{config.content_type}` is not supported (json or form)"
+    if bool(config.github_base_url) != bool(config.github_upload_url):
+        yield path, "set both `githubBaseURL` and `githubUploadURL` (GitHub Enterprise), or neither"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
 
 
 def _gitlab(config: models.GitlabEventSource, path: str) -> Found:
-    yield from check_webhook_context(config.webhook, f"{path}.webhook")
-    if not (config.projects or config.project_id or config.groups):
-        yield path, "a gitlab event source needs `projects` or `groups`"
     if not config.events:
         yield f"{path}.events", "list at least one GitLab event"
+    if not config.gitlab_base_url:
+        yield f"{path}.gitlabBaseURL", "a gitlab event source needs `gitlabBaseURL`"
+    if config.access_token is None:
+        yield f"{path}.accessToken", "a gitlab event source needs `accessToken` (a secret key selector)"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
 
 
 def _calendar(config: models.CalendarEventSource, path: str) -> Found:

@@ -102,11 +102,44 @@ CASES: list[tuple[str, str, Any, str, str]] = [
         "webhook",
     ),
     (
-        "gitlab-projects",
+        "github-repos",
+        "spec.github",
+        {"g": {"webhook": {"endpoint": "/g", "port": "1"}}},
+        "spec.github.g",
+        "`repositories` or `organizations`",
+    ),
+    (
+        "github-enterprise-pair",
+        "spec.github",
+        {
+            "g": {
+                "organizations": ["o"],
+                "githubBaseURL": "https://ghe",
+                "webhook": {"endpoint": "/g", "port": "1"},
+            }
+        },
+        "spec.github.g",
+        "both `githubBaseURL` and `githubUploadURL`",
+    ),
+    (
+        "github-events-for-hooks",
+        "spec.github",
+        {
+            "g": {
+                "organizations": ["o"],
+                "apiToken": {"name": "t", "key": "k"},
+                "webhook": {"endpoint": "/g", "port": "1"},
+            }
+        },
+        "spec.github.g.events",
+        "GitHub events",
+    ),
+    (
+        "gitlab-base-url",
         "spec.gitlab",
         {"g": {"events": ["PushEvents"], "webhook": {"endpoint": "/g", "port": "1"}}},
-        "spec.gitlab.g",
-        "`projects` or `groups`",
+        "spec.gitlab.g.gitlabBaseURL",
+        "needs `gitlabBaseURL`",
     ),
     ("nothing", "spec", {}, "spec", "no event source"),
     ("no-name", "metadata", {"namespace": "x"}, "metadata.name", "a name is needed"),
