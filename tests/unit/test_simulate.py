@@ -413,3 +413,22 @@ def test_every_upstream_sensor_loads_or_is_a_clear_spec_error() -> None:
             testing.simulate(path, [])
         except errors.SpecError as exc:
             assert exc.problems, path
+
+
+def test_seed_module_filter_examples() -> None:
+    report = testing.simulate(
+        DATA / "seed-filters.yaml",
+        [
+            ce("github-events", "code-push", "1", {"body": {"ref": "refs/heads/main"}}),
+            ce("github-events", "code-push", "2", {"body": {"ref": "refs/heads/dev"}}),
+            ce("github-events", "pull-request", "3", {"body": {"action": "synchronize"}}),
+            ce("github-events", "pull-request", "4", {"body": {"action": "closed"}}),
+            ce("github-events", "other", "5", {"body": {}}),
+            ce("myorg/myrepo", "other", "6", {"body": {}}, type="com.github.push"),
+        ],
+    )
+    outcome = [
+        (s["dependencies"][0]["passed"] if s["dependencies"] else None, len(s["fired"]))
+        for s in report["steps"]
+    ]
+    assert outcome == [(True, 1), (False, 0), (True, 1), (False, 0), (False, 0), (None, 0)]

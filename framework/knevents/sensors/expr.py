@@ -350,11 +350,21 @@ class _Parser:
     def _variable(self, name: str) -> Node:
         self.variables.append(name)
 
+        head, _, rest = name.partition(".")
+
         def lookup(env: Env) -> Any:
             try:
                 value = env[name]
             except KeyError:
-                raise ExprError(f"no parameter '{name}' found") from None
+                # govaluate reads `a.b` as an accessor into parameter `a`; a parameter literally
+                # named `a.b` (as the seed documents write them) is tried first.
+                if not rest or head not in env:
+                    raise ExprError(f"no parameter '{name}' found") from None
+                value = env[head]
+                for part in rest.split("."):
+                    if not isinstance(value, dict) or part not in value:
+                        raise ExprError(f"no field '{part}' in parameter '{head}' (for '{name}')") from None
+                    value = value[part]
             if isinstance(value, int) and not isinstance(value, bool):
                 return float(value)
             return value

@@ -38,7 +38,9 @@ from knevents.sensors import expr
         ("a ?? 'fallback'", {"a": None}, "fallback"),
         ("[my var] == 'v'", {"my var": "v"}, True),
         ("a\\-b == 1", {"a-b": 1.0}, True),
-        ("body.count > 5", {"body.count": 6.0}, True),
+        ("body.count > 5", {"body.count": 6.0}, True),  # a field literally named body.count (seed docs)
+        ("body.count > 5", {"body": {"count": 6.0}}, True),  # govaluate's accessor into a parameter
+        ('body.action == "opened" || body.action == "synchronize"', {"body.action": "synchronize"}, True),
         ("a == true", {"a": True}, True),
         ("a == 1", {"a": True}, False),
         ("0x10 == 16", {}, True),
@@ -59,6 +61,7 @@ def test_evaluates_like_govaluate(text: str, env: dict[str, Any], expected: Any)
         ("a =~ '('", {"a": "x"}, "invalid regular expression"),
         ("a in 1", {"a": 1.0}, "it is not an array"),
         ("a - 'x'", {"a": 1.0}, "not a number"),
+        ("body.nope == 1", {"body": {"count": 1.0}}, "no field 'nope' in parameter 'body'"),
     ],
 )
 def test_evaluation_errors_are_specific(text: str, env: dict[str, Any], message: str) -> None:
