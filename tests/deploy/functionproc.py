@@ -37,6 +37,7 @@ def started(
     service: Mapping[str, Any], config_map: Mapping[str, Any], tmp: Path, overrides: Mapping[str, str]
 ) -> Iterator[str]:
     """Run the function of a rendered Service locally; yields its base URL once /health answers 200."""
+    tmp.mkdir(parents=True, exist_ok=True)
     spec_dir = tmp / "spec"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec_file = spec_dir / names.SPEC_FILE

@@ -1,7 +1,10 @@
 """modules/aws-s3-notifications applied with the real AWS provider against moto_server, end to end.
 
 After ``terraform apply``, an S3 ``put_object`` is notified to the SNS topic,
-which posts it to the subscribed function URL.
+which posts it to the subscribed function URL. In the full chain that URL is
+the rendered s3 event source function (started as the image starts it), whose
+``K_SINK`` is the rendered sensor function (standing in for the broker, which
+only forwards), whose HTTP trigger posts to a local sink.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from urllib.parse import unquote_plus
+from typing import Any
 
 import boto3
+from knevents.deploy import render
 
-from tests.deploy import corpus, localsink, tfrun
+from tests.deploy import corpus, functionproc, localsink, tfrun
 
 ROOT = corpus.REPO / "tests" / "deploy" / "terraform_moto"
 
@@ -29,25 +33,80 @@ def _apply(tmp_path: Path, moto_server: str, bucket: str, function_url: str) -> 
     return outputs
 
 
-def test_put_object_reaches_the_subscribed_url(
-    tmp_path: Path, moto_server: str, aws_credentials: dict[str, str]
+def _event_source(bucket: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": "uploads"},
+        "spec": {
+            "s3": {
+                "csv": {
+                    "bucket": {"name": bucket},
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter": {"prefix": "", "suffix": ".csv"},
+                    "sns": {"endpoint": "/csv"},
+                }
+            }
+        },
+    }
+
+
+def _sensor(sink_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Sensor",
+        "metadata": {"name": "csv-pipeline"},
+        "spec": {
+            "dependencies": [{"name": "csv", "eventSourceName": "uploads", "eventName": "csv"}],
+            "triggers": [
+                {
+                    "template": {
+                        "name": "process",
+                        "http": {
+                            "url": sink_url + "/process",
+                            "method": "POST",
+                            "payload": [
+                                {
+                                    "src": {
+                                        "dependencyName": "csv",
+                                        "dataKey": "notification.0.s3.object.key",
+                                    },
+                                    "dest": "key",
+                                }
+                            ],
+                        },
+                    }
+                }
+            ],
+        },
+    }
+
+
+def test_put_object_fires_a_sensor_through_the_rendered_functions(
+    tmp_path: Path, moto_server: str, aws_credentials: dict[str, str], nats_url: str
 ) -> None:
     bucket = f"knevents-{uuid.uuid4().hex[:12]}"
-    with localsink.running() as sink:
-        outputs = _apply(tmp_path, moto_server, bucket, f"{sink.url}/uploads")
-        s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-        try:
-            s3.put_object(Bucket=bucket, Key="in/skip.txt", Body=b"x")  # filtered out: suffix .csv
-            s3.put_object(Bucket=bucket, Key="in/data.csv", Body=b"a,b")
-        finally:
-            s3.close()
-        hits = sink.wait_for(1)
-        notifications = [json.loads(h.body) for h in hits]
-    assert all(h.path == "/uploads" for h in hits)
-    envelope = notifications[-1]
-    assert envelope["Type"] == "Notification"
-    assert envelope["TopicArn"] == outputs["topic_arn"]["value"]  # type: ignore[index]
-    records = json.loads(envelope["Message"])["Records"]
-    # S3 (and moto) URL-encode the key in notifications
-    assert [unquote_plus(r["s3"]["object"]["key"]) for r in records] == ["in/data.csv"]
-    assert outputs["event_source_config"]["value"]["sns"] == {"endpoint": "/uploads"}  # type: ignore[index]
+    rendering = render.render([_event_source(bucket)], [])
+    with localsink.running() as target:
+        sensor_objs = render.render([], [_sensor(target.url)]).objects
+        sensor = {o["kind"]: o for o in sensor_objs if o["kind"] in ("Service", "ConfigMap")}
+        source = {o["kind"]: o for o in rendering.objects if o["kind"] in ("Service", "ConfigMap")}
+        with functionproc.started(
+            sensor["Service"], sensor["ConfigMap"], tmp_path / "sensor", {"KNEVENTS_NATS_URL": nats_url}
+        ) as sensor_url:
+            env = {"K_SINK": sensor_url, **aws_credentials}
+            with functionproc.started(
+                source["Service"], source["ConfigMap"], tmp_path / "source", env
+            ) as source_url:
+                outputs = _apply(tmp_path / "tf", moto_server, bucket, f"{source_url}/csv")
+                assert outputs["event_source_config"]["value"]["sns"] == {"endpoint": "/csv"}  # type: ignore[index]
+                s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+                try:
+                    s3.put_object(Bucket=bucket, Key="in/skip.txt", Body=b"x")
+                    s3.put_object(Bucket=bucket, Key="in/data 1.csv", Body=b"a,b")
+                finally:
+                    s3.close()
+                (fired,) = target.wait_for(1, timeout=60)
+    assert fired.path == "/process"
+    assert json.loads(fired.body) == {"key": "in/data 1.csv"}
+    assert fired.headers["knevents-event-ids"]
