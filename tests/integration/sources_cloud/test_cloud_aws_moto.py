@@ -18,10 +18,13 @@ from typing import Any
 
 import boto3
 import pytest
-from knevents import events, web
+from knevents import events, spec, web
 from knevents.local.natsd import NatsServer
+from knevents.runtime import source as source_runtime
+from knevents.secrets import SecretResolver
 from knevents.sensors import paths
-from knevents.sources import base, s3, sns, sqs
+from knevents.settings import Settings
+from knevents.sources import base, sns, sqs
 from knevents.spec import models
 
 from tests.fixtures.aws import SnsSigner
@@ -68,14 +71,35 @@ def _s3_config(bucket: str, moto_server: str, **extra: Any) -> models.S3EventSou
     )
 
 
+def _runtime(document: dict[str, Any], bus: harness.Bus) -> source_runtime.SourceRuntime:
+    """The event source runtime for one EventSource manifest, publishing to the test's JetStream bus."""
+    event_source = spec.parse_event_source(
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", **document}
+    )
+    return source_runtime.SourceRuntime(
+        event_source, bus.publisher, settings=Settings(), secrets=SecretResolver()
+    )
+
+
 async def test_s3_put_object_reaches_the_bus_through_sns_push(
     aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
 ) -> None:
     bucket, topic = _name("bucket"), _name("topic")
-    ctx = base.SourceContext(event_source_name="s3-events")
-    source = s3.create_s3("data-upload", _s3_config(bucket, moto_server), ctx)
-    assert isinstance(source, base.PushSource)
-    async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url:
+    runtime = _runtime(
+        {
+            "metadata": {"name": "s3-events"},
+            "spec": {
+                "s3": {
+                    "data-upload": _s3_config(bucket, moto_server).model_dump(
+                        by_alias=True, exclude_none=True
+                    )
+                }
+            },
+        },
+        jetstream,
+    )
+    assert runtime.routes() == [(None, "/data-upload", "POST")]
+    async with harness.serve(runtime.handle) as url:
         s3c, snsc = aws("s3"), aws("sns")
         arn = (await harness.to_thread(snsc.create_topic, Name=topic))["TopicArn"]
         await harness.to_thread(snsc.subscribe, TopicArn=arn, Protocol="http", Endpoint=f"{url}/data-upload")
@@ -90,6 +114,7 @@ async def test_s3_put_object_reaches_the_bus_through_sns_push(
         await harness.to_thread(s3c.put_object, Bucket=bucket, Key="other/skipped.csv", Body=b"no")
         await harness.to_thread(s3c.put_object, Bucket=bucket, Key="uploads/data.csv", Body=b"a,b\n1,2\n")
         event = await jetstream.next_event()
+    await runtime.close()
     assert (event.source, event.subject, event.type) == ("s3-events", "data-upload", "s3")
     found = paths.get(event.data or b"", "notification.0.s3.object.key")
     assert found is not None and found.text == "uploads/data.csv"
@@ -135,8 +160,22 @@ async def test_s3_notifications_polled_from_sqs(
     )
     await harness.to_thread(s3c.put_object, Bucket=bucket, Key="uploads/report.csv", Body=b"x")
     config = _s3_config(bucket, moto_server, sqs={"queue": queue, "waitTimeSeconds": 1})
-    source = s3.create_s3("csv-upload", config, base.SourceContext(event_source_name="s3-events"))
-    (event,) = await _poll_until(source, jetstream, 1)
+    runtime = _runtime(
+        {
+            "metadata": {"name": "s3-events"},
+            "spec": {"s3": {"csv-upload": config.model_dump(by_alias=True, exclude_none=True)}},
+        },
+        jetstream,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run_pull(stop))
+    try:
+        event = await jetstream.next_event()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, harness.WAIT)
+        await runtime.close()
+    assert (event.source, event.subject, event.type) == ("s3-events", "csv-upload", "s3")
     found = paths.get(event.data or b"", "notification.0.s3.object.key")
     assert found is not None and found.text == "uploads/report.csv"
     assert await _queue_depth(sqsc, queue_url) == 0  # the test event and the notification were deleted

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from knevents import events
+from knevents import events, spec
 from knevents.local.natsd import NatsServer
+from knevents.runtime import source as source_runtime
+from knevents.settings import Settings
 from knevents.sources import base, pubsub
 from knevents.spec import models
 
@@ -63,17 +65,26 @@ async def test_push_subscription_delivers_to_the_source(
     publisher, subscriber = clients
     topic, subscription = _name("orders"), _name("orders-push")
     await harness.to_thread(publisher.create_topic, name=f"projects/{PROJECT}/topics/{topic}")
-    config = models.PubSubEventSource.model_validate(
+    event_source = spec.parse_event_source(
         {
-            "projectID": PROJECT,
-            "subscriptionID": subscription,
-            "jsonBody": True,
-            "push": {"endpoint": "/orders"},
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "EventSource",
+            "metadata": {"name": "gcp-pubsub"},
+            "spec": {
+                "pubSub": {
+                    "orders": {
+                        "projectID": PROJECT,
+                        "subscriptionID": subscription,
+                        "jsonBody": True,
+                        "push": {"endpoint": "/orders"},
+                    }
+                }
+            },
         }
     )
-    source = pubsub.create("orders", config, base.SourceContext(event_source_name="gcp-pubsub"))
-    assert isinstance(source, base.PushSource)
-    async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url:
+    runtime = source_runtime.SourceRuntime(event_source, jetstream.publisher, settings=Settings())
+    assert runtime.routes() == [(None, "/orders", "POST")]
+    async with harness.serve(runtime.handle) as url:
         await harness.to_thread(
             subscriber.create_subscription,
             request={
@@ -84,6 +95,7 @@ async def test_push_subscription_delivers_to_the_source(
         )
         message_id = await _publish(publisher, topic, json.dumps({"order": 7}).encode(), kind="order")
         event = await jetstream.next_event()
+    await runtime.close()
     assert (event.source, event.subject, event.type) == ("gcp-pubsub", "orders", "pubsub")
     data = events.data_json(event)
     assert data["id"] == message_id
@@ -107,13 +119,26 @@ async def test_pull_creates_topic_and_subscription_and_acks_after_publish(
 ) -> None:
     publisher, subscriber = clients
     topic, subscription = _name("events"), _name("events-sub")
-    config = models.PubSubEventSource(
-        projectID=PROJECT, topic=topic, subscriptionID=subscription, jsonBody=True
+    event_source = spec.parse_event_source(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "EventSource",
+            "metadata": {"name": "gcp-pubsub"},
+            "spec": {
+                "pubSub": {
+                    "example": {
+                        "projectID": PROJECT,
+                        "topic": topic,
+                        "subscriptionID": subscription,
+                        "jsonBody": True,
+                    }
+                }
+            },
+        }
     )
-    source = pubsub.create("example", config, base.SourceContext(event_source_name="gcp-pubsub"))
-    observed = harness.ObservedPublisher(jetstream.publisher)
+    runtime = source_runtime.SourceRuntime(event_source, jetstream.publisher, settings=Settings())
     stop = asyncio.Event()
-    task = asyncio.create_task(source.run(observed.publish, stop))  # type: ignore[union-attr]
+    task = asyncio.create_task(runtime.run_pull(stop))
     try:
         path = f"projects/{PROJECT}/subscriptions/{subscription}"
         for _ in range(int(harness.WAIT * 10)):  # the source creates both when it starts
