@@ -8,8 +8,6 @@ fields are ``None``; free-form Kubernetes objects are ``dict[str, Any]``. Load m
 ``knevents.spec`` (which reports every problem with its path), not by calling these directly.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -1007,7 +1005,7 @@ class Trigger(_Model):
 
     at_least_once: bool | None = Field(default=None, alias="atLeastOnce")
     """AtLeastOnce determines the trigger execution semantics."""
-    dlq_trigger: Trigger | None = Field(default=None, alias="dlqTrigger")
+    dlq_trigger: "Trigger | None" = Field(default=None, alias="dlqTrigger")
     """If the trigger fails, it will retry up to the configured number of retries."""
     parameters: list[TriggerParameter] | None = Field(default=None, alias="parameters")
     """Parameters is the list of parameters applied to the trigger template definition"""
