@@ -171,7 +171,8 @@ def to_json(event: Event) -> dict[str, Any]:
     out.update(event.extensions)
     if event.data is not None:
         decoded: Any = _NO_JSON
-        if _is_json_type(event.datacontenttype):
+        # Untyped data (binary mode without a content type) stays bytes, so nothing is implied.
+        if event.datacontenttype is not None and _is_json_type(event.datacontenttype):
             try:
                 decoded = json.loads(event.data)
             except (ValueError, UnicodeDecodeError):
@@ -217,7 +218,7 @@ def from_json(obj: Any, *, where: str = "event") -> Event:
             data = base64.b64decode(raw, validate=True)
         except ValueError as exc:
             raise errors.EventError(f"{where}: 'data_base64' is not valid base64") from exc
-    elif "data" in obj and obj["data"] is not None:
+    elif "data" in obj:  # an explicit JSON null is data too (the bytes `null`)
         value = obj["data"]
         if isinstance(value, str) and not _is_json_type(content_type):
             data = value.encode()
@@ -238,7 +239,10 @@ def from_json(obj: Any, *, where: str = "event") -> Event:
         subject=_text_attr(obj, "subject", where),
         time=parse_time(time_text) if time_text else None,
         data=data,
-        datacontenttype=content_type if content_type is not None else (JSON_CONTENT_TYPE if data else None),
+        # A JSON `data` member implies JSON; `data_base64` without a type stays untyped.
+        datacontenttype=content_type
+        if content_type is not None
+        else (JSON_CONTENT_TYPE if data is not None and "data" in obj else None),
         dataschema=_text_attr(obj, "dataschema", where),
         specversion="1.0",
         extensions=extensions,
