@@ -53,7 +53,7 @@ def _data_value(event: events.Event) -> Any:
         return None
     try:
         return json.loads(event.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return event.data.decode("utf-8", "replace")
 
 

@@ -432,3 +432,32 @@ def test_seed_module_filter_examples() -> None:
         for s in report["steps"]
     ]
     assert outcome == [(True, 1), (False, 0), (True, 1), (False, 0), (False, 0), (None, 0)]
+
+
+def test_deeply_nested_data_is_rejected_not_crashed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # gjson.rs overflows the native stack on ~1e6 nesting levels; the engine must refuse such data first.
+    import base64
+
+    deep = b'{"body":{"project":' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}}"
+    event = ce(
+        "webhook",
+        "build",
+        "deep",
+        data_base64=base64.b64encode(deep).decode(),
+        datacontenttype="application/json",
+    )
+    report = testing.simulate(BUILD_SENSOR, [event])
+    [dep] = report["steps"][0]["dependencies"]
+    assert dep["passed"] is False and "nests too deeply" in dep["error"]
+    assert report["steps"][0]["fired"] == []
+    as_file = tmp_path / "deep.json"
+    as_file.write_text(
+        '{"specversion":"1.0","id":"x","source":"webhook","subject":"build","type":"webhook","data":'
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}"
+    )
+    assert cli_main(["test", str(BUILD_SENSOR), "--event", str(as_file)]) == 2
+    assert "nests too deeply" in capsys.readouterr().err

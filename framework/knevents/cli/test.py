@@ -59,6 +59,8 @@ def _read_events(files: list[str]) -> list[tuple[str, Any]]:
             raise ValueError(f"{name}: cannot read: {exc.strerror or exc}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"{name}: not JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError(f"{name}: JSON nests too deeply") from None
         elements = doc if isinstance(doc, list) else [doc]
         for index, element in enumerate(elements):
             where = f"{name}[{index}]" if isinstance(doc, list) else name

@@ -28,7 +28,7 @@ import pydantic
 from croniter import croniter
 
 from knevents import errors, events
-from knevents.sensors import conditions, filters, params, transform
+from knevents.sensors import conditions, filters, params, paths, transform
 from knevents.spec import models
 
 __all__ = ["Advance", "DependencyResult", "Resolved", "SensorEngine", "TriggerState"]
@@ -324,6 +324,9 @@ class SensorEngine:
         if not deps:
             return []
         results = []
+        unsafe = paths.unsafe_json(event.data) if event.data else None
+        if unsafe is not None:
+            return [DependencyResult(dep.name, False, unsafe, event) for dep in deps]
         for dep in deps:
             current = event
             if dep.transform is not None:

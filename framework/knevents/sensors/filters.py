@@ -219,7 +219,10 @@ class _ExprFilter:
             found = paths.get(data, compiled)
             if found is None:
                 return Check(False, error=f"path '{path}' does not exist")
-            params[name] = found.value()
+            try:
+                params[name] = found.value()
+            except RecursionError:
+                return Check(False, error=f"path '{path}' holds a value nested too deeply")
         if not params:
             return None  # Argo skips an expression without fields
         try:
@@ -402,7 +405,7 @@ class CompiledFilter:
             return _PASS
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return Check(False, error="script filter error (event data not valid JSON)")
         if not isinstance(payload, dict):
             return Check(False, error="script filter error (event data is not a JSON object)")

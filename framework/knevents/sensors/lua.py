@@ -63,19 +63,21 @@ class _Runtime:
         for name in ("os", "io", "package", "require", "dofile", "loadfile", "debug", "collectgarbage"):
             globals_[name] = None
 
-    def to_lua(self, value: Any) -> Any:
+    def to_lua(self, value: Any, depth: int = 0) -> Any:
+        if depth > 200:
+            raise LuaError("event data nests too deeply for a script")
         if isinstance(value, dict):
             table = self.lua.table()
             for key, item in value.items():
                 if item is not None:
-                    table[key] = self.to_lua(item)
+                    table[key] = self.to_lua(item, depth + 1)
             return table
         if isinstance(value, list):
             table = self.lua.table()
             index = 1
             for item in value:
                 if item is not None:
-                    table[index] = self.to_lua(item)
+                    table[index] = self.to_lua(item, depth + 1)
                     index += 1
             return table
         if isinstance(value, int) and not isinstance(value, bool):

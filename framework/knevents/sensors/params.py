@@ -163,8 +163,8 @@ def _data_json(event: events.Event) -> bytes:
         or content_type.endswith("+json")
         or content_type == "text/json"
     ):
-        if not raw or not pygjson.validate(raw):
-            raise ParamError("event data is not valid JSON")
+        if not raw or paths.unsafe_json(raw) is not None or not pygjson.validate(raw):
+            raise ParamError("event data is not valid JSON (or nests too deeply)")
         return raw
     raise ParamError(f"unsupported event content type: {event.datacontenttype}")
 
@@ -192,7 +192,7 @@ def resolve_value(param: CompiledParam, fired: Mapping[str, events.Event]) -> tu
     if param.template is not None:
         try:
             out = param.template.render({"Input": gotemplate.go_value(payload)})
-        except (gotemplate.TemplateError, ValueError) as exc:
+        except (gotemplate.TemplateError, ValueError, RecursionError) as exc:
             out, problem = "", f"template failed: {exc}"
         else:
             if out not in ("", "<no value>"):

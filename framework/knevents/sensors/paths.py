@@ -39,6 +39,7 @@ __all__ = [
     "set_in",
     "set_path",
     "split_path",
+    "unsafe_json",
 ]
 
 # gjson type names, as Go's gjson.Type.String() spells them (Argo compares them).
@@ -99,6 +100,28 @@ class Found:
 _NULL = Found(NULL, "", "null")
 _TRUE = Found(TRUE, "true", "true")
 _FALSE = Found(FALSE, "false", "false")
+
+
+_CHEAP_BRACKETS = 1000
+
+
+def unsafe_json(data: bytes) -> str | None:
+    """Why ``data`` must not reach gjson, or ``None``.
+
+    gjson.rs recurses per nesting level and overflows the native stack (a
+    segfault, not an exception) on inputs nested about a million levels deep.
+    Few brackets cannot nest deeply, so the common case is two ``count`` calls;
+    otherwise Python's own decoder (which stops at its recursion limit) decides.
+    """
+    if data.count(b"[") + data.count(b"{") <= _CHEAP_BRACKETS:
+        return None
+    try:
+        json.loads(data)
+    except RecursionError:
+        return "event data nests too deeply"
+    except ValueError:
+        return "event data not valid JSON"
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -58,8 +58,8 @@ class CompiledTransform:
             return event
         try:
             payload = json.loads(event.data)
-        except ValueError:
-            raise TransformError("event data is not valid JSON") from None
+        except (ValueError, RecursionError):
+            raise TransformError("event data is not valid JSON (or nests too deeply)") from None
         if not isinstance(payload, dict):
             raise TransformError("event data is not a JSON object")
         if self.jq is not None:
@@ -82,7 +82,7 @@ class CompiledTransform:
                 raise TransformError("transformation script output type is not of lua table")
         try:
             data = gotemplate.go_json(result).encode()
-        except gotemplate.TemplateError as exc:
+        except (gotemplate.TemplateError, RecursionError) as exc:
             raise TransformError(str(exc)) from None
         return replace(event, data=data, datacontenttype=events.JSON_CONTENT_TYPE)
 
