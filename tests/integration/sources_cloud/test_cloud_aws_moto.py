@@ -343,3 +343,21 @@ async def test_sqs_with_secret_credentials_and_an_assumed_role(
     ctx = base.SourceContext(event_source_name="aws-sqs", secrets=SecretResolver())
     (event,) = await _poll_until(sqs.create("example", config, ctx), jetstream, 1)
     assert events.data_json(event)["body"] == "cmF3IHRleHQ="  # base64, as Argo marshals a []byte body
+
+
+@pytest.mark.parametrize(("dlq", "left"), [(False, 0), (True, 1)])
+async def test_unconvertible_message_is_deleted_unless_a_dlq_is_configured(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus, dlq: bool, left: int
+) -> None:
+    queue = _name("queue")
+    sqsc = aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    await harness.to_thread(sqsc.send_message, QueueUrl=queue_url, MessageBody="not json")
+    await harness.to_thread(sqsc.send_message, QueueUrl=queue_url, MessageBody='{"ok": true}')
+    config = models.SQSEventSource(
+        queue=queue, region="us-east-1", waitTimeSeconds=1, jsonBody=True, dlq=dlq, endpoint=moto_server
+    )
+    source = sqs.create("example", config, base.SourceContext(event_source_name="aws-sqs"))
+    (event,) = await _poll_until(source, jetstream, 1)  # the good one: the bad one came first and was handled
+    assert events.data_json(event)["body"] == {"ok": True}
+    assert await _queue_depth(sqsc, queue_url) == left
