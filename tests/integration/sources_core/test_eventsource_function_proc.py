@@ -80,20 +80,19 @@ def function(env: Mapping[str, str], tmp: Path, *, asgi: bool) -> Iterator[str]:
 def test_function_publishes_to_the_sink(tmp_path: Path, asgi: bool) -> None:
     with http_sink() as sink:
         env = {"KNEVENTS_SPEC": SPEC, "K_SINK": sink.url, "KNEVENTS_PUBLISH_RETRIES": "0"}
-        with function(env, tmp_path, asgi=asgi) as url:
-            with httpx.Client(base_url=url, timeout=10) as client:
-                assert client.get("/health").status_code == 200
-                answer = client.post("/example", json={"hello": "world"},
-                                     headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
-                assert answer.status_code == 200
-                assert client.post("/nope", json={}).status_code == 404
-                assert client.get("/example").status_code == 405
-                assert client.post("/example", content=b"{not json").status_code == 400
-                metrics = client.get("/metrics").text
-                assert 'knevents_eventsource_events_published_total{event="example",eventsource="webhook"} 1.0' \
-                    in metrics
-                sink.status = 503
-                assert client.post("/example", json={"n": 2}).status_code == 503
+        with function(env, tmp_path, asgi=asgi) as url, httpx.Client(base_url=url, timeout=10) as client:
+            assert client.get("/health").status_code == 200
+            answer = client.post("/example", json={"hello": "world"},
+                                 headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+            assert answer.status_code == 200
+            assert client.post("/nope", json={}).status_code == 404
+            assert client.get("/example").status_code == 405
+            assert client.post("/example", content=b"{not json").status_code == 400
+            metrics = client.get("/metrics").text
+            assert 'knevents_eventsource_events_published_total{event="example",eventsource="webhook"} 1.0' \
+                in metrics
+            sink.status = 503
+            assert client.post("/example", json={"n": 2}).status_code == 503
     assert len(sink.requests) == 1
     event = events.from_http(sink.requests[0].headers, sink.requests[0].body)
     assert (event.source, event.subject, event.type) == ("webhook", "example", "webhook")
