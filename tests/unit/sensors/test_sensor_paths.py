@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from knevents.sensors import paths
 
 DOC = json.dumps(
@@ -119,3 +121,24 @@ def test_set_path_errors(doc: bytes | None, path: str, value: str, raw: bool, me
 )
 def test_go_float_string(value: float, text: str) -> None:
     assert paths.go_float_string(value) == text
+
+
+_KEY = st.text(alphabet="abcxyz_-", min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    keys=st.lists(_KEY, min_size=1, max_size=4),
+    value=st.text(max_size=20),
+    start=st.dictionaries(_KEY, st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_set_then_get_round_trips(keys: list[str], value: str, start: dict[str, object]) -> None:
+    path = ".".join(keys)
+    out = paths.set_path(json.dumps(start).encode(), path, value)
+    found = paths.get(out, path)
+    assert found is not None and found.type == "String" and found.text == value
+    # keys not on the path are untouched
+    decoded = json.loads(out)
+    for key, item in start.items():
+        if key != keys[0]:
+            assert decoded[key] == item
