@@ -118,10 +118,21 @@ def _no_rules(_: Any) -> Iterator[tuple[str, str]]:
     return iter(())
 
 
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
 def _metadata_rules(obj: Any) -> Iterator[tuple[str, str]]:
     meta = obj.metadata
     if not (meta.name or meta.generate_name):
         yield "metadata.name", "a name is needed"
+    elif meta.name and (len(meta.name) > 253 or not _DNS_SUBDOMAIN.match(meta.name)):
+        yield (
+            "metadata.name",
+            (
+                f"`{meta.name}` is not a valid Kubernetes name "
+                "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"
+            ),
+        )
 
 
 def _sensor_rules(sensor: models.Sensor) -> Iterator[tuple[str, str]]:

@@ -143,6 +143,7 @@ CASES: list[tuple[str, str, Any, str, str]] = [
     ),
     ("nothing", "spec", {}, "spec", "no event source"),
     ("no-name", "metadata", {"namespace": "x"}, "metadata.name", "a name is needed"),
+    ("bad-name", "metadata.name", "My_Hooks", "metadata.name", "not a valid Kubernetes name"),
 ]
 
 
