@@ -185,7 +185,8 @@ class KubeStandIn:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop that never started
+            self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
 

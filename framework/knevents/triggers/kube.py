@@ -57,12 +57,21 @@ class Target:
 class Kube:
     """Blocking calls over the dynamic client; run them through :func:`call`."""
 
-    def __init__(self, dynamic: Any) -> None:
-        self._dynamic = dynamic
+    def __init__(self, settings: KubeSettings) -> None:
+        self._settings = settings
+        self._dynamic: Any = None
+        self._lock = threading.Lock()
+
+    def dynamic(self) -> Any:
+        """The dynamic client, built (config + discovery, blocking I/O) on first use in a worker thread."""
+        with self._lock:
+            if self._dynamic is None:
+                self._dynamic = _build(self._settings)
+            return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The discovered API resource for ``apiVersion``/``kind``."""
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        return self.dynamic().resources.get(api_version=api_version, kind=kind)
 
     def plural(self, api_version: str, kind: str) -> str:
         """The resource (plural) name of a kind, e.g. ``workflows``."""
@@ -128,13 +137,13 @@ def _plain(value: Any) -> dict[str, Any]:
 
 
 def client(settings: KubeSettings) -> Kube | None:
-    """The cached client for ``settings``; ``None`` when no cluster is configured."""
+    """The cached client for ``settings``; ``None`` when no cluster is configured. Does no I/O."""
     if not settings.kubeconfig and not settings.in_cluster:
         return None
     with _LOCK:
         cached = _CLIENTS.get(settings)
         if cached is None:
-            cached = _CLIENTS[settings] = _build(settings)
+            cached = _CLIENTS[settings] = Kube(settings)
         return cached
 
 
@@ -144,7 +153,7 @@ def forget_clients() -> None:
         _CLIENTS.clear()
 
 
-def _build(settings: KubeSettings) -> Kube:
+def _build(settings: KubeSettings) -> Any:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from kubernetes.dynamic import DynamicClient
@@ -164,7 +173,7 @@ def _build(settings: KubeSettings) -> Kube:
     # A private discovery cache: the default file in /tmp is shared by every process talking to that host.
     cache = os.path.join(tempfile.mkdtemp(prefix="knevents-kube-"), "discovery.json")
     try:
-        return Kube(DynamicClient(api, cache_file=cache))  # type: ignore[no-untyped-call]
+        return DynamicClient(api, cache_file=cache)  # type: ignore[no-untyped-call]
     except Exception as exc:  # discovery failed: translate the client's exception
         raise _translate(exc, Target("discover", "", "API resources")) from None
 

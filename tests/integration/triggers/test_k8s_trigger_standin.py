@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,3 +297,24 @@ async def test_dry_run_calls_nothing(kube_api: KubeApi, settings: Settings) -> N
     assert result.resource is not None
     assert result.resource["spec"]["arguments"]["parameters"][0]["value"] == "kubedojo"
     assert kube_api.requests == []
+
+
+async def test_unreachable_api_server_is_retryable(tmp_path: Path) -> None:
+    from knevents.local.natsd import free_port
+
+    config = {  # a kubeconfig for a port nobody listens on
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "x", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
+        "users": [{"name": "x", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "current-context": "x",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    kube.forget_clients()
+    ctx = support.context(settings=Settings(kube=KubeSettings(kubeconfig=str(path))))
+    resolved = support.resolved({"name": "mk", "k8s": {"source": {"resource": {}}}}, resource=configmap())
+    with pytest.raises(errors.TriggerRetryableError, match="the Kubernetes API is unreachable"):
+        await triggers.fire(resolved, ctx)
+    kube.forget_clients()
