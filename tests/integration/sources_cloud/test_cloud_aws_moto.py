@@ -24,7 +24,7 @@ from knevents.runtime import source as source_runtime
 from knevents.secrets import SecretResolver
 from knevents.sensors import paths
 from knevents.settings import Settings
-from knevents.sources import base, sns, sqs
+from knevents.sources import aws_sns, base, s3, sns, sqs
 from knevents.spec import models
 
 from tests.fixtures.aws import SnsSigner
@@ -361,3 +361,52 @@ async def test_unconvertible_message_is_deleted_unless_a_dlq_is_configured(
     (event,) = await _poll_until(source, jetstream, 1)  # the good one: the bad one came first and was handled
     assert events.data_json(event)["body"] == {"ok": True}
     assert await _queue_depth(sqsc, queue_url) == left
+
+
+def _moto_cert_fetcher(moto_server: str) -> aws_sns.CertFetcher:
+    """Fetches the certificates moto signs SNS messages with: moto serves them for the AWS URL's path.
+
+    The source still checks the real ``SigningCertURL`` (https on sns.<region>.amazonaws.com) before
+    asking; only the transport is redirected to moto. A fake SigV4 header tells moto it is an SNS call.
+    """
+    import httpx
+
+    async def fetch(url: str) -> bytes:
+        path = url.split(".amazonaws.com", 1)[1]
+        scope = "Credential=testing/20240101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0"
+        async with httpx.AsyncClient(timeout=harness.WAIT) as http:
+            answer = await http.get(
+                moto_server + path, headers={"Authorization": f"AWS4-HMAC-SHA256 {scope}"}
+            )
+        answer.raise_for_status()
+        return answer.content
+
+    return aws_sns.CertFetcher(fetch)
+
+
+async def test_moto_signed_s3_notifications_pass_signature_validation(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
+) -> None:
+    bucket, topic = _name("bucket"), _name("topic")
+    config = _s3_config(bucket, moto_server, sns={"validateSignature": True})
+    fetcher = _moto_cert_fetcher(moto_server)
+    source = s3.S3SnsSource(
+        "s3", "signed", config, base.SourceContext(event_source_name="s3-events"), cert_fetcher=fetcher
+    )
+    async with harness.serve(harness.push_handler(source, jetstream.publisher)) as url:
+        s3c, snsc = aws("s3"), aws("sns")
+        arn = (await harness.to_thread(snsc.create_topic, Name=topic))["TopicArn"]
+        await harness.to_thread(snsc.subscribe, TopicArn=arn, Protocol="http", Endpoint=f"{url}/signed")
+        await harness.to_thread(s3c.create_bucket, Bucket=bucket)
+        await harness.to_thread(
+            s3c.put_bucket_notification_configuration,
+            Bucket=bucket,
+            NotificationConfiguration={
+                "TopicConfigurations": [{"TopicArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )
+        await harness.to_thread(s3c.put_object, Bucket=bucket, Key="uploads/signed.csv", Body=b"x")
+        event = await jetstream.next_event()
+    found = paths.get(event.data or b"", "notification.0.s3.object.key")
+    assert found is not None and found.text == "uploads/signed.csv"
+    assert fetcher.fetches >= 1  # the signature was really checked against moto's certificate
