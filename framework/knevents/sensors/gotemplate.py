@@ -1038,6 +1038,18 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "regexReplaceAll": lambda pattern, s, repl: _regex(pattern).sub(
         re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", _need_str(repl)), _need_str(s)
     ),
+    "snakecase": lambda s: re.sub(
+        r"[\s\-]+", "_", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", _need_str(s))
+    ).lower(),
+    "kebabcase": lambda s: re.sub(
+        r"[\s_]+", "-", re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", _need_str(s))
+    ).lower(),
+    "camelcase": lambda s: "".join(p[:1].upper() + p[1:] for p in re.split(r"[\s_\-]+", _need_str(s)) if p),
+    "sha1sum": lambda s: hashlib.sha1(_need_str(s).encode()).hexdigest(),
+    "typeOf": _type_name,
+    "kindOf": lambda v: {"<nil>": "invalid", "map[string]interface {}": "map", "[]interface {}": "slice"}.get(
+        _type_name(v), _type_name(v)
+    ),
     # sprig: defaults, conversion, JSON
     "default": lambda default, *given: given[0] if given and not _empty(given[0]) else default,
     "empty": _empty,

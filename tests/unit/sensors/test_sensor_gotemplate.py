@@ -94,6 +94,11 @@ def render(source: str, dot: Any = None) -> str:
         ('{{ regexReplaceAll "a(b)" "xaby" "${1}" }}', "xby"),
         ('{{ ternary "y" "n" true }}', "y"),
         ('{{ "x" | repeat 3 }}', "xxx"),
+        ('{{ "HelloWorld foo" | snakecase }}', "hello_world_foo"),
+        ('{{ "hello_world" | camelcase }}', "HelloWorld"),
+        ('{{ "HelloWorld" | kebabcase }}', "hello-world"),
+        ("{{ typeOf .Input.body.f }} {{ typeOf .Input.body.m }}", "float64 map[string]interface {}"),
+        ("{{ kindOf .Input.body.list }} {{ kindOf .Input.body.missing }}", "slice invalid"),
     ],
 )
 def test_renders_like_go(source: str, expected: str) -> None:
