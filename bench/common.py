@@ -83,14 +83,14 @@ def start_function(source: Path, target: str, env: Mapping[str, str] | None = No
     return Proc(popen, port)
 
 
-async def _client(host: str, port: int, request: bytes, count: int, latencies: list[float],
-                  errors: list[int], interval: float | None, start: float, index: int, step: float) -> None:
+async def _client(host: str, port: int, requests: Sequence[bytes], latencies: list[float],
+                  errors: list[int], rate: float | None, start: float, index: int, concurrency: int) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        for i in range(count):
-            if interval is not None:
-                due = start + (i * step + index * interval)
-                delay = due - time.perf_counter()
+        for i, request in enumerate(requests):
+            if rate:
+                # Open loop: request k of connection c is due at (k * concurrency + c) / rate.
+                delay = start + (i * concurrency + index) / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             t0 = time.perf_counter()
@@ -136,21 +136,25 @@ def http_request(path: str, body: bytes, headers: Mapping[str, str], port: int) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def load(port: int, request: bytes, total: int, concurrency: int = 16, rate: float | None = None) -> LoadResult:
-    """Send ``total`` requests over ``concurrency`` keep-alive connections; open loop when ``rate`` is set."""
+def load_many(port: int, requests: Sequence[bytes], concurrency: int = 16,
+              rate: float | None = None) -> LoadResult:
+    """Send each request once over ``concurrency`` keep-alive connections; open loop when ``rate`` is set."""
     latencies: list[float] = []
     errors: list[int] = []
+    shares = [requests[i::concurrency] for i in range(concurrency)]
 
     async def main() -> float:
-        per = total // concurrency
-        step = (concurrency / rate) if rate else 0.0
-        interval = (1 / rate) if rate else None
         start = time.perf_counter()
         await asyncio.gather(*(
-            _client("127.0.0.1", port, request, per, latencies, errors, interval, start, i, step)
-            for i in range(concurrency)
+            _client("127.0.0.1", port, share, latencies, errors, rate, start, i, concurrency)
+            for i, share in enumerate(shares) if share
         ))
         return time.perf_counter() - start
 
     seconds = asyncio.run(main())
     return LoadResult(len(latencies), seconds, latencies, errors)
+
+
+def load(port: int, request: bytes, total: int, concurrency: int = 16, rate: float | None = None) -> LoadResult:
+    """Send the same request ``total`` times (see :func:`load_many`)."""
+    return load_many(port, [request] * total, concurrency, rate)
