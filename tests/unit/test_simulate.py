@@ -461,3 +461,36 @@ def test_deeply_nested_data_is_rejected_not_crashed(
     )
     assert cli_main(["test", str(BUILD_SENSOR), "--event", str(as_file)]) == 2
     assert "nests too deeply" in capsys.readouterr().err
+
+
+def test_upstream_trigger_with_template_renders_go_templates() -> None:
+    if EXAMPLES is None:
+        return
+    report = testing.simulate(
+        EXAMPLES / "trigger-with-template.yaml",
+        [ce("webhook", "example", "1", {"body": {"message": "hello there", "name": "Joe Smith"}})],
+    )
+    [fired] = report["steps"][0]["fired"]
+    assert fired["error"] is None
+    workflow = fired["resource"]
+    assert [p["value"] for p in workflow["spec"]["arguments"]["parameters"]] == ["Hello There", "Example"]
+    assert workflow["metadata"]["generateName"] == "webhook-joesmith-"
+
+
+def test_upstream_complete_parameterization_rewrites_the_template() -> None:
+    if EXAMPLES is None:
+        return
+    data = {
+        "name": "renamed",
+        "bucket": "b",
+        "key": "k.yaml",
+        "port": ":9001",
+        "namespace": "n",
+        "image": "i",
+    }
+    report = testing.simulate(
+        EXAMPLES / "complete-trigger-parameterization.yaml", [ce("webhook", "example", "1", data)]
+    )
+    [fired] = report["steps"][0]["fired"]
+    # The resource lives in S3: resolving says so instead of guessing.
+    assert fired["resource"] is None and "not inline" in fired["error"]
