@@ -11,6 +11,7 @@ with a note; valid Argo that knevents does not run is reported as
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -203,6 +204,23 @@ def load_text(text: str, *, file: str | None = None) -> Manifests:
     return out
 
 
+KINDS = ("EventSource", "Sensor", "EventBus")
+
+
+def _kind_mistake(kind: Any, version: Any) -> tuple[str, str] | None:
+    """``(path, message)`` when a document looks like a mistyped Argo Events manifest, else None (skip it)."""
+    if kind is None and version is None:
+        return "", "not a Kubernetes manifest: `apiVersion` and `kind` are missing"
+    if kind in KINDS and (version is None or str(version).startswith("argoproj.io")):
+        return "apiVersion", f"expected apiVersion {API_VERSION}, got {version!r}"
+    if version == API_VERSION and isinstance(kind, str):
+        close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.75)
+        close = close or [k for k in KINDS if k.lower() == kind.lower()]
+        if close:
+            return "kind", f"unknown kind {kind!r}; did you mean `{close[0]}`?"
+    return None
+
+
 def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> None:
     obj = doc.content
     if obj is None:
@@ -213,13 +231,10 @@ def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> No
         )
         return
     kind, version = obj.get("kind"), obj.get("apiVersion")
-    if version != API_VERSION or kind not in ("EventSource", "Sensor", "EventBus"):
-        if kind is None and version is None:
-            out.problems.append(
-                _problem(
-                    "not a Kubernetes manifest: `apiVersion` and `kind` are missing", "", file, doc.index
-                )
-            )
+    if version != API_VERSION or kind not in KINDS:
+        mistake = _kind_mistake(kind, version)
+        if mistake is not None:
+            out.problems.append(_problem(mistake[1], mistake[0], file, doc.index))
         else:
             out.skipped.append(
                 _problem(f"skipped {kind} ({version}): not an Argo Events manifest", "", file, doc.index)

@@ -266,3 +266,37 @@ def test_rules_still_run_on_the_parts_that_parse() -> None:
         "spec.dependencies[1].filtersLogicalOperator",
         "spec.triggers[1].template.k8s.operation",
     ]
+
+
+KIND_MISTAKES = [
+    (
+        "version-typo",
+        {"apiVersion": "argoproj.io/v1alpha", "kind": "Sensor"},
+        "apiVersion",
+        "expected apiVersion",
+    ),
+    ("version-missing", {"kind": "EventSource"}, "apiVersion", "got None"),
+    (
+        "kind-typo",
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensors"},
+        "kind",
+        "did you mean `Sensor`?",
+    ),
+    ("kind-case", {"apiVersion": "argoproj.io/v1alpha1", "kind": "eventsource"}, "kind", "`EventSource`"),
+]
+
+
+@pytest.mark.parametrize(
+    ("obj", "path", "fragment"), [k[1:] for k in KIND_MISTAKES], ids=[k[0] for k in KIND_MISTAKES]
+)
+def test_mistyped_kind_or_version_is_an_error_not_a_skip(
+    obj: dict[str, Any], path: str, fragment: str
+) -> None:
+    manifests = loading.load_text(json.dumps({**obj, "metadata": {"name": "x"}}))
+    assert manifests.skipped == []
+    assert [(p.path, fragment in p.message) for p in manifests.problems] == [(path, True)]
+
+
+def test_other_argo_kinds_are_skipped() -> None:
+    manifests = loading.load_text(json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow"}))
+    assert manifests.problems == [] and len(manifests.skipped) == 1
