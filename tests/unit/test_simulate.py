@@ -286,11 +286,21 @@ def test_cli_processes_several_files_in_order(tmp_path: Path, capsys: pytest.Cap
 
 # --- upstream example sensors ------------------------------------------------------------------
 
-EXAMPLES = (
-    Path(os.environ["KNEVENTS_ARGO_EXAMPLES"]) / "examples" / "sensors"
-    if os.environ.get("KNEVENTS_ARGO_EXAMPLES")
-    else None
-)
+
+def _examples_dir() -> Path | None:
+    """Argo's example sensors: ``$KNEVENTS_ARGO_EXAMPLES/examples/sensors``, else the sibling checkout."""
+    roots = [
+        os.environ.get("KNEVENTS_ARGO_EXAMPLES"),
+        str(Path(__file__).resolve().parents[3] / "shared" / "argo-events"),
+    ]
+    for root in filter(None, roots):
+        for candidate in (Path(root) / "examples" / "sensors", Path(root) / "sensors"):
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+EXAMPLES = _examples_dir()
 
 # (file, events, expected per step: list of fired trigger names)
 UPSTREAM_CASES: list[tuple[str, list[dict[str, Any]], list[list[str]]]] = [
