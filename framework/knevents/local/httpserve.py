@@ -49,7 +49,9 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 async def _send(send: Send, response: web.Response) -> None:
-    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()]
+    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
+               if k.lower() != "content-length"]
+    headers.append((b"content-length", str(len(response.body)).encode()))  # never chunked: one small body
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
