@@ -64,18 +64,15 @@ def format_path(loc: Sequence[str | int]) -> str:
 # -- walking the model classes along an error location ----------------------------------------------------
 
 
-def _resolve(annotation: Any) -> Any:
-    if isinstance(annotation, str):
-        return eval(annotation, vars(models))  # generated annotations only name model classes
-    if isinstance(annotation, typing.ForwardRef):
-        return _resolve(annotation.__forward_arg__)
-    return annotation
-
-
 def _members(annotation: Any) -> list[Any]:
-    annotation = _resolve(annotation)
+    """The types a field accepts, ``None`` left out; forward references (``"Trigger | None"``) resolved."""
+    if isinstance(annotation, typing.ForwardRef):
+        annotation = annotation.__forward_arg__
+    if isinstance(annotation, str):  # the generator quotes only unions of generated class names
+        names = [part.strip() for part in annotation.split("|")]
+        return [models.CLASSES[n] for n in names if n in models.CLASSES]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [_resolve(a) for a in typing.get_args(annotation) if a is not type(None)]
+        return [m for a in typing.get_args(annotation) if a is not type(None) for m in _members(a)]
     return [annotation]
 
 
