@@ -36,6 +36,7 @@ __all__ = ["HttpTrigger", "aclose", "ssl_context"]
 _BODY_SNIPPET = 200
 _Pool = dict[tuple[str, ...], "httpx.AsyncClient"]
 _POOLS: dict[asyncio.AbstractEventLoop, _Pool] = {}
+_CONTEXTS: dict[str, ssl.SSLContext] = {}
 
 
 def ssl_context(
@@ -54,6 +55,13 @@ def ssl_context(
             "tls needs both clientCertSecret and clientKeySecret for a client certificate"
         )
     digest = hashlib.sha256("\0".join(v or "" for v in (ca, cert, key, str(insecure))).encode()).hexdigest()
+    context = _CONTEXTS.get(digest)
+    if context is None:  # building one loads the system CA store: do it once per TLS configuration
+        context = _CONTEXTS[digest] = _build_context(ca, cert, key, insecure)
+    return context, ("tls", digest), [v for v in (cert, key) if v]
+
+
+def _build_context(ca: str | None, cert: str | None, key: str | None, insecure: bool) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if insecure:
         context.check_hostname = False
@@ -67,7 +75,7 @@ def ssl_context(
         raise errors.TriggerError(
             f"tls: the certificate or key in the referenced secrets is not valid PEM ({exc.__class__.__name__})"
         ) from None
-    return context, ("tls", digest), [v for v in (cert, key) if v]
+    return context
 
 
 def _load_client_cert(context: ssl.SSLContext, cert: str, key: str) -> None:

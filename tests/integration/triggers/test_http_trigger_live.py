@@ -218,3 +218,11 @@ async def test_dynamic_headers_and_host_come_from_the_spec_and_events(target: Ht
     await triggers.fire(resolved, support.context())
     assert target.seen[0].headers["x-project"] == "kubedojo"
     assert target.seen[0].headers["host"] == "hooks.example.com"
+
+
+async def test_invalid_ca_pem_is_a_clear_permanent_error(target: HttpTarget) -> None:
+    resolved = support.resolved(http(target.url(), tls=CA_REF), payload=b"{}")
+    env = secret("tls", "ca.crt", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----")
+    with pytest.raises(errors.TriggerError, match="not valid PEM"):
+        await triggers.fire(resolved, support.context(secrets=env))
+    assert target.seen == []
