@@ -167,3 +167,23 @@ def test_calendar_interval_ticks_fire_the_log_trigger(tmp_path: Path, runners: l
     assert ticks[0]["events"]["demo"] != ticks[1]["events"]["demo"]
     assert runner.matching(_fired("nightly-cleanup")) == []
     assert runner.stop() == 0
+
+
+def test_dry_run_prints_the_http_request_instead_of_sending_it(
+    tmp_path: Path, runners: list[harness.RunnerProcess], sink: harness.Sink
+) -> None:
+    port = free_port()
+    manifests = harness.prepare("http-trigger", tmp_path / "m", {
+        '"12000"': f'"{port}"', "http://localhost:8080": sink.url})
+    runner = _start(runners, tmp_path, manifests, harness.knevents_env(tmp_path), "--dry-run")
+    sent = harness.cli(["send", "--url", f"http://127.0.0.1:{port}/push", "--data",
+                        json.dumps({"head_commit": {"message": "dry"}})], runner.env, tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    [fired] = runner.wait_for(_fired("notify-slack"), "the dry-run firing")
+    assert fired["dry_run"] is True and "not executed" in fired["msg"]
+    text = harness.cli(["status", "--state-dir", str(tmp_path / "state")], runner.env, tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "notify-sensor (namespace default): dead letters 0" in text.stdout
+    assert "notify-slack (http, dry run)" in text.stdout
+    assert runner.stop() == 0
+    assert sink.received == []
