@@ -37,6 +37,37 @@ def check_event_source(source: models.EventSource) -> Found:
                 yield from rule(config, path)
     if not any_event:
         yield "spec", "no event source: set at least one type (webhook, calendar, sqs …) with an event"
+    yield from _route_conflicts(source.spec)
+
+
+def _routes(spec: models.EventSourceSpec) -> Iterator[tuple[str, str, str, str | None]]:
+    """``(path, port, endpoint, method)`` of every explicitly configured HTTP endpoint."""
+    for key, entries in support.source_types(spec):
+        for name, config in entries.items():
+            path = f"spec.{key}.{name}"
+            if key == "webhook":
+                yield path, config.port or "", config.endpoint or "", config.method
+            elif key in ("github", "gitlab", "sns") and config.webhook is not None:
+                ctx = config.webhook
+                yield f"{path}.webhook", ctx.port or "", ctx.endpoint or "", ctx.method
+            elif key in ("s3", "minio") and config.sns is not None and config.sns.endpoint:
+                yield f"{path}.sns", config.sns.port or "", config.sns.endpoint, config.sns.method
+            elif key == "pubSub" and config.push is not None and config.push.endpoint:
+                yield f"{path}.push", config.push.port or "", config.push.endpoint, config.push.method
+
+
+def _route_conflicts(spec: models.EventSourceSpec) -> Found:
+    """Two events may not listen on the same port, endpoint and method: a request could not be routed."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for path, port, endpoint, method in _routes(spec):
+        if not endpoint:
+            continue
+        key = (port, endpoint, (method or "*").upper())
+        if key in seen:
+            where = f"port {port}" if port else "the default port"
+            yield f"{path}.endpoint", f"endpoint `{endpoint}` on {where} is also used by {seen[key]}"
+        else:
+            seen[key] = path
 
 
 def check_webhook_context(ctx: models.WebhookContext | None, path: str, *, required: bool = True) -> Found:

@@ -11,6 +11,7 @@ registry, the renderer).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -61,7 +62,7 @@ def _aliases(cls: type[BaseModel]) -> dict[str, str]:
     return {name: field.alias or name for name, field in cls.model_fields.items()}
 
 
-def source_types(spec: models.EventSourceSpec) -> Iterator[tuple[str, dict[str, object]]]:
+def source_types(spec: models.EventSourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(type key, {event name: config})`` for every event source type set in ``spec``."""
     for attr, alias in _aliases(models.EventSourceSpec).items():
         if alias in SOURCE_SPEC_FIELDS:

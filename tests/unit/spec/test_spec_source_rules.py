@@ -141,6 +141,13 @@ CASES: list[tuple[str, str, Any, str, str]] = [
         "spec.gitlab.g.gitlabBaseURL",
         "needs `gitlabBaseURL`",
     ),
+    (
+        "same-route-twice",
+        "spec.webhook.b",
+        {"port": "12000", "endpoint": "/a", "method": "POST"},
+        "spec.webhook.b.endpoint",
+        "endpoint `/a` on port 12000 is also used by spec.webhook.a",
+    ),
     ("nothing", "spec", {}, "spec", "no event source"),
     ("no-name", "metadata", {"namespace": "x"}, "metadata.name", "a name is needed"),
     ("bad-name", "metadata.name", "My_Hooks", "metadata.name", "not a valid Kubernetes name"),
@@ -253,3 +260,9 @@ def _yaml(obj: dict[str, Any]) -> str:
     import json
 
     return json.dumps(obj)  # JSON is YAML
+
+
+def test_same_endpoint_on_other_port_or_method_is_fine() -> None:
+    obj = patch(event_source(), "spec.webhook.b", {"port": "12001", "endpoint": "/a", "method": "POST"})
+    obj = patch(obj, "spec.webhook.c", {"port": "12000", "endpoint": "/a", "method": "GET"})
+    assert loading.parse_event_source(obj).spec.webhook is not None
