@@ -94,6 +94,8 @@ def _client(
 ) -> httpx.AsyncClient:
     import httpx
 
+    for stale in [loop for loop in _POOLS if loop.is_closed()]:  # a loop that ended without aclose()
+        del _POOLS[stale]
     pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
     client = pool.get(key)
     if client is None or client.is_closed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from knevents.settings import HttpSettings, KubeSettings, Settings
 from knevents.triggers import base, kube
 
 from tests.fixtures.kube import KubeApi
+from tests.integration.triggers.http_target import Answer, HttpTarget
 from tests.unit.triggers import trigger_support as support
 
 NS = "argo-events"
@@ -318,3 +320,34 @@ async def test_unreachable_api_server_is_retryable(tmp_path: Path) -> None:
     with pytest.raises(errors.TriggerRetryableError, match="the Kubernetes API is unreachable"):
         await triggers.fire(resolved, ctx)
     kube.forget_clients()
+
+
+async def test_resubmit_and_resume_go_through_the_argo_server(tmp_path: Path, settings: Settings) -> None:
+    server = HttpTarget(tmp_path).start()
+    try:
+        server.default = Answer(200, b"{}")
+        argo = dataclasses.replace(settings, http=HttpSettings(argo_server_url=server.url("/argo/")))
+        for operation in ("resubmit", "retry", "resume"):
+            resolved = support.resolved(
+                {"name": "op", "argoWorkflow": {"operation": operation, "source": {"resource": {}}}},
+                resource={
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "Workflow",
+                    "metadata": {"name": "wf1"},
+                },
+                fired={"dep": support.event(id="ev-7")},
+            )
+            result = await triggers.fire(resolved, support.context(settings=argo))
+            assert result.status == 200
+        assert [(s.method, s.path) for s in server.seen] == [
+            ("PUT", f"/argo/api/v1/workflows/{NS}/wf1/resubmit"),
+            ("PUT", f"/argo/api/v1/workflows/{NS}/wf1/retry"),
+            ("PUT", f"/argo/api/v1/workflows/{NS}/wf1/resume"),
+        ]
+        assert json.loads(server.seen[0].body) == {"namespace": NS, "name": "wf1"}
+        assert server.seen[0].headers[base.EVENT_IDS_HEADER.lower()] == "ev-7"
+        server.default = Answer(404, b'{"code": 5, "message": "workflows.argoproj.io \\"wf1\\" not found"}')
+        with pytest.raises(errors.TriggerError, match=r'answered 404: workflows\.argoproj\.io "wf1" not found'):
+            await triggers.fire(resolved, support.context(settings=argo))
+    finally:
+        server.close()
