@@ -24,7 +24,6 @@ knevents has no CLI in its image; it does what the CLI does:
 from __future__ import annotations
 
 import copy
-import shlex
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
@@ -46,10 +45,11 @@ _PATCHES: dict[str, dict[str, Any]] = {
 
 
 def apply_submit_args(workflow: dict[str, Any], args: list[str]) -> None:
-    """Apply ``argo submit`` flags that change the Workflow object (in place)."""
-    words = [
-        w for arg in args for w in (shlex.split(arg) if " " in arg and not arg.startswith("-p") else [arg])
-    ]
+    """Apply ``argo submit`` flags that change the Workflow object (in place).
+
+    Each entry is one argv word, as Argo Events passes them to the CLI (no shell splitting).
+    """
+    words = list(args)
     spec, metadata = workflow.setdefault("spec", {}), workflow.setdefault("metadata", {})
     i = 0
     while i < len(words):

@@ -119,3 +119,9 @@ async def test_submit_from_cron_workflow_copies_the_workflow_spec() -> None:
 async def test_submit_from_other_kinds_is_refused() -> None:
     with pytest.raises(errors.TriggerError, match="must be WorkflowTemplate"):
         await argo_workflow.workflow_from(None, {"kind": "Pod", "metadata": {"name": "p"}}, "ns")
+
+
+def test_submit_args_are_argv_words_not_shell_text() -> None:
+    wf: dict = {}
+    argo_workflow.apply_submit_args(wf, ["-p", "message=hello world"])
+    assert wf["spec"]["arguments"]["parameters"] == [{"name": "message", "value": "hello world"}]
