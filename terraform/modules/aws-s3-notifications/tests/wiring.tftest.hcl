@@ -100,16 +100,6 @@ run "plain_http_is_refused" {
   expect_failures = [aws_sns_topic.this]
 }
 
-run "sns_needs_a_function_url" {
-  command = plan
-
-  variables {
-    bucket_name = "uploads"
-  }
-
-  expect_failures = [aws_sns_topic.this]
-}
-
 run "unknown_delivery_is_refused" {
   command = plan
 
