@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from knevents import errors
-from knevents.spec import models, problems, sensor_rules, source_rules, support, yamlio
+from knevents.spec import models, problems, sensor_rules, source_rules, support, tree, yamlio
 
 __all__ = [
     "API_VERSION",
@@ -123,6 +123,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 
 def _metadata_rules(obj: Any) -> Iterator[tuple[str, str]]:
+    yield from tree.check_references(obj)
     meta = obj.metadata
     if not (meta.name or meta.generate_name):
         yield "metadata.name", "a name is needed"

@@ -252,6 +252,20 @@ CASES: list[tuple[str, str, Any, str, str]] = [
         "either `jq` or `script`",
     ),
     (
+        "secret-ref-name",
+        f"{T0}.template.http.basicAuth",
+        {"username": {"key": "user"}, "password": {"name": "creds", "key": ""}},
+        "spec.triggers[0].template.http.basicAuth.username",
+        "needs the secret's `name`",
+    ),
+    (
+        "secret-ref-key",
+        f"{T0}.template.http.basicAuth",
+        {"password": {"name": "creds", "key": ""}},
+        "spec.triggers[0].template.http.basicAuth.password",
+        "needs a `key`",
+    ),
+    (
         "context-empty",
         "spec.dependencies.0.filters",
         {"context": {"id": "x"}},
