@@ -58,7 +58,6 @@ SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
 UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
 _TYPES = (NOTIFICATION, SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION)
 
-_MASKED = "*** Masked Auth Secret ***"
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 _MAX_CERT_BYTES = 64 * 1024
 _NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -326,13 +325,3 @@ async def receive(body: bytes, endpoint: Endpoint, fetcher: CertFetcher | None =
         log.info("SNS subscription to %s was removed", msg.topic_arn)
         return None
     return msg
-
-
-def header_lists(items: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
-    """Request headers in Go's ``http.Header`` shape (canonical names, list values), as Argo sends them."""
-    out: dict[str, list[str]] = {}
-    for name, value in items:
-        canonical = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-        # A credential a proxy may have added must not travel on the bus (Argo masks it the same way).
-        out.setdefault(canonical, []).append(_MASKED if canonical == "Authorization" else value)
-    return out

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from knevents import errors, events, web
-from knevents.sources import base, gcp_oidc, gcp_pubsub
+from knevents.sources import base, common, gcp_oidc, gcp_pubsub
 
 __all__ = ["PubSubPullSource", "PubSubPushSource", "create", "go_time", "message_data"]
 
@@ -128,18 +128,6 @@ class _Common:
         )
 
 
-def _port(port: str | None, where: str) -> int | None:
-    if not port:
-        return None
-    try:
-        value = int(port)
-    except ValueError:
-        raise errors.SpecError(f"{where}: port {port!r} is not a number") from None
-    if not 0 < value < 65536:
-        raise errors.SpecError(f"{where}: port {value} is out of range")
-    return value
-
-
 class PubSubPushSource(_Common):
     """Receives Pub/Sub push deliveries."""
 
@@ -158,7 +146,7 @@ class PubSubPushSource(_Common):
         self._route = base.Route(
             endpoint=endpoint if endpoint.startswith("/") else "/" + endpoint,
             method=(push.method or "POST").upper(),
-            port=_port(push.port, where),
+            port=common.port_number(push.port, where),
         )
         verify = push.verify_token if push.verify_token is not None else bool(push.audience or push.email)
         if verify and not push.audience:

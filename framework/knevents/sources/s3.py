@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from knevents import errors, events, web
-from knevents.sources import aws, aws_sns, aws_sqs, base, sns
+from knevents.sources import aws, aws_sns, aws_sqs, base, common, sns
 
 __all__ = [
     "RecordFilter",
@@ -188,7 +188,7 @@ class S3SnsSource:
         self._route = base.Route(
             endpoint=endpoint if endpoint.startswith("/") else "/" + endpoint,
             method=((opts.method if opts is not None else None) or "POST").upper(),
-            port=sns.port_number(opts.port if opts is not None else None, f"{key}.{event_name}.sns"),
+            port=common.port_number(opts.port if opts is not None else None, f"{key}.{event_name}.sns"),
         )
         self._endpoint = aws_sns.Endpoint(
             validate_signature=bool(opts.validate_signature) if opts is not None else False,

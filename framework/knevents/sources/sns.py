@@ -16,27 +16,11 @@ import logging
 from typing import Any
 
 from knevents import errors, events, web
-from knevents.sources import aws, aws_sns, base
+from knevents.sources import aws, aws_sns, base, common
 
 __all__ = ["SnsSource", "create"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_PAYLOAD = 1024 * 1024
-"""Bytes; Argo's webhook default when ``maxPayloadSize`` is unset."""
-
-
-def port_number(port: str | int | None, where: str) -> int | None:
-    """A spec port (a string in Argo's schema) as an int; SpecError when it is not one."""
-    if port is None or port == "":
-        return None
-    try:
-        value = int(port)
-    except (TypeError, ValueError):
-        raise errors.SpecError(f"{where}: port {port!r} is not a number") from None
-    if not 0 < value < 65536:
-        raise errors.SpecError(f"{where}: port {value} is out of range")
-    return value
 
 
 def rejection(exc: errors.KneventsError) -> web.Response:
@@ -61,21 +45,21 @@ class SnsSource:
     ) -> None:
         where = f"sns.{event_name}"
         hook = config.webhook
-        if hook is None or not hook.endpoint:
-            raise errors.SpecError(f"{where}.webhook.endpoint is required")
+        if hook is None:
+            raise errors.SpecError(f"{where}.webhook is required")
         self.event_name = event_name
         self._ctx = ctx
         self._metadata = dict(config.metadata or {})
         self._route = base.Route(
-            endpoint=hook.endpoint if hook.endpoint.startswith("/") else "/" + hook.endpoint,
+            endpoint=common.endpoint_path(hook.endpoint, f"{where}.webhook"),
             method=(hook.method or "POST").upper(),
-            port=port_number(hook.port, f"{where}.webhook"),
+            port=common.port_number(hook.port, f"{where}.webhook"),
         )
         self._endpoint = aws_sns.Endpoint(
             topic_arn=config.topic_arn or None,
             validate_signature=bool(config.validate_signature),
             allowed_origin=aws.endpoint_origin(config.endpoint),
-            max_payload=hook.max_payload_size or DEFAULT_MAX_PAYLOAD,
+            max_payload=hook.max_payload_size or common.DEFAULT_MAX_PAYLOAD,
         )
         self._fetcher = cert_fetcher
 
@@ -93,7 +77,7 @@ class SnsSource:
         if msg is None:
             return base.PushResult(response=web.text_response(200, "ok"))
         data: dict[str, Any] = {
-            "header": aws_sns.header_lists(request.headers.items_all()),
+            "header": common.header_lists(request.headers.items_all()),
             "body": dict(msg.fields),
         }
         if self._metadata:

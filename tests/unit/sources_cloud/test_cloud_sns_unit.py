@@ -184,7 +184,7 @@ def test_missing_webhook_is_a_spec_error() -> None:
     from knevents import errors
 
     config = models.SNSEventSource(topicArn=TOPIC, region="us-east-1")
-    with pytest.raises(errors.SpecError, match=r"sns\.example\.webhook\.endpoint is required"):
+    with pytest.raises(errors.SpecError, match=r"sns\.example\.webhook is required"):
         sns.create("example", config, base.SourceContext(event_source_name="aws-sns"))
 
 
