@@ -185,3 +185,29 @@ async def test_pull_leaves_the_message_for_redelivery_when_the_bus_is_down(
         subscriber.pull, request={"subscription": path, "max_messages": 10}, timeout=10
     )
     assert [m.message.message_id for m in answer.received_messages] == [message_id]
+
+
+async def test_subscription_is_deleted_on_finish_when_asked(clients: tuple[Any, Any]) -> None:
+    from google.api_core import exceptions as gex
+
+    _, subscriber = clients
+    topic, subscription = _name("events"), _name("events-sub")
+    path = f"projects/{PROJECT}/subscriptions/{subscription}"
+    config = models.PubSubEventSource(
+        projectID=PROJECT, topic=topic, subscriptionID=subscription, deleteSubscriptionOnFinish=True
+    )
+    source = pubsub.create("example", config, base.SourceContext(event_source_name="gcp-pubsub"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(harness.ObservedPublisher(None).publish, stop))  # type: ignore[union-attr]
+    try:
+        for _ in range(int(harness.WAIT * 10)):
+            try:
+                await harness.to_thread(subscriber.get_subscription, subscription=path)
+                break
+            except gex.NotFound:
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, harness.WAIT)
+    with pytest.raises(gex.NotFound):
+        await harness.to_thread(subscriber.get_subscription, subscription=path)
