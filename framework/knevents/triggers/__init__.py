@@ -27,6 +27,7 @@ from knevents.triggers import (
     backoff,
     http,
     k8s,
+    kube,
     log,
     nats,
     ratelimit,
@@ -113,5 +114,6 @@ async def fire(
 
 
 async def aclose() -> None:
-    """Close pooled connections opened on the running event loop (call on shutdown)."""
+    """Close pooled connections: HTTP clients of the running event loop, Kubernetes clients (call on shutdown)."""
     await http.aclose()
+    kube.forget_clients()

@@ -69,6 +69,18 @@ class Kube:
                 self._dynamic = _build(self._settings)
             return self._dynamic
 
+    def close(self) -> None:
+        """Close the client's pooled connections (if it was ever built)."""
+        with self._lock:
+            dynamic, self._dynamic = self._dynamic, None
+        if dynamic is None:
+            return
+        api = dynamic.client
+        api.close()
+        pool_manager = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+        if pool_manager is not None:
+            pool_manager.clear()
+
     def resource(self, api_version: str, kind: str) -> Any:
         """The discovered API resource for ``apiVersion``/``kind``."""
         return self.dynamic().resources.get(api_version=api_version, kind=kind)
@@ -148,9 +160,12 @@ def client(settings: KubeSettings) -> Kube | None:
 
 
 def forget_clients() -> None:
-    """Drop cached clients (tests that start a new API server, a changed kubeconfig)."""
+    """Close and drop cached clients (shutdown, tests that start a new API server, a changed kubeconfig)."""
     with _LOCK:
+        clients = list(_CLIENTS.values())
         _CLIENTS.clear()
+    for cached in clients:
+        cached.close()
 
 
 def _build(settings: KubeSettings) -> Any:

@@ -347,7 +347,9 @@ async def test_resubmit_and_resume_go_through_the_argo_server(tmp_path: Path, se
         assert json.loads(server.seen[0].body) == {"namespace": NS, "name": "wf1"}
         assert server.seen[0].headers[base.EVENT_IDS_HEADER.lower()] == "ev-7"
         server.default = Answer(404, b'{"code": 5, "message": "workflows.argoproj.io \\"wf1\\" not found"}')
-        with pytest.raises(errors.TriggerError, match=r'answered 404: workflows\.argoproj\.io "wf1" not found'):
+        with pytest.raises(
+            errors.TriggerError, match=r'answered 404: workflows\.argoproj\.io "wf1" not found'
+        ):
             await triggers.fire(resolved, support.context(settings=argo))
     finally:
         server.close()
