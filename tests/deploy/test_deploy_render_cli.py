@@ -32,6 +32,25 @@ def test_yaml_to_stdout_validates(capsys: pytest.CaptureFixture[str]) -> None:
     assert images == {"reg/kn:1"}
 
 
+def _example_sets() -> list[Path]:
+    """Each example folder is deployed on its own; the seed documents' examples are one file each."""
+    examples = corpus.REPO / "examples"
+    sets = [d for d in sorted(examples.iterdir()) if d.is_dir() and d.name != "seeds"]
+    sets += sorted(p for p in (examples / "seeds").rglob("*") if p.suffix in (".yaml", ".yml"))
+    return sets
+
+
+EXAMPLE_SETS = _example_sets()
+
+
+@pytest.mark.parametrize("example", EXAMPLE_SETS, ids=[corpus.ident(p) for p in EXAMPLE_SETS])
+def test_the_projects_examples_render_through_validation(example: Path) -> None:
+    rendering = render.render_paths([example])
+    assert {o["kind"] for o in rendering.objects} & {"Service", "Broker"}
+    for obj in rendering.objects:
+        assert schemas.roundtrip(obj) == obj
+
+
 def test_golden_output_for_one_example() -> None:
     # regenerate with KNEVENTS_UPDATE_GOLDEN=1 after an intended change, and review the diff
     text = render.dump_yaml(render.render_paths([WEBHOOK, SENSOR]).objects)

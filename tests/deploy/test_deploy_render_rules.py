@@ -257,6 +257,14 @@ def test_calendar_schedule_gets_a_ping_source_to_its_calendar_route() -> None:
     }
 
 
+def test_calendar_catchup_gets_nats_for_its_tick_store() -> None:
+    plain = render.render([_source("a", {"calendar": {"t": {"schedule": "* * * * *"}}})], [])
+    catchup = {"schedule": "* * * * *", "persistence": {"catchup": {"enabled": True, "maxDuration": "5m"}}}
+    stateful = render.render([_source("b", {"calendar": {"t": catchup}})], [])
+    assert "KNEVENTS_NATS_URL" not in _env(_kinds(plain, "Service")[0])
+    assert _env(_kinds(stateful, "Service")[0])["KNEVENTS_NATS_URL"] == options.DEFAULT_NATS_URL
+
+
 def test_jetstream_bus_is_a_channel_broker_with_the_stream_limits() -> None:
     bus = {
         "apiVersion": "argoproj.io/v1alpha1",

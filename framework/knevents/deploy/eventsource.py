@@ -11,7 +11,9 @@ pollers of a calendar interval or a plain NATS subscription would emit every
 event twice. One pull entry makes the whole EventSource pull-type.
 
 Events are published to the Broker named by ``spec.eventBusName`` (default
-``default``) through ``K_SINK``, its ingress URL.
+``default``) through ``K_SINK``, its ingress URL. A calendar with
+``persistence.catchup`` also gets ``KNEVENTS_NATS_URL``: it keeps its last
+tick in JetStream KV.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
             spec_config_map=svc,
             references=refs.find(spec),
             labels=labels,
-            env={"K_SINK": names.broker_ingress(namespace, bus), "KNEVENTS_BUS": bus},
+            env=_env(found, namespace, bus, options),
             revision_annotations=scale,
             template=spec.get("template") or {},
         ),
@@ -130,6 +132,21 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
     return Rendered((config_map, service, *pings), tuple(warnings))
+
+
+def _env(
+    found: list[tuple[str, str, Mapping[str, Any]]], namespace: str, bus: str, options: RenderOptions
+) -> dict[str, str]:
+    env = {"K_SINK": names.broker_ingress(namespace, bus), "KNEVENTS_BUS": bus}
+    # calendar catch-up keeps the last tick in JetStream KV: the only state an event source has
+    if any(key == "calendar" and _catchup(config) for key, _, config in found):
+        env["KNEVENTS_NATS_URL"] = options.nats_url
+    return env
+
+
+def _catchup(config: Mapping[str, Any]) -> bool:
+    catchup = (config.get("persistence") or {}).get("catchup") or {}
+    return bool(catchup.get("enabled"))
 
 
 def _ping(
