@@ -34,6 +34,8 @@ _PERMANENT = (
     "InvalidArgument",
     "FailedPrecondition",
     "AlreadyExists",
+    "DefaultCredentialsError",
+    "RefreshError",
 )
 
 

@@ -283,12 +283,12 @@ class PubSubPullSource(_Common):
             while not stop.is_set():
                 try:
                     if client is None:
-                        client = await asyncio.to_thread(gcp_pubsub.Client, self._spec(), self._ctx.secrets)
-                        await asyncio.to_thread(client.prepare)
+                        client = await self._connect()
                     batch = await asyncio.to_thread(client.pull)
                     await self._drain(client, batch, publish)
                     failures = 0
-                except errors.KneventsError as exc:
+                except Exception as raw:  # google-auth / grpc errors too: the loop must survive them
+                    exc = gcp_pubsub.translate(raw, self._what)
                     failures += 1
                     if isinstance(exc, errors.PermanentError) and client is not None:
                         await asyncio.to_thread(client.close)
@@ -300,6 +300,15 @@ class PubSubPullSource(_Common):
         finally:
             if client is not None:
                 await self._finish(client)
+
+    async def _connect(self) -> gcp_pubsub.Client:
+        client = await asyncio.to_thread(gcp_pubsub.Client, self._spec(), self._ctx.secrets)
+        try:
+            await asyncio.to_thread(client.prepare)
+        except BaseException:
+            await asyncio.to_thread(client.close)
+            raise
+        return client
 
     async def _finish(self, client: gcp_pubsub.Client) -> None:
         if self._config.delete_subscription_on_finish:

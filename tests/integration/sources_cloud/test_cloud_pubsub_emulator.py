@@ -211,3 +211,31 @@ async def test_subscription_is_deleted_on_finish_when_asked(clients: tuple[Any, 
         await asyncio.wait_for(task, harness.WAIT)
     with pytest.raises(gex.NotFound):
         await harness.to_thread(subscriber.get_subscription, subscription=path)
+
+
+async def test_subscription_on_another_topic_is_a_logged_error_not_a_crash(
+    clients: tuple[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher, subscriber = clients
+    topic, other, subscription = _name("events"), _name("other"), _name("events-sub")
+    await harness.to_thread(publisher.create_topic, name=f"projects/{PROJECT}/topics/{other}")
+    await harness.to_thread(
+        subscriber.create_subscription,
+        name=f"projects/{PROJECT}/subscriptions/{subscription}",
+        topic=f"projects/{PROJECT}/topics/{other}",
+    )
+    config = models.PubSubEventSource(projectID=PROJECT, topic=topic, subscriptionID=subscription)
+    source = pubsub.create("example", config, base.SourceContext(event_source_name="gcp-pubsub"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(harness.ObservedPublisher(None).publish, stop))  # type: ignore[union-attr]
+    try:
+        for _ in range(int(harness.WAIT * 10)):
+            if any("belongs to topic" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.1)
+        assert not task.done()  # still running, retrying with backoff
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, harness.WAIT)
+    (record,) = [r for r in caplog.records if "belongs to topic" in r.getMessage()][:1]
+    assert other in record.getMessage()
