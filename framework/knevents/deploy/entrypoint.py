@@ -6,9 +6,10 @@ environment, as Knative starts a container: ``KNEVENTS_FUNCTION``
 (``sensor`` or ``eventsource``, required) chooses ``functions/<name>/main.py``;
 functions-framework's own variables (``FUNCTION_SOURCE``, ``FUNCTION_TARGET``,
 ``FUNCTION_SIGNATURE_TYPE``, ``FUNCTION_USE_ASGI``, ``PORT``) are filled in
-with that function's defaults unless already set, and the process is
-replaced by ``python -m functions_framework`` so that signals from the kubelet
-reach the server directly. A missing or wrong setting is one line on stderr
+with that function's defaults unless already set, and functions-framework's
+own ``python -m functions_framework`` entry then runs in this same process (no
+second interpreter start on a cold start; signals from the kubelet reach the
+server directly). A missing or wrong setting is one line on stderr
 and exit code 64 (``EX_USAGE``), never a traceback.
 
 ``KNEVENTS_FUNCTIONS_DIR`` (default ``./functions``; ``/app/functions`` in
@@ -18,12 +19,13 @@ the image) is where the function sources are.
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FUNCTIONS", "Function", "command", "main", "prepare"]
+__all__ = ["FUNCTIONS", "Function", "main", "prepare"]
 
 EX_USAGE = 64
 
@@ -73,21 +75,16 @@ def prepare(env: MutableMapping[str, str]) -> None:
         raise UsageError(f"PORT must be a port number, got {port!r}")
 
 
-def command() -> list[str]:
-    """The functions-framework command line (everything else is in the environment)."""
-    return [sys.executable, "-m", "functions_framework"]
-
-
 def main() -> int:
-    """Prepare the environment and exec functions-framework; returns only on a usage error."""
+    """Prepare the environment and run functions-framework; returns only on a usage error."""
     try:
         prepare(os.environ)
     except UsageError as exc:
         print(f"knevents: {exc}", file=sys.stderr)
         return EX_USAGE
-    argv = command()
-    os.execv(argv[0], argv)
-    return 0  # pragma: no cover (execv does not return)
+    sys.argv = ["functions-framework"]  # everything is in the environment; no flags to parse
+    runpy.run_module("functions_framework", run_name="__main__", alter_sys=True)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
