@@ -25,7 +25,7 @@ from knevents import errors, events
 from knevents.secrets import SecretResolver
 from knevents.sources import aws, base
 
-__all__ = ["Convert", "Poller", "QueueConfig"]
+__all__ = ["Convert", "Poller", "QueueConfig", "wait_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ class QueueConfig:
     wait_time_seconds: int = DEFAULT_WAIT
     keep_malformed: bool = False
     """Argo's ``dlq``: leave unconvertible messages for the queue's redrive policy instead of deleting them."""
+
+
+def wait_seconds(value: int | None, where: str) -> int:
+    """``waitTimeSeconds`` checked against SQS's range (0–20; 0 means Argo's default of 3)."""
+    seconds = int(value or 0)
+    if not 0 <= seconds <= 20:
+        raise errors.SpecError(f"{where}.waitTimeSeconds: {seconds} is outside SQS's long-polling range 0-20")
+    return seconds
 
 
 class Poller:

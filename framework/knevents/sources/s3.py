@@ -227,7 +227,7 @@ class S3SqsSource:
         queue = aws_sqs.QueueConfig(
             queue=opts.queue,
             account_id=opts.queue_account_id or None,
-            wait_time_seconds=int(opts.wait_time_seconds or 0),
+            wait_time_seconds=aws_sqs.wait_seconds(opts.wait_time_seconds, f"{key}.{event_name}.sqs"),
             aws=aws.AwsConfig(
                 region=opts.region or config.region,
                 endpoint=opts.endpoint or config.endpoint,

@@ -95,7 +95,7 @@ class SqsSource:
         queue = aws_sqs.QueueConfig(
             queue=config.queue,
             account_id=config.queue_account_id or None,
-            wait_time_seconds=int(config.wait_time_seconds or 0),
+            wait_time_seconds=aws_sqs.wait_seconds(config.wait_time_seconds, where),
             keep_malformed=bool(config.dlq),
             aws=aws.AwsConfig(
                 region=config.region,

@@ -199,3 +199,12 @@ async def test_object_key_is_url_decoded_in_the_event() -> None:
     result = await source.handle(_sns_request({"Records": [_record("uploads%2Fmy+report%C3%A9.csv")]}))
     (event,) = result.events
     assert events.data_json(event)["notification"][0]["s3"]["object"]["key"] == "uploads/my reporté.csv"
+
+
+@pytest.mark.parametrize("seconds", [-1, 21])
+def test_wait_time_outside_sqs_range_is_a_spec_error(seconds: int) -> None:
+    config = models.SQSEventSource(queue="q", region="us-east-1", waitTimeSeconds=seconds)
+    with pytest.raises(errors.SpecError, match=r"sqs\.example\.waitTimeSeconds"):
+        sqs.create("example", config, CTX)
+    with pytest.raises(errors.SpecError, match=r"s3\.mybucket\.sqs\.waitTimeSeconds"):
+        s3.create_s3("mybucket", _config(sqs={"queue": "q", "waitTimeSeconds": seconds}), CTX)
