@@ -119,6 +119,10 @@ def documents(text: str) -> Iterator[Document | YamlProblem]:
             index = current
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 1
+            trouble = _alias_trouble(node)
+            if trouble is not None:
+                yield YamlProblem(index=index, message=trouble, line=line, column=None)
+                return
             content = loader.construct_document(node) if node is not None else None
             yield Document(index=index, content=content, line=line, node=node)
     except yaml.YAMLError as exc:
@@ -126,6 +130,54 @@ def documents(text: str) -> Iterator[Document | YamlProblem]:
         yield YamlProblem(index=current, message=message, line=line, column=column)
     finally:
         loader.dispose()
+
+
+MAX_EXPANDED_NODES = 200_000
+"""A document may hold at most this many values once aliases are expanded (a "billion laughs" guard,
+like the one in the Go YAML library Kubernetes uses)."""
+
+
+def _alias_trouble(root: yaml.Node | None) -> str | None:
+    """Why the aliases of a document make it unusable (a cycle, or too big once expanded), else None."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Cycle
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is None:
+        return None
+    try:
+        total = size(root)
+    except _Cycle:
+        return "malformed YAML: an alias refers to a value that contains it (a cycle)"
+    except RecursionError:
+        return "malformed YAML: the document is nested too deeply"
+    if total > MAX_EXPANDED_NODES:
+        return f"malformed YAML: more than {MAX_EXPANDED_NODES} values once aliases are expanded"
+    return None
+
+
+class _Cycle(Exception):
+    pass
 
 
 def lines(node: yaml.Node | None) -> dict[tuple[str | int, ...], int]:

@@ -28,6 +28,16 @@ MALFORMED = [
         "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nkind: Sensor\n",
         "duplicate key 'kind'",
     ),
+    ("alias-cycle", "kind: Sensor\nspec:\n  dependencies: &a [*a]\n", "a cycle"),
+    (
+        "alias-bomb",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)
+        )
+        + "kind: Sensor\n",
+        "once aliases are expanded",
+    ),
 ]
 
 
