@@ -419,32 +419,37 @@ class CompiledFilter:
         """Whether the event passes, with the error or the reason when it does not."""
         data = event.data if event.data else None
         valid = data is None or not (self.data or self.exprs is not None) or pygjson.validate(data)
-        checks = [
-            ("exprs", self.exprs is not None, self._expr_check(data, valid)),
-            ("data", bool(self.data), self._data_check(data, valid)),
-            (
-                "context",
-                self.context is not None,
-                _PASS if self.context is None else _check_context(self.context, event),
-            ),
-            ("time", self.time is not None, _PASS if self.time is None else self.time.check(event)),
-        ]
-        script = self._script_check(data)
+        if self.operator != OR:
+            # AND: the first kind that fails decides (Argo's order: exprs, data, context, time, script).
+            for present, run in self._kinds(event, data, valid):
+                if present:
+                    result = run()
+                    if not result.passed:
+                        return result
+            return _PASS
+        checks = [(present, run()) for present, run in self._kinds(event, data, valid)]
+        script = checks[-1][1]
         if script.error:
             return script  # Argo returns a script error whatever the operator
-        checks.append(("script", self.script is not None, script))
-        if self.operator == OR:
-            errors = [c.error for _, present, c in checks if c.error]
-            if any(present and c.passed for _, present, c in checks):
-                return _PASS
-            if errors:
-                return Check(False, error=" / ".join(errors))
-            reasons = [c.reason for _, present, c in checks if present and c.reason]
-            return Check(False, reason="no filter matched: " + "; ".join(reasons))
-        for _, _, c in checks:
-            if not c.passed:
-                return c
-        return _PASS
+        if any(present and c.passed for present, c in checks):
+            return _PASS
+        errors = [c.error for _, c in checks if c.error]
+        if errors:
+            return Check(False, error=" / ".join(errors))
+        reasons = [c.reason for present, c in checks if present and c.reason]
+        return Check(False, reason="no filter matched: " + "; ".join(reasons))
+
+    def _kinds(
+        self, event: events.Event, data: bytes | None, valid: bool
+    ) -> list[tuple[bool, Callable[[], Check]]]:
+        context, time_filter = self.context, self.time
+        return [
+            (self.exprs is not None, lambda: self._expr_check(data, valid)),
+            (bool(self.data), lambda: self._data_check(data, valid)),
+            (context is not None, lambda: _check_context(context, event) if context is not None else _PASS),
+            (time_filter is not None, lambda: time_filter.check(event) if time_filter is not None else _PASS),
+            (self.script is not None, lambda: self._script_check(data)),
+        ]
 
 
 def _value_raw(value: Any) -> Any:
