@@ -198,7 +198,8 @@ def load_text(text: str, *, file: str | None = None) -> Manifests:
     out = Manifests(files=[file] if file else [])
     for doc in yamlio.documents(text):
         if isinstance(doc, yamlio.YamlProblem):
-            where = f"line {doc.line}, column {doc.column}: " if doc.line else ""
+            where = f"line {doc.line}, column {doc.column}: " if doc.line and doc.column else ""
+            where = where or (f"line {doc.line}: " if doc.line else "")
             out.problems.append(_problem(where + doc.message, "", file, doc.index))
             break
         _load_document(doc, file, out)
