@@ -218,7 +218,9 @@ class SourceRuntime:
                                  event=entry.event_name, event_id=event.id, error=str(exc))
             raise
         self._metrics.published(entry.event_name, time.perf_counter() - started)
-        source_obs.log_event(logging.INFO, "event published", eventsource=self.name, event=entry.event_name,
+        # DEBUG, not INFO: one JSON line per event costs a third of the request on the hot path;
+        # the published counter and latency histogram say the same in aggregate.
+        source_obs.log_event(logging.DEBUG, "event published", eventsource=self.name, event=entry.event_name,
                              event_id=event.id, type=event.type)
         return True
 

@@ -49,12 +49,25 @@ class SourceMetrics:
             "knevents_eventsource_publish_seconds", "Time to get an event accepted by the bus.", labels
         )
 
+        self._children: dict[str, tuple[Any, Any, Any]] = {}
+
+    def _of(self, event: str) -> tuple[Any, Any, Any]:
+        # labels() costs a lock and a tuple hash per call; an event source has few events, so cache them
+        found = self._children.get(event)
+        if found is None:
+            found = (self._received.labels(self.eventsource, event),
+                     self._published.labels(self.eventsource, event),
+                     self._latency.labels(self.eventsource, event))
+            self._children[event] = found
+        return found
+
     def received(self, event: str) -> None:
-        self._received.labels(self.eventsource, event).inc()
+        self._of(event)[0].inc()
 
     def published(self, event: str, seconds: float) -> None:
-        self._published.labels(self.eventsource, event).inc()
-        self._latency.labels(self.eventsource, event).observe(seconds)
+        _, published, latency = self._of(event)
+        published.inc()
+        latency.observe(seconds)
 
     def rejected(self, event: str, reason: str) -> None:
         self._rejected.labels(self.eventsource, event, reason).inc()

@@ -8,6 +8,7 @@ Nothing here does network I/O.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import re
@@ -58,6 +59,7 @@ def endpoint_path(endpoint: str | None, where: str) -> str:
     return endpoint if endpoint.startswith("/") else "/" + endpoint
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_header(name: str) -> str:
     """Go's ``textproto.CanonicalMIMEHeaderKey``: ``content-type`` → ``Content-Type``."""
     if not name or any(not (ch.isalnum() or ch in "-_!#$%&'*+.^`|~") or not ch.isascii() for ch in name):

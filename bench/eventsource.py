@@ -1,0 +1,189 @@
+"""Event-source function throughput and cold start, beside a no-op functions-framework function.
+
+    python bench/eventsource.py            # full run
+    python bench/eventsource.py --quick    # under a minute
+
+Measured in one run on the same machine (figures are also printed as ratios,
+because these machines are shared and noisy):
+
+* ``noop``      — an async functions-framework HTTP function that returns "" (ASGI), the baseline;
+* ``webhook→js``   — the webhook event source (ASGI target, the one Knative runs) publishing each
+  request to JetStream on a real nats-server and answering after the ack;
+* ``webhook→sink`` — the same publishing to an HTTP sink (``K_SINK``, a raw asyncio server in its
+  own process standing in for the broker ingress);
+* ``webhook→js (wsgi)`` — the synchronous target, for comparison;
+* cold start — exec of functions-framework → first 2xx of a webhook POST (median of runs), and the
+  no-op's cold start.
+
+The load generator uses keep-alive connections (``bench.common.load``). The last
+line printed is JSON:
+``{"bench": "eventsource", "noop_rps": N, "webhook_rps": N, "webhook_ratio": x, "cold_start_s": N, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+ROOT = common.ROOT
+SOURCE_MAIN = ROOT / "functions" / "eventsource" / "main.py"
+SPEC = """
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata: {name: webhook}
+spec:
+  webhook:
+    example: {port: "12000", endpoint: /example, method: POST}
+"""
+NOOP = '''
+async def noop(request):
+    return ""
+'''
+BODY = json.dumps({"message": "hello", "n": 1, "items": list(range(20))}).encode()
+HEADERS = {"Content-Type": "application/json"}
+
+
+async def _sink(port: int) -> None:
+    """Answer 202 to every request, keep-alive, as fast as asyncio allows."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                length = 0
+                line = await reader.readline()
+                if not line:
+                    return
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                if length:
+                    await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def _first_2xx(port: int, path: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=BODY, headers=HEADERS)
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                if 200 <= resp.status < 300:
+                    return True
+        except OSError:
+            time.sleep(0.005)
+    return False
+
+
+def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int, concurrency: int) -> dict[str, Any]:
+    try:
+        if not _first_2xx(proc.port, path, time.monotonic() + 60):
+            return {"name": name, "error": "no 2xx within 60 s"}
+        request = common.http_request(path, BODY, HEADERS, proc.port)
+        common.load(proc.port, request, warmup, concurrency)
+        result = common.load(proc.port, request, total, concurrency)
+        out = {"name": name, "rps": round(result.rps, 1), "p50_ms": round(result.p(50), 2),
+               "p99_ms": round(result.p(99), 2), "errors": len(result.errors),
+               "rss_mb": round(common.rss_mb(proc.popen.pid), 1)}
+        print(f"[eventsource] {name}: {out}", flush=True)
+        return out
+    finally:
+        proc.stop()
+
+
+def _cold_start(source: Path, target: str, env: dict[str, str], path: str, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        proc = common.start_function(source, target, env, asgi=True)
+        try:
+            if _first_2xx(proc.port, path, started + 30):
+                times.append(time.monotonic() - started)
+        finally:
+            proc.stop()
+    return round(common.percentile(times, 50), 3) if times else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests and repeats (under a minute)")
+    parser.add_argument("_sink", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("_port", nargs="?", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._sink == "_sink":
+        asyncio.run(_sink(args._port))
+        return
+    total, warmup, concurrency, repeats = (3000, 300, 16, 3) if args.quick else (20000, 1000, 32, 7)
+
+    from knevents.local.natsd import NatsServer
+
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="knevents-bench-") as tmp, NatsServer() as nats:
+        spec = Path(tmp) / "es.yaml"
+        spec.write_text(SPEC)
+        noop = Path(tmp) / "noop.py"
+        noop.write_text(NOOP)
+        sink_port = common.free_port()
+        sink = subprocess.Popen([sys.executable, __file__, "_sink", str(sink_port)])
+        common.wait_port(sink_port)
+        js_env = {"KNEVENTS_SPEC": str(spec), "KNEVENTS_NATS_URL": nats.url, "LOG_LEVEL": "warning"}
+        sink_env = {"KNEVENTS_SPEC": str(spec), "K_SINK": f"http://127.0.0.1:{sink_port}/"}
+        try:
+            noop_r = _throughput("noop", common.start_function(noop, "noop", asgi=True), "/", warmup, total,
+                                 concurrency)
+            js_r = _throughput("webhook→js", common.start_function(SOURCE_MAIN, "handle_async", js_env, asgi=True),
+                               "/example", warmup, total, concurrency)
+            sink_r = _throughput("webhook→sink",
+                                 common.start_function(SOURCE_MAIN, "handle_async", sink_env, asgi=True),
+                                 "/example", warmup, total, concurrency)
+            wsgi_r = _throughput("webhook→js (wsgi)", common.start_function(SOURCE_MAIN, "handle", js_env),
+                                 "/example", warmup, total, concurrency)
+            results += [noop_r, js_r, sink_r, wsgi_r]
+            cold = _cold_start(SOURCE_MAIN, "handle_async", sink_env, "/example", repeats)
+            cold_noop = _cold_start(noop, "noop", {}, "/", repeats)
+        finally:
+            sink.terminate()
+            sink.wait()
+    noop_rps = float(noop_r.get("rps", 0.0))
+    webhook_rps = float(js_r.get("rps", 0.0))
+    summary = {
+        "bench": "eventsource",
+        "noop_rps": noop_rps,
+        "webhook_rps": webhook_rps,
+        "webhook_ratio": round(webhook_rps / noop_rps, 3) if noop_rps else None,
+        "webhook_sink_rps": sink_r.get("rps"),
+        "webhook_sink_ratio": round(float(sink_r.get("rps", 0.0)) / noop_rps, 3) if noop_rps else None,
+        "webhook_wsgi_rps": wsgi_r.get("rps"),
+        "cold_start_s": cold,
+        "noop_cold_start_s": cold_noop,
+        "quick": args.quick,
+        "cases": results,
+    }
+    print(f"[eventsource] webhook→JetStream {webhook_rps} req/s = {summary['webhook_ratio']} × no-op; "
+          f"cold start {cold} s (no-op {cold_noop} s)", flush=True)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The sink client against real servers that frame answers every legal way HTTP/1.x allows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from knevents import bus, errors, events
+from knevents.bus import http11
+from knevents.settings import BusSettings
+
+Answer = Callable[[int], bytes]
+
+
+class _Server:
+    def __init__(self, server: asyncio.AbstractServer, writers: list[asyncio.StreamWriter]) -> None:
+        self.server, self.writers = server, writers
+
+    def close(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+
+
+async def _server(answer: Answer) -> tuple[_Server, int, list[bytes]]:
+    seen: list[bytes] = []
+    writers: list[asyncio.StreamWriter] = []
+    count = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = await reader.readexactly(length)
+                seen.append(head + body)
+                count += 1
+                out = answer(count)
+                writer.write(out)
+                await writer.drain()
+                if b"close" in out.lower() or out.startswith(b"HTTP/1.0"):
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return _Server(server, writers), server.sockets[0].getsockname()[1], seen
+
+
+async def _with(answer: Answer, test: Callable[[http11.Http11Pool, list[bytes]], Awaitable[None]]) -> None:
+    server, port, seen = await _server(answer)
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/ingress?x=1", timeout=2)
+    try:
+        await test(pool, seen)
+    finally:
+        await pool.close()
+        server.close()
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok",
+    b"HTTP/1.0 200 OK\r\n\r\nok",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+], ids=["length", "chunked", "close", "http10", "interim"])
+async def test_answers_are_read_and_connections_reused(answer: bytes) -> None:
+    async def check(pool: http11.Http11Pool, seen: list[bytes]) -> None:
+        for i in range(3):
+            got = await pool.post({"ce-id": f"id-{i}", "x-bad": "a\r\nInjected: yes"}, b'{"n": 1}')
+            assert got.status in (200, 202, 204)
+            assert got.body in (b"ok", b"")
+        assert len(seen) == 3
+        assert seen[0].startswith(b"POST /ingress?x=1 HTTP/1.1\r\n")
+        assert b"\r\nInjected: yes" not in seen[0]
+
+    await _with(lambda n: answer, check)
+
+
+async def test_publisher_retries_after_a_5xx_and_gives_up_on_a_400() -> None:
+    answers = {1: b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"}
+    server, port, seen = await _server(lambda n: answers.get(n, b"HTTP/1.1 202 OK\r\nContent-Length: 0\r\n\r\n"))
+    publisher = bus.HttpSinkPublisher(f"http://127.0.0.1:{port}/",
+                                      settings=BusSettings(publish_retries=2, publish_backoff=0.01))
+    event = events.new_event(source="s", subject="e", type="webhook", data={})
+    try:
+        await publisher.publish(event)
+        assert len(seen) == 2
+        answers.update({3: b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"})
+        with pytest.raises(errors.BusUnavailableError, match="HTTP 400"):
+            await publisher.publish(event)
+        assert len(seen) == 3  # no retry after a 400
+    finally:
+        await publisher.close()
+        server.close()
+        await asyncio.sleep(0)
+
+
+async def test_garbage_answer_is_a_bus_error() -> None:
+    server, port, _ = await _server(lambda n: b"SMTP ready\r\n\r\n")
+    publisher = bus.HttpSinkPublisher(f"http://127.0.0.1:{port}/", settings=BusSettings(publish_retries=0))
+    try:
+        with pytest.raises(errors.BusUnavailableError, match="ProtocolError"):
+            await publisher.publish(events.new_event(source="s", subject="e", type="webhook", data={}))
+    finally:
+        await publisher.close()
+        server.close()
+        await asyncio.sleep(0)
+
+
+async def test_bad_url_is_a_bus_error() -> None:
+    publisher = bus.HttpSinkPublisher("ftp://nowhere/")
+    with pytest.raises(errors.BusUnavailableError, match="not an http"):
+        await publisher.publish(events.new_event(source="s", subject="e", type="webhook", data={}))
