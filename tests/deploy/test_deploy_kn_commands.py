@@ -31,6 +31,7 @@ KN_FLAGS = {
         "--request",
         "--limit",
         "--security-context",
+        "--cluster-local",
     },
     ("broker", "create"): {"--namespace", "--class", "--broker-config"},
     ("source", "ping"): {"--namespace", "--schedule", "--sink", "--data"},
@@ -111,6 +112,8 @@ def test_service_command_carries_env_mounts_and_scale() -> None:
     assert mounts == {m["mountPath"] for m in container["volumeMounts"]}
     assert ("--scale-min", "1") in pairs and ("--scale-max", "1") in pairs
     assert ("--image", container["image"]) in pairs
+    assert "--cluster-local" in words  # an SQS poller needs no public route
+    assert not any(v.startswith("networking.knative.dev/visibility") for f, v in pairs if f == "--label")
 
 
 def test_trigger_delivery_is_patched_because_kn_cannot_set_it() -> None:

@@ -71,6 +71,32 @@ def test_push_sources_scale_to_zero_and_pull_sources_keep_one_replica(
         assert scale == {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/max-scale": "1"}
 
 
+@pytest.mark.parametrize(
+    ("spec", "public"),
+    [
+        ({"webhook": {"e": {"endpoint": "/e"}}}, True),
+        ({"s3": {"e": {"bucket": {"name": "b"}}}}, True),
+        ({"pubSub": {"e": {"topic": "t", "push": {"endpoint": "/p"}}}}, True),
+        ({"calendar": {"e": {"schedule": "* * * * *"}}}, False),
+        ({"sqs": {"e": {"queue": "q"}}}, False),
+        ({"pubSub": {"e": {"topic": "t"}}}, False),
+    ],
+)
+def test_only_sources_fed_from_outside_get_a_public_route(spec: dict[str, Any], public: bool) -> None:
+    service = _kinds(render.render([_source("src", spec)], []), "Service")[0]
+    visibility = service["metadata"]["labels"].get("networking.knative.dev/visibility")
+    assert visibility == (None if public else "cluster-local")
+
+
+def test_sensors_are_never_public() -> None:
+    sensor = _sensor(
+        "s", {"dependencies": [{"name": "d", "eventSourceName": "a", "eventName": "b"}], "triggers": LOG}
+    )
+    service = _kinds(render.render([], [sensor]), "Service")[0]
+    assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+    assert "networking.knative.dev/visibility" not in service["spec"]["template"]["metadata"]["labels"]
+
+
 def test_event_source_publishes_to_its_bus_broker_and_reads_its_spec_from_a_config_map() -> None:
     doc = _source("hooks", {"eventBusName": "main", "webhook": {"e": {"endpoint": "/e"}}}, namespace="team-a")
     rendering = render.render([doc], [])

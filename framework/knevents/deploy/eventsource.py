@@ -10,6 +10,10 @@ poll, so it keeps one replica (``min-scale: "1"``) and no more
 pollers of a calendar interval or a plain NATS subscription would emit every
 event twice. One pull entry makes the whole EventSource pull-type.
 
+Only an EventSource that receives requests from outside (a push entry other
+than a calendar, which a PingSource ticks from inside) gets a public route;
+the others are ``cluster-local``.
+
 Events are published to the Broker named by ``spec.eventBusName`` (default
 ``default``) through ``K_SINK``, its ingress URL. A calendar with
 ``persistence.catchup`` also gets ``KNEVENTS_NATS_URL``: it keeps its last
@@ -117,6 +121,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
             env=_env(found, namespace, bus, options),
             revision_annotations=scale,
             template=spec.get("template") or {},
+            public=any(is_push(key, config) and key != "calendar" for key, _, config in found),
         ),
         options.image,
     )

@@ -105,7 +105,10 @@ def _service(obj: objects.Obj) -> str:
         container["image"],
     ]
     for key, value in (meta.get("labels") or {}).items():
-        words += ["--label", f"{key}={value}"]
+        if key == objects.VISIBILITY:
+            words += ["--cluster-local"] if value == "cluster-local" else []
+        else:
+            words += ["--label", f"{key}={value}"]
     for key, value in (template["metadata"].get("annotations") or {}).items():
         words += (
             [_SCALE_FLAGS[key], value] if key in _SCALE_FLAGS else ["--annotation-revision", f"{key}={value}"]

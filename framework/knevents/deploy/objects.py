@@ -34,6 +34,8 @@ SERVING = "serving.knative.dev/v1"
 EVENTING = "eventing.knative.dev/v1"
 SOURCES = "sources.knative.dev/v1"
 RBAC = "rbac.authorization.k8s.io/v1"
+VISIBILITY = "networking.knative.dev/visibility"
+"""Service label: ``cluster-local`` means reachable only inside the cluster (no public route)."""
 
 
 def meta(
@@ -71,8 +73,9 @@ def knative_service(
     volumes: Sequence[Obj] = (),
     service_account: str | None = None,
     image_pull_secrets: Sequence[Obj] = (),
+    cluster_local: bool = False,
 ) -> Obj:
-    """A Knative Service running one container."""
+    """A Knative Service running one container; ``cluster_local`` keeps it off the ingress."""
     pod: Obj = {"containers": [container]}
     if service_account:
         pod["serviceAccountName"] = service_account
@@ -86,7 +89,9 @@ def knative_service(
     return {
         "apiVersion": SERVING,
         "kind": "Service",
-        "metadata": meta(name, namespace, labels),
+        "metadata": meta(
+            name, namespace, {**labels, **({VISIBILITY: "cluster-local"} if cluster_local else {})}
+        ),
         "spec": {"template": {"metadata": template_meta, "spec": pod}},
     }
 

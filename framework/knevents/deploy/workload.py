@@ -8,7 +8,10 @@ a ConfigMap (``KNEVENTS_SPEC``), one read-only volume per referenced Secret at
 ``/var/run/secrets/knevents/<name>`` and per ConfigMap at
 ``/var/run/configmaps/knevents/<name>``. Parts of Argo's pod ``template`` that
 Knative accepts (service account, env, resources, image pull secrets) are
-carried over; the rest is reported as a warning by the caller.
+carried over; the rest is reported as a warning by the caller. A function
+nothing outside the cluster has to reach (every sensor: only the Broker posts
+to it; pull sources; calendar PingSources) is ``cluster-local``, so no public
+route can feed it events.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class Workload:
     service_account: str | None = None
     template: Mapping[str, Any] = field(default_factory=dict)
     """Argo's ``spec.template`` (pod template) of the manifest."""
+    public: bool = False
+    """Reachable from outside the cluster (webhooks, SNS, Pub/Sub push); otherwise cluster-local."""
 
 
 def _volume(name: str, kind: str, source: str) -> dict[str, Any]:
@@ -113,6 +118,7 @@ def build(work: Workload, image: str) -> objects.Obj:
         volumes=volumes,
         service_account=account,
         image_pull_secrets=list(work.template.get("imagePullSecrets") or ()),
+        cluster_local=not work.public,
     )
 
 
