@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,12 +54,17 @@ def run(args: argparse.Namespace) -> int:
     return 1 if manifests.problems else 0
 
 
+_LINE = re.compile(r" \(line (\d+)\)$")
+
+
 def _problem_dict(problem: Any) -> dict[str, Any]:
+    match = _LINE.search(problem.message)
     return {
         "file": problem.file,
         "document": problem.document,
+        "line": int(match.group(1)) if match else None,
         "path": problem.path,
-        "message": problem.message,
+        "message": _LINE.sub("", problem.message),
     }
 
 

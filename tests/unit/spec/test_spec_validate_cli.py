@@ -58,8 +58,9 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         {
             "file": str(file),
             "document": 1,
+            "line": 1,
             "path": "spec.webhook.a.endpoint",
-            "message": "endpoint `a` must start with `/` (line 1)",
+            "message": "endpoint `a` must start with `/`",
         }
     ]
     assert report["skipped"][0]["document"] == 2
