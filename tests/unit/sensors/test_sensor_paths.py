@@ -142,3 +142,18 @@ def test_set_then_get_round_trips(keys: list[str], value: str, start: dict[str, 
     for key, item in start.items():
         if key != keys[0]:
             assert decoded[key] == item
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b'{"a":[1,2,3]}', None),
+        (b"[" * 400 + b"]" * 400, None),
+        (b"[[1]," * 3000 + b"2" + b"]" * 3000, "event data nests too deeply"),
+        (b"[" * 200_000 + b"]" * 200_000, "event data nests too deeply"),
+        (b"[" + b"{}," * 3000 + b"}", "event data not valid JSON"),  # many brackets, shallow, broken
+        (b'"' + b"[" * 5000 + b'"', None),  # brackets inside a string do not nest
+    ],
+)
+def test_unsafe_json(data: bytes, problem: str | None) -> None:
+    assert paths.unsafe_json(data) == problem

@@ -75,3 +75,17 @@ def test_event_without_data_is_unchanged() -> None:
 def test_invalid_transforms_are_spec_errors(spec: dict[str, Any], where: str) -> None:
     with pytest.raises(transform.TransformSpecError, match=where):
         transform.compile_transform(models.EventDependencyTransformer.model_validate(spec))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "return {x = os.getenv('HOME')}",
+        "return {x = io.read()}",
+        "while true do end",
+        "return {x = load('return 1')()}",
+    ],
+)
+def test_transform_script_is_sandboxed(script: str) -> None:
+    with pytest.raises(transform.TransformError):
+        run({"script": script})
