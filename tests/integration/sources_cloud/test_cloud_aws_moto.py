@@ -410,3 +410,43 @@ async def test_moto_signed_s3_notifications_pass_signature_validation(
     found = paths.get(event.data or b"", "notification.0.s3.object.key")
     assert found is not None and found.text == "uploads/signed.csv"
     assert fetcher.fetches >= 1  # the signature was really checked against moto's certificate
+
+
+async def test_sns_topic_publish_reaches_the_bus_through_the_runtime(
+    aws: Callable[[str], Any], moto_server: str, jetstream: harness.Bus
+) -> None:
+    snsc = aws("sns")
+    arn = (await harness.to_thread(snsc.create_topic, Name=_name("topic")))["TopicArn"]
+    runtime = _runtime(
+        {
+            "metadata": {"name": "aws-sns"},
+            "spec": {
+                "sns": {
+                    "example": {
+                        "topicArn": arn,
+                        "region": "us-east-1",
+                        "endpoint": moto_server,
+                        "webhook": {"endpoint": "/sns", "port": "12000", "method": "POST"},
+                        "metadata": {"team": "ops"},
+                    }
+                }
+            },
+        },
+        jetstream,
+    )
+    assert runtime.routes() == [(12000, "/sns", "POST")]
+    async with harness.serve(lambda request: runtime.handle(request, 12000)) as url:
+        await harness.to_thread(snsc.subscribe, TopicArn=arn, Protocol="http", Endpoint=f"{url}/sns")
+        sent = await harness.to_thread(
+            snsc.publish, TopicArn=arn, Message='{"alarm": "disk"}', Subject="alert"
+        )
+        event = await jetstream.next_event()
+    await runtime.close()
+    data = events.data_json(event)
+    assert (event.source, event.subject, event.type) == ("aws-sns", "example", "sns")
+    assert data["body"]["MessageId"] == sent["MessageId"]
+    assert json.loads(data["body"]["Message"]) == {"alarm": "disk"}
+    assert data["body"]["Subject"] == "alert"
+    assert data["metadata"] == {"team": "ops"}
+    found = paths.get(event.data or b"", "header.Content-Type.0")
+    assert found is not None and found.text.startswith("text/plain")
