@@ -24,7 +24,7 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 def _escape(value: str) -> str:
-    if all(" " <= ch <= "~" and ch != "%" for ch in value):
+    if value.isascii() and value.isprintable() and "%" not in value:  # the common case, checked in C
         return value
     out: list[str] = []
     for ch in value:
