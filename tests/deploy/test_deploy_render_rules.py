@@ -88,6 +88,19 @@ def test_only_sources_fed_from_outside_get_a_public_route(spec: dict[str, Any], 
     assert visibility == (None if public else "cluster-local")
 
 
+def test_push_entries_sharing_a_path_are_reported() -> None:
+    spec = {
+        "webhook": {"a": {"endpoint": "/hook", "port": "12000"}, "b": {"endpoint": "/hook", "port": "13000"}},
+        "s3": {"uploads": {"bucket": {"name": "b"}}},
+        "sqs": {"uploads": {"queue": "q"}},
+    }
+    rendering = render.render([_source("src", spec)], [])
+    assert rendering.warnings == (
+        "EventSource src: webhook.a and webhook.b listen on the same path /hook; "
+        "on Knative every event shares one port, give them different endpoints",
+    )
+
+
 def test_sensors_are_never_public() -> None:
     sensor = _sensor(
         "s", {"dependencies": [{"name": "d", "eventSourceName": "a", "eventName": "b"}], "triggers": LOG}
@@ -332,10 +345,27 @@ def test_kafka_bus_is_a_kafka_broker() -> None:
     assert _kinds(rendering, "ConfigMap")[0]["data"]["bootstrap.servers"] == "kafka:9092"
 
 
-def test_two_manifests_rendering_the_same_object_is_an_error() -> None:
+def test_two_manifests_with_one_name_are_an_error() -> None:
     a = _source("same", {"webhook": {"e": {"endpoint": "/e"}}})
-    with pytest.raises(errors.SpecError, match="would be rendered for both"):
+    with pytest.raises(errors.SpecError, match="EventSource default/same is given 2 times"):
         render.render([a, _source("same", {"webhook": {"f": {"endpoint": "/f"}}})], [])
+    # in different namespaces they are different objects
+    b = _source("same", {"webhook": {"f": {"endpoint": "/f"}}}, namespace="other")
+    assert len(render.render([a, b], []).groups) == 4  # two Brokers, two EventSources
+
+
+def test_two_manifests_rendering_the_same_object_is_an_error() -> None:
+    # Trigger names join sensor and dependency names: "a" + "b-c" meets "a-b" + "c"
+    one = _sensor(
+        "a", {"dependencies": [{"name": "b-c", "eventSourceName": "x", "eventName": "y"}], "triggers": LOG}
+    )
+    two = _sensor(
+        "a-b", {"dependencies": [{"name": "c", "eventSourceName": "x", "eventName": "z"}], "triggers": LOG}
+    )
+    with pytest.raises(
+        errors.SpecError, match="Trigger default/a-b-c would be rendered for both sensor default/a"
+    ):
+        render.render([], [one, two])
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,38 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     ]
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
+    warnings.extend(f"EventSource {name}: {w}" for w in _route_clashes(found))
     return Rendered((config_map, service, *pings), tuple(warnings))
+
+
+def _endpoint(key: str, event_name: str, config: Mapping[str, Any]) -> str | None:
+    """The HTTP path a push entry listens on (None for pull entries)."""
+    if not is_push(key, config):
+        return None
+    if key == "webhook":
+        return str(config.get("endpoint") or "/")
+    if key == "calendar":
+        return CALENDAR_PATH.format(event=event_name)
+    if key in ("s3", "minio"):
+        return str((config.get("sns") or {}).get("endpoint") or f"/{event_name}")
+    if key == "pubSub":
+        return str((config.get("push") or {}).get("endpoint") or f"/{event_name}")
+    return str((config.get("webhook") or {}).get("endpoint") or f"/{event_name}")
+
+
+def _route_clashes(found: list[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+    """Push entries that would share one path: fine on separate ports standalone, not on Knative's one $PORT."""
+    owners: dict[str, list[str]] = {}
+    for key, event_name, config in found:
+        endpoint = _endpoint(key, event_name, config)
+        if endpoint is not None:
+            owners.setdefault(endpoint, []).append(f"{key}.{event_name}")
+    return [
+        f"{' and '.join(events)} listen on the same path {path}; on Knative every event shares one port, "
+        "give them different endpoints"
+        for path, events in owners.items()
+        if len(events) > 1
+    ]
 
 
 def _env(

@@ -65,6 +65,11 @@ def render(
 ) -> Rendering:
     """Render manifest dictionaries; raises :class:`errors.SpecError` for clashes or bad annotations."""
     options = options or RenderOptions()
+    duplicates = _duplicate_manifests(
+        [("EventSource", event_sources), ("Sensor", sensors), ("EventBus", event_buses)], options
+    )
+    if duplicates:
+        raise errors.SpecError(duplicates)
     groups: list[Group] = []
     warnings: list[str] = []
     buses = {(_namespace(d, options), str(d["metadata"]["name"])) for d in event_buses}
@@ -100,6 +105,26 @@ def render(
     if problems:
         raise errors.SpecError(problems)
     return Rendering(tuple(groups), tuple(warnings))
+
+
+def _duplicate_manifests(
+    kinds: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], options: RenderOptions
+) -> list[errors.Problem]:
+    problems: list[errors.Problem] = []
+    for kind, docs in kinds:
+        counts: dict[tuple[str, str], int] = {}
+        for doc in docs:
+            key = (_namespace(doc, options), str(doc["metadata"]["name"]))
+            counts[key] = counts.get(key, 0) + 1
+        problems.extend(
+            errors.Problem(
+                f"{kind} {ns}/{name} is given {count} times; names are unique per namespace "
+                "(render separate examples separately)"
+            )
+            for (ns, name), count in counts.items()
+            if count > 1
+        )
+    return problems
 
 
 def _clashes(groups: Iterable[Group]) -> list[errors.Problem]:
