@@ -39,7 +39,6 @@ go_json = govalues.go_json
 
 # --- lexing -------------------------------------------------------------------------------
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<str>"(?:[^"\\]|\\.)*")
@@ -119,6 +118,47 @@ class _Continue(Exception):
     pass
 
 
+def _action_body(source: str, pos: int) -> tuple[str, int]:
+    """The text of the action starting at ``pos`` and the index just past its ``}}``."""
+    stripped = pos
+    while stripped < len(source) and source[stripped].isspace():
+        stripped += 1
+    if source.startswith("/*", stripped):
+        end = source.find("*/", stripped + 2)
+        if end < 0:
+            raise TemplateError("unclosed comment")
+        close = source.find("}}", end + 2)
+        if close < 0 or source[end + 2 : close].strip() not in ("", "-"):
+            raise TemplateError("comment ends before closing delimiter")
+        return source[pos:close], close + 2
+    index = pos
+    while index < len(source):
+        char = source[index]
+        if char in "\"'`":
+            index = _skip_quoted(source, index)
+            continue
+        if source.startswith("}}", index):
+            return source[pos:index], index + 2
+        index += 1
+    raise TemplateError("unclosed action")
+
+
+def _skip_quoted(source: str, index: int) -> int:
+    quote = source[index]
+    index += 1
+    while index < len(source):
+        char = source[index]
+        if char == "\\" and quote != "`":
+            index += 2
+            continue
+        if char == quote:
+            return index + 1
+        if char == "\n" and quote != "`":
+            break
+        index += 1
+    raise TemplateError("unterminated quoted string")
+
+
 def _unquote(literal: str) -> str:
     try:
         value = json.loads(literal)
@@ -134,32 +174,30 @@ class _Parser:
 
     @staticmethod
     def _split(source: str) -> list[tuple[str, str]]:
+        """Text and action bodies, with Go's trim markers applied; ``}}`` inside quotes does not end an action."""
         items: list[tuple[str, str]] = []
-        last = 0
-        trim_next = False
-        for match in _ACTION.finditer(source):
-            text = source[last : match.start()]
+        pos, trim_next = 0, False
+        while True:
+            start = source.find("{{", pos)
+            text = source[pos:] if start < 0 else source[pos:start]
             if trim_next:
                 text = text.lstrip()
-            if match.group(1):
-                text = text.rstrip()
+            if start < 0:
+                if text:
+                    items.append(("text", text))
+                return items
+            inner = start + 2
+            trim_left = source[inner : inner + 1] == "-" and source[inner + 1 : inner + 2].isspace()
+            if trim_left:
+                text, inner = text.rstrip(), inner + 2
             if text:
                 items.append(("text", text))
-            body = match.group(2)
+            body, pos = _action_body(source, inner)
+            trim_next = len(body) >= 2 and body[-1] == "-" and body[-2].isspace()
+            if trim_next:
+                body = body[:-2]
             if not body.strip().startswith("/*"):
                 items.append(("action", body))
-            elif not body.strip().endswith("*/"):
-                raise TemplateError("unclosed comment")
-            trim_next = bool(match.group(3))
-            last = match.end()
-        tail = source[last:]
-        if "{{" in tail:
-            raise TemplateError("unclosed action")
-        if trim_next:
-            tail = tail.lstrip()
-        if tail:
-            items.append(("text", tail))
-        return items
 
     def parse(self) -> list[_Node]:
         nodes, stop = self.list_until()

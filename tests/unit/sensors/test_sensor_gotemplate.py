@@ -86,6 +86,11 @@ def render(source: str, dot: Any = None) -> str:
         ("{{ range .Input.body.list }}{{ $.Input.body.i }}{{ end }}", "333"),
         ("a  {{- .Input.body.i -}}  b", "a3b"),
         ("a {{/* a comment */}}b", "a b"),
+        ('{{ "}}" }}', "}}"),  # a closing delimiter inside a string does not end the action
+        ('{{ printf "{{%s}}" .Input.body.name }}', "{{joe smith}}"),
+        ('{{ printf "%s" .Input.body.i }}', "%!s(float64=3)"),  # as Go prints a wrong verb
+        ("a {{- /* c }} */ -}} b", "ab"),
+        ("{{-3}}", "-3"),  # no space after the dash: a negative number, not a trim marker
         ("{{ `raw \\n` }}", "raw \\n"),
         ("{{ 0.000001 }} {{ 123456.0 }} {{ 1234567.0 }}", "1e-06 123456 1.234567e+06"),
         ("{{ toJson (list 1e21 1e20 0.0000001) }}", "[1e+21,100000000000000000000,1e-7]"),
@@ -136,6 +141,8 @@ def test_execution_errors(source: str, message: str) -> None:
         ("{{ if .x }}", "unexpected EOF"),
         ("{{ end }}", "unexpected"),
         ("{{ .x", "unclosed action"),
+        ('{{ "open }}', "unterminated quoted string"),
+        ("{{/* open }}", "unclosed comment"),
         ("{{ }}", "missing value"),
         ('{{ (upper "a" }}', "unclosed left paren"),
         ('{{ define "x" }}{{ end }}', "not supported"),
