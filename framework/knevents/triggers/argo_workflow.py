@@ -230,7 +230,7 @@ class ArgoWorkflowTrigger:
         try:
             async with httpx.AsyncClient(timeout=ctx.settings.http.timeout) as client:
                 response = await client.put(url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:
             raise errors.TriggerRetryableError(
                 f"{operation} Workflow {name}: Argo Server unreachable: {exc.__class__.__name__}"
             ) from None

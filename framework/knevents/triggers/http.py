@@ -202,7 +202,10 @@ class HttpTrigger:
             )
         except httpx.TimeoutException:
             raise errors.TriggerRetryableError(f"{shown} timed out after {timeout:g}s") from None
-        except (httpx.HTTPError, OSError) as exc:  # OSError: ssl.SSLError can surface unwrapped (TLS 1.3 alerts)
+        except (
+            httpx.HTTPError,
+            OSError,
+        ) as exc:  # OSError: ssl.SSLError can surface unwrapped (TLS 1.3 alerts)
             reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
             raise errors.TriggerRetryableError(f"{shown} failed: {reason}") from None
         what = f"{shown}"
