@@ -33,6 +33,7 @@ class StepNotes:
     unmatched: tuple[str, str | None] | None = None  # (source, subject) when nothing matched
     stored: dict[str, dict[str, str]] = field(default_factory=dict)  # trigger -> dep -> id, after the step
     waiting: dict[str, list[str]] = field(default_factory=dict)  # trigger -> deps still missing
+    actions: dict[str, str] = field(default_factory=dict)  # trigger -> what it would do
 
 
 def _load_sensor(sensor: Mapping[str, Any] | str | Path) -> Any:
@@ -57,6 +58,24 @@ def _data_value(event: events.Event) -> Any:
         return event.data.decode("utf-8", "replace")
 
 
+def _describe(resolved: engine.Resolved) -> str:
+    """A short description of what a resolved trigger would do (for the text report)."""
+    template = resolved.spec.template
+    kind_obj = engine.template_kind(template)[1] if template is not None else None
+    parts = [resolved.kind or "?"]
+    operation = getattr(kind_obj, "operation", None)
+    if operation:
+        parts.append(str(operation))
+    method, url = getattr(kind_obj, "method", None), getattr(kind_obj, "url", None)
+    if url:
+        parts.append(f"{method or 'POST'} {url}")
+    if resolved.resource is not None:
+        kind = resolved.resource.get("kind")
+        if kind:
+            parts.append(str(kind))
+    return " ".join(parts)
+
+
 def _payload_value(payload: bytes | None) -> Any:
     if payload is None:
         return None
@@ -76,6 +95,7 @@ class Simulation:
         self.steps: list[dict[str, Any]] = []
         self.notes: list[StepNotes] = []
         self._order = {name: i for i, name in enumerate(self.engine.trigger_names)}
+        self._actions: dict[str, str] = {}
 
     def feed(self, item: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
         """Process one element of the event list and return its report step."""
@@ -95,6 +115,7 @@ class Simulation:
         if not results:
             notes.unmatched = (event.source, event.subject)
         fired: list[dict[str, Any]] = []
+        self._actions = notes.actions
         for result in results:
             step["dependencies"].append(
                 {
@@ -118,6 +139,7 @@ class Simulation:
 
     def _fire(self, trigger: str, firing: Mapping[str, events.Event]) -> dict[str, Any]:
         resolved = self.engine.resolve(trigger, firing)
+        self._actions[trigger] = _describe(resolved)
         return {
             "trigger": trigger,
             "events": {dep: event.id for dep, event in firing.items()},

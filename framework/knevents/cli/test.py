@@ -121,7 +121,9 @@ def _print_text(simulation: Any, out: TextIO) -> None:
                 out.write(f"  dependency {dep['name']}: matched, did NOT pass: {dep['error']}\n")
         for fired in step["fired"]:
             deps = ", ".join(f"{d}={i}" for d, i in fired["events"].items())
-            out.write(f"  FIRED trigger {fired['trigger']} with {deps}\n")
+            action = notes.actions.get(fired["trigger"])
+            what = f" ({action})" if action else ""
+            out.write(f"  FIRED trigger {fired['trigger']}{what} with {deps}\n")
             if fired["error"]:
                 out.write(f"    not executable: {fired['error']}\n")
             if fired["resource"] is not None:
