@@ -154,6 +154,9 @@ class SensorRuntime:
         self._triggers = {t.template.name: t for t in sensor.spec.triggers}
         self._fingerprints: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._known: dict[str, tuple[state.Entry, sensor_record.Record]] = {}
+        """Per trigger key, the entry this process last stored or read, decoded (see ``_fold``)."""
+        self._fingerprint_of_key = {state.kv_key(t): self.engine.fingerprint(t) for t in self._triggers}
         self._dlq_engine: engine.SensorEngine | None = None
         self._fault = os.environ.get(FAULT_ENV, "")
         self.metrics = sensor_obs.SensorMetrics(self.name)
@@ -258,21 +261,37 @@ class SensorRuntime:
     async def _fold(
         self, bucket: state.Bucket, key: str, trigger: str, result: engine.DependencyResult, event_id: str
     ) -> tuple[state.Entry | None, list[sensor_record.Firing], bool]:
-        """Read-modify-write the trigger's record until the compare-and-set wins; returns what is stored."""
+        """Read-modify-write the trigger's record until the compare-and-set wins; returns what is stored.
+
+        The first attempt starts from the entry this process last stored or read (no read round
+        trip); if another replica wrote since, the compare-and-set fails and we read afresh.
+        """
         mark = f"{event_id}/{result.name}"
         for attempt in range(MAX_CAS_ATTEMPTS):
             now = self._clock()
-            entry = await bucket.get(key)
-            record = self._load(trigger, entry)
+            cached = self._known.get(key) if attempt == 0 else None
+            entry: state.Entry | None
+            if cached is not None:
+                entry, record = cached
+            else:
+                entry = await bucket.get(key)
+                record = self._load(trigger, entry)
             new, mine, satisfied = self._step(trigger, record, result, mark, event_id, now)
             if new is record:
+                if entry is not None:
+                    self._known[key] = (entry, record)
                 return entry, mine, satisfied
             value = sensor_record.encode(new)
             try:
                 revision = await bucket.update(key, value, last=entry.revision if entry else 0)
-                return state.Entry(value, revision), mine, satisfied
             except errors.StateConflictError:
-                await _backoff(attempt)
+                self._known.pop(key, None)
+                if cached is None:
+                    await _backoff(attempt)
+                continue
+            stored = state.Entry(value, revision)
+            self._known[key] = (stored, new)
+            return stored, mine, satisfied
         raise errors.StateConflictError(
             f"trigger {trigger}: lost {MAX_CAS_ATTEMPTS} compare-and-set races in a row"
         )
@@ -346,12 +365,18 @@ class SensorRuntime:
             record = self._load_raw(entry)
             if record is None or all(f.id != firing_id for f in record.outbox):
                 return entry
-            value = sensor_record.encode(record.without(firing_id))
+            cleared = record.without(firing_id)
+            value = sensor_record.encode(cleared)
             try:
-                return state.Entry(value, await bucket.update(key, value, last=entry.revision))
+                stored = state.Entry(value, await bucket.update(key, value, last=entry.revision))
             except errors.StateConflictError:
+                self._known.pop(key, None)
                 entry = None
                 await _backoff(attempt)
+                continue
+            if record.fingerprint == self._fingerprint_of_key.get(key):
+                self._known[key] = (stored, cleared)
+            return stored
         raise errors.StateConflictError(f"could not clear firing {firing_id} from the outbox")
 
     @staticmethod

@@ -63,7 +63,7 @@ class SensorApp:
                 model, store, settings=settings, secrets=SecretResolver(settings.secrets, env)
             )
         except (errors.KneventsError, ValueError, OSError) as exc:
-            log.error("sensor function cannot start: %s", exc, extra={"spec": env.get(SPEC_ENV, "")[:200]})
+            log.error("sensor function cannot start: %s", exc)
             return cls(None, str(exc))
         log.info("sensor function ready", extra={"sensor": runtime.name, "namespace": runtime.namespace})
         return cls(runtime)

@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,54 +34,56 @@ class Firing:
 
 @dataclass
 class Sink:
-    """An HTTP server that records every trigger request it gets."""
+    """A trigger sink process (see sink_server.py) and the file it records requests in."""
 
     port: int
-    firings: list[Firing] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    records: Path
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/sink"
 
-    def record(self, path: str, ids: str, body: bytes) -> None:
-        with self.lock:
-            self.firings.append(
-                Firing(path, tuple(sorted(filter(None, ids.split(",")))), json.loads(body or b"null"))
-            )
-
-    def snapshot(self) -> list[Firing]:
-        with self.lock:
-            return list(self.firings)
+    def snapshot(self, path: str | None = None) -> list[Firing]:
+        """Every request received so far (to ``path`` only, when given)."""
+        out = []
+        for line in self.records.read_text().splitlines():
+            rec = json.loads(line)
+            if path is None or rec["path"] == path:
+                ids = tuple(sorted(filter(None, rec["ids"].split(","))))
+                out.append(Firing(rec["path"], ids, json.loads(rec["body"] or "null")))
+        return out
 
 
 @contextmanager
-def sink_server() -> Iterator[Sink]:
-    """A running sink on a free port."""
-    sink = Sink(free_port())
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            sink.record(self.path, self.headers.get("Knevents-Event-Ids", ""), body)
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", sink.port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def sink_server(directory: Path) -> Iterator[Sink]:
+    """A running sink process on a free port."""
+    sink = Sink(free_port(), directory / f"sink-{time.monotonic_ns()}.jsonl")
+    sink.records.touch()
+    sink.proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.sensor_runtime.sink_server",
+            str(sink.port),
+            str(sink.records),
+        ],
+        cwd=str(ROOT),
+    )
     try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", sink.port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or sink.proc.poll() is not None:
+                    raise RuntimeError("the sink did not start") from None
+                time.sleep(0.02)
         yield sink
     finally:
-        server.shutdown()
-        server.server_close()
+        sink.proc.terminate()
+        sink.proc.wait()
 
 
 @dataclass
@@ -105,6 +106,20 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def stop_all(replicas: list[Replica], timeout: float = 10.0) -> None:
+    """Stop replicas in parallel: SIGINT (gunicorn's quick shutdown) to all, then wait; SIGKILL what lingers."""
+    for replica in replicas:
+        if replica.proc.poll() is None:
+            replica.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for replica in replicas:
+        try:
+            replica.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            replica.proc.kill()
+            replica.proc.wait()
 
 
 def start_replica(
@@ -174,8 +189,7 @@ def replicas(
         wait_ready(started)
         yield started
     finally:
-        for replica in started:
-            replica.stop()
+        stop_all(started)
 
 
 async def deliver(
