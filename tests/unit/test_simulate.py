@@ -87,7 +87,7 @@ def test_cli_text_output_explains_the_step(capsys: pytest.CaptureFixture[str]) -
     text = capsys.readouterr().out
     assert code == 0
     assert "dependency webhook-build: matched, passed" in text
-    assert "FIRED trigger trigger-workflow" in text
+    assert "FIRED trigger trigger-workflow (argoWorkflow submit Workflow) with webhook-build=" in text
     assert '"value": "kubedojo"' in text
 
 
