@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import nats.aio.client
 import nats.errors
@@ -55,13 +55,21 @@ def _redact(url: str) -> str:
 
 
 class JetStreamBucket:
-    """One KV bucket; every call goes through the store's error translation."""
+    """One KV bucket; every call goes through the store's error translation.
 
-    def __init__(self, store: JetStreamStore, name: str, kv: KeyValue, max_value_size: int) -> None:
+    When the bucket's stream is gone (a NATS without persistent storage was
+    restarted, or someone deleted it), the bucket is created again and the call
+    retried once: the state is lost then, but the sensor keeps working.
+    """
+
+    def __init__(
+        self, store: JetStreamStore, name: str, kv: KeyValue, max_value_size: int, ttl: float | None
+    ) -> None:
         self.name = name
         self._store = store
         self._kv = kv
         self._max_value_size = max_value_size
+        self._ttl = ttl
 
     def _check_size(self, key: str, value: bytes) -> None:
         if len(value) > self._max_value_size:
@@ -70,31 +78,40 @@ class JetStreamBucket:
                 f"the bucket allows at most {self._max_value_size} (KNEVENTS_STATE_MAX_VALUE)"
             )
 
-    async def get(self, key: str) -> base.Entry | None:
-        async def op() -> base.Entry | None:
+    async def _call(self, what: str, op: Callable[[KeyValue], Awaitable[T]]) -> T:
+        async def attempt() -> T:
             try:
-                entry = await self._kv.get(key)
+                return await op(self._kv)
+            except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
+                log.warning("KV bucket %s is gone; creating it again (its state is lost)", self.name)
+                self._kv = await self._store.open_kv(self.name, self._ttl)
+                return await op(self._kv)
+
+        return await self._store.call(f"{what} in bucket {self.name!r}", attempt)
+
+    async def get(self, key: str) -> base.Entry | None:
+        async def op(kv: KeyValue) -> base.Entry | None:
+            try:
+                entry = await kv.get(key)
             except nats.js.errors.KeyNotFoundError:
                 return None
             return base.Entry(entry.value or b"", entry.revision or 0)
 
-        return await self._store.call(f"get {key!r} from {self.name!r}", op)
+        return await self._call(f"get {key!r}", op)
 
     async def create(self, key: str, value: bytes) -> int:
         self._check_size(key, value)
-        return await self._store.call(f"create {key!r} in {self.name!r}", lambda: self._kv.create(key, value))
+        return await self._call(f"create {key!r}", lambda kv: kv.create(key, value))
 
     async def update(self, key: str, value: bytes, *, last: int) -> int:
         self._check_size(key, value)
         if last == 0:
             return await self.create(key, value)
-        return await self._store.call(
-            f"update {key!r} in {self.name!r}", lambda: self._kv.update(key, value, last=last)
-        )
+        return await self._call(f"update {key!r}", lambda kv: kv.update(key, value, last=last))
 
     async def put(self, key: str, value: bytes) -> int:
         self._check_size(key, value)
-        return await self._store.call(f"put {key!r} in {self.name!r}", lambda: self._kv.put(key, value))
+        return await self._call(f"put {key!r}", lambda kv: kv.put(key, value))
 
     async def put_nowait(self, key: str, value: bytes) -> None:
         self._check_size(key, value)
@@ -103,19 +120,19 @@ class JetStreamBucket:
         await self._store.call(f"put {key!r} in {self.name!r}", lambda: self._store.publish(subject, value))
 
     async def delete(self, key: str, *, last: int | None = None) -> None:
-        await self._store.call(f"delete {key!r} in {self.name!r}", lambda: self._kv.delete(key, last=last))
+        await self._call(f"delete {key!r}", lambda kv: kv.delete(key, last=last))
 
     async def purge(self, key: str) -> None:
-        await self._store.call(f"purge {key!r} in {self.name!r}", lambda: self._kv.purge(key))
+        await self._call(f"purge {key!r}", lambda kv: kv.purge(key))
 
     async def keys(self) -> list[str]:
-        async def op() -> list[str]:
+        async def op(kv: KeyValue) -> list[str]:
             try:
-                return list(await self._kv.keys())
+                return list(await kv.keys())
             except nats.js.errors.NoKeysError:
                 return []
 
-        return await self._store.call(f"list keys of {self.name!r}", op)
+        return await self._call("list keys", op)
 
 
 class JetStreamStore:
@@ -234,32 +251,31 @@ class JetStreamStore:
         found = self._buckets.get(name)
         if found is not None:
             return found
-        js = await self.ensure_connected()
-        max_value = self._settings.state.max_value_size
-
-        async def open_bucket() -> Any:
-            try:
-                return await js.key_value(name)
-            except nats.js.errors.BucketNotFoundError:
-                pass
-            config = nats.js.api.KeyValueConfig(
-                bucket=name,
-                history=1,
-                ttl=ttl,
-                max_value_size=max_value,
-                replicas=self._settings.state.replicas,
-                direct=True,
-            )
-            try:
-                return await js.create_key_value(config)
-            except nats.js.errors.BadRequestError:
-                # another replica created it first (with the same config)
-                return await js.key_value(name)
-
-        kv = await self.call(f"open bucket {name!r}", open_bucket)
-        found = JetStreamBucket(self, name, kv, max_value)
+        kv = await self.call(f"open bucket {name!r}", lambda: self.open_kv(name, ttl))
+        found = JetStreamBucket(self, name, kv, self._settings.state.max_value_size, ttl)
         self._buckets[name] = found
         return found
+
+    async def open_kv(self, name: str, ttl: float | None) -> KeyValue:
+        """The nats-py handle of bucket ``name``, created when missing (untranslated errors)."""
+        js = await self.ensure_connected()
+        try:
+            return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            pass
+        config = nats.js.api.KeyValueConfig(
+            bucket=name,
+            history=1,
+            ttl=ttl,
+            max_value_size=self._settings.state.max_value_size,
+            replicas=self._settings.state.replicas,
+            direct=True,
+        )
+        try:
+            return await js.create_key_value(config)
+        except nats.js.errors.BadRequestError:
+            # another replica created it first (with the same config)
+            return await js.key_value(name)
 
     async def close(self) -> None:
         """Close the connection (pending writes are flushed)."""

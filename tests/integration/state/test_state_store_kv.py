@@ -151,3 +151,20 @@ async def test_put_nowait_is_stored_without_waiting_for_an_ack(store: base.State
             break
         await asyncio.sleep(0.01)
     assert entry is not None and entry.value == b"done"
+
+
+async def test_a_bucket_whose_stream_vanished_is_created_again(nats_server: NatsServer) -> None:
+    import nats as nats_client
+
+    store = await JetStreamStore.connect(nats_server.url, settings=_settings())
+    try:
+        bucket = await store.bucket("vanishing")
+        await bucket.put("k", b"v")
+        nc = await nats_client.connect(nats_server.url)
+        await nc.jetstream().delete_stream("KV_vanishing")  # as a NATS without persistence restarting would
+        await nc.close()
+        assert await bucket.get("k") is None  # state lost, but the bucket works again
+        await bucket.create("k", b"again")
+        assert (await bucket.get("k") or base.Entry(b"", 0)).value == b"again"
+    finally:
+        await store.close()
