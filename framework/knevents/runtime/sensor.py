@@ -90,7 +90,27 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary (the response body)."""
-        return dataclasses.asdict(self)
+        return {
+            "event_id": self.event_id,
+            "duplicate": self.duplicate,
+            "matched": list(self.matched),
+            "filtered": list(self.filtered),
+            "waiting": list(self.waiting),
+            "fired": [_report_json(r) for r in self.fired],
+            "failed": [_report_json(r) for r in self.failed],
+            "retry": self.retry,
+            "retry_after": self.retry_after,
+        }
+
+
+def _report_json(report: FiringReport) -> dict[str, Any]:
+    return {
+        "trigger": report.trigger,
+        "event_ids": list(report.event_ids),
+        "ok": report.ok,
+        "detail": report.detail,
+        "dlq": report.dlq,
+    }
 
 
 @dataclass

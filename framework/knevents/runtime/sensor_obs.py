@@ -97,6 +97,7 @@ class SensorMetrics:
             "Extra trigger attempts made by retryStrategy.",
             ["sensor", "trigger"],
         )
+        self._by_trigger: dict[str, tuple[Any, Any, Any, Any]] = {}
         self._processing = metrics.histogram(
             "knevents_sensor_processing_seconds", "Time to process one event, end to end.", ["sensor"]
         ).labels(sensor)
@@ -115,15 +116,31 @@ class SensorMetrics:
     def deduplicated(self) -> None:
         self._deduplicated.inc()
 
+    def _children(self, trigger: str) -> tuple[Any, Any, Any, Any]:
+        # label lookups take a lock each; a sensor has few triggers, so keep the children
+        found = self._by_trigger.get(trigger)
+        if found is None:
+            labels = (self.sensor, trigger)
+            found = (
+                self._fired.labels(*labels),
+                self._failed.labels(*labels),
+                self._retried.labels(*labels),
+                self._trigger_latency.labels(*labels),
+            )
+            self._by_trigger[trigger] = found
+        return found
+
     def fired(self, trigger: str, seconds: float, attempts: int) -> None:
-        self._fired.labels(self.sensor, trigger).inc()
-        self._trigger_latency.labels(self.sensor, trigger).observe(seconds)
+        fired, _, retried, latency = self._children(trigger)
+        fired.inc()
+        latency.observe(seconds)
         if attempts > 1:
-            self._retried.labels(self.sensor, trigger).inc(attempts - 1)
+            retried.inc(attempts - 1)
 
     def failed(self, trigger: str, seconds: float) -> None:
-        self._failed.labels(self.sensor, trigger).inc()
-        self._trigger_latency.labels(self.sensor, trigger).observe(seconds)
+        _, failed, _, latency = self._children(trigger)
+        failed.inc()
+        latency.observe(seconds)
 
     def processed(self, seconds: float) -> None:
         self._processing.observe(seconds)
