@@ -198,7 +198,12 @@ async def test_policy_k8s_waits_for_the_labels(kube_api: KubeApi, settings: Sett
         policy={
             "k8s": {
                 "labels": {"workflows.argoproj.io/phase": "Succeeded"},
-                "backoff": {"steps": 200, "duration": "20ms", "factor": 1, "jitter": 0},
+                "backoff": {
+                    "steps": 1000,
+                    "duration": "20ms",
+                    "factor": 1,
+                    "jitter": 0,
+                },  # generous: shared CI
                 "errorOnBackoffTimeout": True,
             }
         },

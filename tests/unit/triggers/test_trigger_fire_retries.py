@@ -107,12 +107,10 @@ async def test_rate_limit_is_applied_per_trigger(scripted: Scripted, monkeypatch
         return waited[-1]
 
     monkeypatch.setattr(ratelimit.Limiter, "acquire", spy)
-    resolved = support.resolved(
-        {"name": "t", "log": {}}, rateLimit={"unit": "Second", "requestsPerUnit": 100}
-    )
-    for _ in range(3):
+    resolved = support.resolved({"name": "t", "log": {}}, rateLimit={"unit": "Second", "requestsPerUnit": 10})
+    for _ in range(2):
         await triggers.fire(resolved, support.context())
-    assert waited[0] == 0.0 and all(w > 0 for w in waited[1:])
+    assert waited[0] == 0.0 and waited[1] > 0
 
 
 def test_registry_covers_the_supported_template_keys() -> None:

@@ -57,7 +57,7 @@ def test_unknown_unit_names_the_trigger() -> None:
 
 async def test_acquire_waits_for_the_next_slot() -> None:
     ratelimit.reset()
-    spec = models.RateLimit.model_validate({"unit": "Second", "requestsPerUnit": 50})
-    waits = [await ratelimit.acquire(("s", "burst"), spec) for _ in range(3)]
+    spec = models.RateLimit.model_validate({"unit": "Second", "requestsPerUnit": 10})
+    waits = [await ratelimit.acquire(("s", "burst"), spec) for _ in range(2)]
     assert waits[0] == 0.0
-    assert waits[1] > 0.0 and waits[2] > 0.0
+    assert waits[1] > 0.0  # the second call, right after the first, waits for its slot
