@@ -130,3 +130,27 @@ async def test_unexpected_executor_bugs_become_trigger_errors(scripted: Scripted
     scripted.failures = [KeyError("metadata")]
     with pytest.raises(errors.TriggerError, match="unexpected KeyError in the log trigger"):
         await triggers.fire(support.resolved({"name": "t", "log": {}}), support.context())
+
+
+def test_a_dry_run_k8s_trigger_does_not_import_the_kubernetes_client() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import asyncio, sys
+from tests.unit.triggers import trigger_support as support
+from knevents import triggers
+resolved = support.resolved({"name": "t", "k8s": {"source": {"resource": {}}}},
+                            resource={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+result = asyncio.run(triggers.fire(resolved, support.context()))
+print(result.detail, "kubernetes" in sys.modules)
+"""
+    env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    assert out.strip() == "dry run (no Kubernetes cluster configured) False"
