@@ -43,6 +43,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--retry-backoff", type=float,
                         default=float(os.environ.get("KNEVENTS_RETRY_BACKOFF", "0.5")),
                         help="seconds before the first redelivery, doubled each time (default 0.5)")
+    parser.add_argument("--concurrency", type=int,
+                        default=int(os.environ.get("KNEVENTS_SENSOR_CONCURRENCY", "16")),
+                        help="events handled at once per sensor (env KNEVENTS_SENSOR_CONCURRENCY, default 16)")
     parser.add_argument("--host", default=os.environ.get("KNEVENTS_HOST", "127.0.0.1"),
                         help="address the webhook ports listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--default-port", type=int, default=12000,
@@ -58,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = console_mod.Console(args.log_format)
     console_mod.install_logging(console, args.log_level)
-    if args.max_deliveries < 1:
-        console.emit("error", "--max-deliveries must be at least 1")
+    if args.max_deliveries < 1 or args.concurrency < 1:
+        console.emit("error", "--max-deliveries and --concurrency must be at least 1")
         return 2
     try:
         manifests = spec.load_paths(args.paths)
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     options = runner.RunOptions(
         paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
         bus=args.bus, host=args.host, default_port=args.default_port,
-        policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff),
+        policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff,
+                                         concurrency=args.concurrency),
     )
     try:
         return asyncio.run(_serve(options, manifests, console))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +35,8 @@ Handler = Callable[[events.Event], Awaitable[web.Response]]
 Decode = Callable[[Any], events.Event]
 
 log = logging.getLogger("knevents.local.dispatcher")
+_PULL_EXPIRES = 5.0
+"""Seconds a pull request stays open on the server; short enough to notice a lost connection quickly."""
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -49,8 +52,9 @@ class DeliveryPolicy:
     """Seconds; cap on the redelivery delay so a long outage does not park events for hours."""
     ack_wait: float = 120.0
     """Seconds the server waits for an answer before redelivering; above the trigger timeout with retries."""
-    concurrency: int = 64
-    """Events handled at once per sensor; state updates are compare-and-set, so order is not needed."""
+    concurrency: int = 16
+    """Events handled at once per sensor; state updates are compare-and-set, so order is not needed. 16 keeps
+    an HTTP trigger's connection pool small (httpcore scans its pool on every request) while hiding latency."""
 
 
 def consumer_name(sensor: str) -> str:
@@ -85,6 +89,7 @@ class Dispatcher:
         self.policy = policy or DeliveryPolicy()
         self.durable = consumer_name(sensor)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
 
     async def ensure_consumer(self) -> None:
         """Create the durable consumer, or update its filter when the sensor's dependencies changed."""
@@ -116,34 +121,76 @@ class Dispatcher:
                 ) from again
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch and deliver until ``stop`` is set; waits for deliveries in flight before returning."""
-        import nats.errors
+        """Pull and deliver until ``stop`` is set; waits for deliveries in flight before returning.
 
-        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
-        slots = asyncio.Semaphore(self.policy.concurrency)
+        Pull requests are made by hand rather than with nats-py's ``fetch``: ``fetch(batch=n)`` holds back
+        the messages it got until the batch is full or the request expires, which adds up to the whole
+        expiry to the latency of a quiet sensor. A raw pull request for ``n`` messages makes the server
+        push each one as soon as it exists; every message is handed over at once. A new request is made
+        when at least half the delivery slots are free (fewer, larger requests under load).
+        """
+        nc = self.js._nc
+        inbox = nc.new_inbox()
+        arrived: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def on_message(msg: Any) -> None:
+            arrived.put_nowait(msg)
+
+        sub = await nc.subscribe(inbox, cb=on_message)
+        waker = asyncio.create_task(_wake_on(stop, arrived))
+        api = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         try:
             while not stop.is_set():
+                want = await self._free_slots(stop)
+                if not want:
+                    continue
+                request = json.dumps({"batch": want, "expires": int(_PULL_EXPIRES * 1e9)}).encode()
                 try:
-                    batch = await sub.fetch(batch=self.policy.concurrency, timeout=0.5)
-                except (TimeoutError, nats.errors.TimeoutError):
+                    await nc.publish(api, request, reply=inbox)
+                except Exception as exc:  # connection trouble: the server keeps the messages
+                    log.warning("sensor %s: pull request failed: %s", self.sensor, exc)
+                    await _pause(stop, 0.5)
                     continue
-                except Exception as exc:  # connection trouble: back off, the server keeps the messages
-                    if stop.is_set():
-                        break
-                    log.warning("sensor %s: fetch failed: %s", self.sensor, exc)
-                    await asyncio.sleep(0.5)
-                    continue
-                for msg in batch:
-                    await slots.acquire()
-                    task = asyncio.create_task(self._deliver(msg))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
-                    task.add_done_callback(lambda _t: slots.release())
+                await self._receive(arrived, want, stop)
         finally:
+            waker.cancel()
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _free_slots(self, stop: asyncio.Event) -> int:
+        """Wait until at least half the delivery slots are free; how many are (0 when stopping)."""
+        limit = self.policy.concurrency
+        while not stop.is_set():
+            free = limit - len(self._inflight)
+            if free >= max(1, limit // 2):
+                return free
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), 1.0)
+        return 0
+
+    async def _receive(self, arrived: asyncio.Queue[Any], want: int, stop: asyncio.Event) -> None:
+        """Hand over the messages of one pull request as they arrive, until it is filled or expires."""
+        got = 0
+        while got < want and not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(arrived.get(), _PULL_EXPIRES + 1.0)
+            except TimeoutError:  # no answer at all (reconnecting): make a new request
+                return
+            if msg is None:  # stopping
+                return
+            if (msg.headers or {}).get("Status"):  # 408 expired, 404/409: this request is over
+                return
+            got += 1
+            task = asyncio.create_task(self._deliver(msg))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slot_freed.set()
 
     async def _deliver(self, msg: Any) -> None:
         deliveries = int(msg.metadata.num_delivered)
@@ -197,6 +244,18 @@ class Dispatcher:
             sensor=self.sensor, event_id=event_id, subject=subject, attempts=deliveries,
         )
         await _settle(msg.term())
+
+
+async def _wake_on(stop: asyncio.Event, arrived: asyncio.Queue[Any]) -> None:
+    """Unblock a waiting receiver when the dispatcher is asked to stop."""
+    await stop.wait()
+    arrived.put_nowait(None)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake up at once when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def _settle(ack: Awaitable[None]) -> None:
