@@ -358,3 +358,24 @@ async def test_resubmit_and_resume_go_through_the_argo_server(tmp_path: Path, se
             await triggers.fire(resolved, support.context(settings=argo))
     finally:
         server.close()
+
+
+async def test_seed_create_namespace_is_cluster_scoped(kube_api: KubeApi, settings: Settings) -> None:
+    # argo-events-module-1.2.txt: k8s trigger "create-namespace" with generateName pr-env- and a PR-number label
+    resource = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"generateName": "pr-env-", "labels": {"pr-number": "42"}},
+    }
+    resolved = support.resolved(
+        {"name": "create-namespace", "k8s": {"operation": "create", "source": {"resource": {}}}},
+        resource=resource,
+    )
+    result = await triggers.fire(resolved, support.context(settings=settings))
+    [namespace] = kube_api.objects("", "v1", "namespaces")
+    assert namespace["metadata"]["name"].startswith("pr-env-")
+    assert "namespace" not in namespace["metadata"]
+    assert namespace["metadata"]["labels"]["pr-number"] == "42"
+    [create] = kube_api.server.resource_requests("create", "namespaces")
+    assert create.path == "/api/v1/namespaces"
+    assert result.detail == f"created Namespace {namespace['metadata']['name']} in cluster"
