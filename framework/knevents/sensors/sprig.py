@@ -145,8 +145,21 @@ def _index(item: Any, *keys: Any) -> Any:
     return item
 
 
+def _separator(char: str) -> bool:
+    # Go's strings.Title: ASCII alphanumerics and '_' join a word, other ASCII separates;
+    # beyond ASCII, letters and digits join and only spaces separate.
+    if char.isascii():
+        return not (char.isalnum() or char == "_")
+    return char.isspace()
+
+
 def _title(text: Any) -> str:
-    return re.sub(r"(^|[^\w'])(\w)", lambda m: m.group(1) + m.group(2).upper(), _need_str(text))
+    out: list[str] = []
+    previous = " "
+    for char in _need_str(text):
+        out.append(char.upper() if _separator(previous) else char)
+        previous = char
+    return "".join(out)
 
 
 def _b64dec(text: Any) -> str:

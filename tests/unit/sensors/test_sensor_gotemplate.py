@@ -34,6 +34,7 @@ def render(source: str, dot: Any = None) -> str:
         ("{{ .Input.body.missing.deeper }}", "<no value>"),
         ("{{ .Input.body.name | upper }}", "JOE SMITH"),
         ("{{ .Input.body.name | title }}", "Joe Smith"),
+        ('{{ "o\'neil-x_y été" | title }}', "O'Neil-X_y Été"),
         ("{{ .Input.body.name | nospace | lower }}", "joesmith"),
         ("{{ .Input.body.sha | substr 0 7 }}", "abcdef1"),
         ('{{ .Input.body.name | replace " " "-" }}', "joe-smith"),
