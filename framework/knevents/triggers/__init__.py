@@ -25,6 +25,7 @@ from knevents.triggers import (
     argo_workflow,
     aws_lambda,
     backoff,
+    fetch,
     http,
     k8s,
     kube,
@@ -43,8 +44,12 @@ __all__ = [
     "TriggerExecutor",
     "TriggerResult",
     "aclose",
+    "fetch_resource",
     "fire",
 ]
+
+fetch_resource = fetch.fetch_resource
+"""``await fetch_resource(trigger_spec, ctx)``: a non-inline k8s/argoWorkflow resource (configmap, file, url)."""
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,76 @@
+"""fetch_resource: k8s/argoWorkflow resources from a ConfigMap, a file or a URL (Argo's FetchResource)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from knevents import errors, triggers
+from knevents.secrets import env_name
+
+from tests.integration.triggers.http_target import Answer, HttpTarget
+from tests.unit.triggers import trigger_support as support
+
+WORKFLOW_YAML = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: from-source-
+spec:
+  entrypoint: main
+"""
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[HttpTarget]:
+    server = HttpTarget(tmp_path).start()
+    yield server
+    server.close()
+
+
+def k8s_with(source: dict[str, object]) -> object:
+    return support.trigger({"name": "t", "k8s": {"source": source}})
+
+
+async def test_configmap_source() -> None:
+    ctx = support.context(secrets={env_name("CONFIGMAP", "workflow-cm", "wf"): WORKFLOW_YAML})
+    resource = await triggers.fetch_resource(
+        k8s_with({"configmap": {"name": "workflow-cm", "key": "wf"}}), ctx
+    )
+    assert resource is not None and resource["metadata"]["generateName"] == "from-source-"
+
+
+async def test_file_source(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(WORKFLOW_YAML)
+    resource = await triggers.fetch_resource(k8s_with({"file": {"path": str(path)}}), support.context())
+    assert resource is not None and resource["kind"] == "Workflow"
+    with pytest.raises(errors.TriggerError, match="cannot be read"):
+        await triggers.fetch_resource(k8s_with({"file": {"path": str(tmp_path / "nope")}}), support.context())
+
+
+async def test_url_source(target: HttpTarget) -> None:
+    target.default = Answer(200, WORKFLOW_YAML.encode())
+    resource = await triggers.fetch_resource(
+        k8s_with({"url": {"path": target.url("/wf.yaml")}}), support.context()
+    )
+    assert resource is not None and resource["spec"] == {"entrypoint": "main"}
+    target.default = Answer(503)
+    with pytest.raises(errors.TriggerRetryableError, match="answered 503"):
+        await triggers.fetch_resource(k8s_with({"url": {"path": target.url("/wf.yaml")}}), support.context())
+
+
+async def test_inline_resource_needs_no_fetch_and_git_is_refused() -> None:
+    inline = k8s_with({"resource": {"apiVersion": "v1", "kind": "ConfigMap"}})
+    assert await triggers.fetch_resource(inline, support.context()) is None
+    git = k8s_with({"git": {"url": "https://github.com/x/y.git", "filePath": "wf.yaml"}})
+    with pytest.raises(errors.TriggerError, match=r"source\.git is not supported"):
+        await triggers.fetch_resource(git, support.context())
+
+
+async def test_text_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(errors.TriggerError, match="must hold one object"):
+        await triggers.fetch_resource(k8s_with({"file": {"path": str(path)}}), support.context())
