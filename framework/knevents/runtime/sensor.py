@@ -26,11 +26,9 @@ decides, ``triggers.fire`` acts, the store remembers.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from logging import ERROR, INFO, WARNING
 from typing import Any
 
 from knevents import errors, events, state, triggers, web
-from knevents.runtime import sensor_obs, sensor_record
+from knevents.runtime import sensor_batch, sensor_obs, sensor_record
 from knevents.secrets import SecretResolver
 from knevents.sensors import engine
 from knevents.settings import Settings
@@ -49,8 +47,6 @@ __all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FireFn", "FiringReport", "Outcom
 
 FAULT_ENV = "KNEVENTS_FAULT"
 CRASH_AFTER_SATISFY = "crash-after-satisfy"
-MAX_CAS_ATTEMPTS = 200
-"""Compare-and-set attempts per write before answering 429 (many replicas racing on one trigger)."""
 _DONE = b"done"
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
@@ -173,10 +169,7 @@ class SensorRuntime:
         self._dedupe: state.Bucket | None = None
         self._triggers = {t.template.name: t for t in sensor.spec.triggers}
         self._fingerprints: dict[str, str] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._known: dict[str, tuple[state.Entry, sensor_record.Record]] = {}
-        """Per trigger key, the entry this process last stored or read, decoded (see ``_fold``)."""
-        self._fingerprint_of_key = {state.kv_key(t): self.engine.fingerprint(t) for t in self._triggers}
+        self._writers: dict[str, sensor_batch.KeyWriter] = {}
         self._dlq_engine: engine.SensorEngine | None = None
         self._fault = os.environ.get(FAULT_ENV, "")
         self.metrics = sensor_obs.SensorMetrics(self.name)
@@ -264,57 +257,21 @@ class SensorRuntime:
     async def _stateful(
         self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
     ) -> None:
-        bucket = await self._state_bucket()
-        key = state.kv_key(trigger)
-        # One writer per trigger inside this process: requests of one replica queue here instead of
-        # losing compare-and-set races to each other; replicas still race, and CAS decides.
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            known, mine, satisfied = await self._fold(bucket, key, trigger, result, event.id)
+        writer = await self._writer(trigger)
+        mark = f"{event.id}/{result.name}"
+
+        def fold(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, Any]:
+            new, mine, satisfied = self._step(trigger, record, result, mark, event.id, now)
+            return new, (mine, satisfied)
+
+        _, (mine, satisfied) = await writer.apply(fold)
         if satisfied and self._fault == CRASH_AFTER_SATISFY:
             os._exit(137)  # fault injection (documented in the module docstring)
         if not mine:
             acc.waiting.append(trigger)
         for firing in mine:
             if await self._execute(trigger, firing.events, acc):
-                known = await self._clear(bucket, key, firing.id, known)
-
-    async def _fold(
-        self, bucket: state.Bucket, key: str, trigger: str, result: engine.DependencyResult, event_id: str
-    ) -> tuple[state.Entry | None, list[sensor_record.Firing], bool]:
-        """Read-modify-write the trigger's record until the compare-and-set wins; returns what is stored.
-
-        The first attempt starts from the entry this process last stored or read (no read round
-        trip); if another replica wrote since, the compare-and-set fails and we read afresh.
-        """
-        mark = f"{event_id}/{result.name}"
-        for attempt in range(MAX_CAS_ATTEMPTS):
-            now = self._clock()
-            cached = self._known.get(key) if attempt == 0 else None
-            entry: state.Entry | None
-            if cached is not None:
-                entry, record = cached
-            else:
-                entry = await bucket.get(key)
-                record = self._load(trigger, entry)
-            new, mine, satisfied = self._step(trigger, record, result, mark, event_id, now)
-            if new is record:
-                if entry is not None:
-                    self._known[key] = (entry, record)
-                return entry, mine, satisfied
-            value = sensor_record.encode(new)
-            try:
-                revision = await bucket.update(key, value, last=entry.revision if entry else 0)
-            except errors.StateConflictError:
-                self._known.pop(key, None)
-                if cached is None:
-                    await _backoff(attempt)
-                continue
-            stored = state.Entry(value, revision)
-            self._known[key] = (stored, new)
-            return stored, mine, satisfied
-        raise errors.StateConflictError(
-            f"trigger {trigger}: lost {MAX_CAS_ATTEMPTS} compare-and-set races in a row"
-        )
+                await writer.apply(_clear(firing.id))
 
     def _step(
         self,
@@ -371,40 +328,6 @@ class SensorRuntime:
             )
             return sensor_record.Record(fingerprint, outbox=record.outbox)
         return record
-
-    async def _clear(
-        self, bucket: state.Bucket, key: str, firing_id: str, known: state.Entry | None
-    ) -> state.Entry | None:
-        """Remove a finished firing from the outbox (compare-and-set; first against what we last stored)."""
-        entry = known
-        for attempt in range(MAX_CAS_ATTEMPTS):
-            if entry is None:
-                entry = await bucket.get(key)
-                if entry is None:
-                    return None
-            record = self._load_raw(entry)
-            if record is None or all(f.id != firing_id for f in record.outbox):
-                return entry
-            cleared = record.without(firing_id)
-            value = sensor_record.encode(cleared)
-            try:
-                stored = state.Entry(value, await bucket.update(key, value, last=entry.revision))
-            except errors.StateConflictError:
-                self._known.pop(key, None)
-                entry = None
-                await _backoff(attempt)
-                continue
-            if record.fingerprint == self._fingerprint_of_key.get(key):
-                self._known[key] = (stored, cleared)
-            return stored
-        raise errors.StateConflictError(f"could not clear firing {firing_id} from the outbox")
-
-    @staticmethod
-    def _load_raw(entry: state.Entry) -> sensor_record.Record | None:
-        try:
-            return sensor_record.decode(entry.value)
-        except ValueError:
-            return None
 
     # --- running triggers -------------------------------------------------
 
@@ -545,10 +468,19 @@ class SensorRuntime:
             found = self._fingerprints[trigger] = self.engine.fingerprint(trigger)
         return found
 
-    async def _state_bucket(self) -> state.Bucket:
-        if self._state is None:
-            self._state = await self._store.bucket(self._bucket_names[0])
-        return self._state
+    async def _writer(self, trigger: str) -> sensor_batch.KeyWriter:
+        """The process' single writer of the trigger's KV entry."""
+        writer = self._writers.get(trigger)
+        if writer is None:
+            if self._state is None:
+                self._state = await self._store.bucket(self._bucket_names[0])
+            writer = self._writers.setdefault(
+                trigger,
+                sensor_batch.KeyWriter(
+                    self._state, state.kv_key(trigger), lambda entry: self._load(trigger, entry), self._clock
+                ),
+            )
+        return writer
 
     async def _dedupe_bucket(self) -> state.Bucket:
         if self._dedupe is None:
@@ -569,9 +501,15 @@ class SensorRuntime:
         )
 
 
-async def _backoff(attempt: int) -> None:
-    """A short, jittered pause after a lost compare-and-set, growing with the attempts (max 50 ms)."""
-    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+def _clear(firing_id: str) -> sensor_batch.Change:
+    """The change that removes a finished firing from the outbox."""
+
+    def change(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, None]:
+        if all(f.id != firing_id for f in record.outbox):
+            return record, None
+        return record.without(firing_id), None
+
+    return change
 
 
 def _with_retry_after(response: web.Response, delay: float | None) -> web.Response:
