@@ -19,6 +19,7 @@ __all__ = [
     "NatsSettings",
     "SecretSettings",
     "Settings",
+    "SourceSettings",
     "StateSettings",
     "env_bool",
     "env_float",
@@ -200,6 +201,22 @@ class KubeSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """How the event-source function runs its sources."""
+
+    calendar_in_process: bool = True
+    """``KNEVENTS_CALENDAR_IN_PROCESS``: tick cron ``schedule`` calendars with an in-process timer. Default: yes,
+    unless ``K_SERVICE`` is set (Knative Serving), where a PingSource posts the ticks and the function may scale
+    to zero; ``interval`` calendars always tick in process."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SourceSettings:
+        return cls(
+            calendar_in_process=env_bool(env, "KNEVENTS_CALENDAR_IN_PROCESS", _get(env, "K_SERVICE") is None),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every group, read from the environment once per process."""
 
@@ -209,6 +226,7 @@ class Settings:
     secrets: SecretSettings = field(default_factory=SecretSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -221,4 +239,5 @@ class Settings:
             secrets=SecretSettings.from_env(source),
             http=HttpSettings.from_env(source),
             kube=KubeSettings.from_env(source),
+            sources=SourceSettings.from_env(source),
         )

@@ -171,8 +171,13 @@ class SourceRuntime:
         try:
             result: base.PushResult = await entry.source.handle(request)
         except errors.KneventsError as exc:
-            source_obs.log_event(logging.ERROR, "event source failed on a request", eventsource=self.name,
-                                 event=entry.event_name, error=str(exc))
+            source_obs.log_event(
+                logging.ERROR,
+                "event source failed on a request",
+                eventsource=self.name,
+                event=entry.event_name,
+                error=str(exc),
+            )
             status = 503 if isinstance(exc, errors.TemporaryError) else 500
             return web.text_response(status, f"{type(exc).__name__}: {exc}\n")
         except Exception as exc:  # the process stays up; the caller may retry
@@ -193,7 +198,9 @@ class SourceRuntime:
 
     # --- publishing ------------------------------------------------------------------------
 
-    async def _publish_all(self, entry: _Entry, batch: Iterable[events.Event], traceparent: str | None) -> None:
+    async def _publish_all(
+        self, entry: _Entry, batch: Iterable[events.Event], traceparent: str | None
+    ) -> None:
         for event in batch:
             await self._publish(entry, event, traceparent)
 
@@ -206,22 +213,40 @@ class SourceRuntime:
             keep, why = entry.filter.passes(event)
             if not keep:
                 self._metrics.rejected(entry.event_name, "filtered")
-                source_obs.log_event(logging.INFO, "event dropped by the EventSource filter", eventsource=self.name,
-                                     event=entry.event_name, event_id=event.id, reason=why)
+                source_obs.log_event(
+                    logging.INFO,
+                    "event dropped by the EventSource filter",
+                    eventsource=self.name,
+                    event=entry.event_name,
+                    event_id=event.id,
+                    reason=why,
+                )
                 return False
         started = time.perf_counter()
         try:
             await self.publisher.publish(event)
         except errors.BusUnavailableError as exc:
             self._metrics.failed(entry.event_name)
-            source_obs.log_event(logging.ERROR, "the bus did not accept an event", eventsource=self.name,
-                                 event=entry.event_name, event_id=event.id, error=str(exc))
+            source_obs.log_event(
+                logging.ERROR,
+                "the bus did not accept an event",
+                eventsource=self.name,
+                event=entry.event_name,
+                event_id=event.id,
+                error=str(exc),
+            )
             raise
         self._metrics.published(entry.event_name, time.perf_counter() - started)
         # DEBUG, not INFO: one JSON line per event costs a third of the request on the hot path;
         # the published counter and latency histogram say the same in aggregate.
-        source_obs.log_event(logging.DEBUG, "event published", eventsource=self.name, event=entry.event_name,
-                             event_id=event.id, type=event.type)
+        source_obs.log_event(
+            logging.DEBUG,
+            "event published",
+            eventsource=self.name,
+            event=entry.event_name,
+            event_id=event.id,
+            type=event.type,
+        )
         return True
 
     # --- pull ------------------------------------------------------------------------------
@@ -257,9 +282,13 @@ class SourceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep the other sources and the process running
-                source_obs.log_event(logging.ERROR, "pull source stopped with an error; restarting",
-                                     eventsource=self.name, event=entry.event_name,
-                                     error=f"{type(exc).__name__}: {exc}")
+                source_obs.log_event(
+                    logging.ERROR,
+                    "pull source stopped with an error; restarting",
+                    eventsource=self.name,
+                    event=entry.event_name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
             else:

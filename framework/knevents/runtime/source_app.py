@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from knevents import bus, errors, spec, web
 from knevents.runtime import sensor_obs, source
 from knevents.secrets import SecretResolver
-from knevents.settings import Settings, env_bool
+from knevents.settings import Settings
 
 __all__ = ["LoopThread", "SourceApp"]
 
@@ -95,17 +95,24 @@ class SourceApp:
             settings = Settings.from_env(env)
             text = env.get(SPEC_ENV)
             if not text:
-                raise errors.SpecError(f"{SPEC_ENV} is not set: give a path to an EventSource manifest or inline YAML")
+                raise errors.SpecError(
+                    f"{SPEC_ENV} is not set: give a path to an EventSource manifest or inline YAML"
+                )
             model = spec.load_one(text, kind="EventSource")
-            in_process = env_bool(env, "KNEVENTS_CALENDAR_IN_PROCESS", not env.get("K_SERVICE"))
-            app = cls(model, settings=settings, secrets=SecretResolver(settings.secrets, env),
-                      schedules_in_process=in_process)
+            app = cls(
+                model,
+                settings=settings,
+                secrets=SecretResolver(settings.secrets, env),
+                schedules_in_process=settings.sources.calendar_in_process,
+            )
             app.runtime()  # build once now: a spec problem shows at start, not on the first request
         except (errors.KneventsError, ValueError, OSError) as exc:
             log.error("event source function cannot start: %s", exc)
             return cls(problem=str(exc))
-        log.info("event source function ready", extra={"eventsource": model.metadata.name,
-                                                       "sink": settings.bus.sink or "jetstream"})
+        log.info(
+            "event source function ready",
+            extra={"eventsource": model.metadata.name, "sink": settings.bus.sink or "jetstream"},
+        )
         return app
 
     def runtime(self) -> source.SourceRuntime:
@@ -117,8 +124,13 @@ class SourceApp:
         found = self._runtimes.get(key)
         if found is None:
             publisher = bus.from_settings(self.settings)
-            found = source.SourceRuntime(self.model, publisher, settings=self.settings, secrets=self.secrets,
-                                         schedules_in_process=self.schedules_in_process)
+            found = source.SourceRuntime(
+                self.model,
+                publisher,
+                settings=self.settings,
+                secrets=self.secrets,
+                schedules_in_process=self.schedules_in_process,
+            )
             self._runtimes[key] = found
         return found
 

@@ -43,7 +43,9 @@ class SourceMetrics:
             (*labels, "reason"),
         )
         self._failed = metrics.counter(
-            "knevents_eventsource_events_failed", "Events the bus did not accept (the caller gets 5xx).", labels
+            "knevents_eventsource_events_failed",
+            "Events the bus did not accept (the caller gets 5xx).",
+            labels,
         )
         self._latency = metrics.histogram(
             "knevents_eventsource_publish_seconds", "Time to get an event accepted by the bus.", labels
@@ -55,9 +57,11 @@ class SourceMetrics:
         # labels() costs a lock and a tuple hash per call; an event source has few events, so cache them
         found = self._children.get(event)
         if found is None:
-            found = (self._received.labels(self.eventsource, event),
-                     self._published.labels(self.eventsource, event),
-                     self._latency.labels(self.eventsource, event))
+            found = (
+                self._received.labels(self.eventsource, event),
+                self._published.labels(self.eventsource, event),
+                self._latency.labels(self.eventsource, event),
+            )
             self._children[event] = found
         return found
 
