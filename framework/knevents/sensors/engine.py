@@ -176,7 +176,7 @@ class SensorEngine:
 
     def __init__(self, sensor: models.Sensor) -> None:
         self.sensor = sensor
-        self.name: str = sensor.metadata.name or "" if sensor.metadata else ""
+        self.name: str = (sensor.metadata.name if sensor.metadata else None) or ""
         self.namespace: str = (sensor.metadata.namespace if sensor.metadata else None) or "default"
         problems: list[errors.Problem] = []
         spec = sensor.spec
