@@ -95,8 +95,16 @@ async def _serve(options: Any, manifests: Any, console: Any) -> int:
 
     the_runner = runner.Runner(options, manifests, console)
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if the_runner.stop_event.is_set():  # a second Ctrl-C: stop now, without waiting for work in flight
+            console.emit("warning", "forced stop")
+            the_runner.kill()
+            os._exit(130)
+        the_runner.stop_event.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, the_runner.stop_event.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await the_runner.start()
         await the_runner.wait()

@@ -301,6 +301,11 @@ class Runner:
         with contextlib.suppress(Exception):
             self._write_runner_file(running=False)
 
+    def kill(self) -> None:
+        """Stop the embedded nats-server at once (a forced exit); JetStream recovers its store on the next start."""
+        if self.nats is not None:
+            self.nats.stop(timeout=2.0)
+
     # --- observation -----------------------------------------------------------------
 
     def _observed_fire(self, fire: Callable[..., Awaitable[Any]], sensor: str) -> Callable[..., Awaitable[Any]]:
