@@ -155,8 +155,11 @@ class JetStreamPublisher:
                 js = await self._context()
                 await js.publish(subject, body, timeout=self._settings.publish_timeout, headers=headers)
                 return
-            except errors.BusUnavailableError as exc:  # could not connect
+            except errors.BusUnavailableError as exc:
+                # No server answered the connect (which already tried every URL twice): answer 5xx now
+                # rather than keep the caller waiting through more connect timeouts; it retries anyway.
                 failure = exc
+                break
             except _nats_errors() as exc:
                 failure = exc
         raise errors.BusUnavailableError(
