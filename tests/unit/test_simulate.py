@@ -368,6 +368,45 @@ UPSTREAM_CASES: list[tuple[str, list[dict[str, Any]], list[list[str]]]] = [
         [["webhook-workflow-trigger"], ["webhook-workflow-trigger-1"]],
     ),
     (
+        "dependencies-conditions.yaml",
+        [ce("webhook", "example", "1", {"body": {"message": "m"}}), ce("webhook", "example-foo", "2", {"body": {"message": "m"}})],
+        [["webhook-workflow-trigger"], ["webhook-workflow-trigger-2"]],
+    ),
+    (
+        "filter-with-multiple-filters-mixed.yaml",
+        [
+            ce("webhook", "example", "1", {"a": "b", "c": 10, "d": {"e": False}, "name": "x"}),
+            ce("webhook", "example", "2", {"a": "x", "c": 1, "d": {"e": True}, "name": "x"}),
+        ],
+        [["workflow"], []],
+    ),
+    (
+        "filter-with-data-simple-3.yaml",
+        [ce("webhook", "example", "1", {"body": {"value": 50}}), ce("webhook", "example", "2", {"body": {"value": 51}})],
+        [["data-workflow"], []],
+    ),
+    (
+        "filter-with-data-simple-4.yaml",
+        [ce("webhook", "example", "1", {"body": {"value": 50}}), ce("webhook", "example", "2", {"body": {"value": 51}})],
+        [[], ["data-workflow"]],
+    ),
+    (
+        "filter-with-multiple-data-filters-in-or.yaml",
+        [
+            ce("webhook", "example", "1", {"a": False, "b": {"c": 1, "d": "hello there"}, "name": "x"}),
+            ce("webhook", "example", "2", {"a": False, "b": {"c": 1, "d": "bye"}, "name": "x"}),
+        ],
+        [["workflow"], []],
+    ),
+    (
+        "filter-with-multiple-expr-filters-in-or.yaml",
+        [
+            ce("webhook", "example", "1", {"a": "x", "a-longer-name": 10, "nested": {"path": {"can-get": {"longer": False}}}, "name": "x"}),
+            ce("webhook", "example", "2", {"a": "x", "a-longer-name": 10, "nested": {"path": {"can-get": {"longer": True}}}, "name": "x"}),
+        ],
+        [["workflow"], []],
+    ),
+    (
         "multi-dependencies.yaml",
         [
             ce("webhook", "example", "1", {"body": {"a": "x"}}),
