@@ -167,6 +167,12 @@ def _basic_auth(spec: Any, ctx: base.TriggerContext) -> tuple[tuple[str, str] | 
     return (username, password), [password]
 
 
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a numeric ``Retry-After`` header (the HTTP-date form is ignored)."""
+    value = str(headers.get("retry-after") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
 class HttpTrigger:
     """Sends the firing's payload to ``template.http.url``."""
 
@@ -208,13 +214,14 @@ class HttpTrigger:
         ) as exc:  # OSError: ssl.SSLError can surface unwrapped (TLS 1.3 alerts)
             reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
             raise errors.TriggerRetryableError(f"{shown} failed: {reason}") from None
-        what = f"{shown}"
         try:
-            policy.check_status(response.status_code, resolved.spec.policy, what)
+            policy.check_status(response.status_code, resolved.spec.policy, shown)
         except errors.KneventsError as exc:
             snippet = base.scrub(response.text[:_BODY_SNIPPET], hidden).strip()
             detail = f"{exc}: {snippet}" if snippet else str(exc)
-            raise type(exc)(detail) from None
+            if isinstance(exc, errors.TemporaryError):  # keep the server's Retry-After for the broker answer
+                raise errors.TriggerRetryableError(detail, delay=_retry_after(response.headers)) from None
+            raise errors.TriggerError(detail) from None
         return base.TriggerResult(
             resolved.trigger, resolved.kind, f"{shown} -> {response.status_code}", status=response.status_code
         )

@@ -34,6 +34,7 @@ class Answer:
     status: int = 200
     body: bytes = b"ok"
     delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -196,6 +197,8 @@ class HttpTarget:
                     target._stop.wait(answer.delay)
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "text/plain")
+                for name, value in answer.headers:
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
                 self.wfile.write(answer.body)

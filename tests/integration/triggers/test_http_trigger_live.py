@@ -226,3 +226,11 @@ async def test_invalid_ca_pem_is_a_clear_permanent_error(target: HttpTarget) -> 
     with pytest.raises(errors.TriggerError, match="not valid PEM"):
         await triggers.fire(resolved, support.context(secrets=env))
     assert target.seen == []
+
+
+async def test_429_keeps_the_retry_after_delay(target: HttpTarget) -> None:
+    target.default = Answer(429, b"slow down", headers=(("Retry-After", "7"),))
+    with pytest.raises(errors.TriggerRetryableError) as caught:
+        await triggers.fire(support.resolved(http(target.url()), payload=b"{}"), support.context())
+    assert caught.value.delay == 7.0
+    assert "answered 429" in str(caught.value)
