@@ -37,6 +37,8 @@ class StepNotes:
 
 
 def _load_sensor(sensor: Mapping[str, Any] | str | Path) -> Any:
+    if isinstance(sensor, str) and "\n" in sensor:
+        return spec.load_one(sensor, kind="Sensor")  # YAML or JSON text, as a convenience
     if isinstance(sensor, str | Path):
         path = Path(sensor)
         if not path.is_file():

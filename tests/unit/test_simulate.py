@@ -543,3 +543,9 @@ def test_upstream_complete_parameterization_rewrites_the_template() -> None:
     [fired] = report["steps"][0]["fired"]
     # The resource lives in S3: resolving says so instead of guessing.
     assert fired["resource"] is None and "not inline" in fired["error"]
+
+
+def test_sensor_as_yaml_text() -> None:
+    text = BUILD_SENSOR.read_text()
+    report = testing.simulate(text, [json.loads(BUILD_EVENT.read_text())])
+    assert report["steps"][0]["fired"][0]["resource"]["spec"]["arguments"]["parameters"][0]["value"] == "kubedojo"
