@@ -223,18 +223,19 @@ def check_event_bus(bus: models.EventBus) -> Found:
         yield "spec", f"an EventBus sets exactly one bus type, found {', '.join(kinds)}"
 
 
-_ENTRY_MODELS: dict[str, type[pydantic.BaseModel]] = {
-    "webhook": models.WebhookEventSource,
-    "github": models.GithubEventSource,
-    "gitlab": models.GitlabEventSource,
-    "calendar": models.CalendarEventSource,
-    "sns": models.SNSEventSource,
-    "sqs": models.SQSEventSource,
-    "s3": models.S3EventSource,
-    "minio": models.S3EventSource,
-    "pubSub": models.PubSubEventSource,
-    "nats": models.NATSEventsSource,
+_ENTRY_MODELS: dict[str, str] = {
+    "webhook": "WebhookEventSource",
+    "github": "GithubEventSource",
+    "gitlab": "GitlabEventSource",
+    "calendar": "CalendarEventSource",
+    "sns": "SNSEventSource",
+    "sqs": "SQSEventSource",
+    "s3": "S3EventSource",
+    "minio": "S3EventSource",
+    "pubSub": "PubSubEventSource",
+    "nats": "NATSEventsSource",
 }
+"""Spec key -> model class name (looked up on use: the models module builds classes lazily)."""
 
 
 def check_event_source_parts(obj: Any) -> Found:
@@ -242,7 +243,8 @@ def check_event_source_parts(obj: Any) -> Found:
     spec = obj.get("spec") if isinstance(obj, dict) else None
     if not isinstance(spec, dict):
         return
-    for key, cls in _ENTRY_MODELS.items():
+    for key, class_name in _ENTRY_MODELS.items():
+        cls: type[pydantic.BaseModel] = getattr(models, class_name)
         entries = spec.get(key)
         if not isinstance(entries, dict):
             continue

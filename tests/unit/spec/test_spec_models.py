@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,10 +146,33 @@ def test_generated_file_is_up_to_date(tmp_path: Path) -> None:
     schema = Path(root) / "schema.json"
     if not schema.is_file():  # missing data (a user's clone), not a missing service
         pytest.skip("set KNEVENTS_ARGO_EXAMPLES to a checkout of argo-events to check the generated models")
-    out = tmp_path / "models.py"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_spec_models.py"), str(schema), str(out)],
+        [sys.executable, str(ROOT / "scripts" / "gen_spec_models.py"), str(schema), str(tmp_path)],
         check=True,
         capture_output=True,
     )
-    assert out.read_text() == (ROOT / "framework" / "knevents" / "spec" / "models.py").read_text()
+    generated = sorted(p.name for p in tmp_path.glob("models*.py"))
+    assert generated == [
+        "models.py",
+        "models_common.py",
+        "models_eventbus.py",
+        "models_eventsource.py",
+        "models_sensor.py",
+    ]
+    for name in generated:
+        assert (tmp_path / name).read_text() == (
+            ROOT / "framework" / "knevents" / "spec" / name
+        ).read_text(), name
+
+
+def test_a_sensor_never_builds_the_event_source_classes() -> None:
+    """Cold start: loading a Sensor imports the Sensor and shared models only."""
+    code = (
+        "import sys, json; from knevents import spec; "
+        f"spec.parse_sensor(json.loads({json.dumps(json.dumps(sensor()))})); "
+        "print(sorted(m for m in sys.modules if m.startswith('knevents.spec.models')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(
+        ["knevents.spec.models", "knevents.spec.models_common", "knevents.spec.models_sensor"]
+    )
