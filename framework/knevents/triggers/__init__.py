@@ -63,6 +63,43 @@ REGISTRY: dict[str, TriggerExecutor] = {
 }
 
 
+def _executor(resolved: engine.Resolved) -> TriggerExecutor:
+    if resolved.error:
+        raise errors.TriggerError(f"trigger {resolved.trigger}: {resolved.error}")
+    executor = REGISTRY.get(resolved.kind)
+    if executor is None:
+        raise errors.TriggerError(
+            f"trigger {resolved.trigger}: trigger type {resolved.kind!r} is not supported by knevents "
+            f"(supported: {', '.join(sorted(REGISTRY))})"
+        )
+    return executor
+
+
+def _schedule(spec: object) -> backoff.Schedule:
+    retry_strategy = getattr(spec, "retry_strategy", None)
+    # No retryStrategy: one attempt. The broker redelivers the event when the sensor answers 5xx,
+    # so an in-process retry loop by default would only stretch the request (Argo defaults to 5 steps).
+    return backoff.from_spec(retry_strategy) if retry_strategy is not None else backoff.Schedule(steps=1)
+
+
+async def _attempt(
+    executor: TriggerExecutor, resolved: engine.Resolved, ctx: TriggerContext
+) -> TriggerResult:
+    """One execution; every failure leaves as TriggerError or TriggerRetryableError."""
+    name = resolved.trigger
+    try:
+        return await executor.execute(resolved, ctx)
+    except (errors.TriggerError, errors.TriggerRetryableError):
+        raise
+    except errors.KneventsError as exc:  # SecretError, ParameterError …: permanent
+        raise errors.TriggerError(str(exc)) from exc
+    except Exception as exc:  # a bug in an executor must not take the sensor down
+        logger.exception("trigger %s: unexpected error in the %s executor", name, resolved.kind)
+        raise errors.TriggerError(
+            f"unexpected {exc.__class__.__name__} in the {resolved.kind} trigger"
+        ) from exc
+
+
 async def fire(
     resolved: engine.Resolved,
     ctx: TriggerContext,
@@ -76,26 +113,13 @@ async def fire(
     later delivery may fix. Messages say which trigger and how many attempts.
     """
     name = resolved.trigger
-    if resolved.error:
-        raise errors.TriggerError(f"trigger {name}: {resolved.error}")
-    executor = REGISTRY.get(resolved.kind)
-    if executor is None:
-        raise errors.TriggerError(
-            f"trigger {name}: trigger type {resolved.kind!r} is not supported by knevents "
-            f"(supported: {', '.join(sorted(REGISTRY))})"
-        )
-    spec = resolved.spec
-    await ratelimit.acquire((ctx.sensor_name, name), getattr(spec, "rate_limit", None))
-    retry_strategy = getattr(spec, "retry_strategy", None)
-    # No retryStrategy: one attempt. The broker redelivers the event when the sensor answers 5xx,
-    # so an in-process retry loop by default would only stretch the request (Argo defaults to 5 steps).
-    schedule = backoff.from_spec(retry_strategy) if retry_strategy is not None else backoff.Schedule(steps=1)
+    executor = _executor(resolved)
+    schedule = _schedule(resolved.spec)
+    await ratelimit.acquire((ctx.sensor_name, name), getattr(resolved.spec, "rate_limit", None))
     delays = schedule.delays()
-    attempt = 0
-    while True:
-        attempt += 1
+    for attempt in range(1, schedule.steps + 1):
         try:
-            result = await executor.execute(resolved, ctx)
+            result = await _attempt(executor, resolved, ctx)
         except errors.TriggerRetryableError as exc:
             if attempt >= schedule.steps:
                 raise errors.TriggerRetryableError(
@@ -104,18 +128,11 @@ async def fire(
             delay = next(delays)
             logger.warning("trigger %s: attempt %d failed, retrying in %.3fs: %s", name, attempt, delay, exc)
             await sleep(delay)
-            continue
         except errors.TriggerError as exc:
             raise errors.TriggerError(f"trigger {name}: {exc} (attempt {attempt})") from exc
-        except errors.KneventsError as exc:
-            # SecretError, ParameterError …: permanent, but name the trigger.
-            raise errors.TriggerError(f"trigger {name}: {exc}") from exc
-        except Exception as exc:  # a bug in an executor must not take the sensor down
-            logger.exception("trigger %s: unexpected error in the %s executor", name, resolved.kind)
-            raise errors.TriggerError(
-                f"trigger {name}: unexpected {exc.__class__.__name__} in the {resolved.kind} trigger"
-            ) from exc
-        return dataclasses.replace(result, attempts=attempt)
+        else:
+            return dataclasses.replace(result, attempts=attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
 async def aclose() -> None:
