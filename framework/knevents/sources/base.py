@@ -16,6 +16,12 @@ Two shapes exist:
   :meth:`PullSource.run` calls ``publish`` for every message and acks/deletes
   upstream only after ``publish`` returned (it raises when the bus refused).
 
+Optional members the runtime (:mod:`knevents.runtime.source`) honours when a
+source has them: ``ssl_context() -> ssl.SSLContext | None`` (a push source
+whose standalone port serves TLS), ``schedule_driven: bool`` (a pull source
+that a PingSource replaces on Knative, e.g. a calendar ``schedule``) and
+``async close()`` (connections to release at shutdown).
+
 Sources never publish by themselves, never import the bus, and import their
 third-party client (boto3, google-cloud-pubsub, nats) lazily, inside the
 adapter, because functions scale from zero.
