@@ -109,10 +109,10 @@ class Replica:
 
 
 def stop_all(replicas: list[Replica], timeout: float = 10.0) -> None:
-    """Stop replicas in parallel: SIGINT (gunicorn's quick shutdown) to all, then wait; SIGKILL what lingers."""
+    """Stop replicas in parallel: SIGTERM (as the kubelet does) to all, then wait; SIGKILL what lingers."""
     for replica in replicas:
         if replica.proc.poll() is None:
-            replica.proc.send_signal(signal.SIGINT)
+            replica.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for replica in replicas:
         try:
