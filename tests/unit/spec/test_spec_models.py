@@ -13,7 +13,7 @@ import pytest
 from knevents import spec
 from knevents.spec import loading, models
 
-from tests.unit.spec.helpers import sensor
+from tests.unit.spec.helpers import event_source, sensor
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -165,14 +165,22 @@ def test_generated_file_is_up_to_date(tmp_path: Path) -> None:
         ).read_text(), name
 
 
-def test_a_sensor_never_builds_the_event_source_classes() -> None:
-    """Cold start: loading a Sensor imports the Sensor and shared models only."""
+@pytest.mark.parametrize(
+    ("parse", "manifest", "module"),
+    [
+        ("parse_sensor", sensor(), "models_sensor"),
+        ("parse_event_source", event_source(), "models_eventsource"),
+    ],
+)
+def test_a_function_builds_only_the_classes_of_its_kind(
+    parse: str, manifest: dict[str, object], module: str
+) -> None:
+    """Cold start: loading a Sensor imports the Sensor and shared models only (and likewise an EventSource)."""
     code = (
         "import sys, json; from knevents import spec; "
-        f"spec.parse_sensor(json.loads({json.dumps(json.dumps(sensor()))})); "
+        f"spec.{parse}(json.loads({json.dumps(json.dumps(manifest))})); "
         "print(sorted(m for m in sys.modules if m.startswith('knevents.spec.models')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == str(
-        ["knevents.spec.models", "knevents.spec.models_common", "knevents.spec.models_sensor"]
-    )
+    expected = ["knevents.spec.models", "knevents.spec.models_common", f"knevents.spec.{module}"]
+    assert done.stdout.strip() == str(expected)
