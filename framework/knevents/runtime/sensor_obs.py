@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from knevents import metrics
@@ -20,6 +20,7 @@ __all__ = ["JsonFormatter", "SensorMetrics", "configure_json_logging", "log_even
 
 logger = logging.getLogger("knevents.sensor")
 
+_FIELDS = "knevents_fields"
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -28,14 +29,19 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                out[key] = value
+        fields = record.__dict__.get(_FIELDS)
+        if fields is not None:  # our own lines: the fields are in one place, no need to scan the record
+            out.update(fields)
+        else:
+            for key, value in record.__dict__.items():
+                if key not in _RESERVED and not key.startswith("_"):
+                    out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, separators=(",", ":"))
@@ -65,7 +71,7 @@ def configure_json_logging(level: str | int = logging.INFO) -> None:
 def log_event(level: int, msg: str, **fields: Any) -> None:
     """One structured log line; ``None`` fields are left out."""
     if logger.isEnabledFor(level):
-        logger.log(level, msg, extra={k: v for k, v in fields.items() if v is not None})
+        logger.log(level, msg, extra={_FIELDS: {k: v for k, v in fields.items() if v is not None}})
 
 
 class SensorMetrics:
