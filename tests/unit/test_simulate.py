@@ -548,4 +548,18 @@ def test_upstream_complete_parameterization_rewrites_the_template() -> None:
 def test_sensor_as_yaml_text() -> None:
     text = BUILD_SENSOR.read_text()
     report = testing.simulate(text, [json.loads(BUILD_EVENT.read_text())])
-    assert report["steps"][0]["fired"][0]["resource"]["spec"]["arguments"]["parameters"][0]["value"] == "kubedojo"
+    assert (
+        report["steps"][0]["fired"][0]["resource"]["spec"]["arguments"]["parameters"][0]["value"]
+        == "kubedojo"
+    )
+
+
+def test_dates_in_a_caller_loaded_resource_become_text() -> None:
+    import datetime
+
+    manifest = yaml.safe_load(BUILD_SENSOR.read_text())
+    resource = manifest["spec"]["triggers"][0]["template"]["argoWorkflow"]["source"]["resource"]
+    resource["metadata"]["annotations"] = {"when": datetime.date(2024, 1, 1)}
+    report = testing.simulate(manifest, [json.loads(BUILD_EVENT.read_text())])
+    fired = report["steps"][0]["fired"][0]
+    assert fired["error"] is None and fired["resource"]["metadata"]["annotations"] == {"when": "2024-01-01"}

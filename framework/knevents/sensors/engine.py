@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -486,7 +486,10 @@ class SensorEngine:
             raise _ResolveError(
                 "the trigger's resource is not inline; the caller must fetch it (base_resource)"
             )
-        document = json.dumps(resource, separators=(",", ":")).encode()
+        try:
+            document = json.dumps(resource, separators=(",", ":"), default=_json_default).encode()
+        except (TypeError, ValueError) as exc:
+            raise _ResolveError(f"the resource is not JSON: {exc}") from None
         if kind_params:
             document = params.apply_params(document, kind_params, fired)
         result = json.loads(document)
@@ -504,6 +507,13 @@ def _field_of(template: models.TriggerTemplate, alias: str) -> str:
         if (info.alias or name) == alias:
             return name
     raise _ResolveError(f"unknown trigger kind {alias!r}")
+
+
+def _json_default(value: Any) -> Any:
+    # YAML loaded by a caller (not by knevents.spec) may hold dates; Kubernetes wants them as text.
+    if isinstance(value, date | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _inline(text: str) -> dict[str, Any]:
