@@ -13,7 +13,8 @@ because these machines are shared and noisy):
   own process standing in for the broker ingress);
 * ``webhook→js (wsgi)`` — the synchronous target, for comparison;
 * cold start — exec of functions-framework → first 2xx of a webhook POST (median of runs), and the
-  no-op's cold start.
+  no-op's cold start;
+* CPU per request of the function's processes (from /proc), steadier than req/s on a shared machine.
 
 The load generator uses keep-alive connections (``bench.common.load``). The last
 line printed is JSON:
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -96,16 +98,32 @@ def _first_2xx(port: int, path: str, deadline: float) -> bool:
     return False
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of ``pid`` and its direct children (gunicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int, concurrency: int) -> dict[str, Any]:
     try:
         if not _first_2xx(proc.port, path, time.monotonic() + 60):
             return {"name": name, "error": "no 2xx within 60 s"}
         request = common.http_request(path, BODY, HEADERS, proc.port)
         common.load(proc.port, request, warmup, concurrency)
+        cpu_before = _cpu_seconds(proc.popen.pid)
         result = common.load(proc.port, request, total, concurrency)
+        cpu_ms = (_cpu_seconds(proc.popen.pid) - cpu_before) * 1000 / max(result.sent, 1)
         out = {"name": name, "rps": round(result.rps, 1), "p50_ms": round(result.p(50), 2),
                "p99_ms": round(result.p(99), 2), "errors": len(result.errors),
-               "rss_mb": round(common.rss_mb(proc.popen.pid), 1)}
+               "cpu_ms_per_request": round(cpu_ms, 3), "rss_mb": round(common.rss_mb(proc.popen.pid), 1)}
         print(f"[eventsource] {name}: {out}", flush=True)
         return out
     finally:
@@ -177,6 +195,8 @@ def main() -> None:
         "webhook_sink_rps": sink_r.get("rps"),
         "webhook_sink_ratio": round(float(sink_r.get("rps", 0.0)) / noop_rps, 3) if noop_rps else None,
         "webhook_wsgi_rps": wsgi_r.get("rps"),
+        "noop_cpu_ms": noop_r.get("cpu_ms_per_request"),
+        "webhook_cpu_ms": js_r.get("cpu_ms_per_request"),
         "cold_start_s": cold,
         "noop_cold_start_s": cold_noop,
         "quick": args.quick,
