@@ -114,8 +114,12 @@ async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature
         subject = "example" if kind == "single" else ("a" if i % 2 == 0 else "b")
         body = json.dumps({"header": {}, "body": {"n": i}}).encode()
         headers = {
-            "ce-specversion": "1.0", "ce-id": f"{run}-{i}", "ce-source": "webhook", "ce-type": "webhook",
-            "ce-subject": subject, "content-type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": f"{run}-{i}",
+            "ce-source": "webhook",
+            "ce-type": "webhook",
+            "ce-subject": subject,
+            "content-type": "application/json",
         }
         return common.http_request("/", body, headers, port)
 
@@ -163,7 +167,9 @@ def _load(port: int, total: int, concurrency: int, kind: str, signature: str = "
     return result
 
 
-def _measure(name: str, proc: common.Proc, kind: str, warmup: int, total: int, concurrency: int) -> dict[str, Any]:
+def _measure(
+    name: str, proc: common.Proc, kind: str, warmup: int, total: int, concurrency: int
+) -> dict[str, Any]:
     try:
         common.wait_port(proc.port, 60)
         _load(proc.port, warmup, concurrency, kind)
@@ -171,13 +177,18 @@ def _measure(name: str, proc: common.Proc, kind: str, warmup: int, total: int, c
     finally:
         proc.stop()
     bad = {s: n for s, n in result["statuses"].items() if not 200 <= int(s) < 300}
-    print(f"{name:>12}: {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  "
-          f"p99 {result['p99_ms']:6.1f} ms  non-2xx {bad or 0}", flush=True)
+    print(
+        f"{name:>12}: {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  "
+        f"p99 {result['p99_ms']:6.1f} ms  non-2xx {bad or 0}",
+        flush=True,
+    )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer requests (about a minute)")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
@@ -199,9 +210,16 @@ def main() -> None:
                 for kind, spec in (("single", SINGLE), ("and", AND)):
                     path = tmp / f"{kind}-{target}.yaml"
                     # a separate sensor name per run, so every run starts from empty KV buckets
-                    path.write_text(spec.replace("SINKPORT", str(sink_port)).replace(
-                        "name: bench-", f"name: bench-{target}-"))
-                    env = {"KNEVENTS_SPEC": str(path), "KNEVENTS_NATS_URL": nats.url, "KNEVENTS_LOG_LEVEL": "warning"}
+                    path.write_text(
+                        spec.replace("SINKPORT", str(sink_port)).replace(
+                            "name: bench-", f"name: bench-{target}-"
+                        )
+                    )
+                    env = {
+                        "KNEVENTS_SPEC": str(path),
+                        "KNEVENTS_NATS_URL": nats.url,
+                        "KNEVENTS_LOG_LEVEL": "warning",
+                    }
                     proc = common.start_function(
                         SENSOR_MAIN, "sensor_async" if asgi else "sensor", env, asgi=asgi
                     )
@@ -212,8 +230,10 @@ def main() -> None:
     best = "async" if results["single_async"]["rps"] >= results["single_sync"]["rps"] else "sync"
     noop_rps = results["noop"]["rps"]
     single = results[f"single_{best}"]
-    print(f"no-op baseline {noop_rps:.0f} req/s; single dependency ({best}) at "
-          f"{single['rps'] / noop_rps:.0%} of it (target ≥ 50%)")
+    print(
+        f"no-op baseline {noop_rps:.0f} req/s; single dependency ({best}) at "
+        f"{single['rps'] / noop_rps:.0%} of it (target ≥ 50%)"
+    )
     headline = {
         "bench": "sensor_function",
         "noop_rps": round(noop_rps, 1),
