@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from knevents import errors, web
-from knevents.local import httpserve, runner
+from knevents.local import httpserve, routes
 
 
 class _Source:
@@ -21,9 +21,9 @@ class _Source:
         return web.json_response(200, {"got": request.body.decode(), "path": request.path})
 
 
-async def _serve(routes: list[tuple[str | None, str, Any]]) -> httpserve.PortServer:
+async def _serve(table: list[tuple[str | None, str, Any]]) -> httpserve.PortServer:
     sock = httpserve.bind("127.0.0.1", 0)
-    server = httpserve.PortServer(sock, runner._router(sock.getsockname()[1], routes))
+    server = httpserve.PortServer(sock, routes.router(sock.getsockname()[1], table))
     await server.start()
     return server
 

@@ -20,24 +20,19 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from knevents import errors, events, web
 from knevents.bus import codec, naming
 from knevents.local import console as console_mod
-from knevents.local import dispatcher, httpserve, natsd, runnerfile, streams
+from knevents.local import dispatcher, httpserve, natsd, observer, routes, runnerfile, streams
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
-__all__ = ["KUBE_KINDS", "RunOptions", "Runner", "kubeconfig_in_use"]
+__all__ = ["RunOptions", "Runner", "kubeconfig_in_use"]
 
 log = logging.getLogger("knevents.local.runner")
-
-KUBE_KINDS = frozenset({"k8s", "argoWorkflow"})
-"""Trigger kinds that need a cluster; without one they print the resolved resource instead."""
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -236,10 +231,10 @@ class Runner:
                 by_port.setdefault(real_port, []).append((method, endpoint, runtime))
             self._tasks.append(asyncio.create_task(runtime.run_pull(self.stop_event), name=f"pull-{es.metadata.name}"))
             runtimes.append((es, runtime))
-        for port, routes in sorted(by_port.items()):
-            tls = next((c for c in (_ssl_of(r, port) for _m, _e, r in routes) if c is not None), None)
+        for port, port_routes in sorted(by_port.items()):
+            tls = next((c for c in (routes.ssl_of(r, port) for _m, _e, r in port_routes) if c is not None), None)
             self._tls_ports.update({port} if tls is not None else set())
-            server = httpserve.PortServer(httpserve.bind(self.options.host, port), _router(port, routes), tls)
+            server = httpserve.PortServer(httpserve.bind(self.options.host, port), routes.router(port, port_routes), tls)
             await server.start()
             self._servers.append(server)
         for es, runtime in runtimes:
@@ -250,14 +245,14 @@ class Runner:
         out = []
         pushed: set[str] = set()
         for port, endpoint, method in runtime.routes():
-            event = _event_of_route(es, endpoint)
+            event = routes.event_of_route(es, endpoint)
             pushed.add(event)
             real_port = port or self.options.default_port
             scheme = "https" if real_port in self._tls_ports else "http"
             out.append(runnerfile.SourceInfo(
-                eventsource=es.metadata.name, event=event, type=_type_of(es, event),
+                eventsource=es.metadata.name, event=event, type=routes.type_of(es, event),
                 url=f"{scheme}://{host}:{real_port}{endpoint}", method=method))
-        for key, entries in _spec_entries(es):
+        for key, entries in routes.spec_entries(es):
             for event in entries:
                 if event not in pushed:
                     out.append(runnerfile.SourceInfo(eventsource=es.metadata.name, event=event, type=key))
@@ -309,39 +304,10 @@ class Runner:
     # --- observation -----------------------------------------------------------------
 
     def _observed_fire(self, fire: Callable[..., Awaitable[Any]], sensor: str) -> Callable[..., Awaitable[Any]]:
-        """Wrap ``triggers.fire``: print and record every firing; Kubernetes triggers dry-run without a cluster."""
-
-        async def observed(resolved: Any, ctx: Any) -> Any:
-            if resolved.kind in KUBE_KINDS and not ctx.dry_run and self.kubeconfig is None \
-                    and not self.settings.kube.in_cluster:
-                ctx = dataclasses.replace(ctx, dry_run=True)
-            ids = {dep: ev.id for dep, ev in resolved.events.items()}
-            try:
-                result = await fire(resolved, ctx)
-            except errors.KneventsError as exc:
-                self.console.emit("failed", f"{sensor}/{resolved.trigger} {resolved.kind}: {exc}",
-                                  sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids)
-                await self._record(streams.Firing(
-                    time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=False,
-                    detail=str(exc)[:500], events=ids, dry_run=ctx.dry_run))
-                raise
-            detail = result.detail
-            if ctx.dry_run:
-                what = _describe_resource(result.resource)
-                why = "no cluster configured" if not self.options.dry_run else "--dry-run"
-                detail = f"{what + ' ' if what else ''}not executed (dry run: {why}"
-                detail += ", printed below)" if result.resource is not None else f"; {result.detail})"
-            self.console.emit("fired", f"{sensor}/{resolved.trigger} {resolved.kind}: {detail}",
-                              sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, events=ids,
-                              status=result.status, dry_run=ctx.dry_run)
-            if ctx.dry_run and result.resource is not None:
-                self.console.block(_indent(_yaml(result.resource)), resource=result.resource)
-            await self._record(streams.Firing(
-                time=_now(), sensor=sensor, trigger=resolved.trigger, kind=resolved.kind, ok=True,
-                detail=result.detail[:500], events=ids, status=result.status, dry_run=ctx.dry_run))
-            return result
-
-        return observed
+        """``triggers.fire`` wrapped by a :class:`observer.FiringObserver` for ``sensor``."""
+        cluster = self.kubeconfig is not None or self.settings.kube.in_cluster
+        return observer.FiringObserver(fire, sensor, self.console, self._record, cluster=cluster,
+                                       forced_dry_run=self.options.dry_run)
 
     async def _record(self, firing: streams.Firing) -> None:
         try:
@@ -354,7 +320,7 @@ class Runner:
             nats_url=self.settings.nats.url, bus=self.bus_name, pid=os.getpid(), running=running,
             managed_nats=self.nats is not None, state_dir=str(self.options.state_dir.resolve()),
             max_deliveries=self.options.policy.max_deliveries, sources=self._sources_info,
-            sensors=self._sensors_info, started=_now()))
+            sensors=self._sensors_info, started=observer.now()))
 
     def _banner(self) -> None:
         lines = [f"knevents run: bus {self.bus_name!r} on {self.settings.nats.url}"
@@ -385,88 +351,9 @@ class Runner:
                            sensors=[dataclasses.asdict(s) for s in self._sensors_info])
 
 
-def _router(port: int, routes: list[tuple[str | None, str, Any]]) -> httpserve.Handler:
-    """Dispatch a request on ``port`` to the source runtime that owns (method, path)."""
-
-    async def route(request: web.Request) -> web.Response:
-        if request.path == "/health":
-            return web.text_response(200, "ok\n")
-        allowed = []
-        for method, endpoint, runtime in routes:
-            if endpoint.rstrip("/") != request.path.rstrip("/") and endpoint != request.path:
-                continue
-            if method is None or method.upper() == request.method.upper():
-                response: web.Response = await runtime.handle(request, port)
-                return response
-            allowed.append(method.upper())
-        if allowed:
-            return web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(set(allowed)))})
-        return web.text_response(404, f"no event source listens on {request.path} at port {port}\n")
-
-    return route
-
-
-def _ssl_of(runtime: Any, port: int) -> Any:
-    make = getattr(runtime, "ssl_context", None)
-    return make(port) if make is not None else None
-
-
-def _spec_entries(es: Any) -> list[tuple[str, list[str]]]:
-    """(spec key, event names) for every event-source type map set in the spec."""
-    out = []
-    spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
-    for key, value in spec.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) \
-                and key not in ("template", "service"):
-            out.append((key, list(value)))
-    return out
-
-
-def _event_of_route(es: Any, endpoint: str) -> str:
-    for _key, entries in _spec_entries(es):
-        spec = es.spec.model_dump(by_alias=True, exclude_none=True)[_key]
-        for name in entries:
-            config = spec[name]
-            candidates = {config.get("endpoint"), (config.get("webhook") or {}).get("endpoint"),
-                          (config.get("sns") or {}).get("endpoint"), (config.get("push") or {}).get("endpoint"),
-                          f"/{name}"}
-            if endpoint in candidates:
-                return str(name)
-    return endpoint.strip("/") or "/"
-
-
-def _type_of(es: Any, event: str) -> str:
-    for key, entries in _spec_entries(es):
-        if event in entries:
-            return key
-    return "webhook"
-
-
-def _describe_resource(resource: Any) -> str:
-    if not isinstance(resource, dict):
-        return ""
-    meta = resource.get("metadata") or {}
-    name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName") else "")
-    return f"{resource.get('kind', 'resource')} {name}".strip()
-
-
 def _port_free(port: int) -> bool:
     try:
         httpserve.bind("127.0.0.1", port).close()
     except errors.KneventsError:
         return False
     return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _yaml(value: Any) -> str:
-    import yaml
-
-    return str(yaml.safe_dump(value, sort_keys=False, default_flow_style=False, width=110))
-
-
-def _indent(text: str) -> list[str]:
-    return ["    " + line for line in text.splitlines()]

@@ -1,0 +1,76 @@
+"""Which source runtime answers a request on a local port, and what each push route is called.
+
+On Knative every EventSource is its own Service; locally several EventSources
+may share a port (Argo's examples put many on 12000), so requests are routed by
+port, path and method to the runtime that declared the route. The helpers that
+name a route's event read the spec only; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knevents import web
+from knevents.local import httpserve
+
+__all__ = ["event_of_route", "router", "spec_entries", "ssl_of", "type_of"]
+
+
+def router(port: int, routes: list[tuple[str | None, str, Any]]) -> httpserve.Handler:
+    """Dispatch a request on ``port`` to the source runtime that owns (method, path)."""
+
+    async def route(request: web.Request) -> web.Response:
+        if request.path == "/health":
+            return web.text_response(200, "ok\n")
+        allowed = []
+        for method, endpoint, runtime in routes:
+            if endpoint.rstrip("/") != request.path.rstrip("/") and endpoint != request.path:
+                continue
+            if method is None or method.upper() == request.method.upper():
+                response: web.Response = await runtime.handle(request, port)
+                return response
+            allowed.append(method.upper())
+        if allowed:
+            return web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(set(allowed)))})
+        return web.text_response(404, f"no event source listens on {request.path} at port {port}\n")
+
+    return route
+
+
+def ssl_of(runtime: Any, port: int) -> Any:
+    """The TLS context a source runtime wants on ``port`` (``None``: plain HTTP)."""
+    make = getattr(runtime, "ssl_context", None)
+    return make(port) if make is not None else None
+
+
+def spec_entries(es: Any) -> list[tuple[str, list[str]]]:
+    """(spec key, event names) for every event-source type map set in the spec."""
+    out = []
+    spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
+    for key, value in spec.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) \
+                and key not in ("template", "service"):
+            out.append((key, list(value)))
+    return out
+
+
+def event_of_route(es: Any, endpoint: str) -> str:
+    """The event name behind a push endpoint (for the banner and ``runner.json``)."""
+    for _key, entries in spec_entries(es):
+        spec = es.spec.model_dump(by_alias=True, exclude_none=True)[_key]
+        for name in entries:
+            config = spec[name]
+            candidates = {config.get("endpoint"), (config.get("webhook") or {}).get("endpoint"),
+                          (config.get("sns") or {}).get("endpoint"), (config.get("push") or {}).get("endpoint"),
+                          f"/{name}"}
+            if endpoint in candidates:
+                return str(name)
+    return endpoint.strip("/") or "/"
+
+
+def type_of(es: Any, event: str) -> str:
+    """The spec key (``webhook``, ``github`` …) an event of an EventSource is declared under."""
+    for key, entries in spec_entries(es):
+        if event in entries:
+            return key
+    return "webhook"
