@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import ssl
 import time
 from collections.abc import Iterable
@@ -31,12 +30,11 @@ from knevents import bus, errors, events, metrics, sources, web
 from knevents.runtime import source_obs
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
-from knevents.sources import base
+from knevents.sources import base, common
 from knevents.sources import filter as source_filter
 
 __all__ = ["SourceRuntime"]
 
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 _RESTART_DELAY = 1.0
 """Seconds before a pull source whose loop crashed is started again."""
 
@@ -114,6 +112,9 @@ class SourceRuntime:
                 continue
             except errors.KneventsError as exc:
                 problems.append(errors.Problem(str(exc), path=where))
+                continue
+            except Exception as exc:  # a source that trips over a config shape: report it, keep the process up
+                problems.append(errors.Problem(f"cannot build this source: {type(exc).__name__}: {exc}", path=where))
                 continue
             entry = _Entry(key, name, source, flt)
             entries.append(entry)
@@ -306,7 +307,4 @@ class SourceRuntime:
 
 
 def _traceparent(request: web.Request) -> str | None:
-    value = request.headers.get("traceparent") or request.headers.get("ce-traceparent")
-    if value and _TRACEPARENT.match(value.strip().lower()):
-        return value.strip().lower()
-    return None
+    return common.traceparent(request.headers.get("traceparent") or request.headers.get("ce-traceparent"))

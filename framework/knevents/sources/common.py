@@ -30,6 +30,7 @@ __all__ = [
     "port_number",
     "read_secret",
     "too_large",
+    "traceparent",
 ]
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -120,6 +121,17 @@ def bearer_ok(header: str | None, token: str) -> bool:
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def traceparent(value: str | None) -> str | None:
+    """``value`` when it is a well-formed W3C ``traceparent`` (normalised), else ``None``."""
+    if not value:
+        return None
+    value = value.strip().lower()
+    return value if _TRACEPARENT.match(value) else None
 
 
 def parse_go_duration(text: str, where: str) -> float:

@@ -176,7 +176,7 @@ class NatsSource:
 
 
 def _trace(headers: dict[str, str] | None) -> dict[str, str]:
-    value = (headers or {}).get("traceparent")
+    value = common.traceparent((headers or {}).get("traceparent"))
     return {"traceparent": value} if value else {}
 
 
