@@ -126,7 +126,24 @@ class SourceRuntime:
             raise errors.SpecError(
                 [replace(p, message=f"EventSource {self.name}: {p.message}") for p in problems]
             )
+        self._warn_shared_routes(bound)
         return entries, bound
+
+    def _warn_shared_routes(self, bound: list[_Bound]) -> None:
+        """On Knative every event shares one port: two events on one (endpoint, method) cannot both be reached."""
+        seen: dict[tuple[str, str | None], str] = {}
+        for b in bound:
+            key = (_norm(b.endpoint), b.method)
+            if key in seen and seen[key] != b.entry.event_name:
+                source_obs.log_event(
+                    logging.WARNING,
+                    "two events listen on the same endpoint and method on different ports; on one port "
+                    "(Knative) only the first is reachable",
+                    eventsource=self.name,
+                    endpoint=b.endpoint,
+                    events=[seen[key], b.entry.event_name],
+                )
+            seen.setdefault(key, b.entry.event_name)
 
     # --- push ------------------------------------------------------------------------
 
