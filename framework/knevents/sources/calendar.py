@@ -162,7 +162,9 @@ class CalendarSource:
     # --- push: PingSource ticks ----------------------------------------------------------
 
     def routes(self) -> list[base.Route]:
-        """``POST /calendar/<event name>``: where a PingSource delivers ticks."""
+        """``POST /calendar/<event name>`` for a cron ``schedule`` (where a PingSource delivers ticks)."""
+        if not self.schedule_driven:
+            return []  # an interval only ticks in process
         return [base.Route(endpoint=PATH.format(event=self.event_name), method="POST")]
 
     async def handle(self, request: web.Request) -> base.PushResult:

@@ -159,3 +159,8 @@ def test_go_durations() -> None:
     for bad in ["", "10", "s", "1x", "1m 2s"]:
         with pytest.raises(errors.SpecError):
             common.parse_go_duration(bad, "x")
+
+
+def test_only_schedules_have_a_ping_route() -> None:
+    rt, _ = runtime({"calendar": {"every": {"interval": "1h"}, "cron": {"schedule": "0 * * * *"}}})
+    assert rt.routes() == [(None, "/calendar/cron", "POST")]
