@@ -115,10 +115,6 @@ def _validate(
     return model
 
 
-def _no_rules(_: Any) -> Iterator[tuple[str, str]]:
-    return iter(())
-
-
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
