@@ -34,7 +34,11 @@ def container_env(service: Mapping[str, Any]) -> dict[str, str]:
 
 @contextmanager
 def started(
-    service: Mapping[str, Any], config_map: Mapping[str, Any], tmp: Path, overrides: Mapping[str, str]
+    service: Mapping[str, Any],
+    config_map: Mapping[str, Any],
+    tmp: Path,
+    overrides: Mapping[str, str],
+    port: int | None = None,
 ) -> Iterator[str]:
     """Run the function of a rendered Service locally; yields its base URL once /health answers 200."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -42,7 +46,7 @@ def started(
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec_file = spec_dir / names.SPEC_FILE
     spec_file.write_text(config_map["data"][names.SPEC_FILE])
-    port = free_port()
+    port = port or free_port()
     env = container_env(service)
     env.update(
         {

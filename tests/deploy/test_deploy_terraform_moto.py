@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,12 @@ def test_put_object_fires_a_sensor_through_the_rendered_functions(
 ) -> None:
     bucket = f"knevents-{uuid.uuid4().hex[:12]}"
     rendering = render.render([_event_source(bucket)], [])
-    with localsink.running() as target:
+    source_port = functionproc.free_port()
+    with localsink.running() as target, ThreadPoolExecutor(1) as pool:
+        # terraform needs only the function's URL, not the function: apply while the functions start
+        applied = pool.submit(
+            _apply, tmp_path / "tf", moto_server, bucket, f"http://127.0.0.1:{source_port}/csv"
+        )
         sensor_objs = render.render([], [_sensor(target.url)]).objects
         sensor = {o["kind"]: o for o in sensor_objs if o["kind"] in ("Service", "ConfigMap")}
         source = {o["kind"]: o for o in rendering.objects if o["kind"] in ("Service", "ConfigMap")}
@@ -96,9 +102,9 @@ def test_put_object_fires_a_sensor_through_the_rendered_functions(
         ) as sensor_url:
             env = {"K_SINK": sensor_url, **aws_credentials}
             with functionproc.started(
-                source["Service"], source["ConfigMap"], tmp_path / "source", env
-            ) as source_url:
-                outputs = _apply(tmp_path / "tf", moto_server, bucket, f"{source_url}/csv")
+                source["Service"], source["ConfigMap"], tmp_path / "source", env, port=source_port
+            ):
+                outputs = applied.result()
                 assert outputs["event_source_config"]["value"]["sns"] == {"endpoint": "/csv"}  # type: ignore[index]
                 s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
                 try:
