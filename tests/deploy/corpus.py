@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events/examples"))
+# KNEVENTS_ARGO_EXAMPLES points at the argo-events data folder (as for the conformance tests); its
+# manifests are under examples/. Without it, the checkout beside the project (CI's ../shared) is used.
+UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", REPO.parent / "shared" / "argo-events")) / "examples"
 KINDS = ("EventSource", "Sensor", "EventBus")
 
 
