@@ -1,6 +1,6 @@
 """Publish to an HTTP sink: the Knative broker ingress at ``$K_SINK``.
 
-One pool of keep-alive connections per publisher (:mod:`knevents.bus.http11`;
+One pool of keep-alive connections per publisher (:mod:`knevents.http11`;
 a new connection per event would cost more than the event). A 2xx answer
 means the broker accepted the event; anything else is retried with
 exponential backoff (``BusSettings.publish_retries`` / ``publish_backoff``)
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 
-from knevents import errors, events
-from knevents.bus import codec, http11
+from knevents import errors, events, http11
+from knevents.bus import codec
 from knevents.settings import BusSettings, HttpSettings
 
 __all__ = ["HttpSinkPublisher"]

@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
-from knevents import bus, errors, events
-from knevents.bus import http11
+from knevents import bus, errors, events, http11
 from knevents.settings import BusSettings
 
 Answer = Callable[[int], bytes]

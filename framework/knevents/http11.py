@@ -1,11 +1,12 @@
-"""A small keep-alive HTTP/1.1 client for POSTing events to one sink URL.
+"""A small keep-alive HTTP/1.1 client for sending requests to one URL.
 
 Why not httpx: measured on this project's 2-core machines, ``httpx.AsyncClient``
 sustained ~70 POSTs/s at 16-way concurrency against a local sink that a raw
 asyncio client drives at ~3500/s (pool contention in httpcore), and it costs
 ~0.25 s of CPU to import on a cold start. An event source only ever POSTs a
 small body to one broker ingress, so a pool of asyncio stream connections is
-enough: one write per request, a status line, headers, and a body framed by
+enough (the HTTP trigger uses it too, for plain-``http`` targets without a TLS or
+proxy configuration): one write per request, a status line, headers, and a body framed by
 ``Content-Length``, chunked encoding or connection close. ``https`` URLs use the
 default TLS context. Errors surface as :class:`OSError` subclasses or
 ``TimeoutError``; the caller (:class:`~knevents.bus.http.HttpSinkPublisher`)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 __all__ = ["Http11Pool", "ProtocolError", "Response"]
@@ -35,6 +36,8 @@ class Response:
 
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    """Lower-cased header names."""
 
 
 @dataclass
@@ -51,7 +54,7 @@ def _clean(value: str) -> str:
 
 
 class Http11Pool:
-    """Keep-alive connections to the origin of one URL; POST only."""
+    """Keep-alive connections to the origin of one URL."""
 
     def __init__(self, url: str, *, timeout: float = 5.0, max_connections: int = 100) -> None:
         parts = urlsplit(url)
@@ -76,15 +79,20 @@ class Http11Pool:
 
     async def post(self, headers: dict[str, str], body: bytes) -> Response:
         """POST ``body`` with ``headers``; the answer, whatever its status."""
+        return await self.request("POST", headers, body)
+
+    async def request(self, method: str, headers: dict[str, str], body: bytes) -> Response:
+        """Send one request to the pool's URL; the answer, whatever its status."""
         async with self._slots:
-            head = [f"POST {self._target} HTTP/1.1", f"Host: {self._host_header}", f"Content-Length: {len(body)}"]
+            host = next((v for k, v in headers.items() if k.lower() == "host"), self._host_header)
+            head = [f"{_clean(method)} {self._target} HTTP/1.1", f"Host: {_clean(host)}", f"Content-Length: {len(body)}"]
             head += [f"{_clean(k)}: {_clean(v)}" for k, v in headers.items() if k.lower() not in
                      ("host", "content-length", "connection", "transfer-encoding")]
             request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
             while self._idle:  # a kept-alive connection the server closed fails before any answer: try the next
                 conn = self._idle.pop()
                 try:
-                    return await asyncio.wait_for(self._exchange(conn, request), self._timeout)
+                    return await asyncio.wait_for(self._exchange(conn, request, method), self._timeout)
                 except (ConnectionError, asyncio.IncompleteReadError) as exc:
                     conn.close()
                     if not isinstance(exc, asyncio.IncompleteReadError) or exc.partial:
@@ -94,12 +102,12 @@ class Http11Pool:
                     raise
             conn = await asyncio.wait_for(self._open(), self._timeout)
             try:
-                return await asyncio.wait_for(self._exchange(conn, request), self._timeout)
+                return await asyncio.wait_for(self._exchange(conn, request, method), self._timeout)
             except BaseException:
                 conn.close()
                 raise
 
-    async def _exchange(self, conn: _Conn, request: bytes) -> Response:
+    async def _exchange(self, conn: _Conn, request: bytes, method: str = "POST") -> Response:
         conn.writer.write(request)
         await conn.writer.drain()
         while True:
@@ -107,7 +115,7 @@ class Http11Pool:
             if not 100 <= status < 200:
                 break
         keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-        body = await self._read_body(conn.reader, status, headers)
+        body = b"" if method.upper() == "HEAD" else await self._read_body(conn.reader, status, headers)
         if body is None:  # delimited by close
             body = await conn.reader.read(_MAX_BODY)
             keep = False
@@ -115,7 +123,7 @@ class Http11Pool:
             self._idle.append(conn)
         else:
             conn.close()
-        return Response(status, body)
+        return Response(status, body, headers)
 
     @staticmethod
     async def _read_head(reader: asyncio.StreamReader) -> tuple[int, str, dict[str, str]]:
