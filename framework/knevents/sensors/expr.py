@@ -65,7 +65,9 @@ def _read_variable(text: str, start: int) -> tuple[str, int]:
     index = start
     while index < len(text):
         char = text[index]
-        if char == "\\" and index + 1 < len(text):
+        if char == "\\":
+            if index + 1 >= len(text):
+                raise ExprError(f"dangling escape at position {index}")
             out.append(text[index + 1])
             index += 2
         elif char.isalnum() or char in "_.":
@@ -200,8 +202,50 @@ def _modulo(left: Any, right: Any) -> float:
     return math.fmod(a, b) if b else math.nan
 
 
+_INT64 = 1 << 64
+
+
+def _int64(value: float) -> int:
+    """Go's ``int64(f)`` for the bitwise operators (NaN/Inf and out-of-range values saturate)."""
+    if math.isnan(value):
+        return 0
+    if value >= 2**63:
+        return 2**63 - 1
+    if value < -(2**63):
+        return -(2**63)
+    return int(value)
+
+
+def _wrap(value: int) -> int:
+    value %= _INT64
+    return value - _INT64 if value >= 2**63 else value
+
+
+def _shift_left(a: int, b: int) -> int:
+    # Go: a shift count of 64 or more yields 0; a negative count panics (govaluate: error).
+    if b < 0:
+        raise ExprError("negative shift count")
+    return 0 if b >= 64 else _wrap(a << b)
+
+
+def _shift_right(a: int, b: int) -> int:
+    if b < 0:
+        raise ExprError("negative shift count")
+    return (-1 if a < 0 else 0) if b >= 64 else a >> b
+
+
 def _bits(fn: Callable[[int, int], int], op: str) -> Callable[[Any, Any], float]:
-    return lambda left, right: float(fn(int(_num(left, op)), int(_num(right, op))))
+    return lambda left, right: float(fn(_int64(_num(left, op)), _int64(_num(right, op))))
+
+
+def _power(left: Any, right: Any) -> float:
+    a, b = _num(left, "**"), _num(right, "**")
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        return math.inf  # Go's math.Pow overflows to +Inf
+    except ValueError:
+        return math.nan
 
 
 def _contains(left: Any, right: Any) -> bool:
@@ -227,12 +271,12 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "*": lambda a, b: _num(a, "*") * _num(b, "*"),
     "/": _divide,
     "%": _modulo,
-    "**": lambda a, b: math.pow(_num(a, "**"), _num(b, "**")),
+    "**": _power,
     "&": _bits(lambda a, b: a & b, "&"),
     "|": _bits(lambda a, b: a | b, "|"),
     "^": _bits(lambda a, b: a ^ b, "^"),
-    "<<": _bits(lambda a, b: a << b, "<<"),
-    ">>": _bits(lambda a, b: a >> b, ">>"),
+    "<<": _bits(_shift_left, "<<"),
+    ">>": _bits(_shift_right, ">>"),
 }
 
 # Binding power, lowest first (govaluate's planner order).
@@ -322,7 +366,7 @@ class _Parser:
                 return lambda env: not _bool(operand(env), "!")
             if token.value == "-":
                 return lambda env: -_num(operand(env), "-")
-            return lambda env: float(~int(_num(operand(env), "~")))
+            return lambda env: float(~_int64(_num(operand(env), "~")))
         return self.value()
 
     def value(self) -> Node:
@@ -382,7 +426,12 @@ class Expression:
 
     def evaluate(self, env: Env) -> Any:
         """The expression's value with ``env`` as its parameters; raises ExprError."""
-        return self._node(env)
+        try:
+            return self._node(env)
+        except ExprError:
+            raise
+        except (ArithmeticError, ValueError, RecursionError) as exc:
+            raise ExprError(f"cannot evaluate {self.text!r}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=1024)

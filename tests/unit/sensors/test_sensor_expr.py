@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from knevents.sensors import expr
 
 
@@ -44,6 +47,10 @@ from knevents.sensors import expr
         ("a == true", {"a": True}, True),
         ("a == 1", {"a": True}, False),
         ("0x10 == 16", {}, True),
+        ("1 << 63", {}, -9.223372036854776e18),  # int64 arithmetic, as Go wraps
+        ("3 << 99999999", {}, 0.0),  # a shift of 64 or more is 0, not a giant integer
+        ("-8 >> 1", {}, -4.0),
+        ("10 ** 400", {}, float("inf")),  # math.Pow overflows to +Inf
         ("a == 1", {"a": 1}, True),  # ints from Python count as float64
     ],
 )
@@ -61,6 +68,8 @@ def test_evaluates_like_govaluate(text: str, env: dict[str, Any], expected: Any)
         ("a =~ '('", {"a": "x"}, "invalid regular expression"),
         ("a in 1", {"a": 1.0}, "it is not an array"),
         ("a - 'x'", {"a": 1.0}, "not a number"),
+        ("1 << -1", {}, "negative shift count"),
+        ("(10 ** 400) % 2", {}, "cannot evaluate"),
         ("body.nope == 1", {"body": {"count": 1.0}}, "no field 'nope' in parameter 'body'"),
     ],
 )
@@ -78,6 +87,7 @@ def test_evaluation_errors_are_specific(text: str, env: dict[str, Any], message:
         ("a == 'unclosed", "unclosed string"),
         ("f(1)", "unknown function 'f'"),
         ("a # b", "invalid character '#'"),
+        ("a\\", "dangling escape"),
         ("a == 1 )", "unexpected '\\)'"),
     ],
 )
@@ -94,3 +104,10 @@ def test_short_circuit_skips_type_errors() -> None:
     # govaluate short-circuits && and ||: the right side is not evaluated.
     assert expr.compile_expr("false && missing").evaluate({}) is False
     assert expr.compile_expr("true || missing").evaluate({}) is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab()&|!=<>~?:,.[]'\"0123 +-*/%\\e", max_size=25))
+def test_any_text_parses_or_fails_with_expr_error(text: str) -> None:
+    with contextlib.suppress(expr.ExprError):
+        expr.compile_expr(text).evaluate({"a": 1.0, "b": "x"})
