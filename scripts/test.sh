@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .venv/bin/python ] && [ -z "${VIRTUAL_ENV:-}" ]; then . .venv/bin/activate; fi
-echo "== ruff";         ruff check framework functions tests bench
+echo "== ruff";         ruff check .
 echo "== mypy";         mypy
 echo "== import-linter"; lint-imports
 echo "== pytest";       python -m pytest -q -n 2 --dist loadfile "$@"

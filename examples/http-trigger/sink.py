@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Sink(BaseHTTPRequestHandler):
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server names its handlers this way
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         ids = self.headers.get("Knevents-Event-Ids", "-")
         print(f"{self.command} {self.path} event-ids={ids} body={body.decode(errors='replace')}", flush=True)
