@@ -338,7 +338,9 @@ class SensorRuntime:
         ctx = self._context(acc.traceparent)
         started = time.perf_counter()
         try:
-            result = await self._fire(self.engine.resolve(trigger, fired), ctx)
+            # A resource kept outside the spec (configmap, file, url) is fetched first: Argo's step one.
+            base_resource = await triggers.fetch_resource(spec, ctx)
+            result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
         except errors.KneventsError as exc:
             self.metrics.failed(trigger, time.perf_counter() - started)
             return await self._failed(spec, trigger, fired, ids, exc, acc, ctx)
