@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,13 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        _reap_group(self.proc)
+
+
+def _reap_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of the replica's process group (gunicorn's worker outlives a killed master)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def stop_all(replicas: list[Replica], timeout: float = 10.0) -> None:
@@ -120,6 +127,7 @@ def stop_all(replicas: list[Replica], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             replica.proc.kill()
             replica.proc.wait()
+        _reap_group(replica.proc)
 
 
 def start_replica(
@@ -153,7 +161,8 @@ def start_replica(
     log = log_dir / f"replica-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            args, env=full_env, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            args, env=full_env, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return Replica(proc, port, log)
 
