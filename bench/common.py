@@ -46,12 +46,31 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        out += [int(c) for c in task.read_text().split()]
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process, MiB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of a process and its descendants, MiB (Linux).
+
+    functions-framework serves through gunicorn, whose worker is a child process: the
+    parent alone would hide the memory that grows.
+    """
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            todo += _children(current)
+        except OSError:
+            continue
+    return total / 1024 if total else float("nan")
 
 
 @dataclass

@@ -53,11 +53,11 @@ spec:
 """
 
 
-def run_bench(name: str, quick: bool) -> dict[str, Any]:
+def run_bench(name: str, quick: bool, extra: list[str] | None = None) -> dict[str, Any]:
     script = ROOT / "bench" / f"{name}.py"
     if not script.exists():
         return {"bench": name, "error": f"{script.name} does not exist"}
-    args = [sys.executable, str(script)] + (["--quick"] if quick else [])
+    args = [sys.executable, str(script)] + (["--quick"] if quick else []) + (extra or [])
     print(f"[run_all] {name} …", flush=True)
     started = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True, cwd=str(ROOT), timeout=900)
@@ -221,8 +221,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def write_page(results: dict[str, Any], headline: dict[str, Any], made: list[str], quick: bool) -> None:
-    cmd = "python bench/run_all.py" + (" --quick" if quick else "")
+def write_page(results: dict[str, Any], headline: dict[str, Any], made: list[str], quick: bool,
+               soak: float = 0.0) -> None:
+    cmd = "python bench/run_all.py" + (" --quick" if quick else "") + (f" --soak {soak:g}" if soak else "")
     lines = [
         "# Benchmarks",
         "",
@@ -291,6 +292,11 @@ def headline_table(results: dict[str, Any]) -> dict[str, Any]:
             "< 1 s", None if cold is None else cold < 1.0)
     row("pure engine, single dep (events/s)", eng.get("single_events_per_s"), "", "≥ 10,000/s",
         None if eng.get("single_events_per_s") is None else eng["single_events_per_s"] >= 10000)
+    soak = results.get("soak", {})
+    if "rss_slope_mb_per_min" in soak:
+        row(f"soak {soak.get('minutes')} min at half capacity: RSS slope (MiB/min)", soak["rss_slope_mb_per_min"],
+            f"RSS {soak.get('rss_start_mb')} → {soak.get('rss_end_mb')} MiB", "(reported)", None,
+            f"p99 drift {soak.get('p99_drift')}×")
     row("raw nats-py JetStream publish (msg/s)", nb.get("nats_publish_per_s"), "", "(baseline)", None)
     row("raw nats-py KV get+update (ops/s)", nb.get("kv_get_update_per_s"), "", "(baseline)", None)
     return {"_table": table}
@@ -300,6 +306,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under ~3 minutes in all)")
     parser.add_argument("--only", action="append", default=[], help="run only these benchmarks")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="MINUTES",
+                        help="also run bench/soak.py for this long (the full soak is 10 minutes)")
     args = parser.parse_args()
 
     import tempfile
@@ -309,13 +317,15 @@ def main() -> int:
     results: dict[str, Any] = {}
     for name in args.only or BENCHES:
         results[name] = run_bench(name, args.quick)
+    if args.soak:
+        results["soak"] = run_bench("soak", False, ["--minutes", str(args.soak)])
     with tempfile.TemporaryDirectory() as tmp, NatsServer(store_dir=Path(tmp) / "nats") as server:
         print("[run_all] raw nats-py baseline …", flush=True)
         results["nats_baseline"] = baselines.nats_baseline(server.url, 1.0 if args.quick else 3.0)
         results["cold_start"] = cold_starts(Path(tmp), server.url, 3 if args.quick else 7)
     headline = headline_table(results)
     made = charts(results)
-    write_page(results, headline, made, args.quick)
+    write_page(results, headline, made, args.quick, args.soak)
     flat = {row[0]: row[1] for row in headline["_table"]}
     flat["bench"] = "run_all"
     print(json.dumps(flat, default=str))
