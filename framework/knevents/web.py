@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["Headers", "Request", "Response", "json_response", "text_response"]
+__all__ = ["Headers", "Request", "Response", "from_asgi", "from_wsgi", "json_response", "text_response"]
 
 
 class Headers(Mapping[str, str]):
@@ -94,3 +94,27 @@ def text_response(status: int, text: str) -> Response:
 def json_response(status: int, value: Any) -> Response:
     """A JSON answer."""
     return Response(status, json.dumps(value).encode(), {"content-type": "application/json"})
+
+
+def from_wsgi(request: Any) -> Request:
+    """A :class:`Request` from a Flask/Werkzeug request (duck-typed: Flask is not imported here)."""
+    return Request(
+        method=request.method,
+        path=request.path,
+        headers=Headers(list(request.headers.items())),
+        body=request.get_data(),
+        query_string=request.query_string.decode("latin-1"),
+        remote_addr=request.remote_addr,
+    )
+
+
+async def from_asgi(request: Any) -> Request:
+    """A :class:`Request` from a Starlette request (duck-typed: Starlette is not imported here)."""
+    return Request(
+        method=request.method,
+        path=request.url.path,
+        headers=Headers(list(request.headers.items())),
+        body=await request.body(),
+        query_string=request.url.query,
+        remote_addr=request.client.host if request.client else None,
+    )

@@ -33,14 +33,7 @@ _app.start_pull()
 @functions_framework.http
 def handle(request: Any) -> Any:
     """Synchronous (WSGI) target."""
-    incoming = web.Request(
-        method=request.method,
-        path=request.path,
-        headers=web.Headers(list(request.headers.items())),
-        body=request.get_data(),
-        query_string=request.query_string.decode("latin-1"),
-        remote_addr=request.remote_addr,
-    )
+    incoming = web.from_wsgi(request)
     answer = _app.background.run(_app.handle(incoming))
     return answer.body, answer.status, dict(answer.headers)
 
@@ -49,14 +42,7 @@ async def handle_async(request: Any) -> Any:
     """Asynchronous (ASGI) target: run with ``--asgi``."""
     from starlette.responses import Response
 
-    incoming = web.Request(
-        method=request.method,
-        path=request.url.path,
-        headers=web.Headers(list(request.headers.items())),
-        body=await request.body(),
-        query_string=request.url.query,
-        remote_addr=request.client.host if request.client else None,
-    )
+    incoming = await web.from_asgi(request)
     answer = await _app.handle(incoming)
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
