@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 import httpx
 from knevents import events
 from knevents.local.natsd import free_port
+
+from tests.fixtures import ports
 
 ROOT = Path(__file__).resolve().parents[3]
 MAIN = ROOT / "functions" / "sensor" / "main.py"
@@ -71,15 +72,7 @@ def sink_server(directory: Path) -> Iterator[Sink]:
         cwd=str(ROOT),
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", sink.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or sink.proc.poll() is not None:
-                    raise RuntimeError("the sink did not start") from None
-                time.sleep(0.02)
+        ports.wait_for_port(sink.port, sink.proc, "the sink")
         yield sink
     finally:
         sink.proc.terminate()
