@@ -14,7 +14,11 @@ on every request:
   TopicArn, Type for ``SubscriptionConfirmation`` / ``UnsubscribeConfirmation``.
 * ``SigningCertURL`` must be ``https`` on ``sns.<region>.amazonaws.com`` (or
   ``.amazonaws.com.cn``); otherwise the message is rejected before anything is
-  fetched. The certificate is fetched once per URL and cached.
+  fetched (the region part must look like a region: ``sns.s3.amazonaws.com`` is
+  refused). The certificate is fetched once per URL and kept in a small LRU cache;
+  it must be within its validity dates at every use.
+* The message ``Timestamp`` must be within an hour of now (a captured message
+  cannot be replayed later).
 
 A ``SubscribeURL`` is fetched (that is how a subscription is confirmed) only
 after the signature check when it is enabled, and only when it is ``https`` on
@@ -28,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +64,12 @@ SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
 UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
 _TYPES = (NOTIFICATION, SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION)
 
-_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+_SNS_HOST = re.compile(r"^sns\.[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com(?:\.cn)?$")
+"""``sns.<region>.amazonaws.com[.cn]`` where region is AWS-shaped (``us-east-1``, ``us-gov-west-1``, ``cn-north-1``)."""
+_CERT_CACHE_SIZE = 32
+"""Certificates kept; SNS signs with a handful per region, so a bound keeps a flood of URLs from growing memory."""
+_MAX_CLOCK_SKEW = dt.timedelta(hours=1)
+"""How far a message ``Timestamp`` may be from now: replays of captured messages are refused after that."""
 _MAX_CERT_BYTES = 64 * 1024
 _NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
@@ -158,28 +169,44 @@ class CertFetcher:
 
     def __init__(self, fetch: CertFetch) -> None:
         self._fetch = fetch
-        self._cache: dict[str, Any] = {}
+        self._cache: OrderedDict[str, Any] = OrderedDict()
         self._lock = asyncio.Lock()
         self.fetches = 0
         """How many times a certificate was actually fetched (the rest came from the cache)."""
 
     async def public_key(self, url: str) -> Any:
-        """The public key of the certificate at ``url`` (fetched once, then cached)."""
-        cached = self._cache.get(url)
-        if cached is not None:
-            return cached
-        async with self._lock:
-            cached = self._cache.get(url)
-            if cached is not None:
-                return cached
-            self.fetches += 1
-            pem = await self._fetch(url)
-            key = _load_public_key(pem, url)
-            self._cache[url] = key
-            return key
+        """The public key of the certificate at ``url`` (fetched once, then cached), if valid now."""
+        cert = self._cache.get(url)
+        if cert is None:
+            async with self._lock:
+                cert = self._cache.get(url)
+                if cert is None:
+                    self.fetches += 1
+                    cert = _load_cert(await self._fetch(url), url)
+                    self._cache[url] = cert
+                    while len(self._cache) > _CERT_CACHE_SIZE:
+                        self._cache.popitem(last=False)
+        self._cache.move_to_end(url)
+        now = dt.datetime.now(dt.UTC)
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise SnsRejected(f"signing certificate at {url} is not valid now (valid "
+                              f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})", 403)
+        return cert.public_key()
 
 
-def _load_public_key(pem: bytes, url: str) -> Any:
+def _check_timestamp(msg: SnsMessage) -> None:
+    try:
+        sent = dt.datetime.fromisoformat(msg.timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise SnsRejected(f"SNS Timestamp {msg.timestamp[:40]!r} is not an ISO 8601 time", 400) from None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=dt.UTC)
+    if abs(dt.datetime.now(dt.UTC) - sent) > _MAX_CLOCK_SKEW:
+        raise SnsRejected(f"SNS message {msg.message_id}: Timestamp {msg.timestamp} is more than an hour "
+                          "from now (replayed or clock skew)", 403)
+
+
+def _load_cert(pem: bytes, url: str) -> Any:
     from cryptography import x509
 
     if len(pem) > _MAX_CERT_BYTES:
@@ -188,7 +215,7 @@ def _load_public_key(pem: bytes, url: str) -> Any:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
         raise SnsRejected(f"signing certificate at {url} is not a PEM X.509 certificate", 403) from exc
-    return cert.public_key()
+    return cert
 
 
 class HttpCertFetcher(CertFetcher):
@@ -235,6 +262,7 @@ async def verify(msg: SnsMessage, fetcher: CertFetcher) -> None:
     if version not in algorithms:
         raise SnsRejected(f"unsupported SNS SignatureVersion {version!r} (expected 1 or 2)", 403)
     url = check_cert_url(msg.get("SigningCertURL"))
+    _check_timestamp(msg)
     try:
         signature = base64.b64decode(msg.get("Signature") or "", validate=True)
     except (ValueError, binascii.Error) as exc:

@@ -2,7 +2,8 @@
 
 * ``webhookSecret`` set: the body must carry a valid HMAC in ``X-Hub-Signature-256``
   (``sha256=…``), or in ``X-Hub-Signature`` (``sha1=…``) when the former is absent;
-  missing or wrong → 400 and nothing is published (go-github's ``ValidatePayload``).
+  missing or wrong → 400 and nothing is published (go-github's ``ValidatePayload``). The
+  algorithm is the header's: ``sha1=`` or ``sha512=`` in ``X-Hub-Signature-256`` is refused.
 * ``application/json`` bodies are the payload; ``application/x-www-form-urlencoded``
   bodies carry it in the ``payload`` field (the signature covers the raw body).
 * The payload must be a JSON object; ``X-GitHub-Event`` and ``X-GitHub-Delivery``
@@ -32,16 +33,18 @@ __all__ = ["GithubSource", "create", "signature_ok"]
 log = logging.getLogger(__name__)
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
-_DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
+_HEADER_DIGESTS = {"x-hub-signature-256": ("sha256", hashlib.sha256), "x-hub-signature": ("sha1", hashlib.sha1)}
+"""The algorithm is fixed by the header GitHub sent, never read from the value: ``sha1=`` inside
+``X-Hub-Signature-256`` (a downgrade) or any other prefix is refused."""
 
 
-def signature_ok(signature: str | None, body: bytes, secret: str) -> bool:
-    """Whether ``signature`` (``sha256=<hex>`` / ``sha1=<hex>``) is the HMAC of ``body`` under ``secret``."""
+def signature_ok(signature: str | None, body: bytes, secret: str, header: str = "x-hub-signature-256") -> bool:
+    """Whether ``signature`` from ``header`` is ``<its algorithm>=<hex HMAC of body under secret>``."""
     if not signature or "=" not in signature:
         return False
     algorithm, _, given = signature.partition("=")
-    digest = _DIGESTS.get(algorithm.strip().lower())
-    if digest is None:
+    expected_algorithm, digest = _HEADER_DIGESTS[header.lower()]
+    if algorithm.strip().lower() != expected_algorithm:
         return False
     expected = hmac.new(secret.encode(), body, digest).hexdigest()
     return hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace"))
@@ -100,10 +103,11 @@ class GithubSource:
             except errors.SecretError as exc:
                 log.error("%s", exc)
                 return base.PushResult(response=web.text_response(500, "error loading the webhook secret\n"))
-            signature = request.headers.get("x-hub-signature-256") or request.headers.get("x-hub-signature")
+            header = "x-hub-signature-256" if "x-hub-signature-256" in request.headers else "x-hub-signature"
+            signature = request.headers.get(header)
             if not signature:
                 return self._bad("missing signature")
-            if not signature_ok(signature, request.body, secret):
+            if not signature_ok(signature, request.body, secret, header):
                 return self._bad("payload signature check failed")
         try:
             body = json.loads(payload)
