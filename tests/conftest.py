@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.aws",
     "tests.fixtures.pubsub",
+    "tests.fixtures.slack_api",
 ]

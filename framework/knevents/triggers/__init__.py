@@ -32,6 +32,7 @@ from knevents.triggers import (
     log,
     nats,
     ratelimit,
+    slack,
 )
 from knevents.triggers.base import TriggerContext, TriggerExecutor, TriggerResult
 
@@ -60,6 +61,7 @@ REGISTRY: dict[str, TriggerExecutor] = {
     "log": log.LogTrigger(),
     "awsLambda": aws_lambda.AwsLambdaTrigger(),
     "nats": nats.NatsTrigger(),
+    "slack": slack.SlackTrigger(),
 }
 
 

@@ -29,6 +29,7 @@ KINDS = {
     "log": "log",
     "aws_lambda": "awsLambda",
     "nats": "nats",
+    "slack": "slack",
 }
 
 KNOWN_ERRORS = {

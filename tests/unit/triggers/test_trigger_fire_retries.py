@@ -92,8 +92,8 @@ async def test_resolve_error_is_reported_without_executing(scripted: Scripted) -
 
 
 async def test_unsupported_kind_is_a_clear_error() -> None:
-    resolved = support.resolved({"name": "t", "slack": {"channel": "c"}})
-    with pytest.raises(errors.TriggerError, match="trigger type 'slack' is not supported by knevents"):
+    resolved = support.resolved({"name": "t", "pulsar": {"url": "pulsar://x:6650", "topic": "t"}})
+    with pytest.raises(errors.TriggerError, match="trigger type 'pulsar' is not supported by knevents"):
         await triggers.fire(resolved, support.context())
 
 
@@ -114,14 +114,14 @@ async def test_rate_limit_is_applied_per_trigger(scripted: Scripted, monkeypatch
 
 
 def test_registry_covers_the_supported_template_keys() -> None:
-    assert set(triggers.REGISTRY) == {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats"}
+    assert set(triggers.REGISTRY) == {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "slack"}
 
 
 def test_importing_triggers_loads_no_heavy_client() -> None:
     import subprocess
     import sys
 
-    code = "import sys, knevents.triggers; print([m for m in ('kubernetes', 'boto3', 'nats', 'httpx') if m in sys.modules])"
+    code = "import sys, knevents.triggers; print([m for m in ('kubernetes', 'boto3', 'nats', 'httpx', 'slack_sdk') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
