@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,14 @@ def manifest_files() -> list[Path]:
 
 def documents(path: Path) -> dict[str, list[dict[str, Any]]]:
     """The Argo documents of a file, by kind (empty when it has none)."""
+    return from_text(path.read_text())
+
+
+def from_text(text: str) -> dict[str, list[dict[str, Any]]]:
+    """The Argo documents of a YAML stream, by kind (empty when it has none or is not YAML)."""
     out: dict[str, list[dict[str, Any]]] = {}
     try:
-        docs = list(yaml.safe_load_all(path.read_text()))
+        docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError:
         return {}
     for doc in docs:
@@ -45,3 +51,26 @@ def ident(path: Path) -> str:
         if path.is_relative_to(root):
             return str(path.relative_to(root))
     return path.name
+
+
+SEEDS = os.environ.get("KNEVENTS_SEEDS")
+_FENCE = re.compile(r"```ya?ml\n(.*?)```", re.S)
+
+
+def seed_blocks() -> list[tuple[str, dict[str, list[dict[str, Any]]]]]:
+    """(id, Argo documents by kind) of every fenced YAML block of the seed documents holding whole manifests.
+
+    Empty without ``KNEVENTS_SEEDS``. Blocks that are not YAML (module-1.2 lost its indentation; its
+    manifests are rebuilt under examples/seeds) or hold only fragments are left out.
+    """
+    if not SEEDS:
+        return []
+    out = []
+    for path in sorted(Path(SEEDS).glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        for match in _FENCE.finditer(text):
+            found = from_text(match.group(1))
+            if found:
+                line = text.count("\n", 0, match.start()) + 1
+                out.append((f"{path.stem}:L{line}", found))
+    return out

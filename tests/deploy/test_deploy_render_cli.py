@@ -113,3 +113,20 @@ def test_console_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "kind: Service" in done.stdout
+
+
+def test_check_passes_the_examples_and_prints_the_same_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["render", str(WEBHOOK), str(SENSOR)]) == 0
+    plain = capsys.readouterr().out
+    assert cli.main(["render", "--check", str(WEBHOOK), str(SENSOR)]) == 0
+    checked = capsys.readouterr()
+    assert checked.out == plain
+    assert "check:" not in checked.err
+
+
+def test_check_refuses_what_it_cannot_vouch_for(capsys: pytest.CaptureFixture[str]) -> None:
+    # no Kubernetes 1.99 schemas: the RBAC objects are not checked, which is a finding, never a pass
+    assert cli.main(["render", "--check", "--kube-version", "1.99", str(WEBHOOK), str(SENSOR)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "check: Role " in captured.err and "not checked against Kubernetes 1.99" in captured.err

@@ -4,7 +4,9 @@ Reads the same files ``knevents validate`` does; an invalid manifest is
 reported with every problem and exit code 1, never a traceback. Warnings
 (parts of a manifest that have no Knative equivalent, permissions that could
 not be derived) go to stderr; the manifests or commands go to stdout, or to
-one file per EventSource / Sensor / Broker under ``-o DIR``.
+one file per EventSource / Sensor / Broker under ``-o DIR``. With ``--check``
+the objects are first checked offline as a cluster would (:mod:`knevents.deploy.check`);
+any finding is printed and nothing is written (exit code 2).
 """
 
 from __future__ import annotations
@@ -54,11 +56,30 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--backoff-delay", default="PT0.2S", help="first redelivery delay, ISO-8601 (default: %(default)s)"
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the output against Knative's CRD schemas, Kubernetes' schemas and Knative's admission "
+        "rules before printing it; exit code 2 when a cluster would refuse something",
+    )
+    parser.add_argument(
+        "--kube-version",
+        default="1.30",
+        help="Kubernetes version the core and RBAC objects are checked against (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="check against the CRD YAML in DIR instead of the Knative schemas knevents ships (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render and print; 0 on success, 1 when the input is invalid."""
+    """Render and print; 0 on success, 1 when the input is invalid, 2 when ``--check`` finds problems."""
     from knevents import errors
     from knevents.deploy import kn, options, render
 
@@ -80,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for warning in rendering.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.check and not _check(rendering, args):
+        return 2
     if args.output_dir is not None:
         if args.format == "kn":
             args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -92,3 +115,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(kn.script(rendering) if args.format == "kn" else render.dump_yaml(rendering.objects))
     return 0
+
+
+def _check(rendering: Any, args: argparse.Namespace) -> bool:
+    """Print every finding of ``knevents.deploy.check`` to stderr; True when there is none."""
+    try:
+        from knevents.deploy import check
+
+        findings = check.check(
+            rendering.objects, schemas=check.knative_schemas(args.crds), kube_version=args.kube_version
+        )
+    except ImportError as exc:  # jsonschema is in knevents[check]
+        print(f"knevents render: --check needs knevents[check] ({exc})", file=sys.stderr)
+        return False
+    for finding in findings:
+        print(f"check: {finding}", file=sys.stderr)
+    if findings:
+        print(f"knevents render: --check found {len(findings)} problem(s); nothing printed", file=sys.stderr)
+    return not findings
