@@ -325,7 +325,7 @@ def test_jetstream_bus_is_a_channel_broker_with_the_stream_limits() -> None:
     assert channel == {
         "apiVersion": "messaging.knative.dev/v1alpha1",
         "kind": "NatsJetStreamChannel",
-        "spec": {"stream": {"config": {"maxAge": "24h", "replicas": 3, "duplicateWindow": "300s"}}},
+        "spec": {"stream": {"config": {"maxAge": "24h0m0s", "replicas": 3, "duplicateWindow": "5m0s"}}},
     }
 
 

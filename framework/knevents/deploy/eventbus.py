@@ -3,7 +3,9 @@
 * ``jetstream``: a channel-based Broker (``MTChannelBasedBroker``) whose
   config ConfigMap names ``NatsJetStreamChannel`` (eventing-natss,
   ``messaging.knative.dev/v1alpha1``) as its channel, with the stream limits
-  taken from Argo's ``streamConfig``.
+  taken from Argo's ``streamConfig``, read as Argo reads them
+  (:mod:`knevents.deploy.gocast`: ``maxAge: 72h`` is a Go duration,
+  ``maxBytes: 1GB`` is 0 to Argo, i.e. no limit — with a warning).
 * ``kafka``: a ``Kafka``-class Broker with its config ConfigMap
   (``bootstrap.servers``); Argo's ``topic`` becomes the external-topic
   annotation so an existing topic is used.
@@ -20,31 +22,21 @@ from typing import Any
 
 import yaml
 
-from knevents.deploy import eventsource, names, objects
+from knevents import errors
+from knevents.deploy import eventsource, gocast, names, objects
 
 __all__ = ["CHANNEL_BROKER", "KAFKA_BROKER", "default_broker", "render"]
 
 CHANNEL_BROKER = "MTChannelBasedBroker"
 KAFKA_BROKER = "Kafka"
 
-# Argo streamConfig key -> NatsJetStreamChannel spec.stream.config key
-_STREAM_KEYS: Mapping[str, str] = {
-    "maxMsgs": "maxMsgs",
-    "maxBytes": "maxBytes",
-    "maxAge": "maxAge",
-    "replicas": "replicas",
-    "duplicates": "duplicateWindow",
-    "maxMsgSize": "maxMsgSize",
-}
-_RETENTION = {
-    0: "Limits",
-    1: "Interest",
-    2: "Work",
-    "limits": "Limits",
-    "interest": "Interest",
-    "workqueue": "Work",
-}
-_DISCARD = {0: "Old", 1: "New", "old": "Old", "new": "New"}
+# Argo streamConfig key -> (NatsJetStreamChannel spec.stream.config key, how Argo reads it); the only
+# keys Argo reads (pkg/eventbus/jetstream/base/jetstream.go), every other key is ignored by Argo too
+_STREAM_INTS: Mapping[str, str] = {"maxMsgs": "maxMsgs", "maxBytes": "maxBytes", "replicas": "replicas"}
+_STREAM_DURATIONS: Mapping[str, str] = {"maxAge": "maxAge", "duplicates": "duplicateWindow"}
+# Argo reads retention/discard as integers (nats.go's enums); eventing-natss takes the names
+_RETENTION = ("Limits", "Interest", "Work")
+_DISCARD = ("Old", "New")
 
 
 def default_broker(name: str, namespace: str) -> objects.Obj:
@@ -89,6 +81,7 @@ def _jetstream(
 
 
 def _stream_config(name: str, text: Any, warnings: list[str]) -> dict[str, Any]:
+    """Argo's ``streamConfig`` read as Argo reads it, as NatsJetStreamChannel ``stream.config``."""
     if not text:
         return {}
     try:
@@ -99,15 +92,36 @@ def _stream_config(name: str, text: Any, warnings: list[str]) -> dict[str, Any]:
     if not isinstance(parsed, Mapping):
         return {}
     out: dict[str, Any] = {}
+    where = f"EventBus {name}: streamConfig"
     for key, value in parsed.items():
-        if key in _STREAM_KEYS and value not in (None, -1):
-            out[_STREAM_KEYS[key]] = value
-        elif key == "retention" and value in _RETENTION:
-            out["retention"] = _RETENTION[value]
-        elif key == "discard" and value in _DISCARD:
-            out["discard"] = _DISCARD[value]
+        if key in _STREAM_INTS:
+            number, why = gocast.to_int(value)
+            if why:
+                warnings.append(f"{where}.{key}: Argo reads {why} as 0 (no limit); so does knevents")
+            if number > 0:  # 0 and -1 are JetStream's "no limit" (replicas: its default, 1)
+                out[_STREAM_INTS[key]] = number
+        elif key in _STREAM_DURATIONS:
+            nanos, why = gocast.to_duration(value)
+            if why:
+                warnings.append(f"{where}.{key}: Argo reads {why} as 0 (the default); so does knevents")
+            if nanos < 0:
+                raise errors.SpecError([errors.Problem(f"{where}.{key} must not be negative, got {value!r}")])
+            if nanos:
+                out[_STREAM_DURATIONS[key]] = gocast.go_duration(nanos)
+        elif key in ("retention", "discard"):
+            names_ = _RETENTION if key == "retention" else _DISCARD
+            number, _ = gocast.to_int(value)
+            if not 0 <= number < len(names_):
+                raise errors.SpecError(
+                    [
+                        errors.Problem(
+                            f"{where}.{key} must be 0..{len(names_) - 1} (as Argo reads it), got {value!r}"
+                        )
+                    ]
+                )
+            out[key] = names_[number]
         else:
-            warnings.append(f"EventBus {name}: streamConfig.{key} has no NatsJetStreamChannel equivalent")
+            warnings.append(f"{where}.{key} is not read by Argo; not rendered")
     return out
 
 
