@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.pubsub",
     "tests.fixtures.slack_api",
+    "tests.fixtures.argo_grpc",
 ]

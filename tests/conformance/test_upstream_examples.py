@@ -76,7 +76,6 @@ _SOURCES = {
     "bitbucketserver": "bitbucketserver",
     "emitter": "emitter",
     "file": "file",
-    "generic": "generic",
     "gerrit": "gerrit",
     "hdfs": "hdfs",
     "kafka": "kafka",

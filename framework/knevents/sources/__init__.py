@@ -26,6 +26,7 @@ MODULES: dict[str, str] = {
     "s3": "s3",
     "minio": "s3",
     "pubSub": "pubsub",
+    "generic": "generic",
 }
 """EventSource spec key → module under ``knevents.sources`` that registers it."""
 

@@ -29,6 +29,7 @@ __all__ = [
     "parse_go_duration",
     "port_number",
     "read_secret",
+    "rejected",
     "too_large",
     "traceparent",
 ]
@@ -153,3 +154,14 @@ def parse_go_duration(text: str, where: str) -> float:
     if not value or pos != len(value):
         raise errors.SpecError(f"{where}: {text!r} is not a duration (e.g. 10s, 1m30s, 2h)")
     return sign * total
+
+
+def rejected(event_source: str, event_name: str, reason: str) -> None:
+    """Count one message a pull source dropped as bad input (the runtime's ``events_rejected`` counter)."""
+    from knevents import metrics
+
+    metrics.counter(
+        "knevents_eventsource_events_rejected",
+        "Requests or events not published, by reason (auth, too_large, malformed, filtered …).",
+        ("eventsource", "event", "reason"),
+    ).labels(event_source, event_name, reason).inc()

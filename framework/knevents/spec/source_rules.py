@@ -197,6 +197,11 @@ def _nats(config: models.NATSEventsSource, path: str) -> Found:
         yield f"{path}.subject", "a nats event source needs `subject`"
 
 
+def _generic(config: models.GenericEventSource, path: str) -> Found:
+    if not config.url:
+        yield f"{path}.url", "a generic event source needs `url` (host:port of the gRPC server)"
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -208,6 +213,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "minio": _s3,
     "pubSub": _pubsub,
     "nats": _nats,
+    "generic": _generic,
 }
 
 

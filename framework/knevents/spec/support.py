@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 SUPPORTED_SOURCE_TYPES: frozenset[str] = frozenset(
-    {"webhook", "github", "gitlab", "calendar", "sns", "sqs", "s3", "minio", "pubSub", "nats"}
+    {"webhook", "github", "gitlab", "calendar", "sns", "sqs", "s3", "minio", "pubSub", "nats", "generic"}
 )
 """EventSource spec keys knevents runs (``knevents.sources.load`` has a module for each)."""
 
