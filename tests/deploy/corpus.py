@@ -9,16 +9,19 @@ from typing import Any
 
 import yaml
 
+from tests import upstream
+
 REPO = Path(__file__).resolve().parents[2]
 # KNEVENTS_ARGO_EXAMPLES points at the argo-events data folder (as for the conformance tests); its
-# manifests are under examples/. Without it, the checkout beside the project (CI's ../shared) is used.
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", REPO.parent / "shared" / "argo-events")) / "examples"
+# manifests are under examples/. Without it only the repo's examples/ are rendered and the tests that
+# name an upstream file are skipped (tests.upstream.example).
+UPSTREAM = upstream.examples_dir()
 KINDS = ("EventSource", "Sensor", "EventBus")
 
 
 def manifest_files() -> list[Path]:
     """Every YAML file (upstream examples, then the repo's examples/) that holds an Argo manifest."""
-    files = sorted(p for p in UPSTREAM.rglob("*") if p.suffix in (".yaml", ".yml"))
+    files = sorted(p for p in UPSTREAM.rglob("*") if p.suffix in (".yaml", ".yml")) if UPSTREAM else []
     files += sorted(p for p in (REPO / "examples").rglob("*") if p.suffix in (".yaml", ".yml"))
     return [p for p in files if documents(p)]
 
@@ -48,7 +51,7 @@ def from_text(text: str) -> dict[str, list[dict[str, Any]]]:
 def ident(path: Path) -> str:
     """A short test id for a file."""
     for root in (UPSTREAM, REPO):
-        if path.is_relative_to(root):
+        if root is not None and path.is_relative_to(root):
             return str(path.relative_to(root))
     return path.name
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from knevents.deploy import kn, names, render
 
+from tests import upstream
 from tests.deploy import corpus
 
 # Flags taking a value, from the kn reference (docs/cmd/kn_*_create.md in knative/client).
@@ -40,7 +41,7 @@ KN_FLAGS = {
 
 
 def _rendering() -> render.Rendering:
-    sources = corpus.documents(corpus.UPSTREAM / "event-sources" / "aws-sqs.yaml")["EventSource"]
+    sources = corpus.documents(upstream.example("event-sources", "aws-sqs.yaml"))["EventSource"]
     sources.append(
         {
             "apiVersion": "argoproj.io/v1alpha1",
@@ -54,11 +55,11 @@ def _rendering() -> render.Rendering:
             },
         }
     )
-    sensors = corpus.documents(corpus.UPSTREAM / "sensors" / "special-workflow-trigger-shortened.yaml")[
+    sensors = corpus.documents(upstream.example("sensors", "special-workflow-trigger-shortened.yaml"))[
         "Sensor"
     ]
     sensors[0].setdefault("metadata", {})["annotations"] = {names.ANNOTATION_DEAD_LETTER_SINK: "dlq"}
-    bus = corpus.documents(corpus.UPSTREAM / "eventbus" / "native.yaml")["EventBus"]
+    bus = corpus.documents(upstream.example("eventbus", "native.yaml"))["EventBus"]
     return render.render(sources, sensors, bus)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from knevents.deploy import rbac, render
 
+from tests import upstream
 from tests.deploy import corpus
 
 
@@ -137,7 +138,7 @@ def test_what_cannot_be_derived_is_a_warning_not_a_grant() -> None:
 
 
 def test_sensors_without_api_triggers_get_no_rbac() -> None:
-    docs = corpus.documents(corpus.UPSTREAM / "sensors" / "http-trigger.yaml")
+    docs = corpus.documents(upstream.example("sensors", "http-trigger.yaml"))
     kinds = {o["kind"] for o in render.render([], docs["Sensor"]).objects}
     assert kinds.isdisjoint({"Role", "RoleBinding", "ServiceAccount", "ClusterRole"})
 

@@ -12,16 +12,23 @@ import yaml
 from knevents import cli
 from knevents.deploy import render
 
+from tests import upstream
 from tests.deploy import corpus, schemas
 
-WEBHOOK = corpus.UPSTREAM / "event-sources" / "webhook.yaml"
-SENSOR = corpus.UPSTREAM / "sensors" / "special-workflow-trigger-shortened.yaml"
+
+def _webhook() -> Path:
+    return upstream.example("event-sources", "webhook.yaml")
+
+
+def _sensor() -> Path:
+    return upstream.example("sensors", "special-workflow-trigger-shortened.yaml")
+
 GOLDEN = Path(__file__).parent / "golden" / "webhook-workflow.yaml"
 
 
 def test_yaml_to_stdout_validates(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        cli.main(["render", str(WEBHOOK), str(SENSOR), "--namespace", "events", "--image", "reg/kn:1"]) == 0
+        cli.main(["render", str(_webhook()), str(_sensor()), "--namespace", "events", "--image", "reg/kn:1"]) == 0
     )
     objs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert {o["kind"] for o in objs} == {"Broker", "ConfigMap", "Service", "Role", "RoleBinding", "Trigger"}
@@ -53,7 +60,7 @@ def test_the_projects_examples_render_through_validation(example: Path) -> None:
 
 def test_golden_output_for_one_example() -> None:
     # regenerate with KNEVENTS_UPDATE_GOLDEN=1 after an intended change, and review the diff
-    text = render.dump_yaml(render.render_paths([WEBHOOK, SENSOR]).objects)
+    text = render.dump_yaml(render.render_paths([_webhook(), _sensor()]).objects)
     if os.environ.get("KNEVENTS_UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
@@ -61,7 +68,7 @@ def test_golden_output_for_one_example() -> None:
 
 def test_output_dir_gets_one_file_per_manifest_and_a_kustomization(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert cli.main(["render", str(WEBHOOK), str(SENSOR), "-o", str(out)]) == 0
+    assert cli.main(["render", str(_webhook()), str(_sensor()), "-o", str(out)]) == 0
     kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
     assert kustomization["resources"] == [
         "eventbus-default-default.yaml",
@@ -69,15 +76,15 @@ def test_output_dir_gets_one_file_per_manifest_and_a_kustomization(tmp_path: Pat
         "sensor-default-special-workflow-trigger-shortened.yaml",
     ]
     total = sum(len(list(yaml.safe_load_all((out / f).read_text()))) for f in kustomization["resources"])
-    assert total == len(render.render_paths([WEBHOOK, SENSOR]).objects)
+    assert total == len(render.render_paths([_webhook(), _sensor()]).objects)
 
 
 def test_kn_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["render", str(WEBHOOK), "--format", "kn"]) == 0
+    assert cli.main(["render", str(_webhook()), "--format", "kn"]) == 0
     script = capsys.readouterr().out
     assert script.startswith("#!/bin/sh\n")
     assert "kn broker create default" in script and "kn service create webhook-eventsource" in script
-    assert cli.main(["render", str(WEBHOOK), "--format", "kn", "-o", str(tmp_path)]) == 0
+    assert cli.main(["render", str(_webhook()), "--format", "kn", "-o", str(tmp_path)]) == 0
     assert (tmp_path / "deploy.sh").read_text() == script
 
 
@@ -96,7 +103,7 @@ def test_invalid_manifest_is_exit_1_with_every_problem(
 
 
 def test_bad_delivery_annotation_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    doc = yaml.safe_load(SENSOR.read_text())
+    doc = yaml.safe_load(_sensor().read_text())
     doc["metadata"]["annotations"] = {"events.knevents.io/delivery-retry": "-1"}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -106,7 +113,7 @@ def test_bad_delivery_annotation_is_exit_1(tmp_path: Path, capsys: pytest.Captur
 
 def test_console_script_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "knevents", "render", str(WEBHOOK)],
+        [sys.executable, "-m", "knevents", "render", str(_webhook())],
         capture_output=True,
         text=True,
         check=False,
@@ -116,9 +123,9 @@ def test_console_script_runs() -> None:
 
 
 def test_check_passes_the_examples_and_prints_the_same_output(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["render", str(WEBHOOK), str(SENSOR)]) == 0
+    assert cli.main(["render", str(_webhook()), str(_sensor())]) == 0
     plain = capsys.readouterr().out
-    assert cli.main(["render", "--check", str(WEBHOOK), str(SENSOR)]) == 0
+    assert cli.main(["render", "--check", str(_webhook()), str(_sensor())]) == 0
     checked = capsys.readouterr()
     assert checked.out == plain
     assert "check:" not in checked.err
@@ -126,7 +133,7 @@ def test_check_passes_the_examples_and_prints_the_same_output(capsys: pytest.Cap
 
 def test_check_refuses_what_it_cannot_vouch_for(capsys: pytest.CaptureFixture[str]) -> None:
     # no Kubernetes 1.99 schemas: the RBAC objects are not checked, which is a finding, never a pass
-    assert cli.main(["render", "--check", "--kube-version", "1.99", str(WEBHOOK), str(SENSOR)]) == 2
+    assert cli.main(["render", "--check", "--kube-version", "1.99", str(_webhook()), str(_sensor())]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "check: Role " in captured.err and "not checked against Kubernetes 1.99" in captured.err

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from knevents.deploy import render
 
+from tests import upstream
 from tests.deploy import corpus, tfrun
 
 OFFLINE = [
@@ -59,9 +60,9 @@ def test_validate_offline(module: str, tmp_path: Path) -> None:
 
 
 def test_manifests_module_reads_render_output_like_python(tmp_path: Path) -> None:
-    docs = corpus.documents(corpus.UPSTREAM / "sensors" / "trigger-standard-k8s-resource.yaml")
-    sources = corpus.documents(corpus.UPSTREAM / "event-sources" / "calendar.yaml")
-    bus = corpus.documents(corpus.UPSTREAM / "eventbus" / "native.yaml")
+    docs = corpus.documents(upstream.example("sensors", "trigger-standard-k8s-resource.yaml"))
+    sources = corpus.documents(upstream.example("event-sources", "calendar.yaml"))
+    bus = corpus.documents(upstream.example("eventbus", "native.yaml"))
     rendering = render.render(sources["EventSource"], docs["Sensor"], bus["EventBus"])
     stream = tmp_path / "knevents.yaml"
     stream.write_text(render.dump_yaml(rendering.objects))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,8 @@ import pytest
 import yaml
 from knevents import errors, testing
 from knevents.cli import main as cli_main
+
+from tests import upstream
 
 DATA = Path(__file__).parent / "sensors" / "data"
 BUILD_SENSOR = DATA / "build-sensor.yaml"
@@ -288,16 +289,9 @@ def test_cli_processes_several_files_in_order(tmp_path: Path, capsys: pytest.Cap
 
 
 def _examples_dir() -> Path | None:
-    """Argo's example sensors: ``$KNEVENTS_ARGO_EXAMPLES/examples/sensors``, else the sibling checkout."""
-    roots = [
-        os.environ.get("KNEVENTS_ARGO_EXAMPLES"),
-        str(Path(__file__).resolve().parents[3] / "shared" / "argo-events"),
-    ]
-    for root in filter(None, roots):
-        for candidate in (Path(root) / "examples" / "sensors", Path(root) / "sensors"):
-            if candidate.is_dir():
-                return candidate
-    return None
+    """Argo's example sensors: ``$KNEVENTS_ARGO_EXAMPLES/examples/sensors`` (None without the corpus)."""
+    base = upstream.examples_dir()
+    return base / "sensors" if base is not None else None
 
 
 EXAMPLES = _examples_dir()

@@ -13,8 +13,13 @@ from knevents.state import base, memory
 from knevents.state.jetstream import JetStreamStore
 
 
-def _settings(**state: int) -> Settings:
-    return Settings(nats=NatsSettings(connect_timeout=1.0, request_timeout=2.0), state=StateSettings(**state))
+def _settings(connect_timeout: float = 1.0, **state: int) -> Settings:
+    # A JetStream request can take seconds on a loaded CI machine (the first one on a fresh server
+    # creates the stream): a short request timeout made these tests flake. Only the tests about an
+    # unreachable server rely on the short connect timeout.
+    return Settings(
+        nats=NatsSettings(connect_timeout=connect_timeout, request_timeout=15.0), state=StateSettings(**state)
+    )
 
 
 @pytest.fixture(params=["jetstream", "memory"])
@@ -23,7 +28,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[base.StateStore
         yield memory.MemoryStore(max_value_size=1024)
         return
     server: NatsServer = request.getfixturevalue("nats_server")
-    js = await JetStreamStore.connect(server.url, settings=_settings(max_value_size=1024))
+    js = await JetStreamStore.connect(server.url, settings=_settings(connect_timeout=10.0, max_value_size=1024))
     try:
         yield js
     finally:

@@ -2,7 +2,7 @@
 
 The corpus: the repository's ``examples/`` (the seed documents' manifests
 included), and Argo Events' own ``examples/`` when ``$KNEVENTS_ARGO_EXAMPLES``
-(or ``../shared/argo-events``) is there. For each push route a well-formed
+is there. For each push route a well-formed
 request is sent (signed / authorised with the test secret) and must be
 answered 2xx with one event on the bus.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,15 @@ from knevents import bus, errors, spec, web
 from knevents.runtime import source
 from knevents.secrets import SecretResolver
 
+from tests import upstream
+
 ROOT = Path(__file__).resolve().parents[3]
 MINE = {"webhook", "github", "gitlab", "calendar", "nats"}
 SECRET = "corpus-secret"
 
 
 def _upstream() -> Path | None:
-    for candidate in (os.environ.get("KNEVENTS_ARGO_EXAMPLES"), str(ROOT.parent / "shared" / "argo-events")):
-        if candidate and (Path(candidate) / "examples").is_dir():
-            return Path(candidate) / "examples"
-    return None
+    return upstream.examples_dir()
 
 
 def _manifests() -> list[tuple[str, dict[str, Any]]]:

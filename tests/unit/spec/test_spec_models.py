@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from knevents import spec
 from knevents.spec import loading, models
 
+from tests import upstream
 from tests.unit.spec.helpers import event_source, sensor
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -142,10 +142,10 @@ def test_supported_trigger_kinds_are_template_fields() -> None:
 
 def test_generated_file_is_up_to_date(tmp_path: Path) -> None:
     """models.py is what the generator writes from schema.json: nobody edited it by hand."""
-    root = os.environ.get("KNEVENTS_ARGO_EXAMPLES") or str(ROOT.parent / "shared" / "argo-events")
-    schema = Path(root) / "schema.json"
-    if not schema.is_file():  # missing data (a user's clone), not a missing service
-        pytest.skip("set KNEVENTS_ARGO_EXAMPLES to a checkout of argo-events to check the generated models")
+    root = upstream.root()
+    if root is None or not (root / "schema.json").is_file():  # missing data (a user's clone), not a service
+        pytest.skip(upstream.REASON)
+    schema = root / "schema.json"
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_spec_models.py"), str(schema), str(tmp_path)],
         check=True,
