@@ -105,6 +105,7 @@ class Runner:
         self._sources_info: list[runnerfile.SourceInfo] = []
         self._tls_ports: set[int] = set()
         self._sensors_info: list[runnerfile.SensorInfo] = []
+        self._lock_fd: int | None = None
 
     # --- configuration -------------------------------------------------------------
 
@@ -131,6 +132,8 @@ class Runner:
     async def start(self) -> None:
         """Start nats-server (unless --nats-url), the bus, the sensors' consumers, then the sources."""
         self.check()
+        if self._lock_fd is None:  # refuse before touching the nats-server or store of a running runner
+            self._lock_fd = runnerfile.lock(self.options.state_dir)
         url = await self._start_nats()
         self.settings = dataclasses.replace(
             self.settings,
@@ -152,13 +155,8 @@ class Runner:
         if self.options.nats_url:
             return self.options.nats_url
         port = 0
-        with contextlib.suppress(errors.KneventsError):
-            previous = runnerfile.read(self.options.state_dir)
-            if previous.running and previous.pid != os.getpid() and runnerfile.pid_alive(previous.pid):
-                raise errors.KneventsError(
-                    f"another `knevents run` (pid {previous.pid}) uses {self.options.state_dir}; stop it or pass "
-                    "another --state-dir")
-            recorded = previous.nats_port()
+        with contextlib.suppress(errors.KneventsError):  # no (readable) runner.json: a first run
+            recorded = runnerfile.read(self.options.state_dir).nats_port()
             if recorded and _port_free(recorded):
                 port = recorded
         store = (self.options.state_dir / "jetstream").resolve()
@@ -275,6 +273,8 @@ class Runner:
     async def stop(self) -> None:
         """Stop accepting, finish work in flight, close connections, stop nats-server, mark the state stopped."""
         self.stop_event.set()
+        if self._lock_fd is None:  # refused at start (another runner holds the state dir): touch nothing of it
+            return
         # Closing connections on purpose makes the NATS clients report "disconnected": not news at exit.
         for name in ("knevents.state", "knevents.bus", "nats"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -295,6 +295,9 @@ class Runner:
             await asyncio.to_thread(self.nats.stop)
         with contextlib.suppress(Exception):
             self._write_runner_file(running=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def kill(self) -> None:
         """Stop the embedded nats-server at once (a forced exit); JetStream recovers its store on the next start."""

@@ -4,10 +4,15 @@ The runner writes it at start and marks it stopped at exit. It holds no
 secrets: the NATS URL (loopback), the bus name, the source URLs, the sensors
 and their triggers. The NATS port is kept across restarts when it is free, so
 a client holding the URL keeps working.
+
+``runner.lock`` beside it is held (``flock``) by the running runner for its whole life and names
+its pid: a second ``knevents run`` on the same state dir is refused before it touches the
+nats-server or the JetStream store of the first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -16,9 +21,10 @@ from typing import Any
 
 from knevents import errors
 
-__all__ = ["FILE_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "pid_alive", "read", "write"]
+__all__ = ["FILE_NAME", "LOCK_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "lock", "pid_alive", "read", "write"]
 
 FILE_NAME = "runner.json"
+LOCK_NAME = "runner.lock"
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,25 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def lock(state_dir: Path) -> int:
+    """Take the state dir for this process (a file descriptor to keep open); refuses when a runner holds it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise errors.KneventsError(
+            f"another `knevents run` (pid {holder}) is running on state dir {state_dir}; "
+            "stop it first (Ctrl-C or `kill " + holder + "`) or pass another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def write(state_dir: Path, info: RunnerInfo) -> None:
