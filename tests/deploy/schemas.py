@@ -29,6 +29,7 @@ def _knative_models() -> dict[tuple[str, str], Any]:
                 ("eventing.knative.dev/v1", "Broker"): eventing.Broker,
                 ("eventing.knative.dev/v1", "Trigger"): eventing.Trigger,
                 ("sources.knative.dev/v1", "PingSource"): sources.PingSource,
+                ("sources.knative.dev/v1", "SinkBinding"): sources.SinkBinding,
             }
         )
     return _KNATIVE

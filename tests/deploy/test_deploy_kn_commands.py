@@ -36,6 +36,7 @@ KN_FLAGS = {
     },
     ("broker", "create"): {"--namespace", "--class", "--broker-config"},
     ("source", "ping"): {"--namespace", "--schedule", "--sink", "--data"},
+    ("source", "binding"): {"--namespace", "--subject", "--sink", "--ce-override"},
     ("trigger", "create"): {"--namespace", "--broker", "--filter", "--sink"},
 }
 

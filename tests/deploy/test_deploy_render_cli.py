@@ -31,7 +31,15 @@ def test_yaml_to_stdout_validates(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["render", str(_webhook()), str(_sensor()), "--namespace", "events", "--image", "reg/kn:1"]) == 0
     )
     objs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert {o["kind"] for o in objs} == {"Broker", "ConfigMap", "Service", "Role", "RoleBinding", "Trigger"}
+    assert {o["kind"] for o in objs} == {
+        "Broker",
+        "ConfigMap",
+        "SinkBinding",
+        "Service",
+        "Role",
+        "RoleBinding",
+        "Trigger",
+    }
     for obj in objs:
         assert obj["metadata"].get("namespace", "events") == "events"
         assert schemas.roundtrip(obj) == obj

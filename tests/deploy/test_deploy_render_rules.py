@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 from knevents import errors
-from knevents.deploy import names, options, render
+from knevents.deploy import check, names, options, render
 
 
 def _source(name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
@@ -115,7 +115,17 @@ def test_event_source_publishes_to_its_bus_broker_and_reads_its_spec_from_a_conf
     rendering = render.render([doc], [])
     service = _kinds(rendering, "Service")[0]
     env = _env(service)
-    assert env["K_SINK"] == "http://broker-ingress.knative-eventing.svc.cluster.local/team-a/main"
+    assert "K_SINK" not in env  # set by the SinkBinding from the Broker's status.address, never guessed
+    (binding,) = _kinds(rendering, "SinkBinding")
+    assert binding["metadata"]["namespace"] == "team-a"
+    assert binding["spec"] == {
+        "subject": {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": service["metadata"]["name"],
+        },
+        "sink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "main"}},
+    }
     assert env["KNEVENTS_FUNCTION"] == "eventsource"
     assert env["FUNCTION_TARGET"] == "handle_async"
     assert env["FUNCTION_USE_ASGI"] == "true"
@@ -327,6 +337,26 @@ def test_jetstream_bus_is_a_channel_broker_with_the_stream_limits() -> None:
         "kind": "NatsJetStreamChannel",
         "spec": {"stream": {"config": {"maxAge": "24h0m0s", "replicas": 3, "duplicateWindow": "5m0s"}}},
     }
+
+
+def test_event_sources_on_a_kafka_bus_get_the_kafka_brokers_address_not_a_guessed_one() -> None:
+    bus = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventBus",
+        "metadata": {"name": "kafka"},
+        "spec": {"kafka": {"url": "kafka:9092"}},
+    }
+    source = _source("hooks", {"eventBusName": "kafka", "webhook": {"e": {"endpoint": "/e"}}})
+    rendering = render.render([source], [], [bus])
+    service = _kinds(rendering, "Service")[0]
+    assert not [v for v in _env(service).values() if "ingress" in v]
+    (binding,) = _kinds(rendering, "SinkBinding")
+    assert binding["spec"]["sink"]["ref"]["name"] == _kinds(rendering, "Broker")[0]["metadata"]["name"]
+    assert binding["spec"]["subject"]["name"] == service["metadata"]["name"]
+    # the binding is applied before the Service, so the first revision already gets K_SINK
+    kinds = [o["kind"] for o in rendering.objects]
+    assert kinds.index("SinkBinding") < kinds.index("Service")
+    assert check.check(rendering.objects) == []
 
 
 def test_kafka_bus_is_a_kafka_broker() -> None:

@@ -15,7 +15,12 @@ than a calendar, which a PingSource ticks from inside) gets a public route;
 the others are ``cluster-local``.
 
 Events are published to the Broker named by ``spec.eventBusName`` (default
-``default``) through ``K_SINK``, its ingress URL. A calendar with
+``default``) at ``K_SINK``, which a SinkBinding sets from the Broker's
+``status.address``: the ingress URL depends on the Broker class (the
+channel-based broker's ``broker-ingress``, the Kafka broker's
+``kafka-broker-ingress`` …), so it is never guessed here. The SinkBinding
+comes before the Service so that Knative's webhook injects ``K_SINK`` into
+the Service's first revision. A calendar with
 ``persistence.catchup`` also gets ``KNEVENTS_NATS_URL``: it keeps its last
 tick in JetStream KV.
 """
@@ -137,7 +142,8 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
     warnings.extend(f"EventSource {name}: {w}" for w in _route_clashes(found))
-    return Rendered((config_map, service, *pings), tuple(warnings))
+    binding = objects.sink_binding(svc, namespace, service=svc, broker=bus, labels=labels)
+    return Rendered((config_map, binding, service, *pings), tuple(warnings))
 
 
 def _endpoint(key: str, event_name: str, config: Mapping[str, Any]) -> str | None:
@@ -173,7 +179,7 @@ def _route_clashes(found: list[tuple[str, str, Mapping[str, Any]]]) -> list[str]
 def _env(
     found: list[tuple[str, str, Mapping[str, Any]]], namespace: str, bus: str, options: RenderOptions
 ) -> dict[str, str]:
-    env = {"K_SINK": names.broker_ingress(namespace, bus), "KNEVENTS_BUS": bus}
+    env = {"KNEVENTS_BUS": bus}
     # calendar catch-up keeps the last tick in JetStream KV: the only state an event source has
     if any(key == "calendar" and _catchup(config) for key, _, config in found):
         env["KNEVENTS_NATS_URL"] = options.nats_url

@@ -144,6 +144,15 @@ def _ping(obj: objects.Obj) -> str:
     return _join(words)
 
 
+def _binding(obj: objects.Obj) -> str:
+    meta, spec = obj["metadata"], obj["spec"]
+    subject, sink = spec["subject"], spec["sink"]["ref"]
+    words = ["kn", "source", "binding", "create", meta["name"], "--namespace", meta["namespace"]]
+    words += ["--subject", f"{subject['kind']}:{subject['apiVersion']}:{subject['name']}"]
+    words += ["--sink", f"broker:{sink['name']}"]
+    return _join(words)
+
+
 def _trigger(obj: objects.Obj) -> str:
     meta, spec = obj["metadata"], obj["spec"]
     words = [
@@ -186,6 +195,7 @@ _BY_KIND: Mapping[str, Callable[[objects.Obj], str]] = {
     "Broker": _broker,
     "Service": _service,
     "PingSource": _ping,
+    "SinkBinding": _binding,
     "Trigger": _trigger,
 }
 _WHY = {

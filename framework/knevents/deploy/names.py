@@ -21,7 +21,6 @@ __all__ = [
     "LABEL_PART_OF",
     "SPEC_DIR",
     "SPEC_FILE",
-    "broker_ingress",
     "dns_label",
     "labels",
     "service_host",
@@ -63,11 +62,6 @@ def dns_label(*parts: str, max_len: int = 63) -> str:
 def labels(component: str, name: str) -> dict[str, str]:
     """The labels every object rendered for one EventSource / Sensor carries."""
     return {LABEL_PART_OF: "knevents", LABEL_COMPONENT: component, LABEL_NAME: dns_label(name)}
-
-
-def broker_ingress(namespace: str, broker: str) -> str:
-    """The in-cluster URL of a multi-tenant Broker's ingress."""
-    return f"http://broker-ingress.knative-eventing.svc.cluster.local/{namespace}/{broker}"
 
 
 def service_host(name: str, namespace: str) -> str:

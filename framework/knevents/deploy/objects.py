@@ -24,6 +24,7 @@ __all__ = [
     "role",
     "role_binding",
     "service_account",
+    "sink_binding",
     "trigger",
 ]
 
@@ -175,6 +176,19 @@ def ping_source(
         "kind": "PingSource",
         "metadata": meta(name, namespace, labels),
         "spec": spec,
+    }
+
+
+def sink_binding(name: str, namespace: str, *, service: str, broker: str, labels: Mapping[str, str]) -> Obj:
+    """A SinkBinding giving Knative Service ``service`` the address of Broker ``broker`` as ``K_SINK``."""
+    return {
+        "apiVersion": SOURCES,
+        "kind": "SinkBinding",
+        "metadata": meta(name, namespace, labels),
+        "spec": {
+            "subject": {"apiVersion": SERVING, "kind": "Service", "name": service},
+            "sink": {"ref": {"apiVersion": EVENTING, "kind": "Broker", "name": broker}},
+        },
     }
 
 
