@@ -15,7 +15,8 @@ broker stops retrying; a temporary failure answers 5xx/429 so the broker retries
     │   ├── FilterError                   a filter could not be evaluated → event dropped
     │   ├── ParameterError                a trigger parameter could not be resolved
     │   ├── TriggerError                  a trigger failed for good (4xx, bad resource …)
-    │   └── SecretError                   a referenced secret is missing
+    │   ├── SecretError                   a referenced secret is missing
+    │   └── EventTooLargeError            the event is larger than the bus accepts → 413
     └── TemporaryError                    retrying may help → 5xx / 429
         ├── StateUnavailableError         NATS / KV unreachable
         ├── StateConflictError            lost a compare-and-set race (retry at once)
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 __all__ = [
     "BusUnavailableError",
     "EventError",
+    "EventTooLargeError",
     "FilterError",
     "KneventsError",
     "NotSupportedError",
@@ -114,6 +116,14 @@ class TriggerError(PermanentError):
 
 class SecretError(PermanentError):
     """A referenced Secret or ConfigMap key is missing. The message names it, never its value."""
+
+
+class EventTooLargeError(PermanentError):
+    """An event (payload plus headers) is larger than the bus accepts; ``limit`` is that size in bytes."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class TemporaryError(KneventsError):

@@ -293,8 +293,8 @@ def from_http(headers: Mapping[str, str], body: bytes) -> Event:
     if base == STRUCTURED_CONTENT_TYPE:
         try:
             obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise errors.EventError("structured CloudEvent body is not valid JSON") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
+            raise errors.EventError("structured CloudEvent body is not valid JSON (or nests too deeply)") from exc
         return from_json(obj, where="request")
     if "ce-specversion" not in lowered:
         raise errors.EventError(

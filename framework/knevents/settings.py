@@ -18,6 +18,7 @@ __all__ = [
     "KubeSettings",
     "NatsSettings",
     "SecretSettings",
+    "ServerSettings",
     "Settings",
     "SourceSettings",
     "StateSettings",
@@ -178,6 +179,35 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Incoming HTTP: what a function or runner port reads before refusing (memory and connection guards)."""
+
+    max_body: int = 4 * 1024 * 1024
+    """``KNEVENTS_MAX_BODY``, bytes of request body read before answering 413 (checked while reading, never
+    buffered past it). A runner port uses its routes' ``maxPayloadSize`` instead. 4 MiB is above NATS' and the
+    Kafka broker's 1 MiB message defaults with room for the event's header map, far below a pod's memory."""
+    max_header_bytes: int = 64 * 1024
+    """``KNEVENTS_MAX_HEADER_BYTES``, bytes of request line plus headers; more is 431. GitHub and SNS send ~2 KiB."""
+    max_headers: int = 100
+    """``KNEVENTS_MAX_HEADERS``: header lines per request; more is 431 (gunicorn's default too)."""
+    header_timeout: float = 10.0
+    """``KNEVENTS_HEADER_TIMEOUT``, seconds from connect (or the previous answer) to the end of the headers;
+    a slower client is disconnected, so slow-header clients cannot hold every connection."""
+    body_timeout: float = 30.0
+    """``KNEVENTS_BODY_TIMEOUT``, seconds to receive the whole body once the headers are in (1 MiB at ~35 KiB/s)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
+        return cls(
+            max_body=env_int(env, "KNEVENTS_MAX_BODY", cls.max_body),
+            max_header_bytes=env_int(env, "KNEVENTS_MAX_HEADER_BYTES", cls.max_header_bytes),
+            max_headers=env_int(env, "KNEVENTS_MAX_HEADERS", cls.max_headers),
+            header_timeout=env_float(env, "KNEVENTS_HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=env_float(env, "KNEVENTS_BODY_TIMEOUT", cls.body_timeout),
+        )
+
+
+@dataclass(frozen=True)
 class KubeSettings:
     """How triggers reach the Kubernetes API (k8s and argoWorkflow triggers)."""
 
@@ -227,6 +257,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
     sources: SourceSettings = field(default_factory=SourceSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -240,4 +271,5 @@ class Settings:
             http=HttpSettings.from_env(source),
             kube=KubeSettings.from_env(source),
             sources=SourceSettings.from_env(source),
+            server=ServerSettings.from_env(source),
         )

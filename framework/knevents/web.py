@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["Headers", "Request", "Response", "from_asgi", "from_wsgi", "json_response", "text_response"]
+__all__ = [
+    "BodyTooLarge",
+    "Headers",
+    "Request",
+    "Response",
+    "from_asgi",
+    "from_wsgi",
+    "json_response",
+    "text_response",
+    "too_large",
+]
+
+_CHUNK = 64 * 1024
 
 
 class Headers(Mapping[str, str]):
@@ -96,25 +108,82 @@ def json_response(status: int, value: Any) -> Response:
     return Response(status, json.dumps(value).encode(), {"content-type": "application/json"})
 
 
-def from_wsgi(request: Any) -> Request:
-    """A :class:`Request` from a Flask/Werkzeug request (duck-typed: Flask is not imported here)."""
+def too_large(limit: int) -> Response:
+    """The 413 answer for a body over ``limit`` bytes, naming the limit."""
+    return text_response(413, f"request body too large: this endpoint reads at most {limit} bytes\n")
+
+
+class BodyTooLarge(ValueError):
+    """The request body is larger than the limit; :attr:`response` is the 413 to send."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.response = too_large(limit)
+
+
+def _declared_length(headers: Headers, limit: int) -> None:
+    """Refuse at once when ``Content-Length`` already says the body is too large (nothing read)."""
+    declared = headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+
+
+def _wsgi_body(request: Any, limit: int) -> bytes:
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+
+
+def from_wsgi(request: Any, limit: int | None = None) -> Request:
+    """A :class:`Request` from a Flask/Werkzeug request (duck-typed: Flask is not imported here).
+
+    With ``limit``, at most that many body bytes are read: :class:`BodyTooLarge` beyond it, before buffering.
+    """
+    headers = Headers(list(request.headers.items()))
+    if limit is not None:
+        _declared_length(headers, limit)
     return Request(
         method=request.method,
         path=request.path,
-        headers=Headers(list(request.headers.items())),
-        body=request.get_data(),
+        headers=headers,
+        body=request.get_data() if limit is None else _wsgi_body(request, limit),
         query_string=request.query_string.decode("latin-1"),
         remote_addr=request.remote_addr,
     )
 
 
-async def from_asgi(request: Any) -> Request:
-    """A :class:`Request` from a Starlette request (duck-typed: Starlette is not imported here)."""
+async def _asgi_body(request: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def from_asgi(request: Any, limit: int | None = None) -> Request:
+    """A :class:`Request` from a Starlette request (duck-typed: Starlette is not imported here).
+
+    With ``limit``, at most that many body bytes are read: :class:`BodyTooLarge` beyond it, before buffering.
+    """
+    headers = Headers(list(request.headers.items()))
+    if limit is not None:
+        _declared_length(headers, limit)
     return Request(
         method=request.method,
         path=request.url.path,
-        headers=Headers(list(request.headers.items())),
-        body=await request.body(),
+        headers=headers,
+        body=await request.body() if limit is None else await _asgi_body(request, limit),
         query_string=request.url.query,
         remote_addr=request.client.host if request.client else None,
     )

@@ -33,8 +33,10 @@ _loop = sensor_app.LoopThread()
 @functions_framework.http
 def sensor(request: Any) -> Any:
     """Synchronous (WSGI) target."""
-    incoming = web.from_wsgi(request)
-    answer = _loop.run(_app.handle(incoming))
+    try:  # the body is read up to the limit only: a larger one is a 413 before it is buffered
+        answer = _loop.run(_app.handle(web.from_wsgi(request, _app.max_body)))
+    except web.BodyTooLarge as exc:
+        answer = exc.response
     return answer.body, answer.status, dict(answer.headers)
 
 
@@ -42,8 +44,10 @@ async def sensor_async(request: Any) -> Any:
     """Asynchronous (ASGI) target: run with ``--asgi``."""
     from starlette.responses import Response
 
-    incoming = await web.from_asgi(request)
-    answer = await _app.handle(incoming)
+    try:
+        answer = await _app.handle(await web.from_asgi(request, _app.max_body))
+    except web.BodyTooLarge as exc:
+        answer = exc.response
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 

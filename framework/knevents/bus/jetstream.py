@@ -8,6 +8,16 @@ publisher waits for JetStream's ack; no ack within the timeout, or any NATS
 error, is retried with backoff and finally raised as
 :class:`errors.BusUnavailableError` (``from`` the NATS error).
 
+Size: nats-server closes a connection that publishes more than its
+``max_payload`` (headers included), and nats-py then closes its client for
+good. So every client made by :func:`connect` refuses such a publish before
+sending it, and the publisher refuses an event that would not leave
+:data:`DLQ_HEADROOM` bytes for the dead-letter headers, as
+:class:`errors.EventTooLargeError` (a 413 to the caller), naming the limit.
+While the connection is down the publisher fails at once
+(:class:`errors.BusUnavailableError`, a 503) instead of queueing behind the
+reconnect, and a closed client is replaced on the next publish.
+
 ``nats`` is imported lazily: it costs ~0.4 s, and an event source on Knative
 publishing to ``$K_SINK`` never needs it.
 """
@@ -27,7 +37,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.js import JetStreamContext
 
-__all__ = ["DEFAULT_DUPLICATE_WINDOW", "JetStreamPublisher", "connect", "ensure_stream"]
+__all__ = ["DEFAULT_DUPLICATE_WINDOW", "DLQ_HEADROOM", "JetStreamPublisher", "connect", "ensure_stream", "message_size"]
 
 _log = logging.getLogger("knevents.bus")
 
@@ -42,17 +52,52 @@ def _nats_errors() -> tuple[type[BaseException], ...]:
     return (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError, OSError)
 
 
+DLQ_HEADROOM = 2048
+"""Bytes an event leaves free under ``max_payload``: the local dispatcher's dead-letter copy adds headers
+(sensor, reason ≤ 500 bytes, original subject, attempts) and must still fit."""
+_ERROR_LOG_EVERY = 10.0
+"""Seconds between two connection-problem log lines (nats-py retries every 0.2 s)."""
+_last_error_log = 0.0
+
+
+def message_size(payload: bytes, headers: dict[str, str] | None) -> int:
+    """Bytes nats-server counts against ``max_payload``: the payload plus the ``NATS/1.0`` header block."""
+    if not headers:
+        return len(payload)
+    block = len(b"NATS/1.0\r\n\r\n")
+    for key, value in headers.items():
+        block += len(key.strip().encode()) + len(str(value).strip().encode()) + 4
+    return block + len(payload)
+
+
 async def _log_error(exc: Exception) -> None:
-    # nats-py's default logs a full traceback per reconnect attempt; one line is enough.
-    _log.warning("NATS connection problem: %r", exc)
+    # nats-py's default logs a full traceback per reconnect attempt; one line per 10 s is enough.
+    global _last_error_log
+    now = asyncio.get_running_loop().time()
+    if now - _last_error_log >= _ERROR_LOG_EVERY:
+        _last_error_log = now
+        _log.warning("NATS connection problem: %r", exc)
+
+
+def _guarded_client() -> Any:
+    """A nats-py client that refuses, before sending, a message nats-server would close the connection for."""
+    import nats.errors
+    from nats.aio.client import Client
+
+    class GuardedClient(Client):
+        async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                          headers: dict[str, str] | None = None) -> None:
+            if message_size(payload, headers) > self.max_payload:
+                raise nats.errors.MaxPayloadError
+            await super().publish(subject, payload, reply, headers)
+
+    return GuardedClient()
 
 
 async def connect(settings: NatsSettings) -> NatsClient:
     """Connect to NATS: fail fast when no server answers now, reconnect forever once connected."""
-    from nats.aio.client import Client
-
     servers = [url.strip() for url in settings.url.split(",") if url.strip()]
-    client = Client()
+    client: NatsClient = _guarded_client()
     try:
         # nats-py retries the *first* connect up to max_reconnect_attempts per server, which
         # with unlimited attempts never ends; so connect with one retry, then allow unlimited.
@@ -131,8 +176,23 @@ class JetStreamPublisher:
         publisher = cls(None, settings.bus.bus_name, settings=settings.bus, connector=connector)
         return publisher
 
+    @property
+    def connected(self) -> bool | None:
+        """Whether the NATS connection is up now (``None``: not connected yet, a lazy publisher)."""
+        client = self._nats_client()
+        return None if client is None else bool(client.is_connected)
+
+    def _nats_client(self) -> Any:
+        return getattr(self._js, "_nc", None) if self._js is not None else None
+
     async def _context(self) -> JetStreamContext:
+        client = self._nats_client()
+        if client is not None and client.is_closed and self._connector is not None:
+            self._js = None  # closed for good (nats-py gives up after some server errors): connect again
         if self._js is not None:
+            if client is not None and not client.is_connected:
+                # Reconnecting: a publish would wait in nats-py's buffer for the ack timeout. Fail now (503).
+                raise errors.BusUnavailableError("the connection to NATS is down; reconnecting")
             return self._js
         assert self._connector is not None
         async with self._lock:
@@ -140,8 +200,17 @@ class JetStreamPublisher:
                 self._js = await self._connector()
         return self._js
 
+    def _check_size(self, event: events.Event, body: bytes, headers: dict[str, str]) -> None:
+        client = self._nats_client()
+        limit = int(getattr(client, "max_payload", 0) or 0) - DLQ_HEADROOM
+        size = message_size(body, headers)
+        if limit > 0 and size > limit:
+            raise errors.EventTooLargeError(
+                f"event {event.id} is {size} bytes with its headers; the bus accepts at most {limit} bytes "
+                f"(NATS max_payload less {DLQ_HEADROOM} for dead-letter headers)", limit=limit)
+
     async def publish(self, event: events.Event) -> None:
-        """Publish ``event`` and wait for the ack; raise BusUnavailableError when it never came."""
+        """Publish ``event`` and wait for the ack; BusUnavailableError when it never came, EventTooLargeError."""
         subject = naming.subject(self.bus_name, event.source, event.subject)
         headers, body = codec.encode_nats(event)
         delay = self._settings.publish_backoff
@@ -153,6 +222,7 @@ class JetStreamPublisher:
                 delay *= 2
             try:
                 js = await self._context()
+                self._check_size(event, body, headers)
                 await js.publish(subject, body, timeout=self._settings.publish_timeout, headers=headers)
                 return
             except errors.BusUnavailableError as exc:

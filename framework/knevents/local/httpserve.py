@@ -18,21 +18,21 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from knevents import errors, web
+from knevents.local import httpguard
+from knevents.settings import ServerSettings
 
 __all__ = ["Handler", "PortServer", "asgi_app", "bind"]
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 """What a port serves: one request in, one response out."""
 
-_MAX_BODY = 16 * 1024 * 1024
-"""Bytes. A request body above this is answered 413; webhooks are small, this only guards memory."""
-
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The body, or ``None`` when it passes ``limit`` (checked per chunk: nothing past it is kept)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -41,31 +41,45 @@ async def _read_body(receive: Receive) -> bytes | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > _MAX_BODY:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-async def _send(send: Send, response: web.Response) -> None:
+def _declared_too_large(scope: Scope, limit: int) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip().isdigit() and int(value) > limit
+    return False
+
+
+async def _send(send: Send, response: web.Response, *, close: bool = False) -> None:
     headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
                if k.lower() != "content-length"]
     headers.append((b"content-length", str(len(response.body)).encode()))  # never chunked: one small body
+    if close:  # the unread rest of the body must not be parsed as the next request
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
-def asgi_app(handler: Handler, log: logging.Logger | None = None) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """An ASGI application that calls ``handler``; an unexpected error is a 500, never a traceback to the caller."""
+def asgi_app(handler: Handler, log: logging.Logger | None = None,
+             max_body: int = ServerSettings.max_body) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI application that calls ``handler``; an unexpected error is a 500, never a traceback to the caller.
+
+    A body over ``max_body`` bytes is a 413 naming the limit: at once when ``Content-Length`` says so,
+    else as soon as the bytes read pass it; the connection is then closed (the rest is never read).
+    """
     logger = log or logging.getLogger("knevents.local.http")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = None if _declared_too_large(scope, max_body) else await _read_body(receive, max_body)
         if body is None:
-            await _send(send, web.text_response(413, "request body too large or client went away\n"))
+            await _send(send, web.too_large(max_body), close=True)
             return
         headers = web.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
         client = scope.get("client")
@@ -108,17 +122,21 @@ def bind(host: str, port: int) -> socket.socket:
 class PortServer:
     """One uvicorn server on one already-bound socket, started and stopped from a running loop."""
 
-    def __init__(self, sock: socket.socket, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, sock: socket.socket, handler: Handler, ssl_context: ssl.SSLContext | None = None, *,
+                 max_body: int = ServerSettings.max_body, limits: ServerSettings | None = None) -> None:
         import uvicorn  # lazily: `knevents validate` and friends never need it
 
+        limits = limits or ServerSettings()
         self.sock = sock
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            asgi_app(handler),
+            asgi_app(handler, max_body=max_body),
             lifespan="off",
             log_level="warning",
             access_log=False,
-            http="httptools" if _has_httptools() else "h11",
+            # h11 bounds headers by itself (but has no header timeout); httptools gets our guards
+            http=httpguard.guarded_protocol(limits) if _has_httptools() else "h11",
+            h11_max_incomplete_event_size=limits.max_header_bytes,
             timeout_graceful_shutdown=5,
         )
         config.load()

@@ -65,6 +65,11 @@ class _ConsolePublisher:
         self.inner = inner
         self.console = console
 
+    @property
+    def connected(self) -> bool | None:
+        """The bus connection's state, for ``/health``."""
+        return getattr(self.inner, "connected", None)
+
     async def publish(self, event: events.Event) -> None:
         await self.inner.publish(event)
         self.console.emit(
@@ -232,7 +237,10 @@ class Runner:
         for port, port_routes in sorted(by_port.items()):
             tls = next((c for c in (routes.ssl_of(r, port) for _m, _e, r in port_routes) if c is not None), None)
             self._tls_ports.update({port} if tls is not None else set())
-            server = httpserve.PortServer(httpserve.bind(self.options.host, port), routes.router(port, port_routes), tls)
+            max_body = max(getattr(r, "max_body", lambda _p: self.settings.server.max_body)(port)
+                           for _m, _e, r in port_routes)
+            server = httpserve.PortServer(httpserve.bind(self.options.host, port), routes.router(port, port_routes), tls,
+                                          max_body=max_body, limits=self.settings.server)
             await server.start()
             self._servers.append(server)
         for es, runtime in runtimes:

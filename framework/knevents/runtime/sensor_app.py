@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from knevents import errors, metrics, spec, state, web
 from knevents.runtime import sensor, sensor_obs
 from knevents.secrets import SecretResolver
-from knevents.settings import Settings
+from knevents.settings import ServerSettings, Settings
 
 __all__ = ["LoopThread", "SensorApp"]
 
@@ -37,9 +37,12 @@ LOG_LEVEL_ENV = "KNEVENTS_LOG_LEVEL"
 class SensorApp:
     """One sensor function: answers ``/health``, ``/metrics`` and CloudEvent deliveries."""
 
-    def __init__(self, runtime: sensor.SensorRuntime | None, problem: str | None = None) -> None:
+    def __init__(self, runtime: sensor.SensorRuntime | None, problem: str | None = None,
+                 max_body: int = ServerSettings.max_body) -> None:
         self.runtime = runtime
         self.problem = problem
+        self.max_body = max_body
+        """Bytes of request body the adapters read (``KNEVENTS_MAX_BODY``); more is a 413."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SensorApp:
@@ -66,7 +69,7 @@ class SensorApp:
             log.error("sensor function cannot start: %s", exc)
             return cls(None, str(exc))
         log.info("sensor function ready", extra={"sensor": runtime.name, "namespace": runtime.namespace})
-        return cls(runtime)
+        return cls(runtime, max_body=settings.server.max_body)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Route one request."""
@@ -80,7 +83,11 @@ class SensorApp:
             return web.Response(200, body, {"content-type": content_type})
         if self.runtime is None:
             return web.text_response(500, f"the sensor function is misconfigured: {self.problem}")
-        return await self.runtime.handle(request)
+        try:
+            return await self.runtime.handle(request)
+        except (RecursionError, UnicodeDecodeError) as exc:  # malformed input: a retry cannot help, never a 5xx
+            log.warning("malformed event refused: %s", type(exc).__name__)
+            return web.text_response(400, f"malformed event: {type(exc).__name__}\n")
 
 
 def _store(env: Mapping[str, str], settings: Settings) -> state.StateStore:

@@ -151,6 +151,22 @@ class SourceRuntime:
         """Every ``(port, endpoint, method)`` a push source listens on (port ``None`` = any)."""
         return [(b.port, b.endpoint, b.method) for b in self._bound]
 
+    def health(self) -> web.Response:
+        """200 while the bus connection is up (or not opened yet), 503 while it is down."""
+        if getattr(self.publisher, "connected", None) is False:
+            return web.text_response(503, "the event bus connection is down; reconnecting\n")
+        return web.text_response(200, "ok\n")
+
+    def max_body(self, port: int | None) -> int:
+        """Bytes of body worth reading on ``port`` (``None``: every port): the largest route ``maxPayloadSize``.
+
+        Sources without a payload limit of their own count as ``KNEVENTS_MAX_BODY``. The source still
+        answers its own 413 with its exact limit; this only stops a transport from buffering more.
+        """
+        limits = [_payload_limit(b.entry.source) or self.settings.server.max_body
+                  for b in self._bound if port is None or b.port is None or b.port == port]
+        return max(limits, default=self.settings.server.max_body)
+
     def ssl_context(self, port: int) -> ssl.SSLContext | None:
         """The TLS context for a standalone ``port`` when one of its events configures a server cert."""
         for b in self._bound:
@@ -178,7 +194,7 @@ class SourceRuntime:
         """Answer one HTTP request (Knative's contract: 2xx done, 5xx retry, 4xx refused)."""
         path = _norm(request.path)
         if path == "/health":
-            return web.text_response(200, "ok\n")
+            return self.health()
         if path == "/metrics" and request.method.upper() == "GET":
             body, content_type = metrics.render()
             return web.Response(200, body, {"content-type": content_type})
@@ -198,6 +214,8 @@ class SourceRuntime:
             )
             status = 503 if isinstance(exc, errors.TemporaryError) else 500
             return web.text_response(status, f"{type(exc).__name__}: {exc}\n")
+        except (RecursionError, UnicodeDecodeError) as exc:  # malformed input a source did not expect: 400
+            return web.text_response(400, f"malformed request: {type(exc).__name__}\n")
         except Exception as exc:  # the process stays up; the caller may retry
             source_obs.log.exception("event source %s/%s crashed on a request", self.name, entry.event_name)
             return web.text_response(500, f"internal error: {type(exc).__name__}\n")
@@ -206,6 +224,9 @@ class SourceRuntime:
             await self._publish_all(entry, result.events, traceparent)
         except errors.BusUnavailableError as exc:
             return web.text_response(503, f"the event bus did not accept the event; retry later ({exc})\n")
+        except errors.EventTooLargeError as exc:
+            self._metrics.rejected(entry.event_name, source_obs.reason_of(413))
+            return web.text_response(413, f"event too large for the bus: {exc}\n")
         if result.response is not None:
             if result.response.status >= 400:
                 self._metrics.rejected(entry.event_name, source_obs.reason_of(result.response.status))
@@ -292,7 +313,11 @@ class SourceRuntime:
 
     async def _run_one(self, entry: _Entry, stop: asyncio.Event) -> None:
         async def publish(event: events.Event) -> None:
-            await self._publish(entry, event)
+            try:
+                await self._publish(entry, event)
+            except errors.EventTooLargeError as exc:  # can never be delivered: say so, do not loop on it
+                source_obs.log_event(logging.ERROR, "event dropped: too large for the bus",
+                                     eventsource=self.name, event=entry.event_name, error=str(exc))
 
         while not stop.is_set():
             try:
@@ -321,6 +346,12 @@ class SourceRuntime:
                     await close()
                 except Exception as exc:  # closing must not fail a shutdown
                     source_obs.log.debug("closing %s failed: %r", entry.event_name, exc)
+
+
+def _payload_limit(source: Any) -> int | None:
+    """A push source's ``maxPayloadSize`` when it has one (webhook-like sources keep it on ``hook``)."""
+    limit = getattr(getattr(source, "hook", None), "max_payload", None)
+    return limit if isinstance(limit, int) else None
 
 
 def _traceparent(request: web.Request) -> str | None:

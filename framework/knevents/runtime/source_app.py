@@ -115,6 +115,13 @@ class SourceApp:
         )
         return app
 
+    @property
+    def max_body(self) -> int:
+        """Bytes of request body the adapters read: the largest ``maxPayloadSize`` of the routes, else the setting."""
+        if self.model is None:
+            return self.settings.server.max_body
+        return self.runtime().max_body(None)
+
     def runtime(self) -> source.SourceRuntime:
         """The runtime bound to the running event loop (or a first one, outside any loop)."""
         try:

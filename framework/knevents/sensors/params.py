@@ -165,6 +165,10 @@ def _data_json(event: events.Event) -> bytes:
     ):
         if not raw or paths.unsafe_json(raw) is not None or not pygjson.validate(raw):
             raise ParamError("event data is not valid JSON (or nests too deeply)")
+        try:  # gjson validates the structure, not the encoding; reading a value would then fail later
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParamError("event data is not valid UTF-8 JSON") from None
         return raw
     raise ParamError(f"unsupported event content type: {event.datacontenttype}")
 

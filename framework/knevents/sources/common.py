@@ -100,7 +100,7 @@ def json_text(raw: bytes) -> str | None:
     try:
         text = raw.decode("utf-8")
         json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
         return None
     return text.strip()
 

@@ -111,8 +111,8 @@ class GithubSource:
                 return self._bad("payload signature check failed")
         try:
             body = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            return self._bad("payload is not valid JSON")
+        except (ValueError, RecursionError):
+            return self._bad("payload is not valid JSON (or nests too deeply)")
         if not isinstance(body, dict):
             return self._bad("payload is not a JSON object")
         kind = request.headers.get(EVENT_HEADER, "")

@@ -1,0 +1,93 @@
+"""Issue 12 on a real ``knevents run``: oversized input never cuts the bus, slow clients are cut, nats-server is watched."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from knevents.local.natsd import free_port
+
+from tests.e2e import harness
+
+NEAR_LIMIT = 1_048_176
+"""Bytes of body: under the webhook's 1 MiB maxPayloadSize, but over NATS' max_payload once headers are added."""
+
+
+@pytest.fixture
+def sink() -> Iterator[harness.Sink]:
+    server = harness.Sink()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path, sink: harness.Sink) -> Iterator[tuple[harness.RunnerProcess, str]]:
+    port = free_port()
+    manifests = harness.prepare("http-trigger", tmp_path / "m", {'"12000"': f'"{port}"',
+                                                                 "http://localhost:8080": sink.url})
+    env = harness.knevents_env(tmp_path, {"KNEVENTS_HEADER_TIMEOUT": "2", "KNEVENTS_BODY_TIMEOUT": "2"})
+    process = harness.RunnerProcess([manifests], tmp_path / "state", env).start()
+    yield process, f"http://127.0.0.1:{port}"
+    process.kill()
+
+
+def _body(size: int, text: str) -> bytes:
+    head = json.dumps({"head_commit": {"message": text}, "pad": ""}).encode()
+    return head[:-2] + b"x" * (size - len(head)) + b'"}'
+
+
+def test_near_limit_body_is_refused_and_the_bus_keeps_working(
+        runner: tuple[harness.RunnerProcess, str], sink: harness.Sink) -> None:
+    _, base = runner
+    big = _body(NEAR_LIMIT, "big")
+    assert len(big) == NEAR_LIMIT
+    headers = {"content-type": "application/json", "x-padding": "p" * 4000}
+    answer = httpx.post(base + "/push", content=big, headers=headers, timeout=30)
+    assert answer.status_code == 413, answer.text
+    assert "at most" in answer.text and "bytes" in answer.text
+    for n in range(3):
+        ok = httpx.post(base + "/push", json={"head_commit": {"message": f"small-{n}"}}, timeout=30)
+        assert ok.status_code == 200, ok.text
+    sink.wait(3, lambda r: r.json()["text"].startswith("small-"))
+    assert httpx.get(base + "/health", timeout=10).status_code == 200
+
+
+def test_body_over_the_port_limit_is_413_before_it_is_read(runner: tuple[harness.RunnerProcess, str]) -> None:
+    _, base = runner
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 104857600\r\n\r\n{")
+        answer = b""
+        while chunk := sock.recv(4096):  # the server answers and closes without reading the rest
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413") and b"1048576 bytes" in answer
+
+
+def test_oversized_headers_are_431(runner: tuple[harness.RunnerProcess, str]) -> None:
+    _, base = runner
+    many = {f"x-h{i}": "v" for i in range(200)}
+    assert httpx.post(base + "/push", json={}, headers=many, timeout=10).status_code == 431
+    huge = {"x-big": "v" * 70_000}
+    assert httpx.post(base + "/push", json={}, headers=huge, timeout=10).status_code == 431
+    assert httpx.post(base + "/push", json={"head_commit": {"message": "m"}}, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("partial", [b"POST /push HTTP/1.1\r\nHost: x\r\n",
+                                     b"POST /push HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"])
+def test_slow_client_is_disconnected(runner: tuple[harness.RunnerProcess, str], partial: bytes) -> None:
+    _, base = runner
+    port = int(base.rsplit(":", 1)[1])
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(partial)
+        answer = b""
+        while chunk := sock.recv(4096):  # one byte a while would not help either: the timer is not reset
+            answer += chunk
+    assert time.monotonic() - started < 60
+    assert answer.startswith(b"HTTP/1.1 408")
