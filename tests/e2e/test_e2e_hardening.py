@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -91,3 +93,39 @@ def test_slow_client_is_disconnected(runner: tuple[harness.RunnerProcess, str], 
             answer += chunk
     assert time.monotonic() - started < 60
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+def _nats_pid(state_dir: Path) -> int:
+    return int((state_dir / "jetstream" / "nats-server.pid").read_text().strip())
+
+
+def test_killed_nats_server_is_restarted_and_no_acknowledged_event_is_lost(
+        runner: tuple[harness.RunnerProcess, str], sink: harness.Sink) -> None:
+    process, base = runner
+    old = _nats_pid(process.state_dir)
+    os.kill(old, signal.SIGKILL)
+    killed = time.monotonic()
+    accepted, slowest, recovered = [], 0.0, None
+    with httpx.Client(timeout=30) as client:
+        for n in range(400):
+            started = time.monotonic()
+            try:
+                status = client.post(base + "/push", json={"head_commit": {"message": f"m-{n}"}}).status_code
+            except httpx.HTTPError:
+                status = 0
+            slowest = max(slowest, time.monotonic() - started)
+            if status == 200:
+                accepted.append(f"m-{n}")
+                recovered = recovered or time.monotonic() - killed
+                if len(accepted) >= 20:
+                    break
+            else:
+                assert status == 503, status
+                time.sleep(0.05)
+    assert recovered is not None and recovered < 20, f"no 2xx within 20 s of the kill ({recovered})"
+    assert slowest < 5, f"a request during the gap took {slowest:.1f} s (should fail fast with 503)"
+    assert _nats_pid(process.state_dir) != old
+    sink.wait(len(accepted), lambda r: r.json()["text"] in accepted)
+    restarts = process.matching(lambda r: "restarting it on port" in str(r.get("msg", "")))
+    assert len(restarts) == 1, restarts
+    print(f"recovered {recovered:.2f} s after SIGKILL; slowest request in the gap {slowest:.2f} s")

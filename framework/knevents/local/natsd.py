@@ -3,10 +3,14 @@
 Used by ``knevents run`` as the embedded bus and state store, and by the test
 fixtures and benchmarks, so that everything runs against the real server. It
 only manages the process; it never speaks the NATS protocol itself.
+:func:`supervise` restarts a server that died on its own port and store, so the
+clients (which reconnect forever) find it again where they left it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -15,12 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from knevents import errors
 
-__all__ = ["NatsServer", "find_binary", "free_port", "stop_stale"]
+__all__ = ["NatsServer", "find_binary", "free_port", "stop_stale", "supervise"]
 
 PID_FILE = "nats-server.pid"
 """Written by nats-server (``-P``) into its store dir, so a server orphaned by a killed runner can be found."""
@@ -90,6 +95,11 @@ class NatsServer:
         """Whether the process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status of a server that ended (negative: the signal), ``None`` while it runs or never ran."""
+        return None if self._proc is None else self._proc.poll()
+
     def start(self, timeout: float = 15.0) -> NatsServer:
         """Start the server and wait until it accepts connections."""
         if self.store_dir is None:
@@ -156,6 +166,32 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def supervise(server: NatsServer, stop: asyncio.Event, report: Callable[[str], None], *,
+                    interval: float = 0.25, max_delay: float = 10.0) -> None:
+    """Restart ``server`` on its port and store whenever it exits, until ``stop`` is set.
+
+    ``report`` gets one line per restart (and one per failed attempt, retried with a doubling delay up
+    to ``max_delay`` seconds), never one per poll. A server stopped on purpose is only stopped after
+    ``stop`` is set, so it is not restarted.
+    """
+    delay = interval
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set() or server.running:
+            delay = interval
+            continue
+        report(f"nats-server exited (status {server.exit_code}); restarting it on port {server.port} "
+               f"with the same store")
+        try:
+            await asyncio.to_thread(server.start)
+        except errors.KneventsError as exc:
+            delay = min(max_delay, max(1.0, delay * 2))
+            report(f"nats-server did not restart ({str(exc).splitlines()[0]}); next try in {delay:g}s")
+        else:
+            delay = interval
 
 
 def stop_stale(store_dir: Path, timeout: float = 10.0) -> bool:

@@ -169,6 +169,9 @@ class Runner:
             self.console.emit("warning", "stopped a nats-server left running on this state dir by a previous run")
         self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run")
         await asyncio.to_thread(self.nats.start)
+        # Watched: a nats-server that dies is restarted on the same port and store; the clients reconnect.
+        self._tasks.append(asyncio.create_task(natsd.supervise(
+            self.nats, self.stop_event, lambda line: self.console.emit("warning", line)), name="nats-supervisor"))
         return self.nats.url
 
     async def _start_sensors(self, js: Any) -> None:
