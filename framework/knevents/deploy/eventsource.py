@@ -139,6 +139,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
         f"EventSource {name}: spec.template.{field} is not rendered (a Knative Service does not take it)"
         for field in workload.unsupported_template_fields(spec.get("template") or {})
     ]
+    warnings += [f"EventSource {name}: {w}" for w in workload.env_warnings(spec.get("template") or {})]
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
     warnings.extend(f"EventSource {name}: {w}" for w in _route_clashes(found))

@@ -111,6 +111,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
         f"Sensor {name}: spec.template.{field} is not rendered (a Knative Service does not take it)"
         for field in workload.unsupported_template_fields(template)
     ]
+    warnings += [f"Sensor {name}: {w}" for w in workload.env_warnings(template)]
     return eventsource.Rendered(tuple(out), tuple(warnings))
 
 

@@ -8,7 +8,12 @@ a ConfigMap (``KNEVENTS_SPEC``), one read-only volume per referenced Secret at
 ``/var/run/secrets/knevents/<name>`` and per ConfigMap at
 ``/var/run/configmaps/knevents/<name>``. Parts of Argo's pod ``template`` that
 Knative accepts (service account, env, resources, image pull secrets) are
-carried over; the rest is reported as a warning by the caller. A function
+carried over; the rest is reported as a warning by the caller. An env
+variable read through the downward API (``valueFrom.fieldRef`` /
+``resourceFieldRef``) is refused by Knative unless the
+``kubernetes.podspec-fieldref`` flag is on (it is off by default): the
+namespace is written as a plain value (it is known when rendering), any
+other such variable is left out with a warning (:func:`env_warnings`). A function
 nothing outside the cluster has to reach (every sensor: only the Broker posts
 to it; pull sources; calendar PingSources) is ``cluster-local``, so no public
 route can feed it events.
@@ -23,10 +28,12 @@ from typing import Any
 from knevents.deploy import entrypoint, names, objects, refs
 from knevents.settings import SecretSettings
 
-__all__ = ["Workload", "build", "unsupported_template_fields"]
+__all__ = ["Workload", "build", "env_warnings", "unsupported_template_fields"]
 
 _TEMPLATE_CARRIED = frozenset({"serviceAccountName", "container", "imagePullSecrets"})
 _CONTAINER_CARRIED = frozenset({"env", "resources", "envFrom"})
+# downward-API env sources behind Knative's kubernetes.podspec-fieldref flag (off by default)
+_FLAGGED_ENV_SOURCES = ("fieldRef", "resourceFieldRef")
 _SECRETS_DIR = SecretSettings.secrets_dir
 _CONFIGMAPS_DIR = SecretSettings.configmaps_dir
 
@@ -97,12 +104,53 @@ def _container(work: Workload, image: str, mounts: Sequence[dict[str, Any]]) -> 
     }
     user = work.template.get("container") or {}
     if user.get("env"):
-        container["env"].extend(dict(e) for e in user["env"] if e.get("name") not in env)
+        container["env"].extend(
+            admitted
+            for e in user["env"]
+            if e.get("name") not in env and (admitted := _admitted_env(e, work.namespace)) is not None
+        )
     if user.get("envFrom"):
         container["envFrom"] = [dict(e) for e in user["envFrom"]]
     if user.get("resources"):
         container["resources"] = dict(user["resources"])
     return container
+
+
+def _flagged_source(item: Mapping[str, Any]) -> str | None:
+    """The ``valueFrom`` key of an env entry that Knative gates behind kubernetes.podspec-fieldref."""
+    source = item.get("valueFrom") or {}
+    return next((key for key in _FLAGGED_ENV_SOURCES if key in source), None)
+
+
+def _admitted_env(item: Mapping[str, Any], namespace: str) -> dict[str, Any] | None:
+    """The env entry as Knative admits it by default, or None when it cannot be (see :func:`env_warnings`)."""
+    flagged = _flagged_source(item)
+    if flagged is None:
+        return dict(item)
+    if flagged == "fieldRef" and item["valueFrom"]["fieldRef"].get("fieldPath") == "metadata.namespace":
+        return {"name": item["name"], "value": namespace}  # known when rendering: no downward API needed
+    return None
+
+
+def env_warnings(template: Mapping[str, Any]) -> list[str]:
+    """What :func:`build` leaves out of the pod template's env because Knative would refuse it."""
+    out = []
+    for item in (template.get("container") or {}).get("env") or ():
+        flagged = _flagged_source(item)
+        if flagged is None:
+            continue
+        path = (item["valueFrom"][flagged] or {}).get("fieldPath") or (item["valueFrom"][flagged] or {}).get(
+            "resource"
+        )
+        if path == "metadata.namespace":
+            continue
+        out.append(
+            f"spec.template.container.env {item.get('name')} (valueFrom.{flagged} {path}) is left out: Knative "
+            "admits it only with the kubernetes.podspec-fieldref feature flag, off by default "
+            "(config-features in knative-serving); turn it on and add the variable back, or use a value. "
+            "KNEVENTS_NAMESPACE and Knative's K_SERVICE / K_REVISION are always set"
+        )
+    return out
 
 
 def build(work: Workload, image: str) -> objects.Obj:
