@@ -72,11 +72,8 @@ _SOURCES = {
     "azure-events-hub": "azureEventsHub",
     "azure-queue-storage": "azureQueueStorage",
     "azure-service-bus": "azureServiceBus",
-    "bitbucket": "bitbucket",
-    "bitbucketserver": "bitbucketserver",
     "emitter": "emitter",
     "file": "file",
-    "gerrit": "gerrit",
     "hdfs": "hdfs",
     "kafka": "kafka",
     "mqtt": "mqtt",
@@ -86,8 +83,6 @@ _SOURCES = {
     "redis": "redis",
     "resource": "resource",
     "sftp": "sftp",
-    "slack": "slack",
-    "storage-grid": "storageGrid",
 }
 UNSUPPORTED: dict[str, list[str]] = {
     **{

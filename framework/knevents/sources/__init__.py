@@ -24,9 +24,15 @@ MODULES: dict[str, str] = {
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",
-    "minio": "s3",
+    "minio": "minio",
     "pubSub": "pubsub",
     "generic": "generic",
+    "slack": "slack",
+    "stripe": "stripe",
+    "bitbucket": "bitbucket",
+    "bitbucketserver": "bitbucketserver",
+    "gerrit": "gerrit",
+    "storageGrid": "storagegrid",
 }
 """EventSource spec key → module under ``knevents.sources`` that registers it."""
 

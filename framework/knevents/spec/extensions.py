@@ -40,6 +40,10 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
                 "$ref": "#/definitions/io.knevents.v1alpha1.S3SQSNotifications",
                 "description": "Poll the bucket notifications from an SQS queue.",
             },
+            "webhook": {
+                "$ref": "#/definitions/io.argoproj.events.v1alpha1.WebhookContext",
+                "description": "minio only: receive the posts of MinIO's webhook notification target here.",
+            },
         },
         "type": "object",
     },
@@ -97,6 +101,18 @@ PATCHES: dict[str, dict[str, Any]] = {
             "additionalProperties": {"$ref": _S3},
             "description": "Minio event sources (knevents adds `sns`/`sqs` delivery).",
             "type": "object",
+        },
+    },
+    "io.argoproj.events.v1alpha1.StripeEventSource": {
+        "signingSecret": {
+            "$ref": "#/definitions/io.k8s.api.core.v1.SecretKeySelector",
+            "description": "The endpoint's signing secret (whsec_...): verify Stripe-Signature (knevents extension).",
+        },
+    },
+    "io.argoproj.events.v1alpha1.BitbucketEventSource": {
+        "webhookSecret": {
+            "$ref": "#/definitions/io.k8s.api.core.v1.SecretKeySelector",
+            "description": "Secret of the hook: verify X-Hub-Signature, set it on created hooks (knevents extension).",
         },
     },
     "io.argoproj.events.v1alpha1.PubSubEventSource": {

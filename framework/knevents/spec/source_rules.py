@@ -47,13 +47,18 @@ def _routes(spec: models.EventSourceSpec) -> Iterator[tuple[str, str, str, str |
             path = f"spec.{key}.{name}"
             if key == "webhook":
                 yield path, config.port or "", config.endpoint or "", config.method
-            elif key in ("github", "gitlab", "sns") and config.webhook is not None:
+            elif (key in _HOOKED and config.webhook is not None) or (key == "minio" and getattr(config, "webhook", None) is not None):
                 ctx = config.webhook
                 yield f"{path}.webhook", ctx.port or "", ctx.endpoint or "", ctx.method
             elif key in ("s3", "minio") and config.sns is not None and config.sns.endpoint:
                 yield f"{path}.sns", config.sns.port or "", config.sns.endpoint, config.sns.method
             elif key == "pubSub" and config.push is not None and config.push.endpoint:
                 yield f"{path}.push", config.push.port or "", config.push.endpoint, config.push.method
+
+
+_HOOKED = frozenset({"github", "gitlab", "sns", "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit",
+                     "storageGrid"})
+"""Types whose HTTP side is a ``webhook`` (WebhookContext) field."""
 
 
 def _route_conflicts(spec: models.EventSourceSpec) -> Found:
@@ -176,6 +181,81 @@ def _s3(config: models.S3EventSource, path: str) -> Found:
             yield f"{path}.sqs.waitTimeSeconds", "waitTimeSeconds must be between 0 and 20 (an SQS limit)"
 
 
+def _slack(config: models.SlackEventSource, path: str) -> Found:
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _stripe(config: models.StripeEventSource, path: str) -> Found:
+    if config.create_webhook and config.api_key is None:
+        yield f"{path}.apiKey", "createWebhook needs `apiKey` (a secret key selector)"
+    if config.create_webhook and (config.webhook is None or not config.webhook.url):
+        yield f"{path}.webhook.url", "createWebhook needs `webhook.url`, the public URL Stripe posts to"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _bitbucket(config: models.BitbucketEventSource, path: str) -> Found:
+    repos = config.repositories or []
+    if not repos and not (config.owner and config.repository_slug):
+        yield f"{path}.repositories", "a bitbucket event source needs `repositories` (owner, repositorySlug)"
+    for index, repo in enumerate(repos):
+        if not repo.owner or not repo.repository_slug:
+            yield f"{path}.repositories[{index}]", "each repository needs `owner` and `repositorySlug`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Bitbucket event key (e.g. repo:push)"
+    auth = config.auth
+    if auth is not None and auth.basic is None and auth.oauth_token is None:
+        yield f"{path}.auth", "set `basic` (username, password) or `oauthToken`"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _bitbucketserver(config: models.BitbucketServerEventSource, path: str) -> Found:
+    repos = config.repositories or []
+    if not repos and not config.projects and not (config.project_key and config.repository_slug):
+        yield f"{path}.repositories", "a bitbucketserver event source needs `repositories` or `projects`"
+    for index, repo in enumerate(repos):
+        if not repo.project_key or not repo.repository_slug:
+            yield f"{path}.repositories[{index}]", "each repository needs `projectKey` and `repositorySlug`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Bitbucket Server event key (e.g. repo:refs_changed)"
+    if config.access_token is not None and not config.bitbucketserver_base_url:
+        yield f"{path}.bitbucketserverBaseURL", "the REST base URL is needed with `accessToken`"
+    if config.check_interval and (msg := checks.duration(config.check_interval)) is not None:
+        yield f"{path}.checkInterval", msg
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _gerrit(config: models.GerritEventSource, path: str) -> Found:
+    if not config.hook_name:
+        yield f"{path}.hookName", "a gerrit event source needs `hookName`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Gerrit event (e.g. patchset-created)"
+    if not config.projects:
+        yield f"{path}.projects", "list at least one Gerrit project"
+    if not config.gerrit_base_url:
+        yield f"{path}.gerritBaseURL", "a gerrit event source needs `gerritBaseURL`"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _storage_grid(config: models.StorageGridEventSource, path: str) -> Found:
+    if not config.events:
+        yield f"{path}.events", "list at least one bucket event (e.g. s3:ObjectCreated:*)"
+    yield from check_webhook_context(config.webhook, f"{path}.webhook")
+
+
+def _minio(config: models.S3EventSource, path: str) -> Found:
+    yield from _s3(config, path)
+    hook = getattr(config, "webhook", None)
+    if hook is not None:
+        if config.sns is not None or config.sqs is not None:
+            yield path, "set one delivery: `webhook`, `sns` or `sqs`"
+        yield from check_webhook_context(hook, f"{path}.webhook")
+    elif config.sns is None and config.sqs is None:
+        if not config.endpoint:
+            yield f"{path}.endpoint", "MinIO's `endpoint` (host:port) is needed to listen for notifications"
+        if config.access_key is None or config.secret_key is None:
+            yield path, "`accessKey` and `secretKey` are needed to listen for notifications"
+
+
 def _pubsub(config: models.PubSubEventSource, path: str) -> Found:
     if not config.topic and not config.subscription_id:
         yield path, "a pubSub event source needs `topic` or `subscriptionID`"
@@ -210,10 +290,16 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "sns": _sns,
     "sqs": _sqs,
     "s3": _s3,
-    "minio": _s3,
+    "minio": _minio,
     "pubSub": _pubsub,
     "nats": _nats,
     "generic": _generic,
+    "slack": _slack,
+    "stripe": _stripe,
+    "bitbucket": _bitbucket,
+    "bitbucketserver": _bitbucketserver,
+    "gerrit": _gerrit,
+    "storageGrid": _storage_grid,
 }
 
 
@@ -240,6 +326,12 @@ _ENTRY_MODELS: dict[str, str] = {
     "minio": "S3EventSource",
     "pubSub": "PubSubEventSource",
     "nats": "NATSEventsSource",
+    "slack": "SlackEventSource",
+    "stripe": "StripeEventSource",
+    "bitbucket": "BitbucketEventSource",
+    "bitbucketserver": "BitbucketServerEventSource",
+    "gerrit": "GerritEventSource",
+    "storageGrid": "StorageGridEventSource",
 }
 """Spec key -> model class name (looked up on use: the models module builds classes lazily)."""
 
