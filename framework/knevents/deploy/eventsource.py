@@ -72,8 +72,10 @@ def is_push(key: str, config: Mapping[str, Any]) -> bool:
     """Whether one event entry of type ``key`` receives its events as HTTP requests."""
     if key in _ALWAYS_PUSH:
         return True
-    if key in ("s3", "minio"):
+    if key == "s3":
         return not config.get("sqs")
+    if key == "minio":  # Argo's default listens on MinIO's stream (pull); sns/webhook deliveries are pushed
+        return bool(config.get("sns") or config.get("webhook"))
     if key == "pubSub":
         return bool(config.get("push"))
     if key == "calendar":

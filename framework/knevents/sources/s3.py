@@ -1,8 +1,8 @@
-"""The ``s3`` and ``minio`` event sources: bucket notifications, pushed by SNS or polled from SQS.
+"""The ``s3`` event source (and ``minio``'s sns/sqs modes): bucket notifications, pushed by SNS or polled from SQS.
 
-Argo Events listens to MinIO's own notification stream; that needs a pod
-that never sleeps. knevents receives the notifications the way AWS (and
-MinIO) deliver them to serverless code instead:
+Argo Events has no ``s3`` type; knevents adds it (the seed documents use it)
+and receives the notifications the way AWS delivers them to serverless code.
+``minio`` entries with ``sns``/``sqs`` come here too (:mod:`minio` for the rest):
 
 * **SNS push** (the default, and ``sns:``): the bucket notifies an SNS topic,
   the topic posts to ``/<event name>`` (or ``sns.endpoint``); the envelope's
@@ -43,7 +43,7 @@ __all__ = [
     "RecordFilter",
     "S3SnsSource",
     "S3SqsSource",
-    "create_minio",
+    "create_for",
     "create_s3",
     "decoded_key",
     "records",
@@ -252,7 +252,8 @@ class S3SqsSource:
         await self._poller.run(self.convert, publish, stop)
 
 
-def _create(key: str, event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create_for(key: str, event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+    """An SNS-push or SQS-poll source for spec key ``key`` (``s3``, or ``minio`` with ``sns``/``sqs``)."""
     if config.sns is not None and config.sqs is not None:
         raise errors.SpecError(f"{key}.{event_name}: set either sns or sqs, not both")
     if config.sqs is not None:
@@ -263,10 +264,4 @@ def _create(key: str, event_name: str, config: Any, ctx: base.SourceContext) -> 
 @base.register("s3")
 def create_s3(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``s3`` spec key (the seed documents' name)."""
-    return _create("s3", event_name, config, ctx)
-
-
-@base.register("minio")
-def create_minio(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
-    """Factory for Argo's ``minio`` spec key (same shape, CloudEvent type ``minio``)."""
-    return _create("minio", event_name, config, ctx)
+    return create_for("s3", event_name, config, ctx)

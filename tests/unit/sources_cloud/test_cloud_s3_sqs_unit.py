@@ -89,7 +89,7 @@ async def test_sns_mode_is_the_default_and_makes_one_event_per_matching_record()
 
 
 async def test_minio_key_gives_the_minio_type_and_metadata_rides_along() -> None:
-    source = s3.create_minio("mybucket", _config(metadata={"team": "data"}), CTX)
+    source = s3.create_for("minio", "mybucket", _config(metadata={"team": "data"}), CTX)
     result = await source.handle(_sns_request({"Records": [_record("uploads/a.csv")]}))
     (event,) = result.events
     assert event.type == "minio"

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 from knevents import spec
-from knevents.sources import base, pubsub, s3, sns, sqs
+from knevents.sources import base, minio, pubsub, s3, sns, sqs
 
 CTX = base.SourceContext(event_source_name="es")
 
@@ -116,7 +116,7 @@ spec:
         (SQS, "sqs", sqs.SqsSource),
         (PUBSUB_PULL, "pubSub", pubsub.PubSubPullSource),
         (PUBSUB_PUSH, "pubSub", pubsub.PubSubPushSource),
-        (MINIO, "minio", s3.S3SnsSource),
+        (MINIO, "minio", minio.MinioListenSource),
         (S3_SEED, "s3", s3.S3SnsSource),
         (S3_SQS, "s3", s3.S3SqsSource),
     ],
@@ -124,7 +124,7 @@ spec:
 def test_yaml_builds_the_source_through_the_registry(text: str, key: str, kind: type) -> None:
     event_source = spec.load_one(text)
     entries = getattr(event_source.spec, {"pubSub": "pub_sub"}.get(key, key))
-    module = {"sns": "sns", "sqs": "sqs", "pubSub": "pubsub", "minio": "s3", "s3": "s3"}[key]
+    module = {"sns": "sns", "sqs": "sqs", "pubSub": "pubsub", "minio": "minio", "s3": "s3"}[key]
     importlib.import_module(f"knevents.sources.{module}")
     (name, config), *_ = entries.items()
     source = base.REGISTRY[key](name, config, CTX)
