@@ -55,6 +55,36 @@ class Console:
             self.stream.flush()
 
 
+_FIELDS = "knevents_fields"
+"""Where :func:`knevents.runtime.sensor_obs.log_event` puts a record's fields (others use plain ``extra``)."""
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", _FIELDS}
+_WHO = ("sensor", "eventsource", "event", "trigger", "dependency")
+"""Fields shown first in text lines: what the line is about."""
+_IDS = frozenset({"event_id", "event_ids", "source", "subject", "logger"})
+"""Fields that text lines leave out (they are in the JSON records): ids, not reasons."""
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields of a library log record (``extra={...}``), whichever way they were passed."""
+    fields = dict(record.__dict__.get(_FIELDS) or {})
+    for key, value in record.__dict__.items():
+        if key not in _RESERVED and not key.startswith("_"):
+            fields.setdefault(key, value)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def text_suffix(fields: dict[str, Any]) -> str:
+    """`` [sensor=s dependency=d] reason=...``: who the line is about, then every reason-like field."""
+    who = " ".join(f"{k}={_short(fields[k])}" for k in _WHO if k in fields)
+    rest = " ".join(f"{k}={_short(v)}" for k, v in fields.items() if k not in _WHO and k not in _IDS)
+    return (f" [{who}]" if who else "") + (f" {rest}" if rest else "")
+
+
+def _short(value: Any) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 class _ConsoleHandler(logging.Handler):
     def __init__(self, console: Console) -> None:
         super().__init__()
@@ -65,7 +95,10 @@ class _ConsoleHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.levelno >= logging.ERROR and record.exc_info[1] is not None:
                 message = f"{message}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-            self.console.emit(record.levelname.lower(), message, logger=record.name)
+            fields = record_fields(record)
+            if self.console.fmt == "text":
+                message += text_suffix(fields)
+            self.console.emit(record.levelname.lower(), message, logger=record.name, **fields)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 

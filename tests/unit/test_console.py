@@ -1,0 +1,68 @@
+"""``knevents run``'s console: library log lines keep their reasons, in text and in JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from knevents.local import console as console_mod
+from knevents.runtime import sensor_obs, source_obs
+
+
+@pytest.fixture(autouse=True)
+def _restore_loggers() -> Iterator[None]:
+    """install_logging rewires the knevents/uvicorn/nats loggers: put them back for the other tests."""
+    saved = {
+        n: (lg.handlers[:], lg.level, lg.propagate)
+        for n in ("knevents", "uvicorn", "nats")
+        for lg in [logging.getLogger(n)]
+    }
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+
+
+def _console(fmt: str) -> tuple[console_mod.Console, io.StringIO]:
+    out = io.StringIO()
+    console = console_mod.Console(fmt, out)
+    console_mod.install_logging(console, "info")
+    return console, out
+
+
+def test_text_lines_show_who_and_why() -> None:
+    _, out = _console("text")
+    sensor_obs.log_event(
+        logging.INFO,
+        "event filtered out",
+        sensor="s1",
+        event_id="e1",
+        dependency="d1",
+        reason="body.n is 3, not > 5",
+    )
+    source_obs.log_event(
+        logging.WARNING, "pull source stopped with an error; restarting", eventsource="q", error="boom"
+    )
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("event filtered out [sensor=s1 dependency=d1] reason=body.n is 3, not > 5")
+    assert "e1" not in first  # ids are in the JSON records, not in the text line
+    assert second.endswith("pull source stopped with an error; restarting [eventsource=q] error=boom")
+
+
+def test_json_records_carry_every_field() -> None:
+    _, out = _console("json")
+    sensor_obs.log_event(
+        logging.INFO, "event filtered out", sensor="s1", event_id="e1", dependency="d1", reason="r"
+    )
+    record = json.loads(out.getvalue())
+    assert record["msg"] == "event filtered out" and record["tag"] == "info"
+    assert {k: record[k] for k in ("sensor", "event_id", "dependency", "reason", "logger")} == {
+        "sensor": "s1",
+        "event_id": "e1",
+        "dependency": "d1",
+        "reason": "r",
+        "logger": "knevents.sensor",
+    }
