@@ -192,6 +192,7 @@ class Sink:
                 self.end_headers()
 
             do_PUT = do_POST
+            do_GET = do_POST
 
             def log_message(self, *args: object) -> None:
                 pass

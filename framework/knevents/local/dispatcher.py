@@ -9,6 +9,15 @@ to ``<bus>.dlq.<sensor>`` (read through stream ``KNEVENTS_DLQ``, see
 :mod:`knevents.local.streams`) and terminates it. The
 consumer lives in the JetStream store, so a restart resumes where it stopped.
 
+Nothing in flight waits long for a dead runner: ``ack_wait`` is a few seconds,
+so the server redelivers what a crashed runner held within seconds of its
+restart; a handler that works longer (a trigger retrying with backoff) keeps
+its message with in-progress acks (``+WPI``) sent by one heartbeat loop. A
+dispatcher that stops gives every message it holds back at once (nak without
+delay) after a short grace for deliveries about to finish; what a cancelled
+trigger already did is known to the sensor (at-most-once triggers are taken in
+KV before they run), so the redelivery does not repeat it.
+
 The handler is any ``async (event) -> web.Response``; the runner passes the
 sensor function's own HTTP entry point, so delivery semantics are the ones a
 Knative deployment gets.
@@ -50,8 +59,12 @@ class DeliveryPolicy:
     """Seconds before the first redelivery, doubled per attempt (Knative's exponential ``backoffDelay``)."""
     max_backoff: float = 30.0
     """Seconds; cap on the redelivery delay so a long outage does not park events for hours."""
-    ack_wait: float = 120.0
-    """Seconds the server waits for an answer before redelivering; above the trigger timeout with retries."""
+    ack_wait: float = 4.0
+    """Seconds the server waits for an ack (or an in-progress ack) before redelivering: how long the events a
+    crashed runner held stay parked. Long deliveries are kept alive by in-progress acks every ``ack_wait / 4``."""
+    stop_grace: float = 3.0
+    """Seconds a stopping dispatcher lets deliveries in flight finish before it cancels them and naks their
+    messages; below the runner's 10 s stop budget."""
     concurrency: int = 16
     """Events handled at once per sensor; state updates are compare-and-set, so order is not needed. 16 keeps
     an HTTP trigger's connection pool small (httpcore scans its pool on every request) while hiding latency."""
@@ -88,7 +101,8 @@ class Dispatcher:
         self.console = console
         self.policy = policy or DeliveryPolicy()
         self.durable = consumer_name(sensor)
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], Any] = {}
+        """Deliveries in flight and their messages (for in-progress acks and naks at stop)."""
         self._slot_freed = asyncio.Event()
 
     async def ensure_consumer(self) -> None:
@@ -138,6 +152,7 @@ class Dispatcher:
 
         sub = await nc.subscribe(inbox, cb=on_message)
         waker = asyncio.create_task(_wake_on(stop, arrived))
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
         api = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         try:
             while not stop.is_set():
@@ -154,10 +169,33 @@ class Dispatcher:
                 await self._receive(arrived, want, stop)
         finally:
             waker.cancel()
-            if self._inflight:
-                await asyncio.gather(*self._inflight, return_exceptions=True)
+            heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+            await self._give_back(arrived)
+
+    async def _give_back(self, arrived: asyncio.Queue[Any]) -> None:
+        """Stopping: nak what was pulled but not started, let deliveries finish briefly, cancel and nak the rest."""
+        while not arrived.empty():
+            msg = arrived.get_nowait()
+            if msg is not None and not (msg.headers or {}).get("Status"):
+                await _settle(msg.nak())
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=self.policy.stop_grace)
+            for task in late:  # _deliver naks its message when cancelled
+                task.cancel()
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
+                log.info("sensor %s: %d delivery(ies) cancelled at stop and given back", self.sensor, len(late))
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Keep long deliveries' messages from being redelivered: an in-progress ack for each, every interval."""
+        interval = self.policy.ack_wait / 4
+        while not stop.is_set():
+            await _pause(stop, interval)
+            for task, msg in list(self._inflight.items()):
+                if not task.done():
+                    await _settle(msg.in_progress())
 
     async def _free_slots(self, stop: asyncio.Event) -> int:
         """Wait until at least half the delivery slots are free; how many are (0 when stopping)."""
@@ -185,11 +223,11 @@ class Dispatcher:
                 return
             got += 1
             task = asyncio.create_task(self._deliver(msg))
-            self._inflight.add(task)
+            self._inflight[task] = msg
             task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+        self._inflight.pop(task, None)
         self._slot_freed.set()
 
     async def _deliver(self, msg: Any) -> None:
@@ -201,6 +239,9 @@ class Dispatcher:
             return
         try:
             response = await self.handler(event)
+        except asyncio.CancelledError:  # stopping: hand the message back at once rather than after ack_wait
+            await _settle(msg.nak())
+            raise
         except Exception as exc:  # the handler should answer, not raise; treat as retryable
             log.exception("sensor %s raised on event %s", self.sensor, event.id)
             response = web.text_response(500, f"{type(exc).__name__}: {exc}")

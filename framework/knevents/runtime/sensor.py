@@ -12,6 +12,14 @@ satisfied set is never lost. The event is marked processed only after all of
 that, so a redelivery after a crash redoes what was left undone and nothing
 else.
 
+Delivery modes are Argo's, per trigger. ``atLeastOnce: false`` (the default) is
+at-most-once: the trigger is *taken* in KV before it runs (a stateless firing
+writes its ``trigger/dependency`` mark to the event's dedupe entry; a satisfied
+``&&`` firing is removed from the outbox with a compare-and-set), so a
+redelivery of the event (after a crash, a stop or a timeout) never runs it
+again. ``atLeastOnce: true`` records only after success, so a crash re-runs it.
+Both paths are drawn in docs/sensor-runtime.md.
+
 Answers follow Knative's delivery contract: 2xx when done or failed for good
 (logged, dead-lettered through ``dlqTrigger``), 5xx/429 when a retry can help,
 400 for a malformed CloudEvent.
@@ -119,6 +127,8 @@ class _Acc:
     fired: list[FiringReport] = field(default_factory=list)
     failed: list[FiringReport] = field(default_factory=list)
     done_marks: list[str] = field(default_factory=list)
+    previously_done: frozenset[str] = frozenset()
+    """Stateless firings taken or done by earlier deliveries of this event (kept when rewriting the entry)."""
     retry: str | None = None
     retry_after: float | None = None
 
@@ -228,12 +238,17 @@ class SensorRuntime:
                 self.metrics.deduplicated()
                 self._log(INFO, "duplicate event dropped", event)
                 return acc.outcome(duplicate=True)
+            acc.previously_done = done
+            await self._take_stateless(passing, done, event)
             for result in passing:
                 for trigger in self.engine.triggers_for(result.name):
                     if self.engine.needs_state(trigger):
                         await self._stateful(trigger, result, event, acc)
                     elif f"{trigger}/{result.name}" not in done:
                         await self._stateless(trigger, result, event, acc)
+                    else:
+                        self._log(INFO, "trigger taken by an earlier delivery; not run again", event,
+                                  trigger=trigger, dependency=result.name)
             await self._mark_done(event.id, acc)
             self._log(
                 INFO,
@@ -247,6 +262,20 @@ class SensorRuntime:
             return acc.outcome()
         finally:
             self.metrics.processed(time.perf_counter() - started)
+
+    async def _take_stateless(
+        self, passing: list[engine.DependencyResult], done: frozenset[str], event: events.Event
+    ) -> None:
+        """At-most-once: record the stateless firings about to run before running them (one KV write)."""
+        taking = {
+            f"{trigger}/{result.name}"
+            for result in passing
+            for trigger in self.engine.triggers_for(result.name)
+            if not self.engine.needs_state(trigger) and not self._triggers[trigger].at_least_once
+        } - done
+        if taking:
+            bucket = await self._dedupe_bucket()
+            await bucket.put(state.kv_key(event.id), json.dumps({"done": sorted(done | taking)}).encode())
 
     async def _stateless(
         self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
@@ -269,8 +298,14 @@ class SensorRuntime:
             os._exit(137)  # fault injection (documented in the module docstring)
         if not mine:
             acc.waiting.append(trigger)
+        at_least_once = bool(self._triggers[trigger].at_least_once)
         for firing in mine:
-            if await self._execute(trigger, firing.events, acc):
+            if not at_least_once:
+                # At-most-once: take the firing out of the outbox before running it; whoever removes it runs it.
+                _, taken = await writer.apply(_clear(firing.id))
+                if taken:
+                    await self._execute(trigger, firing.events, acc)
+            elif await self._execute(trigger, firing.events, acc):
                 await writer.apply(_clear(firing.id))
 
     def _step(
@@ -457,8 +492,9 @@ class SensorRuntime:
         """Remember the event: fully done, or which stateless firings are done when a retry is wanted."""
         bucket = await self._dedupe_bucket()
         if acc.retry:
-            if acc.done_marks:
-                await bucket.put(state.kv_key(event_id), json.dumps({"done": acc.done_marks}).encode())
+            done = acc.previously_done | set(acc.done_marks)
+            if done != acc.previously_done:
+                await bucket.put(state.kv_key(event_id), json.dumps({"done": sorted(done)}).encode())
             return
         await bucket.put_nowait(state.kv_key(event_id), _DONE)
 
@@ -504,12 +540,12 @@ class SensorRuntime:
 
 
 def _clear(firing_id: str) -> sensor_batch.Change:
-    """The change that removes a finished firing from the outbox."""
+    """The change that removes a firing from the outbox; its result says whether this write removed it."""
 
-    def change(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, None]:
+    def change(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, bool]:
         if all(f.id != firing_id for f in record.outbox):
-            return record, None
-        return record.without(firing_id), None
+            return record, False
+        return record.without(firing_id), True
 
     return change
 

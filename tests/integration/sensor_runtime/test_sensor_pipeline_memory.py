@@ -59,8 +59,9 @@ async def test_same_event_id_twice_fires_once() -> None:
 
 
 async def test_crash_after_the_satisfying_write_is_finished_by_the_redelivery_on_another_replica() -> None:
+    # atLeastOnce: the firing stays in the outbox until the trigger succeeded, so a crash inside it re-runs it
     store = memory.MemoryStore()
-    sensor = sup.sensor(sup.AND_SENSOR)
+    sensor = sup.sensor(sup.AND_SENSOR, extra="atLeastOnce: true")
 
     def crash(_: object) -> None:
         raise _Crash
@@ -80,6 +81,57 @@ async def test_crash_after_the_satisfying_write_is_finished_by_the_redelivery_on
     bucket = await store.bucket(base.bucket_name("test", "pair"))
     entry = await bucket.get(base.kv_key("both"))
     assert entry is not None and sensor_record.decode(entry.value).outbox == ()
+
+
+async def test_at_most_once_and_trigger_that_crashed_while_running_is_not_run_again() -> None:
+    # Argo's default: the firing is taken out of the outbox before the trigger runs
+    store = memory.MemoryStore()
+    sensor = sup.sensor(sup.AND_SENSOR)
+
+    def crash(_: object) -> None:
+        raise _Crash
+
+    dying = _runtime(sensor, store, sup.Recorder(fail_with=crash))  # type: ignore[arg-type]
+    await dying.process(sup.event("a", 1))
+    satisfying = sup.event("b", 2)
+    with pytest.raises(_Crash):
+        await dying.process(satisfying)
+    fire = sup.Recorder()
+    other = _runtime(sensor, store, fire)
+    out = await other.process(satisfying)  # the broker redelivers to another replica
+    assert out.fired == () and fire.calls == []
+    entry = await (await store.bucket(base.bucket_name("test", "pair"))).get(base.kv_key("both"))
+    assert entry is not None and sensor_record.decode(entry.value).outbox == ()
+
+
+async def test_at_most_once_stateless_trigger_that_crashed_is_not_run_again() -> None:
+    store = memory.MemoryStore()
+    sensor = sup.sensor(sup.SINGLE_SENSOR)
+
+    def crash(_: object) -> None:
+        raise _Crash
+
+    event = sup.event("a", 1)
+    with pytest.raises(_Crash):
+        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
+    fire = sup.Recorder()
+    out = await _runtime(sensor, store, fire).process(event)
+    assert out.fired == () and fire.calls == [] and not out.duplicate
+
+
+async def test_at_least_once_stateless_trigger_that_crashed_runs_again() -> None:
+    store = memory.MemoryStore()
+    sensor = sup.sensor(sup.SINGLE_SENSOR, extra="atLeastOnce: true")
+
+    def crash(_: object) -> None:
+        raise _Crash
+
+    event = sup.event("a", 1)
+    with pytest.raises(_Crash):
+        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
+    fire = sup.Recorder()
+    out = await _runtime(sensor, store, fire).process(event)
+    assert len(out.fired) == 1 and len(fire.calls) == 1
 
 
 async def test_at_least_once_failure_asks_for_redelivery_and_keeps_the_firing() -> None:
