@@ -9,10 +9,9 @@ body is URL-decoded and turned into JSON (a value that is itself JSON, such as
 ``{"notification": {"Action", "Message": {"Records": [...]}, "TopicArn", "Version"},
 "metadata"?: {...}}``.
 
-Filters, applied to the first record as Argo does: ``bucket`` (when set, the
-record's ``s3.bucket.name`` must equal it: knevents addition, since Argo only
-registers the notification on that bucket), ``filter.prefix`` and
-``filter.suffix`` on ``s3.object.key``. A notification that does not pass is
+Filters, applied to the first record as Argo does: ``filter.prefix`` and
+``filter.suffix`` on ``s3.object.key`` (``bucket`` names where the notification
+is configured, as in Argo; it is not compared with the record). A notification that does not pass is
 answered 200 and dropped. A ``HEAD`` on the endpoint (StorageGRID's
 reachability test) is answered 200 with no body.
 
@@ -76,18 +75,15 @@ class StorageGridSource(hooked.HookedSource):
         return [route, base.Route(endpoint=route.endpoint, method="HEAD", port=route.port)]
 
     def passes(self, document: dict[str, Any]) -> bool:
-        """Argo's filter on the first record (plus the bucket name when ``bucket`` is set)."""
+        """Argo's prefix/suffix filter on the first record's object key."""
         records = document["Message"]["Records"]
-        flt, bucket = self.config.filter, self.config.bucket
-        if flt is None and not bucket:
+        flt = self.config.filter
+        if flt is None:
             return True
         if not records or not isinstance(records[0], dict):
             return False
-        s3 = records[0].get("s3") or {}
-        if bucket and (s3.get("bucket") or {}).get("name") != bucket:
-            return False
-        key = str((s3.get("object") or {}).get("key", ""))
-        return flt is None or (key.startswith(flt.prefix or "") and key.endswith(flt.suffix or ""))
+        key = str(((records[0].get("s3") or {}).get("object") or {}).get("key", ""))
+        return key.startswith(flt.prefix or "") and key.endswith(flt.suffix or "")
 
     def receive(self, request: web.Request) -> base.PushResult:
         """Decode, filter, and build one event; answer like SNS's Publish."""
