@@ -68,7 +68,6 @@ REJECTED: dict[str, list[str]] = {
 """Upstream files that are wrong: file → one fragment per expected problem (``path: message``)."""
 
 _SOURCES = {
-    "amqp": "amqp",
     "azure-events-hub": "azureEventsHub",
     "azure-queue-storage": "azureQueueStorage",
     "azure-service-bus": "azureServiceBus",

@@ -5,8 +5,9 @@
 requests by ``(port, endpoint, method)``, and answers **2xx only after the bus
 accepted every event** of the request; when the bus refuses, 503 so the caller
 (GitHub, SNS, a PingSource, the broker) retries. Unknown paths get 404, a known
-path with another method 405, ``/health`` 200. Pull sources (nats, calendar
-``interval`` …) run concurrently under :meth:`run_pull`.
+path with another method 405, ``/health`` 200 (503 with the reasons while a
+pull source says it is not ready, e.g. its broker is unreachable). Pull sources
+(nats, calendar ``interval`` …) run concurrently under :meth:`run_pull`.
 
 Per event: the EventSource-level ``filter.expression`` (dropped events still get
 2xx), a W3C ``traceparent`` request header becomes the CloudEvent extension,
@@ -152,9 +153,12 @@ class SourceRuntime:
         return [(b.port, b.endpoint, b.method) for b in self._bound]
 
     def health(self) -> web.Response:
-        """200 while the bus connection is up (or not opened yet), 503 while it is down."""
+        """200 while the bus connection is up (or not opened yet) and every pull source consumes, else 503 why."""
         if getattr(self.publisher, "connected", None) is False:
             return web.text_response(503, "the event bus connection is down; reconnecting\n")
+        waiting = self.not_ready()
+        if waiting:
+            return web.text_response(503, "not ready: " + "; ".join(waiting) + "\n")
         return web.text_response(200, "ok\n")
 
     def max_body(self, port: int | None) -> int:
@@ -289,6 +293,16 @@ class SourceRuntime:
         return True
 
     # --- pull ------------------------------------------------------------------------------
+
+    def not_ready(self) -> list[str]:
+        """``<event>: <reason>`` for every pull source that says it is not consuming yet."""
+        out = []
+        for entry in self._pulls():
+            check = getattr(entry.source, "not_ready", None)
+            reason = check() if check is not None else None
+            if reason:
+                out.append(f"{entry.event_name}: {reason}")
+        return out
 
     def pull_entries(self) -> list[str]:
         """Event names whose source runs a loop in this process (nats, calendar interval …)."""

@@ -21,6 +21,7 @@ MODULES: dict[str, str] = {
     "gitlab": "gitlab",
     "calendar": "calendar",
     "nats": "nats",
+    "amqp": "amqp",
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",

@@ -19,7 +19,9 @@ Two shapes exist:
 Optional members the runtime (:mod:`knevents.runtime.source`) honours when a
 source has them: ``ssl_context() -> ssl.SSLContext | None`` (a push source
 whose standalone port serves TLS), ``schedule_driven: bool`` (a pull source
-that a PingSource replaces on Knative, e.g. a calendar ``schedule``) and
+that a PingSource replaces on Knative, e.g. a calendar ``schedule``),
+``not_ready() -> str | None`` (a pull source that is not consuming yet, e.g. its
+broker is unreachable: the reason, which ``/health`` answers with 503) and
 ``async close()`` (connections to release at shutdown).
 
 Sources never publish by themselves, never import the bus, and import their

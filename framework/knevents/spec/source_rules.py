@@ -282,6 +282,15 @@ def _generic(config: models.GenericEventSource, path: str) -> Found:
         yield f"{path}.url", "a generic event source needs `url` (host:port of the gRPC server)"
 
 
+def _amqp(config: models.AMQPEventSource, path: str) -> Found:
+    if bool(config.url) == (config.url_secret is not None):
+        yield path, "an amqp event source needs exactly one of `url` and `urlSecret`"
+    if not config.routing_key:
+        yield f"{path}.routingKey", "an amqp event source needs `routingKey`"
+    if not config.exchange_type:
+        yield f"{path}.exchangeType", "an amqp event source needs `exchangeType`"
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -300,6 +309,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "bitbucketserver": _bitbucketserver,
     "gerrit": _gerrit,
     "storageGrid": _storage_grid,
+    "amqp": _amqp,
 }
 
 
@@ -332,6 +342,7 @@ _ENTRY_MODELS: dict[str, str] = {
     "bitbucketserver": "BitbucketServerEventSource",
     "gerrit": "GerritEventSource",
     "storageGrid": "StorageGridEventSource",
+    "amqp": "AMQPEventSource",
 }
 """Spec key -> model class name (looked up on use: the models module builds classes lazily)."""
 

@@ -94,6 +94,12 @@ CASES: list[tuple[str, str, Any, str, str]] = [
         "not a number",
     ),
     ("nats-subject", "spec.nats", {"n": {"url": "nats://x"}}, "spec.nats.n.subject", "needs `subject`"),
+    ("amqp-url", "spec.amqp", {"a": {"exchangeType": "fanout", "routingKey": "k"}}, "spec.amqp.a",
+     "exactly one of `url` and `urlSecret`"),
+    ("amqp-key", "spec.amqp", {"a": {"url": "amqp://x", "exchangeType": "fanout"}}, "spec.amqp.a.routingKey",
+     "needs `routingKey`"),
+    ("amqp-type", "spec.amqp", {"a": {"url": "amqp://x", "routingKey": "k"}}, "spec.amqp.a.exchangeType",
+     "needs `exchangeType`"),
     (
         "github-webhook",
         "spec.github",
