@@ -129,3 +129,37 @@ def test_killed_nats_server_is_restarted_and_no_acknowledged_event_is_lost(
     restarts = process.matching(lambda r: "restarting it on port" in str(r.get("msg", "")))
     assert len(restarts) == 1, restarts
     print(f"recovered {recovered:.2f} s after SIGKILL; slowest request in the gap {slowest:.2f} s")
+
+
+def _status(process: harness.RunnerProcess) -> dict[str, object]:
+    result = harness.cli(["status", "--state-dir", str(process.state_dir), "--output", "json"], process.env,
+                         process.state_dir.parent)
+    assert result.returncode == 0, result.stderr
+    status: dict[str, object] = json.loads(result.stdout)
+    return status
+
+
+def test_bus_stream_has_default_limits_and_status_shows_its_size(runner: tuple[harness.RunnerProcess, str]) -> None:
+    process, base = runner
+    assert httpx.post(base + "/push", json={"head_commit": {"message": "m"}}, timeout=10).status_code == 200
+    banner = process.wait_for(lambda r: "bus stream limits" in str(r.get("msg", "")), "the limits line")
+    assert "maxAge 72h" in banner[0]["msg"]
+    stream = _status(process)["bus_stream"]
+    assert isinstance(stream, dict)
+    assert stream["max_age_seconds"] == 72 * 3600 and stream["max_bytes"] == 1024**3 and stream["max_msgs"] == 1_000_000
+    assert stream["messages"] >= 1 and stream["bytes"] > 0
+
+
+def test_event_bus_stream_config_sets_the_limits(tmp_path: Path, sink: harness.Sink) -> None:
+    port = free_port()
+    manifests = harness.prepare("http-trigger", tmp_path / "m", {'"12000"': f'"{port}"'})
+    (manifests / "eventbus.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: EventBus\nmetadata: {name: default}\nspec:\n  jetstream:\n"
+        "    version: latest\n    streamConfig: |\n      maxAge: 90m\n      maxBytes: 64Mi\n      maxMsgs: 5000\n")
+    process = harness.RunnerProcess([manifests], tmp_path / "state", harness.knevents_env(tmp_path)).start()
+    try:
+        stream = _status(process)["bus_stream"]
+        assert isinstance(stream, dict)
+        assert (stream["max_age_seconds"], stream["max_bytes"], stream["max_msgs"]) == (5400, 64 * 1024**2, 5000)
+    finally:
+        process.kill()

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
-from knevents.bus import codec, naming
+from knevents.bus import codec, naming, retention
 from knevents.settings import BusSettings, NatsSettings, Settings
 
 if TYPE_CHECKING:
@@ -116,14 +116,22 @@ async def connect(settings: NatsSettings) -> NatsClient:
 
 
 async def ensure_stream(
-    js: JetStreamContext, bus_name: str, *, duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
+    js: JetStreamContext, bus_name: str, *, duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+    limits: retention.Retention | None = None,
 ) -> str:
-    """Create the bus stream (subjects ``<bus>.>``) if it does not exist; return its name."""
+    """Create the bus stream (subjects ``<bus>.>``) if it does not exist; return its name.
+
+    With ``limits``, an existing stream is updated to them too (a bus made unbounded by an older
+    version gets bounded); without, an existing stream is left as it is and a new one gets the defaults.
+    """
     import nats.js.errors
 
     name = naming.stream_name(bus_name)
+    bounds = limits or retention.DEFAULT
     try:
-        await js.stream_info(name)
+        info = await js.stream_info(name)
+        if limits is not None:
+            await _apply_limits(js, info.config, limits)
         return name
     except nats.js.errors.NotFoundError:
         pass
@@ -131,7 +139,8 @@ async def ensure_stream(
         raise errors.BusUnavailableError(f"cannot read stream {name}: {exc!r}") from exc
     try:
         await js.add_stream(
-            name=name, subjects=[naming.subject_filter(bus_name)], duplicate_window=duplicate_window
+            name=name, subjects=[naming.subject_filter(bus_name)], duplicate_window=duplicate_window,
+            max_age=bounds.max_age, max_bytes=bounds.max_bytes, max_msgs=bounds.max_msgs,
         )
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != 10058:  # created concurrently with the same name: fine
@@ -139,6 +148,16 @@ async def ensure_stream(
     except _nats_errors() as exc:
         raise errors.BusUnavailableError(f"cannot create stream {name}: {exc!r}") from exc
     return name
+
+
+async def _apply_limits(js: JetStreamContext, config: Any, limits: retention.Retention) -> None:
+    if (config.max_age or 0, config.max_bytes, config.max_msgs) == (limits.max_age, limits.max_bytes, limits.max_msgs):
+        return
+    config.max_age, config.max_bytes, config.max_msgs = limits.max_age, limits.max_bytes, limits.max_msgs
+    try:
+        await js.update_stream(config)
+    except _nats_errors() as exc:
+        raise errors.BusUnavailableError(f"cannot set the limits of stream {config.name}: {exc!r}") from exc
 
 
 class JetStreamPublisher:

@@ -101,6 +101,7 @@ class Runner:
             self.settings = dataclasses.replace(
                 base, kube=dataclasses.replace(base.kube, kubeconfig=self.kubeconfig))
         self.nats: natsd.NatsServer | None = None
+        self.retention: Any = None
         self.nc: Any = None
         self.store: Any = None
         self.stop_event = asyncio.Event()
@@ -122,6 +123,13 @@ class Runner:
             raise errors.KneventsError(
                 f"several EventBuses ({', '.join(buses)}): choose one with --bus")
         return "default" if (not buses or "default" in buses) else buses[0]
+
+    def _retention(self) -> Any:
+        """The bus stream limits of the chosen EventBus (Argo's streamConfig names), else the defaults."""
+        from knevents.bus import retention
+
+        chosen = [b for b in self.manifests.event_buses if b.metadata and b.metadata.name == self.bus_name]
+        return retention.from_event_bus(chosen[0]) if chosen else retention.DEFAULT
 
     def check(self) -> None:
         """Refuse what the runner cannot serve, with every reason at once."""
@@ -149,7 +157,8 @@ class Runner:
 
         self.nc = await jetstream.connect(self.settings.nats)
         js = self.nc.jetstream()
-        await jetstream.ensure_stream(js, self.bus_name)
+        self.retention = self._retention()
+        await jetstream.ensure_stream(js, self.bus_name, limits=self.retention)
         await streams.ensure(js, self.bus_name)
         await self._start_sensors(js)
         await self._start_sources(js)
@@ -339,6 +348,7 @@ class Runner:
     def _banner(self) -> None:
         lines = [f"knevents run: bus {self.bus_name!r} on {self.settings.nats.url}"
                  f"{' (embedded nats-server, store ' + str(self.options.state_dir / 'jetstream') + ')' if self.nats else ''}"]
+        lines.append(f"bus stream limits: {self.retention.describe()} (oldest events go first)")
         lines.append("event sources:" if self._sources_info else "event sources: none")
         for s in self._sources_info:
             where = f"{s.method or 'ANY'} {s.url}" if s.url else f"({s.type}, pulled)"

@@ -87,6 +87,7 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
     async with open_store(state_dir, info) as nc:
         js = nc.jetstream()
         dead = await streams.dlq_counts(js, info.bus)
+        stream = await _stream_size(js, info.bus)
         sensors = []
         for sensor in info.sensors:
             deps = {d["name"] for d in sensor.dependencies}
@@ -107,7 +108,25 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
                    "bus": info.bus, "state_dir": info.state_dir, "max_deliveries": info.max_deliveries},
         "sources": [dataclasses.asdict(s) for s in info.sources],
         "sensors": sensors,
+        "bus_stream": stream,
     }
+
+
+async def _stream_size(js: Any, bus: str) -> dict[str, Any]:
+    """Size and limits of the bus stream (what the disk holds), or the reason it could not be read."""
+    from knevents.bus import naming
+
+    try:
+        info = await js.stream_info(naming.stream_name(bus))
+    except Exception as exc:
+        return {"error": f"cannot read the bus stream: {type(exc).__name__}"}
+    config = info.config
+    return {"name": config.name, "messages": info.state.messages, "bytes": info.state.bytes,
+            "max_age_seconds": config.max_age or 0, "max_bytes": config.max_bytes, "max_msgs": config.max_msgs}
+
+
+def _limit(value: float | None, unit: str = "") -> str:
+    return "unlimited" if not value or value < 0 else f"{value:g}{unit}"
 
 
 def format_text(status: dict[str, Any]) -> str:
@@ -115,6 +134,11 @@ def format_text(status: dict[str, Any]) -> str:
     runner = status["runner"]
     lines = [f"runner: {'running (pid ' + str(runner['pid']) + ')' if runner['running'] else 'stopped'}, "
              f"bus {runner['bus']!r}, NATS {runner['nats_url']}, state {runner['state_dir']}"]
+    stream = status.get("bus_stream") or {}
+    if "bytes" in stream:
+        lines.append(f"bus stream {stream['name']}: {stream['messages']} events, {stream['bytes']} bytes "
+                     f"(limits: maxAge {_limit(stream['max_age_seconds'], 's')}, maxBytes {_limit(stream['max_bytes'])}, "
+                     f"maxMsgs {_limit(stream['max_msgs'])})")
     lines.append("sources:")
     for s in status["sources"]:
         lines.append(f"  {s['eventsource']}/{s['event']} ({s['type']})" +
