@@ -12,8 +12,9 @@ because these machines are shared and noisy):
 * ``webhook→sink`` — the same publishing to an HTTP sink (``K_SINK``, a raw asyncio server in its
   own process standing in for the broker ingress);
 * ``webhook→js (wsgi)`` — the synchronous target, for comparison;
-* cold start — exec of functions-framework → first 2xx of a webhook POST (median of runs), and the
-  no-op's cold start;
+* cold start — exec of functions-framework → first 2xx of a webhook POST (median of runs), the
+  no-op's cold start, and a ``slack`` source's (a signed Events API callback: HMAC-SHA256 check,
+  provider payload) — the provider-webhook types scale to zero, so their first answer matters;
 * CPU per request of the function's processes (from /proc), steadier than req/s on a shared machine.
 
 The load generator uses keep-alive connections (``bench.common.load``). The last
@@ -53,6 +54,19 @@ NOOP = '''
 async def noop(request):
     return ""
 '''
+SLACK_SPEC = """
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata: {name: slack}
+spec:
+  slack:
+    example:
+      webhook: {port: "12000", endpoint: /slack, method: POST}
+      signingSecret: {name: slack-secret, key: signingSecret}
+"""
+SLACK_SECRET = "bench-slack-signing-secret"
+SLACK_BODY = json.dumps({"type": "event_callback", "event_id": "Ev0BENCH", "team_id": "T0",
+                         "event": {"type": "app_mention", "user": "U0", "text": "hello", "ts": "1.0"}}).encode()
 BODY = json.dumps({"message": "hello", "n": 1, "items": list(range(20))}).encode()
 HEADERS = {"Content-Type": "application/json"}
 
@@ -86,10 +100,24 @@ async def _sink(port: int) -> None:
         await server.serve_forever()
 
 
-def _first_2xx(port: int, path: str, deadline: float) -> bool:
+def _slack_request() -> tuple[bytes, dict[str, str]]:
+    import hashlib
+    import hmac
+
+    stamp = str(int(time.time()))
+    mac = hmac.new(SLACK_SECRET.encode(), f"v0:{stamp}:".encode() + SLACK_BODY, hashlib.sha256).hexdigest()
+    return SLACK_BODY, {**HEADERS, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + mac}
+
+
+def _plain_request() -> tuple[bytes, dict[str, str]]:
+    return BODY, HEADERS
+
+
+def _first_2xx(port: int, path: str, deadline: float, make: Any = _plain_request) -> bool:
     while time.monotonic() < deadline:
         try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=BODY, headers=HEADERS)
+            body, headers = make()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
             with urllib.request.urlopen(req, timeout=2) as resp:
                 if 200 <= resp.status < 300:
                     return True
@@ -130,13 +158,14 @@ def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int
         proc.stop()
 
 
-def _cold_start(source: Path, target: str, env: dict[str, str], path: str, repeats: int) -> float:
+def _cold_start(source: Path, target: str, env: dict[str, str], path: str, repeats: int,
+                make: Any = _plain_request) -> float:
     times = []
     for _ in range(repeats):
         started = time.monotonic()
         proc = common.start_function(source, target, env, asgi=True)
         try:
-            if _first_2xx(proc.port, path, started + 30):
+            if _first_2xx(proc.port, path, started + 30, make):
                 times.append(time.monotonic() - started)
         finally:
             proc.stop()
@@ -160,6 +189,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="knevents-bench-") as tmp, NatsServer() as nats:
         spec = Path(tmp) / "es.yaml"
         spec.write_text(SPEC)
+        slack_spec = Path(tmp) / "slack.yaml"
+        slack_spec.write_text(SLACK_SPEC)
         noop = Path(tmp) / "noop.py"
         noop.write_text(NOOP)
         sink_port = common.free_port()
@@ -182,6 +213,9 @@ def main() -> None:
             results += [noop_r, js_r, sink_r, wsgi_r]
             cold = _cold_start(SOURCE_MAIN, "handle_async", sink_env, "/example", repeats)
             cold_noop = _cold_start(noop, "noop", {}, "/", repeats)
+            slack_env = {"KNEVENTS_SPEC": str(slack_spec), "K_SINK": f"http://127.0.0.1:{sink_port}/",
+                         "KNEVENTS_SECRET_SLACK_SECRET_SIGNINGSECRET": SLACK_SECRET}
+            cold_slack = _cold_start(SOURCE_MAIN, "handle_async", slack_env, "/slack", repeats, _slack_request)
         finally:
             sink.terminate()
             sink.wait()
@@ -199,11 +233,12 @@ def main() -> None:
         "webhook_cpu_ms": js_r.get("cpu_ms_per_request"),
         "cold_start_s": cold,
         "noop_cold_start_s": cold_noop,
+        "slack_cold_start_s": cold_slack,
         "quick": args.quick,
         "cases": results,
     }
     print(f"[eventsource] webhook→JetStream {webhook_rps} req/s = {summary['webhook_ratio']} × no-op; "
-          f"cold start {cold} s (no-op {cold_noop} s)", flush=True)
+          f"cold start {cold} s (no-op {cold_noop} s, slack {cold_slack} s)", flush=True)
     print(json.dumps(summary))
 
 
