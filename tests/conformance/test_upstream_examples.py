@@ -72,7 +72,6 @@ _SOURCES = {
     "azure-queue-storage": "azureQueueStorage",
     "azure-service-bus": "azureServiceBus",
     "emitter": "emitter",
-    "file": "file",
     "hdfs": "hdfs",
     "kafka": "kafka",
     "mqtt": "mqtt",

@@ -142,6 +142,12 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
         for field in workload.unsupported_template_fields(spec.get("template") or {})
     ]
     warnings += [f"EventSource {name}: {w}" for w in workload.env_warnings(spec.get("template") or {})]
+    warnings.extend(
+        f"EventSource {name}: file.{event_name} watches {(config.get('watchPathConfig') or {}).get('directory')} "
+        "inside the pod: mount it through spec.template volumes; the Service runs one replica"
+        for key, event_name, config in found
+        if key == "file"
+    )
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
     warnings.extend(f"EventSource {name}: {w}" for w in _route_clashes(found))

@@ -34,6 +34,7 @@ MODULES: dict[str, str] = {
     "bitbucketserver": "bitbucketserver",
     "gerrit": "gerrit",
     "storageGrid": "storagegrid",
+    "file": "file",
 }
 """EventSource spec key → module under ``knevents.sources`` that registers it."""
 

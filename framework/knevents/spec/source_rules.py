@@ -9,6 +9,7 @@ runs, plus the knevents extensions (S3 ``sns``/``sqs`` delivery, Pub/Sub
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -291,6 +292,34 @@ def _amqp(config: models.AMQPEventSource, path: str) -> Found:
         yield f"{path}.exchangeType", "an amqp event source needs `exchangeType`"
 
 
+def _watch_path(watch: models.WatchPathConfig | None, path: str) -> Found:
+    """Argo's WatchPathConfig.Validate."""
+    if watch is None or not watch.directory:
+        yield f"{path}.directory", "directory is required"
+        return
+    if not watch.directory.startswith("/"):
+        yield f"{path}.directory", "directory must be an absolute file path"
+    if not watch.path and not watch.path_regexp:
+        yield path, "either path or pathRegexp must be specified"
+    if watch.path and watch.path_regexp:
+        yield path, "path and pathRegexp cannot be specified together"
+    if watch.path and watch.path.startswith("/"):
+        yield f"{path}.path", "path must be a relative file path"
+    if watch.path_regexp:
+        try:
+            re.compile(watch.path_regexp)
+        except re.error as exc:
+            yield f"{path}.pathRegexp", f"invalid regular expression: {exc}"
+
+
+def _file(config: models.FileEventSource, path: str) -> Found:
+    if not config.event_type:
+        yield f"{path}.eventType", "type must be specified (CREATE, WRITE, REMOVE, RENAME or CHMOD)"
+    elif config.event_type.upper() not in ("CREATE", "WRITE", "REMOVE", "RENAME", "CHMOD"):
+        yield f"{path}.eventType", f"`{config.event_type}` is not one of CREATE, WRITE, REMOVE, RENAME, CHMOD"
+    yield from _watch_path(config.watch_path_config, f"{path}.watchPathConfig")
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -310,6 +339,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "gerrit": _gerrit,
     "storageGrid": _storage_grid,
     "amqp": _amqp,
+    "file": _file,
 }
 
 

@@ -6,7 +6,7 @@ tests/e2e harness sink, so a test sees exactly the fields a sensor gets from the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,23 @@ def sensor_yaml(event_source: str, event_name: str, fields: Sequence[str], sink_
         },
     }
     return yaml.safe_dump(doc)
+
+
+def probe(make: Callable[[int], object], sink: harness.Sink, every: float = 0.5) -> None:
+    """Call ``make(n)`` until the sink got a request: the source is watching from then on."""
+    for n in range(int(harness.WAIT / every)):
+        make(n)
+        if sink.received or _wait(sink, every):
+            return
+    raise AssertionError("the source never reported a probe")
+
+
+def _wait(sink: harness.Sink, seconds: float) -> bool:
+    try:
+        sink.wait(1, timeout=seconds)
+    except AssertionError:
+        return False
+    return True
 
 
 @contextmanager
