@@ -69,8 +69,10 @@ class RunnerProcess:
 
     def start(self) -> RunnerProcess:
         """Start and wait for the banner (everything is listening then)."""
+        # The web UI only where a test asks for it (--ui-port): parallel runners would compete for its port.
+        ui = [] if any(a in ("--ui-port", "--no-ui") for a in self.args) else ["--no-ui"]
         command = [sys.executable, "-m", "knevents", "run", *map(str, self.paths),
-                   "--state-dir", str(self.state_dir), "--log-format", "json", *self.args]
+                   "--state-dir", str(self.state_dir), "--log-format", "json", *ui, *self.args]
         self.records.clear()
         self.proc = subprocess.Popen(command, env=self.env, cwd=self.state_dir.parent, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -174,7 +176,7 @@ class Received:
 class Sink:
     """A threaded HTTP server that records requests; ``status(request) -> int`` decides the answer."""
 
-    def __init__(self, status: Callable[[Received], int] = lambda r: 200) -> None:
+    def __init__(self, status: Callable[[Received], int] = lambda r: 200, port: int = 0) -> None:
         self.received: list[Received] = []
         self.status = status
         self._cond = threading.Condition()
@@ -197,7 +199,7 @@ class Sink:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

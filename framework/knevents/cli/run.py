@@ -50,6 +50,13 @@ def add_parser(sub: Any) -> None:
                         help="address the webhook ports listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--default-port", type=int, default=12000,
                         help="port for push endpoints whose spec names none (SNS, Pub/Sub push)")
+    parser.add_argument("--ui-port", type=int, default=None,
+                        help="port of the web UI (default 12100; if that one is busy the UI is skipped with a warning)")
+    parser.add_argument("--ui-host", default="127.0.0.1",
+                        help="address of the web UI (default 127.0.0.1; any other needs --ui-token)")
+    parser.add_argument("--ui-token", default=os.environ.get("KNEVENTS_UI_TOKEN"),
+                        help="bearer token the UI asks for (env KNEVENTS_UI_TOKEN; needed beyond loopback)")
+    parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
     parser.set_defaults(handler=run)
 
 
@@ -84,13 +91,38 @@ def run(args: argparse.Namespace) -> int:
                                          concurrency=args.concurrency),
     )
     try:
-        return asyncio.run(_serve(options, manifests, console))
+        return asyncio.run(_serve(options, manifests, console, _ui_options(args)))
     except errors.KneventsError as exc:
         console.emit("error", str(exc))
         return 1
 
 
-async def _serve(options: Any, manifests: Any, console: Any) -> int:
+def _ui_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.no_ui:
+        return None
+    return {"port": args.ui_port, "host": args.ui_host, "token": args.ui_token}
+
+
+async def _start_ui(ui_options: dict[str, Any] | None, the_runner: Any, manifests: Any, console: Any) -> Any:
+    """Serve the web UI next to the runner; a busy default port only costs a warning."""
+    if ui_options is None:
+        return None
+    from knevents import errors, ui
+
+    explicit = ui_options["port"] is not None
+    try:
+        server = await ui.serve(the_runner.nc, the_runner.bus_name, manifests, host=ui_options["host"],
+                                port=ui_options["port"] if explicit else ui.DEFAULT_PORT, token=ui_options["token"])
+    except errors.KneventsError as exc:
+        if explicit:
+            raise
+        console.emit("warning", f"web UI not started: {exc} (choose one with --ui-port, or --no-ui)")
+        return None
+    console.emit("info", f"web UI: {server.url}", ui=server.url)
+    return server
+
+
+async def _serve(options: Any, manifests: Any, console: Any, ui_options: dict[str, Any] | None = None) -> int:
     from knevents.local import runner
 
     the_runner = runner.Runner(options, manifests, console)
@@ -105,11 +137,15 @@ async def _serve(options: Any, manifests: Any, console: Any) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    ui_server = None
     try:
         await the_runner.start()
+        ui_server = await _start_ui(ui_options, the_runner, manifests, console)
         await the_runner.wait()
     finally:
         console.emit("info", "stopping")
+        if ui_server is not None:
+            await ui_server.stop()
         await the_runner.stop()
         console.emit("info", "stopped")
         sys.stdout.flush()

@@ -144,3 +144,7 @@ def _print_text(simulation: Any, out: TextIO) -> None:
             out.write(f"pending: trigger {trigger} holds {have}\n")
     else:
         out.write("pending: nothing saved\n")
+
+
+print_text = _print_text
+"""Print a simulation's steps for a person (also used by ``knevents replay --dry-run``)."""

@@ -21,7 +21,7 @@ from knevents import errors, web
 from knevents.local import httpguard
 from knevents.settings import ServerSettings
 
-__all__ = ["Handler", "PortServer", "asgi_app", "bind"]
+__all__ = ["Handler", "PortServer", "Receive", "Scope", "Send", "asgi_app", "bind"]
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 """What a port serves: one request in, one response out."""
@@ -122,15 +122,21 @@ def bind(host: str, port: int) -> socket.socket:
 class PortServer:
     """One uvicorn server on one already-bound socket, started and stopped from a running loop."""
 
-    def __init__(self, sock: socket.socket, handler: Handler, ssl_context: ssl.SSLContext | None = None, *,
-                 max_body: int = ServerSettings.max_body, limits: ServerSettings | None = None) -> None:
+    def __init__(self, sock: socket.socket, handler: Handler | None, ssl_context: ssl.SSLContext | None = None, *,
+                 max_body: int = ServerSettings.max_body, limits: ServerSettings | None = None,
+                 app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None) -> None:
+        """Serve ``handler`` (one request, one response), or ``app``, a raw ASGI app (streaming answers)."""
         import uvicorn  # lazily: `knevents validate` and friends never need it
 
         limits = limits or ServerSettings()
         self.sock = sock
         self.port = int(sock.getsockname()[1])
+        if app is None:
+            if handler is None:
+                raise ValueError("PortServer needs a handler or an ASGI app")
+            app = asgi_app(handler, max_body=max_body)
         config = uvicorn.Config(
-            asgi_app(handler, max_body=max_body),
+            app,
             lifespan="off",
             log_level="warning",
             access_log=False,

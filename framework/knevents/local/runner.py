@@ -26,7 +26,7 @@ from typing import Any
 from knevents import errors, events, web
 from knevents.bus import codec, naming
 from knevents.local import console as console_mod
-from knevents.local import dispatcher, httpserve, natsd, observer, routes, runnerfile, streams
+from knevents.local import dispatcher, httpserve, natsd, observer, replay, routes, runnerfile, streams
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
@@ -202,6 +202,8 @@ class Runner:
             )
             deps = list(sensor.spec.dependencies or [])
             subjects = [naming.subject(self.bus_name, d.event_source_name, d.event_name) for d in deps]
+            if subjects:  # `knevents replay` re-delivers archived events to this sensor only, on its own subject
+                subjects.append(replay.replay_subject(self.bus_name, name))
             if not subjects:
                 self.console.emit("warning", f"sensor {name} has no dependencies; it will never fire")
                 continue
@@ -343,7 +345,8 @@ class Runner:
             nats_url=self.settings.nats.url, bus=self.bus_name, pid=os.getpid(), running=running,
             managed_nats=self.nats is not None, state_dir=str(self.options.state_dir.resolve()),
             max_deliveries=self.options.policy.max_deliveries, sources=self._sources_info,
-            sensors=self._sensors_info, started=observer.now()))
+            sensors=self._sensors_info, started=observer.now(),
+            paths=[str(Path(p).resolve()) for p in self.options.paths]))
 
     def _banner(self) -> None:
         lines = [f"knevents run: bus {self.bus_name!r} on {self.settings.nats.url}"

@@ -63,6 +63,8 @@ class RunnerInfo:
     sources: list[SourceInfo] = field(default_factory=list)
     sensors: list[SensorInfo] = field(default_factory=list)
     started: str = ""
+    paths: list[str] = field(default_factory=list)
+    """The manifests the runner was started with (``knevents replay`` reads the sensors from them)."""
 
     def nats_port(self) -> int | None:
         """The port of a runner-managed nats-server (to reuse it on restart)."""

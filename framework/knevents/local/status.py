@@ -20,7 +20,7 @@ from knevents import errors, events
 from knevents.local import natsd, runnerfile, streams
 from knevents.settings import NatsSettings
 
-__all__ = ["collect", "format_text", "open_store"]
+__all__ = ["collect", "format_text", "open_store", "pending_state"]
 
 
 @contextlib.asynccontextmanager
@@ -53,7 +53,8 @@ async def open_store(state_dir: Path, info: runnerfile.RunnerInfo) -> AsyncItera
             server.stop()
 
 
-async def _pending(js: Any, namespace: str, sensor: str, trigger: str) -> dict[str, Any]:
+async def pending_state(js: Any, namespace: str, sensor: str, trigger: str) -> dict[str, Any]:
+    """What one trigger holds: ``{"pending": {dep: {event_id, saved_at}}, "in_flight": n}`` (``error`` if unreadable)."""
     from knevents import state
     from knevents.runtime import sensor_record
     from knevents.sensors import engine
@@ -93,7 +94,7 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
             deps = {d["name"] for d in sensor.dependencies}
             triggers = []
             for trigger in sensor.triggers:
-                pending = await _pending(js, sensor.namespace, sensor.name, trigger)
+                pending = await pending_state(js, sensor.namespace, sensor.name, trigger)
                 pending["waiting_for"] = sorted(deps - set(pending["pending"])) if pending["pending"] else []
                 triggers.append({"name": trigger, **pending})
             last = await streams.last_firings(js, sensor.name, firings)

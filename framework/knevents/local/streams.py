@@ -15,21 +15,25 @@ so they survive restarts. The bus stream itself belongs to :mod:`knevents.bus`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from knevents import errors
 from knevents.bus import naming
 
 __all__ = [
     "DLQ_STREAM",
     "FIRINGS_STREAM",
     "Firing",
+    "delete_dlq",
     "dlq_counts",
     "dlq_subject",
     "ensure",
     "firings_subject",
+    "get_dlq",
     "last_firings",
+    "read_dlq",
     "record_firing",
 ]
 
@@ -143,3 +147,37 @@ async def dlq_counts(js: Any, bus: str) -> dict[str, int]:
     return {
         naming.decode_token(subject.rsplit(".", 1)[-1]): n for subject, n in (info.state.subjects or {}).items()
     }
+
+
+async def read_dlq(js: Any, bus: str, limit: int = 100) -> AsyncIterator[tuple[int, dict[str, str], bytes]]:
+    """``(sequence, headers, data)`` of the dead letters of ``bus``, oldest first, at most ``limit``."""
+    subject = f"{_token(bus)}.dlq.*"
+    try:
+        info = await js.stream_info(DLQ_STREAM)
+    except Exception:
+        return
+    seq = int(info.state.first_seq or 1)
+    for _ in range(limit):
+        try:
+            msg = await js.get_msg(DLQ_STREAM, seq=seq, subject=subject, next=True)
+        except Exception:  # no message at or after seq
+            return
+        yield int(msg.seq or seq), dict(msg.headers or {}), msg.data or b""
+        seq = int(msg.seq or seq) + 1
+
+
+async def get_dlq(js: Any, seq: int) -> tuple[dict[str, str], bytes]:
+    """One dead letter by sequence; KneventsError when it is gone."""
+    try:
+        msg = await js.get_msg(DLQ_STREAM, seq=seq)
+    except Exception as exc:
+        raise errors.KneventsError(f"no dead letter {seq}: {exc}") from exc
+    return dict(msg.headers or {}), msg.data or b""
+
+
+async def delete_dlq(js: Any, seq: int) -> None:
+    """Remove one dead letter (after a replay, or discarded by the user)."""
+    try:
+        await js.delete_msg(DLQ_STREAM, seq)
+    except Exception as exc:
+        raise errors.KneventsError(f"cannot remove dead letter {seq}: {exc}") from exc

@@ -56,6 +56,10 @@ __all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FireFn", "FiringReport", "Outcom
 FAULT_ENV = "KNEVENTS_FAULT"
 CRASH_AFTER_SATISFY = "crash-after-satisfy"
 _DONE = b"done"
+_REPLAY = "knreplay"
+"""Extension of an event a user replayed (its value is the replay id; see ``knevents.local.replay``)."""
+_REPLAY_TRIGGER = "knreplaytrigger"
+"""Extension restricting a replayed event to one trigger."""
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
 
@@ -233,15 +237,19 @@ class SensorRuntime:
                     self._log(INFO, "event filtered out", event, dependency=result.name, reason=result.error)
             if not passing:
                 return acc.outcome()
-            done = await self._already_done(event.id)
+            dedupe_id = _dedupe_id(event)
+            done = await self._already_done(dedupe_id)
             if done is None:
                 self.metrics.deduplicated()
                 self._log(INFO, "duplicate event dropped", event)
                 return acc.outcome(duplicate=True)
             acc.previously_done = done
-            await self._take_stateless(passing, done, event)
+            only = event.extensions.get(_REPLAY_TRIGGER)
+            await self._take_stateless(passing, done, event, only)
             for result in passing:
                 for trigger in self.engine.triggers_for(result.name):
+                    if only and trigger != only:
+                        continue
                     if self.engine.needs_state(trigger):
                         await self._stateful(trigger, result, event, acc)
                     elif f"{trigger}/{result.name}" not in done:
@@ -249,7 +257,7 @@ class SensorRuntime:
                     else:
                         self._log(INFO, "trigger taken by an earlier delivery; not run again", event,
                                   trigger=trigger, dependency=result.name)
-            await self._mark_done(event.id, acc)
+            await self._mark_done(dedupe_id, acc)
             self._log(
                 INFO,
                 "event processed",
@@ -264,7 +272,8 @@ class SensorRuntime:
             self.metrics.processed(time.perf_counter() - started)
 
     async def _take_stateless(
-        self, passing: list[engine.DependencyResult], done: frozenset[str], event: events.Event
+        self, passing: list[engine.DependencyResult], done: frozenset[str], event: events.Event,
+        only: str | None = None,
     ) -> None:
         """At-most-once: record the stateless firings about to run before running them (one KV write)."""
         taking = {
@@ -272,10 +281,11 @@ class SensorRuntime:
             for result in passing
             for trigger in self.engine.triggers_for(result.name)
             if not self.engine.needs_state(trigger) and not self._triggers[trigger].at_least_once
+            and (not only or trigger == only)
         } - done
         if taking:
             bucket = await self._dedupe_bucket()
-            await bucket.put(state.kv_key(event.id), json.dumps({"done": sorted(done | taking)}).encode())
+            await bucket.put(state.kv_key(_dedupe_id(event)), json.dumps({"done": sorted(done | taking)}).encode())
 
     async def _stateless(
         self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
@@ -287,10 +297,11 @@ class SensorRuntime:
         self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
     ) -> None:
         writer = await self._writer(trigger)
-        mark = f"{event.id}/{result.name}"
+        key = _dedupe_id(event)  # a replayed event folds in again, once per replay
+        mark = f"{key}/{result.name}"
 
         def fold(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, Any]:
-            new, mine, satisfied = self._step(trigger, record, result, mark, event.id, now)
+            new, mine, satisfied = self._step(trigger, record, result, mark, key, now)
             return new, (mine, satisfied)
 
         _, (mine, satisfied) = await writer.apply(fold)
@@ -537,6 +548,12 @@ class SensorRuntime:
             subject=event.subject,
             **fields,
         )
+
+
+def _dedupe_id(event: events.Event) -> str:
+    """The dedupe key: the event id, or ``<id>~<replay id>`` for an event a user replayed (``knevents replay``)."""
+    replay = event.extensions.get(_REPLAY)
+    return f"{event.id}~{replay}" if replay else event.id
 
 
 def _clear(firing_id: str) -> sensor_batch.Change:

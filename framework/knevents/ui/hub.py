@@ -1,0 +1,396 @@
+"""What the page shows, gathered from the bus: the flow graph, live events, firings, dead letters, sensor state.
+
+Everything comes from NATS, so the same hub serves ``knevents run`` and a UI
+deployed against a cluster's NATS: an ordered consumer on the bus stream (the
+newest :data:`HISTORY` events are kept, as raw messages, decoded only when asked
+for), a core subscription on the firing log and one on the dead-letter
+subjects. Counts the bus cannot tell (events a dependency's filters dropped)
+are read from this process's Prometheus registry when the sensors run here.
+
+Cost matters: the hub runs beside the runner's hot path, so per message it only
+splits the subject, bumps a counter and appends to a deque; JSON work happens
+when a browser asks, and live updates go out in batches (:data:`PUSH_EVERY`).
+It never shows Secret values: it reads events, resolved triggers and firing
+records, which carry references to Secrets, not their contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from knevents import errors, events
+from knevents.bus import codec, naming
+from knevents.local import replay, routes, status, streams
+
+__all__ = ["HISTORY", "PUSH_EVERY", "Hub"]
+
+log = logging.getLogger("knevents.ui")
+
+HISTORY = 300
+"""Events kept for the live list (newest first on the page); older ones are in the archive (``replay``)."""
+FIRINGS_KEPT = 200
+"""Firing records kept for the page."""
+PUSH_EVERY = 0.5
+"""Seconds between live updates to browsers: one batch, however many events arrived."""
+PREVIEW = 160
+"""Characters of event data shown in the live list."""
+
+
+@dataclass
+class _Raw:
+    seq: int
+    subject: str
+    headers: Mapping[str, str]
+    data: bytes
+    summary: dict[str, Any] | None = None
+    """Made on first use (most events are never looked at), then kept."""
+
+
+def _tokens(subject: str) -> list[str]:
+    return [naming.decode_token(t) for t in subject.split(".")]
+
+
+class Hub:
+    """Live view of one bus and the manifests that run on it."""
+
+    def __init__(self, nc: Any, bus: str, manifests: Any, *, history: int = HISTORY) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.bus = bus
+        self.manifests = manifests
+        self.sensors = {s.metadata.name: s for s in manifests.sensors}
+        self._raw: deque[_Raw] = deque(maxlen=history)
+        self._firings: deque[dict[str, Any]] = deque(maxlen=FIRINGS_KEPT)
+        self.counts: Counter[str] = Counter()
+        self.last_failed: str | None = None
+        self._new_events: list[_Raw] = []
+        self._new_firings: list[dict[str, Any]] = []
+        self._listeners: set[asyncio.Queue[bytes]] = set()
+        self._subs: list[Any] = []
+        self._pusher: asyncio.Task[None] | None = None
+        self._changed = False
+        self._dlq_changed = False
+        self._sent_counts: dict[str, int] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Backfill the newest events and firings, then follow the bus."""
+        from nats.js import api
+
+        stream = naming.stream_name(self.bus)
+        try:
+            info = await self.js.stream_info(stream)
+            last = int(info.state.last_seq or 0)
+        except Exception as exc:
+            raise errors.KneventsError(f"the UI cannot read bus {self.bus!r}: {exc}") from exc
+        start = max(1, last - (self._raw.maxlen or HISTORY) + 1)
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start, mem_storage=True,
+        )
+        self._subs.append(await self.js.subscribe(
+            naming.subject_filter(self.bus), cb=self._on_event, ordered_consumer=True, config=config,
+            stream=stream))
+        for name in self.sensors:
+            for firing in reversed(await streams.last_firings(self.js, name, streams.FIRINGS_KEPT)):
+                self._remember_firing(asdict(firing), live=False)
+        self._subs.append(await self.nc.subscribe("knevents.firings.*", cb=self._on_firing))
+        self._pusher = asyncio.create_task(self._push_loop(), name="ui-push")
+
+    async def close(self) -> None:
+        """Stop following the bus and end every live stream."""
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for queue in list(self._listeners):
+            queue.put_nowait(b"")
+
+    # --- intake (hot path: keep it cheap) ------------------------------------------------
+
+    async def _on_event(self, msg: Any) -> None:
+        parts = msg.subject.split(".")
+        if len(parts) != 3:
+            return  # replay subjects (4 tokens) are not new events
+        source, event = naming.decode_token(parts[1]), naming.decode_token(parts[2])
+        if source == streams.RESERVED_SOURCE:
+            self.counts[f"sensor:{event}:dlq"] += 1
+            self.last_failed = f"sensor:{event}"
+            self._dlq_changed = self._changed = True
+            return
+        seq = int(msg.metadata.sequence.stream) if msg.metadata else 0
+        raw = _Raw(seq, msg.subject, msg.headers or {}, msg.data or b"")
+        self._raw.append(raw)
+        self.counts[f"event:{source}/{event}"] += 1
+        self._changed = True
+        if self._listeners:
+            self._new_events.append(raw)
+
+    async def _on_firing(self, msg: Any) -> None:
+        try:
+            firing = json.loads(msg.data)
+        except ValueError:
+            return
+        self._remember_firing(firing, live=True)
+
+    def _remember_firing(self, firing: dict[str, Any], *, live: bool) -> None:
+        self._firings.appendleft(firing)
+        node = f"trigger:{firing.get('sensor')}/{firing.get('trigger')}"
+        if live:
+            self._changed = True
+            self.counts[node + (":fired" if firing.get("ok") else ":failed")] += 1
+            if not firing.get("ok"):
+                self.last_failed = node
+            if self._listeners:
+                self._new_firings.append(firing)
+
+    # --- live stream ---------------------------------------------------------------------
+
+    def listen(self) -> asyncio.Queue[bytes]:
+        """A queue of Server-Sent Events chunks for one browser (an empty chunk ends the stream)."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=64)
+        self._listeners.add(queue)
+        return queue
+
+    def forget(self, queue: asyncio.Queue[bytes]) -> None:
+        """Stop feeding a browser that went away."""
+        self._listeners.discard(queue)
+
+    async def _push_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PUSH_EVERY)
+            if not self._listeners:
+                self._new_events.clear()
+                self._new_firings.clear()
+                continue
+            counts = self.node_counts()  # filtered counts move without a bus message: compare
+            if not self._changed and counts == self._sent_counts:
+                continue
+            self._sent_counts = counts
+            batch = {
+                "events": [self._summary(r) for r in reversed(self._new_events)],
+                "firings": list(reversed(self._new_firings)),
+                "counts": counts,
+                "last_failed": self.last_failed,
+                "dead_letters_changed": self._dlq_changed,
+            }
+            self._new_events, self._new_firings = [], []
+            self._changed = self._dlq_changed = False
+            chunk = b"data: " + json.dumps(batch, default=str).encode() + b"\n\n"
+            for queue in list(self._listeners):
+                if queue.full():  # a browser that stopped reading: drop it rather than grow
+                    self.forget(queue)
+                    queue.put_nowait(b"") if not queue.full() else None
+                    continue
+                queue.put_nowait(chunk)
+
+    # --- views ---------------------------------------------------------------------------
+
+    def _event(self, raw: _Raw) -> events.Event | None:
+        try:
+            return codec.decode_nats(raw.headers, raw.data)
+        except errors.EventError:
+            return None
+
+    def _summary(self, raw: _Raw) -> dict[str, Any]:
+        if raw.summary is None:
+            raw.summary = self._summarise(raw)
+        return raw.summary
+
+    def _summarise(self, raw: _Raw) -> dict[str, Any]:
+        _, source, name = _tokens(raw.subject)
+        event = self._event(raw)
+        preview = _preview(raw.data)
+        return {
+            "seq": raw.seq, "id": event.id if event else None, "source": source, "event": name,
+            "type": event.type if event else None,
+            "time": events.format_time(event.time) if event and event.time else None,
+            "preview": preview, "sensors": self._sensors_of(source, name),
+            "replay": bool(event and event.extensions.get(replay.REPLAY_EXTENSION)),
+        }
+
+    def _sensors_of(self, source: str, name: str) -> list[str]:
+        return sorted(
+            s for s, sensor in self.sensors.items()
+            if any(d.event_source_name == source and d.event_name == name for d in sensor.spec.dependencies or [])
+        )
+
+    def recent_events(self, source: str | None = None, sensor: str | None = None) -> list[dict[str, Any]]:
+        """The live list, newest first, optionally only one source's or one sensor's events."""
+        out = []
+        for raw in reversed(self._raw):
+            summary = self._summary(raw)
+            if source and summary["source"] != source:
+                continue
+            if sensor and sensor not in summary["sensors"]:
+                continue
+            out.append(summary)
+        return out
+
+    def firings(self, sensor: str | None = None) -> list[dict[str, Any]]:
+        """Recent firings, newest first."""
+        return [f for f in self._firings if sensor is None or f.get("sensor") == sensor]
+
+    def find(self, seq: int) -> events.Event | None:
+        """A kept event by its stream sequence."""
+        for raw in self._raw:
+            if raw.seq == seq:
+                return self._event(raw)
+        return None
+
+    def story(self, seq: int) -> dict[str, Any] | None:
+        """An event's full data and, per sensor, the ``knevents test`` explanation and the real firings."""
+        event = self.find(seq)
+        if event is None:
+            return None
+        stories = []
+        for name in self._sensors_of(event.source, event.subject or ""):
+            run = replay.explain(self.sensors[name], [event])
+            notes = run.notes[0]
+            stories.append({
+                "sensor": name, "step": run.steps[0], "would_store": notes.stored,
+                "waiting": notes.waiting, "actions": notes.actions,
+                "fired": [f for f in self._firings if event.id in (f.get("events") or {}).values()
+                          and f.get("sensor") == name],
+            })
+        return {"seq": seq, "event": events.to_json(event), "sensors": stories}
+
+    def node_counts(self) -> dict[str, int]:
+        """Counts per graph node id, the bus's and this process's sensor metrics merged."""
+        counts = dict(self.counts)
+        for (sensor, dependency), value in _filtered_counts().items():
+            counts[f"dep:{sensor}/{dependency}:filtered"] = value
+        return counts
+
+    async def sensor_state(self) -> list[dict[str, Any]]:
+        """For each trigger: its condition, what it holds and what it waits for."""
+        out = []
+        for name, sensor in self.sensors.items():
+            namespace = sensor.metadata.namespace or "default"
+            deps = [d.name for d in sensor.spec.dependencies or []]
+            for trigger in sensor.spec.triggers or []:
+                template = trigger.template
+                if template is None:
+                    continue
+                held = await status.pending_state(self.js, namespace, name, template.name)
+                condition = template.conditions or " && ".join(deps)
+                out.append({
+                    "sensor": name, "trigger": template.name, "condition": condition,
+                    "pending": held.get("pending", {}), "in_flight": held.get("in_flight", 0),
+                    "error": held.get("error"),
+                    "waiting_for": _waiting(condition, deps, set(held.get("pending", {}))),
+                })
+        return out
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Dead letters held, oldest first, with why they were dead-lettered."""
+        out: list[dict[str, Any]] = []
+        async for seq, headers, data in streams.read_dlq(self.js, self.bus, limit):
+            try:
+                event = codec.decode_nats(headers, data)
+                summary = {"id": event.id, "source": event.source, "event": event.subject,
+                           "preview": data[:PREVIEW].decode("utf-8", "replace")}
+            except errors.EventError:
+                summary = {"id": None, "source": None, "event": None, "preview": ""}
+            out.append({"seq": seq, "sensor": headers.get("Knevents-Sensor"),
+                        "reason": headers.get("Knevents-Reason"),
+                        "deliveries": headers.get("Knevents-Deliveries"), **summary})
+        return out
+
+    async def replay_dead_letter(self, seq: int) -> dict[str, Any]:
+        """Deliver a dead letter again to its sensor (as a replay), then drop it from the dead letters."""
+        headers, data = await streams.get_dlq(self.js, seq)
+        sensor = headers.get("Knevents-Sensor") or ""
+        if sensor not in self.sensors:
+            raise errors.KneventsError(f"dead letter {seq} belongs to sensor {sensor!r}, which is not here")
+        event = codec.decode_nats(headers, data)
+        replay_id = await replay.replay(self.js, self.bus, sensor, [event])
+        await streams.delete_dlq(self.js, seq)
+        return {"sensor": sensor, "event": event.id, "replay": replay_id}
+
+    async def discard_dead_letter(self, seq: int) -> None:
+        """Drop a dead letter for good."""
+        await streams.delete_dlq(self.js, seq)
+
+    def graph(self) -> dict[str, Any]:
+        """Nodes and edges: EventSource events → sensor dependencies → triggers."""
+        nodes: list[dict[str, Any]] = []
+        edges: list[tuple[str, str]] = []
+        seen: set[str] = set()
+
+        def node(node_id: str, kind: str, label: str, **extra: Any) -> None:
+            if node_id not in seen:
+                seen.add(node_id)
+                nodes.append({"id": node_id, "kind": kind, "label": label, **extra})
+
+        for es in self.manifests.event_sources:
+            for key, entries in routes.spec_entries(es):
+                for name in entries:
+                    node(f"event:{es.metadata.name}/{name}", "event", f"{es.metadata.name}/{name}", type=key)
+        for name, sensor in self.sensors.items():
+            node(f"sensor:{name}", "sensor", name)
+            for dep in sensor.spec.dependencies or []:
+                dep_id = f"dep:{name}/{dep.name}"
+                node(dep_id, "dependency", dep.name, sensor=name)
+                source_id = f"event:{dep.event_source_name}/{dep.event_name}"
+                node(source_id, "event", f"{dep.event_source_name}/{dep.event_name}", type="(not here)")
+                edges.append((source_id, dep_id))
+                edges.append((dep_id, f"sensor:{name}"))
+            for trigger in sensor.spec.triggers or []:
+                if trigger.template is None:
+                    continue
+                trigger_id = f"trigger:{name}/{trigger.template.name}"
+                node(trigger_id, "trigger", trigger.template.name, sensor=name)
+                edges.append((f"sensor:{name}", trigger_id))
+        return {"nodes": nodes, "edges": [{"from": a, "to": b} for a, b in edges]}
+
+
+def _preview(data: bytes) -> str:
+    """The start of an event's data; for Argo's ``{header, body}`` shape, of the body (what people look for)."""
+    if len(data) <= 256 * 1024:
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, dict) and "body" in value:
+            return json.dumps(value["body"], separators=(",", ":"), default=str)[:PREVIEW]
+    return data[: PREVIEW * 2].decode("utf-8", "replace")[:PREVIEW]
+
+
+def _waiting(condition: str, deps: list[str], held: set[str]) -> list[str]:
+    """Dependencies of the condition not held yet (all of them when nothing is held)."""
+    from knevents.spec import checks
+
+    names, _ = checks.condition_names(condition)
+    wanted = [n for n in (names or deps) if n in deps]
+    return [n for n in dict.fromkeys(wanted) if n not in held]
+
+
+def _filtered_counts() -> dict[tuple[str, str], int]:
+    """``knevents_sensor_events_filtered`` of this process, by (sensor, dependency)."""
+    from knevents import metrics
+
+    out: dict[tuple[str, str], int] = {}
+    for family in metrics.REGISTRY.collect():
+        if family.name != "knevents_sensor_events_filtered":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                out[(sample.labels["sensor"], sample.labels["dependency"])] = int(sample.value)
+    return out
+
+
+def now_iso() -> str:
+    """The current time for API answers."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
