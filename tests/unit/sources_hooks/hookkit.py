@@ -14,13 +14,11 @@ from knevents.runtime import source
 from tests.unit.sources_core.helpers import request, runtime
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "realworld" / "payloads"
 
 
 def payload(name: str) -> bytes:
-    """A documented example payload kept under tests/fixtures/payloads (or the shared corpus)."""
-    local = PAYLOADS / name
-    return (local if local.exists() else SHARED / name).read_bytes()
+    """A documented example payload kept under tests/fixtures/payloads (sources in its SOURCES.md)."""
+    return (PAYLOADS / name).read_bytes()
 
 
 @dataclass
