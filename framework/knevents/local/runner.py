@@ -26,7 +26,17 @@ from typing import Any
 from knevents import errors, events, web
 from knevents.bus import codec, naming
 from knevents.local import console as console_mod
-from knevents.local import dispatcher, httpserve, natsauth, natsd, observer, replay, routes, runnerfile, streams
+from knevents.local import (
+    dispatcher,
+    httpserve,
+    natsauth,
+    natsd,
+    observer,
+    replay,
+    routes,
+    runnerfile,
+    streams,
+)
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
