@@ -23,12 +23,14 @@ def _webhook() -> Path:
 def _sensor() -> Path:
     return upstream.example("sensors", "special-workflow-trigger-shortened.yaml")
 
+
 GOLDEN = Path(__file__).parent / "golden" / "webhook-workflow.yaml"
 
 
 def test_yaml_to_stdout_validates(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        cli.main(["render", str(_webhook()), str(_sensor()), "--namespace", "events", "--image", "reg/kn:1"]) == 0
+        cli.main(["render", str(_webhook()), str(_sensor()), "--namespace", "events", "--image", "reg/kn:1"])
+        == 0
     )
     objs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert {o["kind"] for o in objs} == {
@@ -145,3 +147,30 @@ def test_check_refuses_what_it_cannot_vouch_for(capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "check: Role " in captured.err and "not checked against Kubernetes 1.99" in captured.err
+
+
+def test_unknown_field_is_rendered_without_it_and_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nmetadata: {name: s}\n"
+        "spec:\n  dependencies: [{name: d, eventSourceName: a, eventName: b}]\n"
+        "  triggers:\n    - template: {name: t, log: {}, policy: {status: {allow: [200]}}}\n"
+    )
+    assert cli.main(["render", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "warning: " + str(path) + ", document 1, spec.triggers[0].template.policy: unknown field `policy` "
+        "ignored (as in Argo); `policy` belongs one level up, beside `template`" in captured.err
+    )
+    assert "policy" not in captured.out and "kind: Service" in captured.out
+
+
+def test_render_of_nothing_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    assert cli.main(["render", str(tmp_path)]) == 1
+    assert (
+        f"knevents render: no EventSource, Sensor or EventBus manifest in {tmp_path}: nothing to render"
+        in capsys.readouterr().err
+    )

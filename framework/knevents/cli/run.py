@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, errors.KneventsError) as exc:
         console.emit("error", str(exc))
         return 1
+    for problem in manifests.warnings:
+        console.emit("warning", str(problem))
     for problem in manifests.unsupported:
         console.emit("warning", f"not supported, skipped: {problem}")
     if not manifests.event_sources and not manifests.sensors:

@@ -1,10 +1,12 @@
 """``knevents validate PATH...``: check Argo Events manifests the way knevents will read them.
 
 Prints every problem of every file (file, document, path, message), then the
-parts that are valid Argo but not run by knevents, then one summary line.
-Exit codes: 0 valid (not-supported notes alone do not fail), 1 invalid, 2 usage
-error (a path that does not exist). ``--output json`` prints one JSON object
-instead, for tools.
+warnings (unknown fields knevents ignores as Argo does; dependencies naming no
+EventSource event of their folder), the parts that are valid Argo but not run
+by knevents, then one summary line. Exit codes: 0 valid (warnings and
+not-supported notes alone do not fail, unless ``--strict``), 1 invalid or no
+manifest found, 2 usage error (a path that does not exist). ``--output json``
+prints one JSON object instead, for tools.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def add_parser(subparsers: Any) -> None:
         "-o", "--output", choices=("text", "json"), default="text", help="output format (default: text)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only problems and the summary line")
+    parser.add_argument(
+        "--strict", action="store_true", help="treat warnings (unknown fields, unmatched dependencies) as errors"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,11 +52,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"knevents validate: {path}: no such file or directory", file=sys.stderr)
         return 2
     manifests = loading.collect(args.paths)
+    if args.strict:
+        manifests.problems.extend(_warnings(manifests))
+        manifests.warnings, manifests.crosscheck = [], []
     if args.output == "json":
         _print_json(manifests, sys.stdout)
     else:
         _print_text(manifests, sys.stdout, quiet=args.quiet)
-    return 1 if manifests.problems else 0
+    return 1 if manifests.problems or not manifests.checked else 0
+
+
+def _warnings(manifests: Any) -> list[Any]:
+    return [*manifests.warnings, *manifests.crosscheck]
 
 
 _LINE = re.compile(r" \(line (\d+)\)$")
@@ -70,7 +82,7 @@ def _problem_dict(problem: Any) -> dict[str, Any]:
 
 def _print_json(manifests: Any, out: TextIO) -> None:
     report = {
-        "valid": not manifests.problems,
+        "valid": not manifests.problems and manifests.checked > 0,
         "files": len(manifests.files),
         "checked": manifests.checked,
         "manifests": {
@@ -79,8 +91,10 @@ def _print_json(manifests: Any, out: TextIO) -> None:
             "EventBus": [m.metadata.name for m in manifests.event_buses],
         },
         "problems": [_problem_dict(p) for p in manifests.problems],
+        "warnings": [_problem_dict(p) for p in _warnings(manifests)],
         "unsupported": [_problem_dict(p) for p in manifests.unsupported],
         "skipped": [_problem_dict(p) for p in manifests.skipped],
+        "notes": [_problem_dict(p) for p in manifests.notes],
     }
     json.dump(report, out, indent=2)
     out.write("\n")
@@ -89,7 +103,11 @@ def _print_json(manifests: Any, out: TextIO) -> None:
 def _print_text(manifests: Any, out: TextIO, *, quiet: bool) -> None:
     for problem in manifests.problems:
         out.write(f"error: {problem}\n")
+    for warning in _warnings(manifests):
+        out.write(f"warning: {warning}\n")
     if not quiet:
+        for note in manifests.notes:
+            out.write(f"note: {note}\n")
         for note in manifests.unsupported:
             out.write(f"not supported: {note}\n")
         for note in manifests.skipped:
@@ -99,7 +117,11 @@ def _print_text(manifests: Any, out: TextIO, *, quiet: bool) -> None:
         f"{files} file{'s' if files != 1 else ''}",
         f"{manifests.checked} manifest{'s' if manifests.checked != 1 else ''}",
         f"{len(manifests.problems)} problem{'s' if len(manifests.problems) != 1 else ''}",
+        f"{len(_warnings(manifests))} warning{'s' if len(_warnings(manifests)) != 1 else ''}",
         f"{len(manifests.unsupported)} not supported",
     ]
+    if not manifests.checked:
+        out.write(f"no manifest: {', '.join(parts[:2])} (no EventSource, Sensor or EventBus found)\n")
+        return
     verdict = "invalid" if manifests.problems else "valid"
     out.write(f"{verdict}: {', '.join(parts)}\n")

@@ -86,7 +86,7 @@ def render(
     )
     for ns, bus in used:
         if (ns, bus) not in buses:
-            groups.append(Group("eventbus", bus, ns, eventbus.default_broker(bus, ns)))
+            groups.append(Group("eventbus", bus, ns, (eventbus.default_broker(bus, ns),)))
     problems: list[errors.Problem] = []
     for kind, docs, renderer in (
         ("eventsource", event_sources, eventsource.render),
@@ -153,6 +153,9 @@ def render_paths(paths: Sequence[str | Path], options: RenderOptions | None = No
     from knevents import spec
 
     manifests = spec.load_paths(paths)
+    if not manifests.count:
+        where = " ".join(map(str, paths))
+        raise errors.KneventsError(f"no EventSource, Sensor or EventBus manifest in {where}: nothing to render")
     rendering = render(
         [_dump(m) for m in manifests.event_sources],
         [_dump(m) for m in manifests.sensors],
@@ -162,7 +165,8 @@ def render_paths(paths: Sequence[str | Path], options: RenderOptions | None = No
     # valid Argo that knevents does not run is rendered anyway (the rest of the set is usable),
     # but said loudly: that part will not work once deployed
     notes = tuple(f"not supported, will not run: {p}" for p in manifests.unsupported)
-    return Rendering(rendering.groups, notes + rendering.warnings)
+    unknown = tuple(str(p) for p in manifests.warnings)  # rendered without the field, as Argo ignores it
+    return Rendering(rendering.groups, unknown + notes + rendering.warnings)
 
 
 def _dump(model: Any) -> dict[str, Any]:

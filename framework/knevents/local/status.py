@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from knevents import errors, events
-from knevents.local import natsauth, natsd, runnerfile, streams
+from knevents.local import natsd, runnerfile, streams
 from knevents.settings import NatsSettings
 
 __all__ = ["collect", "format_text", "open_store", "pending_state"]
@@ -29,17 +29,15 @@ async def open_store(state_dir: Path, info: runnerfile.RunnerInfo) -> AsyncItera
     from knevents.bus import jetstream
 
     server: natsd.NatsServer | None = None
-    url = natsauth.client_url(state_dir, info.nats_url)
+    url = info.nats_url
     runner_alive = info.running and runnerfile.pid_alive(info.pid)
     if info.managed_nats and not runner_alive:
         store = state_dir / "jetstream"
         if not store.exists():
             raise errors.KneventsError(f"no JetStream store in {store}")
-        config = state_dir / natsauth.CONFIG_FILE
-        server = natsd.NatsServer(store_dir=store, name="knevents-status",
-                                  config_file=config if config.exists() else None)
+        server = natsd.NatsServer(store_dir=store, name="knevents-status")
         server.start()
-        url = natsauth.client_url(state_dir, server.url)
+        url = server.url
     try:
         nc = await jetstream.connect(NatsSettings(url=url, connect_timeout=2.0))
     except errors.KneventsError:

@@ -7,11 +7,20 @@ by :mod:`knevents.spec.problems`), and Argo's admission rules
 Documents of other kinds (a ServiceAccount, RBAC, a Workflow) are skipped
 with a note; valid Argo that knevents does not run is reported as
 ``unsupported`` (:mod:`knevents.spec.support`), never as an error.
+
+Unknown fields are warnings, not errors: Argo's CRDs keep and ignore them, so
+YAML with a stray or misplaced field runs in Argo and must run here. The field
+is dropped and validation runs again; the warning names the field with a
+"did you mean …?" or where it belongs. When what is left is invalid at or
+above the unknown field (``openwhisk`` lower-case leaves a template with no
+trigger kind), the warning is reported as an error beside it.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +30,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from knevents import errors
-from knevents.spec import models, problems, sensor_rules, source_rules, support, tree, yamlio
+from knevents.spec import crosscheck, models, problems, sensor_rules, source_rules, support, tree, yamlio
 
 __all__ = [
     "API_VERSION",
@@ -39,6 +48,9 @@ API_VERSION = "argoproj.io/v1alpha1"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
+log = logging.getLogger("knevents.spec")
+_MAX_STRIP_ROUNDS = 5
+"""Validation passes dropping unknown fields (a dropped field can reveal another only inside a union)."""
 
 
 @dataclass
@@ -52,6 +64,12 @@ class Manifests:
     """Valid Argo that knevents does not run (``Problem.unsupported`` is true)."""
     problems: list[errors.Problem] = field(default_factory=list)
     """Errors; :func:`load_paths` raises when there is any, :func:`collect` does not."""
+    warnings: list[errors.Problem] = field(default_factory=list)
+    """Unknown fields that were ignored (as Argo ignores them); errors only for ``validate --strict``."""
+    crosscheck: list[errors.Problem] = field(default_factory=list)
+    """Dependencies naming no EventSource event of their folder (:mod:`.crosscheck`); shown by ``validate``."""
+    notes: list[errors.Problem] = field(default_factory=list)
+    """Things worth knowing that are not warnings (a folder of sensors without EventSources)."""
     skipped: list[errors.Problem] = field(default_factory=list)
     """Documents that are not Argo Events manifests (another kind or apiVersion)."""
     files: list[str] = field(default_factory=list)
@@ -66,6 +84,9 @@ class Manifests:
         self.event_buses.extend(other.event_buses)
         self.unsupported.extend(other.unsupported)
         self.problems.extend(other.problems)
+        self.warnings.extend(other.warnings)
+        self.crosscheck.extend(other.crosscheck)
+        self.notes.extend(other.notes)
         self.skipped.extend(other.skipped)
         self.files.extend(other.files)
         self.checked += other.checked
@@ -80,6 +101,50 @@ def _problem(message: str, path: str, file: str | None, document: int | None) ->
     return errors.Problem(message=message, path=path, file=file, document=document)
 
 
+def _delete(obj: Any, path: Sequence[str | int]) -> bool:
+    """Remove the key at ``path`` from decoded YAML; False when the path does not lead there."""
+    node = obj
+    for part in path[:-1]:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_dict or in_list):
+            return False
+        node = node[part]
+    if isinstance(node, dict) and path and path[-1] in node:
+        del node[path[-1]]
+        return True
+    return False
+
+
+def _without_unknown(
+    cls: type[Model], obj: dict[str, Any]
+) -> tuple[Model | None, list[tuple[str, str]], pydantic.ValidationError | None]:
+    """Validate, dropping unknown fields; the model (or the remaining error) and ``(path, warning)`` pairs."""
+    current: dict[str, Any] = obj
+    dropped: list[tuple[str, str]] = []
+    for _ in range(_MAX_STRIP_ROUNDS):
+        try:
+            return cls.model_validate(current, by_alias=True, by_name=False), dropped, None
+        except pydantic.ValidationError as exc:
+            unknown = problems.unknown_fields(cls, exc)
+            if current is obj and unknown:
+                current = copy.deepcopy(obj)
+            removed = [(p, m) for p, m in unknown if _delete(current, p)]
+            if not removed:
+                return None, dropped, exc
+            dropped.extend((problems.format_path(p), m) for p, m in removed)
+    try:
+        return cls.model_validate(current, by_alias=True, by_name=False), dropped, None
+    except pydantic.ValidationError as exc:
+        return None, dropped, exc
+
+
+def _ignored(message: str, path: str) -> str:
+    """``unknown field `x`; hint`` → ``unknown field `x` ignored (as in Argo); hint``."""
+    key = problems.format_path(_split(path)[-1:]) if path else ""
+    return message.replace(f"unknown field `{key}`", f"unknown field `{key}` ignored (as in Argo)", 1)
+
+
 def _validate(
     cls: type[Model],
     obj: Any,
@@ -88,6 +153,7 @@ def _validate(
     file: str | None,
     document: int | None,
     parts: Callable[[Any], Iterable[tuple[str, str]]] = lambda _: (),
+    warnings: list[errors.Problem] | None = None,
 ) -> Model:
     found: list[errors.Problem] = []
     if not isinstance(obj, dict):
@@ -102,16 +168,29 @@ def _validate(
         found.append(
             _problem(f"expected apiVersion {API_VERSION}, got {version!r}", "apiVersion", file, document)
         )
-    try:
-        model = cls.model_validate(obj, by_alias=True, by_name=False)
-    except pydantic.ValidationError as exc:
+    model, dropped, exc = _without_unknown(cls, obj)
+    if exc is not None or model is None:
+        assert exc is not None
         found.extend(_problem(m, p, file, document) for p, m in problems.from_validation_error(cls, exc))
         shaped = {p.path for p in found}
         found.extend(_problem(m, p, file, document) for p, m in parts(obj) if p not in shaped)
-        raise errors.SpecError(found) from None
-    found.extend(_problem(m, p, file, document) for p, m in rules(model))
+    else:
+        found.extend(_problem(m, p, file, document) for p, m in rules(model))
+    # An unknown field in (or beside the field of) something that is wrong anyway is part of the
+    # explanation (`openwhisk` leaves a template with no kind; `serverURL` beside a missing `url`): an error.
+    wrong = [_split(p.path) for p in found if p.path]
+    for path, message in dropped:
+        problem = _problem(message, path, file, document)
+        parent = _split(path)[:-1]
+        if any(w[: len(parent)] == parent and len(w) <= len(parent) + 1 for w in wrong):
+            found.append(problem)
+        elif warnings is not None:
+            warnings.append(_problem(_ignored(message, path), path, file, document))
+        else:
+            log.warning("%s", _problem(_ignored(message, path), path, file, document))
     if found:
         raise errors.SpecError(found)
+    assert model is not None
     return model
 
 
@@ -148,17 +227,21 @@ def _bus_rules(bus: models.EventBus) -> Iterator[tuple[str, str]]:
     yield from source_rules.check_event_bus(bus)
 
 
+Warnings = list[errors.Problem] | None
+"""Where ignored unknown fields are reported; ``None`` logs them (``knevents.spec``, level warning)."""
+
+
 def parse_sensor(
-    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None, warnings: Warnings = None
 ) -> models.Sensor:
     """A validated Sensor from a decoded manifest; raises SpecError listing every problem."""
     return _validate(
-        models.Sensor, obj, _sensor_rules, "Sensor", file, document, sensor_rules.check_sensor_parts
+        models.Sensor, obj, _sensor_rules, "Sensor", file, document, sensor_rules.check_sensor_parts, warnings
     )
 
 
 def parse_event_source(
-    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None, warnings: Warnings = None
 ) -> models.EventSource:
     """A validated EventSource from a decoded manifest; raises SpecError listing every problem."""
     return _validate(
@@ -169,14 +252,15 @@ def parse_event_source(
         file,
         document,
         source_rules.check_event_source_parts,
+        warnings,
     )
 
 
 def parse_event_bus(
-    obj: dict[str, Any], *, file: str | None = None, document: int | None = None
+    obj: dict[str, Any], *, file: str | None = None, document: int | None = None, warnings: Warnings = None
 ) -> models.EventBus:
     """A validated EventBus from a decoded manifest; raises SpecError listing every problem."""
-    return _validate(models.EventBus, obj, _bus_rules, "EventBus", file, document)
+    return _validate(models.EventBus, obj, _bus_rules, "EventBus", file, document, warnings=warnings)
 
 
 def _where(problem: errors.Problem, file: str | None, document: int) -> errors.Problem:
@@ -240,22 +324,25 @@ def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> No
         return
     out.checked += 1
     try:
+        warned: list[errors.Problem] = []
         if kind == "Sensor":
-            sensor = parse_sensor(obj, file=file, document=doc.index)
+            sensor = parse_sensor(obj, file=file, document=doc.index, warnings=warned)
             out.sensors.append(sensor)
             notes = list(support.unsupported_in_sensor(sensor))
         elif kind == "EventSource":
-            source = parse_event_source(obj, file=file, document=doc.index)
+            source = parse_event_source(obj, file=file, document=doc.index, warnings=warned)
             out.event_sources.append(source)
             notes = list(support.unsupported_in_source(source))
         else:
-            bus = parse_event_bus(obj, file=file, document=doc.index)
+            bus = parse_event_bus(obj, file=file, document=doc.index, warnings=warned)
             out.event_buses.append(bus)
             notes = list(support.unsupported_in_bus(bus))
     except errors.SpecError as exc:
         out.problems.extend(_with_lines(exc.problems, doc))
+        out.warnings.extend(_with_lines(warned, doc))
         return
     out.unsupported.extend(_where(n, file, doc.index) for n in notes)
+    out.warnings.extend(_with_lines(warned, doc))
 
 
 _SEGMENT = re.compile(r"\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\.?([^.\[]+)")
@@ -303,6 +390,7 @@ def _files(path: Path) -> list[Path]:
 def collect(paths: Iterable[str | Path]) -> Manifests:
     """Load files and folders (recursively, ``*.yaml``/``*.yml``); every problem is in the result."""
     out = Manifests()
+    folders: dict[Path, tuple[list[Any], list[tuple[Any, str | None]]]] = {}
     for raw in paths:
         path = Path(raw)
         if not path.exists():
@@ -315,7 +403,15 @@ def collect(paths: Iterable[str | Path]) -> Manifests:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
                 out.problems.append(_problem(f"cannot read: {reason}", "", str(file), None))
                 continue
-            out.extend(load_text(text, file=str(file)))
+            found = load_text(text, file=str(file))
+            sources, sensors = folders.setdefault(file.parent, ([], []))
+            sources.extend(found.event_sources)
+            sensors.extend((s, str(file)) for s in found.sensors)
+            out.extend(found)
+    for folder, (sources, sensors) in folders.items():
+        if sensors and not sources:
+            out.notes.append(crosscheck.no_sources(str(folder)))
+        out.crosscheck.extend(crosscheck.check_folder(str(folder), sources, sensors))
     return out
 
 
@@ -335,6 +431,8 @@ def load_one(path_or_text: str | Path, kind: str | None = None) -> Any:
     manifests = load_text(text, file=file)
     if manifests.problems:
         raise errors.SpecError(manifests.problems)
+    for warning in manifests.warnings:  # a function's one load at start: warned once, in its log
+        log.warning("%s", warning)
     found: Sequence[Any] = [*manifests.event_sources, *manifests.sensors, *manifests.event_buses]
     if kind is not None:
         found = [m for m in found if type(m).__name__ == kind]

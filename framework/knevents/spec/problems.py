@@ -21,7 +21,7 @@ import pydantic
 
 from knevents.spec import models
 
-__all__ = ["format_path", "from_validation_error", "type_name"]
+__all__ = ["format_path", "from_validation_error", "type_name", "unknown_fields"]
 
 _SCALAR_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
@@ -224,6 +224,18 @@ def from_validation_error(
         seen[text] = message
         seen[key] = message
         yield text, message
+
+
+def unknown_fields(
+    root: type[pydantic.BaseModel], exc: pydantic.ValidationError
+) -> list[tuple[list[str | int], str]]:
+    """``(YAML path, message with a "did you mean …?")`` of every unknown field among the errors, once each."""
+    out: dict[str, tuple[list[str | int], str]] = {}
+    for error in exc.errors(include_url=False):
+        if error["type"] == "extra_forbidden":
+            path, _ = _walk(root, error["loc"])
+            out.setdefault(format_path(path), (path, _unknown_field(root, path)))
+    return list(out.values())
 
 
 def _expected_at(root: type[pydantic.BaseModel], path: list[str | int]) -> list[Any]:

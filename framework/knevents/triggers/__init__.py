@@ -25,7 +25,6 @@ from knevents.triggers import (
     argo_workflow,
     aws_lambda,
     backoff,
-    email,
     fetch,
     http,
     k8s,
@@ -63,7 +62,6 @@ REGISTRY: dict[str, TriggerExecutor] = {
     "awsLambda": aws_lambda.AwsLambdaTrigger(),
     "nats": nats.NatsTrigger(),
     "slack": slack.SlackTrigger(),
-    "email": email.EmailTrigger(),
 }
 
 

@@ -179,9 +179,11 @@ SHAPES: list[tuple[str, str, Any, str, str]] = [
     ("field", "value", "path", "fragment"), [s[1:] for s in SHAPES], ids=[s[0] for s in SHAPES]
 )
 def test_shape_problem(field: str, value: Any, path: str, fragment: str) -> None:
+    warned: list[errors.Problem] = []  # unknown fields are warnings (Argo ignores them), the rest errors
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(patch(sensor(), field, value))
-    found = [(p.path, p.message) for p in info.value.problems]
+        loading.parse_sensor(patch(sensor(), field, value), warnings=warned)
+        raise errors.SpecError("no error")
+    found = [(p.path, p.message) for p in [*info.value.problems, *warned]]
     assert any(p == path and fragment in m for p, m in found), found
     assert all("pydantic" not in m and "Input should" not in m for _, m in found)
 
@@ -259,9 +261,54 @@ spec:
       endpoint: /b
       methd: POST
 """
-    found = {p.path: p.message for p in loading.load_text(text).problems}
+    loaded = loading.load_text(text)
+    found = {p.path: p.message for p in [*loaded.problems, *loaded.warnings]}
     assert found["spec.webhook.a.endpoint"].endswith("(line 9)")
-    assert found["spec.webhook.b.methd"] == "unknown field `methd`; did you mean `method`? (line 13)"
+    assert (
+        found["spec.webhook.b.methd"]
+        == "unknown field `methd` ignored (as in Argo); did you mean `method`? (line 13)"
+    )
+
+
+def test_unknown_fields_are_ignored_with_a_warning_as_argo_does() -> None:
+    obj = patch(sensor(), "spec.triggers.0.template.atLeastOnce", True)
+    obj = patch(obj, "spec.dependencies.0.eventname", "x")
+    warned: list[errors.Problem] = []
+    model = loading.parse_sensor(obj, warnings=warned)
+    assert not model.spec.triggers[0].at_least_once  # ignored, as Argo does: it is not read one level up
+    assert [(w.path, w.message) for w in warned] == [
+        (
+            "spec.dependencies[0].eventname",
+            "unknown field `eventname` ignored (as in Argo); did you mean `eventName`? (field names are case-sensitive)",
+        ),
+        (
+            "spec.triggers[0].template.atLeastOnce",
+            "unknown field `atLeastOnce` ignored (as in Argo); `atLeastOnce` belongs one level up, beside `template`",
+        ),
+    ]
+
+
+def test_an_unknown_field_that_leaves_a_template_with_no_kind_stays_an_error() -> None:
+    obj = patch(sensor(), "spec.triggers.0.template.http", DELETE)
+    obj = patch(obj, "spec.triggers.0.template.htp", {"url": "http://x"})
+    with pytest.raises(errors.SpecError) as info:
+        loading.parse_sensor(obj, warnings=[])
+    messages = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert any(
+        m.startswith("spec.triggers[0].template: a trigger template needs a trigger kind") for m in messages
+    )
+    assert "spec.triggers[0].template.htp: unknown field `htp`; did you mean `http`?" in messages
+
+
+def test_functions_log_the_warning_once(caplog: pytest.LogCaptureFixture) -> None:
+    text = _dump(patch(sensor(), "spec.triggers.0.template.policy", {"status": {"allow": [200]}}))
+    with caplog.at_level("WARNING", logger="knevents.spec"):
+        loading.load_one(text, kind="Sensor")
+    [line] = [r.getMessage() for r in caplog.records if "policy" in r.getMessage()]
+    assert (
+        "spec.triggers[0].template.policy: unknown field `policy` ignored (as in Argo); "
+        "`policy` belongs one level up, beside `template`" in line
+    )
 
 
 def test_rules_still_run_on_the_parts_that_parse() -> None:

@@ -22,7 +22,57 @@ def test_valid_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     _write(tmp_path / "s.yaml", sensor(), event_source())
     assert cli.main(["validate", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.strip().splitlines()[-1] == "valid: 1 file, 2 manifests, 0 problems, 0 not supported"
+    assert out.strip().splitlines() == [
+        # the cross-check: the helper sensor's second dependency names an event the EventSource lacks
+        f"warning: {tmp_path / 's.yaml'}, spec.dependencies[1].eventName: EventSource `hooks` has no event `b` "
+        "(it has: a, tick)",
+        "valid: 1 file, 2 manifests, 0 problems, 1 warning, 0 not supported",
+    ]
+
+
+def test_crosscheck_suggests_the_name_meant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    typo = patch(sensor(), "spec.dependencies.0.eventSourceName", "hoks")
+    _write(tmp_path / "s.yaml", typo, event_source())
+    assert cli.main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"warning: {tmp_path / 's.yaml'}, spec.dependencies[0].eventSourceName: no EventSource `hoks` in "
+        f"{tmp_path}; did you mean `hooks`? (defined: hooks)" in out
+    )
+
+
+def test_sensors_without_eventsources_get_a_note_not_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "s.yaml", sensor())
+    assert cli.main(["validate", "--strict", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: no EventSource in {tmp_path}: the sensors' dependencies were not cross-checked" in out
+    assert "warning:" not in out
+
+
+def test_unknown_field_is_a_warning_and_strict_makes_it_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = _write(tmp_path / "s.yaml", patch(sensor(), "spec.triggers.0.template.atLeastOnce", True))
+    assert cli.main(["validate", str(file)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"warning: {file}, document 1, spec.triggers[0].template.atLeastOnce: unknown field `atLeastOnce` ignored "
+        "(as in Argo); `atLeastOnce` belongs one level up, beside `template`" in out
+    )
+    assert cli.main(["validate", "--strict", str(file)]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {file}, document 1, spec.triggers[0].template.atLeastOnce: unknown field" in out
+    assert out.strip().splitlines()[-1].startswith("invalid: 1 file, 1 manifest, 1 problem, 0 warnings")
+
+
+def test_an_empty_folder_is_reported_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "README.md").write_text("no manifests here")
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == (
+        "no manifest: 0 files, 0 manifests (no EventSource, Sensor or EventBus found)\n"
+    )
 
 
 def test_invalid_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,7 +85,7 @@ def test_invalid_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtu
         f"error: {file}, document 1, spec.triggers[0].template.http.method: method `FETCH`"
     )
     assert "spec.triggers[1].template.k8s.operation" in lines[1]
-    assert lines[-1] == "invalid: 1 file, 1 manifest, 2 problems, 0 not supported"
+    assert lines[-1] == "invalid: 1 file, 1 manifest, 2 problems, 0 warnings, 0 not supported"
 
 
 def test_not_supported_alone_does_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
