@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.slack_api",
     "tests.fixtures.argo_grpc",
     "tests.fixtures.rabbitmq",
+    "tests.fixtures.brokers",
 ]

@@ -84,7 +84,6 @@ _SOURCES = {
     "azure-service-bus": "azureServiceBus",
     "emitter": "emitter",
     "hdfs": "hdfs",
-    "kafka": "kafka",
     "mqtt": "mqtt",
     "nsq": "nsq",
     "pulsar": "pulsar",

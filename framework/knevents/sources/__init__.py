@@ -22,6 +22,7 @@ MODULES: dict[str, str] = {
     "calendar": "calendar",
     "nats": "nats",
     "amqp": "amqp",
+    "kafka": "kafka",
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",

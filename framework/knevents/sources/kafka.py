@@ -1,0 +1,322 @@
+"""The ``kafka`` event source: Argo's KafkaEventSource on aiokafka, committing only what the bus accepted.
+
+Each record becomes one event with Argo's ``KafkaEventData``: ``{"topic",
+"key", "partition", "body", "timestamp", "headers", "metadata"?}`` in Go's
+field order; ``body`` is the value's JSON with ``jsonBody`` (a record that is
+not JSON is skipped and counted, as Argo fails to marshal it), else base64 as
+Go marshals ``[]byte``; ``timestamp`` is Go's ``time.Time.String()``;
+``headers`` a map (the last value of a repeated key wins, as in Argo). The
+event id is Argo's ``eventSource:event:url:topic:partition:offset``, so a
+redelivered record dedupes on the bus and in the sensor.
+
+Two modes, as in Argo:
+
+* **no** ``consumerGroup``: one ``partition``, starting at the newest offset
+  on first start (Argo's ``OffsetNewest``). knevents also commits the offset
+  it has published under a private group id (``knevents.<ns>.<eventsource>.<event>``,
+  no membership), so a restart resumes where it stopped: nothing produced
+  while the runner was down is lost (Argo loses it).
+* ``consumerGroup``: every partition of the topic, shared by the group's
+  members (several replicas on Knative), ``oldest`` for a new group,
+  ``rebalanceStrategy`` range / roundrobin / sticky.
+
+Offsets are committed after each batch whose events the bus accepted; a crash
+re-delivers at most one batch (:data:`BATCH` records) per consumer, deduped
+downstream by the event id. When the bus refuses, the consumer seeks back and
+retries the same record after a pause. aiokafka is imported lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import Coroutine, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from knevents import errors, events
+from knevents.sources import base, common, kafka_client, reconnect
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+__all__ = ["BATCH", "KafkaSource", "check", "create", "go_time", "record_data"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+"""Records per fetch: the most a SIGKILL can make the source publish twice (per consumer)."""
+
+MAX_DATA = 1008 * 1024
+"""Bytes of event data a record may become: NATS takes 1 MiB per message, headers included, and would
+refuse a larger event on every retry (the Knative broker's limit is of the same order)."""
+
+
+def go_time(millis: int) -> str:
+    """Go's ``time.Time.String()`` of a Kafka timestamp in UTC: ``2024-05-01 10:00:00.5 +0000 UTC``."""
+    moment = datetime.fromtimestamp(millis / 1000, UTC)
+    fraction = f"{millis % 1000:03d}".rstrip("0")
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + " +0000 UTC"
+
+
+def record_data(record: ConsumerRecord[Any, Any], *, json_body: bool, metadata: dict[str, str] | None) -> bytes | None:
+    """The event data of one record, or ``None`` when ``json_body`` is set and the value is not JSON."""
+    value: bytes | None = record.value
+    if value is None:
+        body = "null"
+    elif json_body:
+        text = common.json_text(value)
+        if text is None:
+            return None
+        body = text
+    else:
+        body = json.dumps(base64.b64encode(value).decode("ascii"))
+    key = record.key.decode("utf-8", "replace") if record.key is not None else ""
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+    parts = ['{"topic":', json.dumps(record.topic, ensure_ascii=False), ',"key":', json.dumps(key, ensure_ascii=False),
+             ',"partition":', str(record.partition), ',"body":', body, ',"timestamp":', json.dumps(go_time(record.timestamp)),
+             ',"headers":', json.dumps(dict(sorted(headers.items())), ensure_ascii=False)]
+    if metadata:
+        parts += [',"metadata":', json.dumps(dict(sorted(metadata.items())), ensure_ascii=False)]
+    parts.append("}")
+    return "".join(parts).encode()
+
+
+class KafkaSource:
+    """One ``kafka`` entry: consume, publish each record, commit what the bus accepted."""
+
+    def __init__(self, event_name: str, config: Any, ctx: base.SourceContext) -> None:
+        where = f"kafka.{event_name}"
+        problems = list(check(config, where))
+        if problems:
+            raise errors.SpecError([errors.Problem(message, path=path) for path, message in problems])
+        self.event_name = event_name
+        self._config = config
+        self._ctx = ctx
+        self._where = where
+        self._reconnect = reconnect.Reconnect(config.connection_backoff, f"{where}.connectionBackoff")
+        self._last_ts: dict[Any, int] = {}
+        """Partition → timestamp of the last record committed (to notice and survive a broker reset)."""
+        self._skip_before: dict[Any, int] = {}
+        self._next_reset_check = 0.0
+        self._url0 = str(config.url).split(",")[0].strip()
+        self._metadata = dict(config.metadata) if config.metadata else None
+        self._pause = 1.0 / config.limit_events_per_second if config.limit_events_per_second else 0.0
+        for name, value in (("config", config.config), ("version", config.version)):
+            if value:
+                log.warning("kafka %s: `%s` is Sarama-specific and ignored (aiokafka negotiates the protocol "
+                            "version and has its own settings)", event_name, name)
+
+    def not_ready(self) -> str | None:
+        """Why this source cannot consume now, or ``None``."""
+        return self._reconnect.waiting
+
+    async def run(self, publish: base.Publish, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; reconnect with ``connectionBackoff`` whenever the broker is lost."""
+        while not stop.is_set():
+            try:
+                await _until_stopped(self._session(publish, stop), stop)
+            except kafka_client.errors() as exc:
+                reason = f"kafka {self._url0}: {exc!r}"
+                delay = await self._reconnect.wait(reason, stop)
+                log.warning("kafka %s: %s; reconnected after %.1fs", self.event_name, reason, delay)
+
+    async def _session(self, publish: base.Publish, stop: asyncio.Event) -> None:
+        options = kafka_client.options(self._config, self._ctx)
+        group = self._config.consumer_group
+        consumer = kafka_client.consumer(self._config, options, self._private_group() if group is None else None)
+        try:
+            await consumer.start()
+            if group is None:
+                if not await self._assign_partition(consumer, stop):
+                    return
+            else:
+                kafka_client.subscribe(consumer, self._config)
+            self._reconnect.connected()
+            log.info("kafka %s: consuming %s from %s", self.event_name, self._config.topic, self._url0)
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=BATCH)
+                if not batch:
+                    await self._rewind_if_reset(consumer)
+                for records in batch.values():
+                    if not await self._handle(consumer, records, publish, stop):
+                        break
+        finally:
+            # a consumer whose broker is gone may wait long on leaving; never hold a shutdown for it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(consumer.stop()), 5)
+
+    async def _rewind_if_reset(self, consumer: AIOKafkaConsumer) -> None:
+        """Read a partition again from its start when the broker lost it (deleted topic, memory-only broker).
+
+        The sign is a committed offset that vanished, or a log that now ends before our position.
+        Offsets start at 0 again then, so waiting at the old position would skip the new records
+        below it; records older than the last one published are skipped on the way (they were
+        published already). Brokers that answer OFFSET_OUT_OF_RANGE are also covered by
+        ``auto_offset_reset="earliest"``.
+        """
+        now = asyncio.get_running_loop().time()
+        if now < self._next_reset_check:
+            return
+        self._next_reset_check = now + 5.0
+        for tp in consumer.assignment():
+            if tp not in self._last_ts:
+                continue
+            end = consumer.highwater(tp)
+            lost = await consumer.committed(tp) is None
+            if lost or (end is not None and end < await consumer.position(tp)):
+                log.warning("kafka %s: the broker lost %s's offsets; reading it again from the start, skipping "
+                            "records older than the last one published", self.event_name, tp)
+                self._skip_before[tp] = self._last_ts.pop(tp)
+                await consumer.seek_to_beginning(tp)
+
+    def _private_group(self) -> str:
+        return f"knevents.{self._ctx.namespace}.{self._ctx.event_source_name}.{self.event_name}"
+
+    async def _assign_partition(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> bool:
+        """Assign the configured partition at the committed offset, else the newest (Argo's start)."""
+        from aiokafka import TopicPartition
+
+        topic, number = str(self._config.topic), int(str(self._config.partition))
+        while number not in (await kafka_client.partitions(consumer, topic)):
+            await self._reconnect.wait(f"kafka {self._url0}: partition {number} of topic {topic} is not available", stop)
+            if stop.is_set():
+                return False
+        tp = TopicPartition(topic, number)
+        consumer.assign([tp])
+        committed = await consumer.committed(tp)
+        if committed is None or committed < 0:
+            await consumer.seek_to_end(tp)
+        else:
+            consumer.seek(tp, committed)
+        return True
+
+    async def _handle(self, consumer: AIOKafkaConsumer, records: list[Any], publish: base.Publish,
+                      stop: asyncio.Event) -> bool:
+        """Publish one partition's records in order; commit the accepted prefix; False when the bus refused."""
+        from aiokafka import TopicPartition
+
+        first = records[0]
+        tp = TopicPartition(first.topic, first.partition)
+        floor = self._skip_before.pop(tp, None)
+        if floor is not None:
+            fresh = [r for r in records if r.timestamp >= floor]
+            if not fresh:
+                self._skip_before[tp] = floor
+                await consumer.commit({tp: records[-1].offset + 1})
+                return True
+            records = fresh
+        accepted = 0
+        failure: Exception | None = None
+        if self._pause:
+            for record in records:
+                try:
+                    await self._publish_one(record, publish)
+                except errors.BusUnavailableError as exc:
+                    failure = exc
+                    break
+                accepted += 1
+                await _sleep(stop, self._pause)
+        else:
+            outcomes = await asyncio.gather(*(self._publish_one(r, publish) for r in records), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, errors.BusUnavailableError):
+                        raise outcome
+                    failure = outcome
+                    break
+                accepted += 1
+        if accepted:
+            await consumer.commit({tp: records[accepted - 1].offset + 1})
+            self._last_ts[tp] = records[accepted - 1].timestamp
+        if failure is None:
+            return True
+        log.error("kafka %s: the bus refused offset %d of %s; retrying it: %s", self.event_name,
+                  records[accepted].offset, tp, failure)
+        consumer.seek(tp, records[accepted].offset)
+        await _sleep(stop, 1.0)
+        return False
+
+    def _reject(self, reason: str, why: str) -> None:
+        common.rejected(self._ctx.event_source_name, self.event_name, reason)
+        log.error("kafka %s: record skipped (%s): %s", self.event_name, reason, why)
+
+    async def _publish_one(self, record: Any, publish: base.Publish) -> None:
+        """Publish one record, or skip it for good with a logged reason (bad JSON, too large, unconvertible)."""
+        where = f"{record.topic}/{record.partition}@{record.offset}"
+        try:
+            data = record_data(record, json_body=bool(self._config.json_body), metadata=self._metadata)
+        except Exception as exc:  # a record we cannot convert must not block its partition
+            self._reject("poison", f"{where}: {type(exc).__name__}: {exc}")
+            return
+        if data is None:
+            self._reject("malformed", f"{where}: jsonBody is set but the value is not JSON")
+            return
+        if len(data) > MAX_DATA:
+            self._reject("too_large",
+                          f"{where}: {len(data)} bytes of event data, limit {MAX_DATA}")
+            return
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+        trace = common.traceparent(headers.get("traceparent"))
+        # Argo's id, plus the record timestamp: a recreated topic starts its offsets at 0 again and
+        # must not collide with the old records inside the bus's and the sensor's dedupe windows
+        event_id = (f"{self._ctx.event_source_name}:{self.event_name}:{self._url0}:{record.topic}:"
+                    f"{record.partition}:{record.offset}:{record.timestamp}")
+        await publish(events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="kafka",
+                                       data=data, id=event_id, extensions={"traceparent": trace} if trace else None))
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``work`` until it ends or ``stop`` is set (then cancel it: a client call may be retrying for long)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Argo's ``validate.go`` rules, plus the fields knevents refuses (no I/O)."""
+    if not config.url:
+        yield f"{path}.url", "a kafka event source needs `url`"
+    if not config.topic:
+        yield f"{path}.topic", "a kafka event source needs `topic`"
+    group = config.consumer_group
+    if not config.partition and group is None:
+        yield path, "a kafka event source needs `consumerGroup` or `partition`"
+    if group is None and config.partition:
+        try:
+            int(str(config.partition))
+        except ValueError:
+            yield f"{path}.partition", f"partition {config.partition!r} is not a number"
+    if group is not None and not group.group_name:
+        yield f"{path}.consumerGroup.groupName", "a consumer group needs `groupName`"
+    if group is not None and group.rebalance_strategy not in (None, "", "range", "roundrobin", "sticky"):
+        yield f"{path}.consumerGroup.rebalanceStrategy", "rebalanceStrategy is one of range, roundrobin, sticky"
+    if config.sasl is not None and (config.sasl.mechanism or "PLAIN") not in kafka_client.SASL_MECHANISMS:
+        yield f"{path}.sasl.mechanism", f"SASL mechanism must be one of {', '.join(kafka_client.SASL_MECHANISMS)}"
+    if config.schema_registry is not None:
+        yield f"{path}.schemaRegistry", "not supported by knevents: Avro decoding through a schema registry"
+    if config.aws_msk_iam_auth is not None:
+        yield f"{path}.awsMskIamAuth", "not supported by knevents: AWS MSK IAM (OAUTHBEARER) authentication"
+
+
+@base.register("kafka")
+def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+    """Factory for the ``kafka`` spec key."""
+    return KafkaSource(event_name, config, ctx)

@@ -1,0 +1,138 @@
+"""The kafka event source against a real Tansu broker: Argo's data, both modes, nothing lost, bad input, health."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+
+from knevents import metrics, web
+from knevents.sources import kafka
+
+from tests.fixtures.brokers import Tansu
+from tests.integration.brokers.kafka_support import Running, create_topic, produce, until
+
+GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? \+0000 UTC$")
+
+
+
+async def _health_of(running: Running) -> tuple[int, str]:
+    answer = await running.rt.handle(web.Request(method="GET", path="/health", headers=web.Headers([]), body=b""))
+    return answer.status, answer.body.decode()
+
+
+async def test_partition_mode_argo_data_newest_start_and_resume(tansu: Tansu) -> None:
+    await create_topic(tansu.url, "topic-2", 2)
+    await produce(tansu.url, "topic-2", [b'{"old": true}'], partition=1)  # before the first start: not read (newest)
+    spec = {"kafka": {"example": {"url": tansu.url, "topic": "topic-2", "jsonBody": True, "partition": "1",
+                                  "metadata": {"team": "a"}}}}
+    async with Running(spec, name="kafka") as running:
+        await until(lambda: running.rt.not_ready() == [])
+        await produce(tansu.url, "topic-2", [b'{"n": 1}'], partition=1, key=b"k1",
+                      headers=[("h", b"x"), ("h", b"last"), ("traceparent",
+                               b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")])
+        await produce(tansu.url, "topic-2", [b'{"other": 0}'], partition=0)  # another partition: not read
+        await until(lambda: len(running.memory.events) == 1)
+        status, _ = await _health_of(running)
+    event = running.memory.events[0]
+    data = running.data()[0]
+    assert list(data) == ["topic", "key", "partition", "body", "timestamp", "headers", "metadata"]
+    assert data["topic"] == "topic-2" and data["key"] == "k1" and data["partition"] == 1
+    assert data["body"] == {"n": 1}
+    assert data["headers"]["h"] == "last"
+    assert data["metadata"] == {"team": "a"}
+    assert GO_TIME.match(data["timestamp"]), data["timestamp"]
+    assert event.id.startswith(f"kafka:example:{tansu.url}:topic-2:1:1:")
+    assert event.type == "kafka" and event.subject == "example" and event.source == "kafka"
+    assert event.extensions["traceparent"].startswith("00-4bf92f35")
+    assert status == 200
+    # produced while the source is down: read after it starts again (the offset was committed)
+    await produce(tansu.url, "topic-2", [b'{"n": 2}', b'{"n": 3}'], partition=1)
+    async with Running(spec, name="kafka") as again:
+        await until(lambda: len(again.memory.events) == 2)
+    assert [d["body"] for d in again.data()] == [{"n": 2}, {"n": 3}]
+
+
+async def test_group_mode_two_replicas_share_partitions_and_commit_only_accepted(tansu: Tansu) -> None:
+    await create_topic(tansu.url, "orders", 3)
+    spec = {"kafka": {"orders": {"url": tansu.url, "topic": "orders",
+                                 "consumerGroup": {"groupName": "g1", "oldest": True,
+                                                   "rebalanceStrategy": "roundrobin"}}}}
+    values = [f"m{i}".encode() for i in range(30)]
+    for part in range(3):
+        await produce(tansu.url, "orders", values[part::3], partition=part)
+    first = Running(spec)
+    first.memory.fail = True  # the bus refuses: nothing may be committed
+    async with first:
+        await until(lambda: first.rt.not_ready() == [])
+        await asyncio.sleep(2)
+    assert first.memory.events == []
+    one, two = Running(spec), Running(spec)
+    async with one, two:
+        await until(lambda: len(one.memory.events) + len(two.memory.events) >= 30, timeout=90)
+    got = [base64.b64decode(d["body"]) for d in one.data() + two.data()]
+    assert sorted(got) == sorted(values)  # all of them, although the first run saw (and refused) them all
+    assert len(got) == len(set(got))
+
+
+async def test_bad_records_are_skipped_counted_and_consumption_goes_on(tansu: Tansu) -> None:
+    await create_topic(tansu.url, "bad", 1)
+    spec = {"kafka": {"strict": {"url": tansu.url, "topic": "bad", "partition": "0", "jsonBody": True}}}
+    before = {reason: _rejected("strict", reason) for reason in ("malformed", "too_large")}
+    async with Running(spec) as running:
+        await until(lambda: running.rt.not_ready() == [])
+        await produce(tansu.url, "bad", [b"not json", b'{"big": "' + b"x" * (1024 * 1024 + 10) + b'"}', b"",
+                                         b'{"ok": 1}'], partition=0)
+        await until(lambda: len(running.memory.events) == 1)
+    assert running.data()[0]["body"] == {"ok": 1}
+    assert _rejected("strict", "malformed") == before["malformed"] + 2  # "not json" and the empty value
+    assert _rejected("strict", "too_large") == before["too_large"] + 1
+
+
+def _rejected(event: str, reason: str) -> float:
+    counter = metrics.counter("knevents_eventsource_events_rejected", "", ("eventsource", "event", "reason"))
+    return float(counter.labels("es", event, reason)._value.get())
+
+
+async def test_unreachable_broker_is_retried_and_health_says_why(tmp_path: object) -> None:
+    from pathlib import Path
+
+    server = Tansu(Path(str(tmp_path)) / "late")
+    spec = {"kafka": {"late": {"url": server.url, "topic": "t", "partition": "0",
+                               "connectionBackoff": {"duration": "200ms", "factor": 1}}}}
+    async with Running(spec) as running:
+        await until(lambda: any("late: kafka" in p for p in running.rt.not_ready()))
+        status, body = await _health_of(running)
+        assert status == 503 and server.url in body
+        server.start()
+        try:
+            await create_topic(server.url, "t", 1)
+            await until(lambda: running.rt.not_ready() == [])
+            await produce(server.url, "t", [b"hello"], partition=0)
+            await until(lambda: len(running.memory.events) == 1)
+        finally:
+            server.stop()
+    assert base64.b64decode(running.data()[0]["body"]) == b"hello"
+
+
+async def test_broker_restart_mid_stream_is_survived(tansu: Tansu) -> None:
+    """Tansu keeps records in memory: after its restart the topic is new and empty, so the source
+    must notice, reconnect and read the records produced after the restart from the start."""
+    await create_topic(tansu.url, "live", 1)
+    spec = {"kafka": {"live": {"url": tansu.url, "topic": "live", "partition": "0",
+                               "connectionBackoff": {"duration": "200ms", "factor": 1}}}}
+    async with Running(spec) as running:
+        await until(lambda: running.rt.not_ready() == [])
+        await produce(tansu.url, "live", [b"a", b"b"], partition=0)
+        await until(lambda: len(running.memory.events) == 2)
+        tansu.restart()
+        await create_topic(tansu.url, "live", 1)
+        await produce(tansu.url, "live", [b"c", b"d"], partition=0)
+        await until(lambda: len(running.memory.events) == 4, timeout=90)
+    assert [base64.b64decode(d["body"]) for d in running.data()] == [b"a", b"b", b"c", b"d"]
+
+
+def test_go_time_matches_go_formatting() -> None:
+    assert kafka.go_time(1714557600000) == "2024-05-01 10:00:00 +0000 UTC"
+    assert kafka.go_time(1714557600500) == "2024-05-01 10:00:00.5 +0000 UTC"
+    assert kafka.go_time(1714557600123) == "2024-05-01 10:00:00.123 +0000 UTC"
