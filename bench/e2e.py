@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -212,21 +213,102 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_runner(workdir: Path, port: int, sink: Sink) -> subprocess.Popen[bytes]:
+def _nats_pid(state_dir: Path) -> int | None:
+    """The embedded nats-server of the runner using ``state_dir`` (its command line names the store)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "nats-server" in cmdline and str(state_dir) in cmdline:
+            return int(entry.name)
+    return None
+
+
+def _start_runner(workdir: Path, port: int, sink: Sink, ui_port: int | None = None) -> subprocess.Popen[bytes]:
     (workdir / "bench.yaml").write_text(SOURCE.format(port=port) + "---\n" + SENSOR.format(sink=f"http://127.0.0.1:{sink.port}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KNEVENTS_"))}
     log = (workdir / "runner.log").open("wb")
+    ui = ["--ui-port", str(ui_port)] if ui_port else ["--no-ui"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "knevents", "run", str(workdir / "bench.yaml"), "--state-dir", str(workdir / "state"),
-         "--log-level", "error"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+         "--log-level", "error", *ui], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     common.wait_port(port, timeout=30)
+    if ui_port:
+        common.wait_port(ui_port, timeout=30)
     return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class _Browser:
+    """Stands for one open page: reads the UI's live stream (Server-Sent Events) until closed."""
+
+    def __init__(self, ui_port: int) -> None:
+        import threading
+        import urllib.request
+
+        self.bytes = 0
+        self._answer = urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/live", timeout=60)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            while chunk := self._answer.read1(65536):
+                self.bytes += len(chunk)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._answer.close()
+
+
+def _cpu_per_event(port: int, sink: Sink, pids: list[int], count: int, rate: float,
+                   batch: Any) -> list[float]:
+    """CPU ms per event of each of ``pids`` while ``count`` events are offered at ``rate``/s."""
+    before = [_cpu_seconds(p) for p in pids]
+    seqs, _ = batch(count, 16, rate)
+    sink.wait(seqs, 120)
+    return [(_cpu_seconds(p) - b) / count * 1000 for p, b in zip(pids, before, strict=True)]
+
+
+def _ui_overhead(workdir: Path, sink: Sink, count: int, rounds: int, batch_for: Any) -> tuple[float, float]:
+    """Runner CPU ms/event at 200 events/s without and with the UI (one page open), interleaved runs."""
+    without: list[float] = []
+    with_ui: list[float] = []
+    for round_no in range(rounds * 2):
+        ui = round_no % 2 == 1
+        port, ui_port = common.free_port(), common.free_port()
+        folder = workdir / f"ui-{round_no}"
+        folder.mkdir()
+        runner = _start_runner(folder, port, sink, ui_port if ui else None)
+        browser = _Browser(ui_port) if ui else None
+        try:
+            batch = batch_for(port)
+            sink.wait(batch(200, 8, None)[0], 60)  # warm up
+            [cpu] = _cpu_per_event(port, sink, [runner.pid], count, 200.0, batch)
+            (with_ui if ui else without).append(cpu)
+        finally:
+            if browser is not None:
+                browser.close()
+            _stop(runner)
+    return sorted(without)[len(without) // 2], sorted(with_ui)[len(with_ui) // 2]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (<= 90 s)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ui", action="store_true",
+                        help="also measure the web UI's cost: runner CPU per event with and without one page open")
     args = parser.parse_args()
     if args.sink:
         SinkServer.main(args.sink)
@@ -267,6 +349,14 @@ def main() -> int:
             print(f"max: {max_rate:.0f} events/s end to end ({max_rate / noop_rps:.2f}x the no-op baseline); "
                   f"runner CPU {cpu_ms:.2f} ms/event (webhook, bus, sensor, HTTP trigger in one process)")
 
+            nats_pid = _nats_pid(workdir / "state")
+            pids = [runner.pid] + ([nats_pid] if nats_pid else [])
+            cpu_300 = _cpu_per_event(port, sink, pids, 900 if args.quick else 4500, 300.0, batch)
+            runner_cpu_300 = cpu_300[0]
+            nats_cpu_300 = cpu_300[1] if nats_pid else None
+            print(f"CPU per event at 300 events/s offered: runner {runner_cpu_300:.3f} ms"
+                  + (f", nats-server {nats_cpu_300:.3f} ms" if nats_cpu_300 is not None else ""))
+
             latency: dict[int, tuple[float, float]] = {}
             for rate in (50, 200, 400):
                 count = int(min(rate * seconds_per_load, max(50.0, max_rate * drain_budget)))
@@ -279,14 +369,34 @@ def main() -> int:
                 print(f"at {rate} events/s offered ({count} events): p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                       f"end to end{over}")
         finally:
-            runner.send_signal(signal.SIGINT)
-            try:
-                runner.wait(30)
-            except subprocess.TimeoutExpired:
-                runner.kill()
+            _stop(runner)
+        ui_off = ui_on = None
+        try:
+            if args.ui:
+
+                def batch_for(ui_port_target: int) -> Any:
+                    def send(count: int, concurrency: int, rate: float | None) -> tuple[range, dict[int, float]]:
+                        nonlocal next_seq
+                        seqs = range(next_seq, next_seq + count)
+                        next_seq += count
+                        sent: dict[int, float] = {}
+                        asyncio.run(_send(ui_port_target, seqs, concurrency, rate, sent))
+                        return seqs, sent
+                    return send
+
+                ui_off, ui_on = _ui_overhead(workdir, sink, 1200 if args.quick else 3000, 3,
+                                             batch_for)
+                print(f"web UI (one page following live) at 200 events/s: runner {ui_off:.3f} -> {ui_on:.3f} ms "
+                      f"CPU per event ({(ui_on / ui_off - 1) * 100:+.1f} %), median of interleaved runs")
+        finally:
             sink.close()
     result = {"bench": "e2e", "noop_rps": round(noop_rps, 1), "max_events_per_s": round(max_rate, 1),
-              "p50_ms_at_200": round(latency[200][0], 2), "p99_ms_at_200": round(latency[200][1], 2)}
+              "p50_ms_at_200": round(latency[200][0], 2), "p99_ms_at_200": round(latency[200][1], 2),
+              "runner_cpu_ms_per_event": round(runner_cpu_300, 3),
+              "nats_cpu_ms_per_event": round(nats_cpu_300, 3) if nats_cpu_300 is not None else None}
+    if ui_off is not None and ui_on is not None:
+        result.update({"ui_off_cpu_ms_per_event": round(ui_off, 3), "ui_on_cpu_ms_per_event": round(ui_on, 3),
+                       "ui_cpu_overhead_pct": round((ui_on / ui_off - 1) * 100, 1)})
     print(json.dumps(result))
     return 0
 

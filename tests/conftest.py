@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.pubsub",
     "tests.fixtures.slack_api",
     "tests.fixtures.argo_grpc",
+    "tests.fixtures.smtp",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
 ]

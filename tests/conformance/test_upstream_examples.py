@@ -107,7 +107,6 @@ UNSUPPORTED: dict[str, list[str]] = {
     "sensors/custom-trigger.yaml": [
         "spec.triggers[0].template.custom: trigger kind `custom` is not supported"
     ],
-    "sensors/email-trigger.yaml": ["spec.triggers[0].template.email: trigger kind `email` is not supported"],
     "tutorials/03-trigger-sources/sensor-git.yaml": [
         "spec.triggers[0].template.k8s.source.git: reading the k8s resource from `source.git` is not supported"
     ],

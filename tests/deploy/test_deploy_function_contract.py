@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from knevents.deploy import entrypoint, render
+from knevents.deploy import entrypoint, names, render
 
 from tests.deploy import corpus, functionproc, localsink
 
@@ -65,7 +65,7 @@ def test_sensor_function_fires_on_a_broker_delivery(tmp_path: Path, nats_url: st
     with localsink.running() as sink:
         objs = render.render([], [_sensor(sink.url)]).objects
         service = next(o for o in objs if o["kind"] == "Service")
-        config_map = next(o for o in objs if o["kind"] == "ConfigMap")
+        config_map = next(o for o in objs if o["kind"] == "ConfigMap" and names.SPEC_FILE in o["data"])
         with functionproc.started(service, config_map, tmp_path, {"KNEVENTS_NATS_URL": nats_url}) as url:
             first = _broker_post(url, "e1")
             assert 200 <= first.status_code < 300, first.text
@@ -142,7 +142,8 @@ def test_dockerfile_and_procfile_start_the_entrypoint() -> None:
 
 def _rendered(doc: dict[str, Any], kind: str = "EventSource") -> tuple[dict[str, Any], dict[str, Any]]:
     objs = render.render([doc] if kind == "EventSource" else [], [doc] if kind == "Sensor" else []).objects
-    return next(o for o in objs if o["kind"] == "Service"), next(o for o in objs if o["kind"] == "ConfigMap")
+    spec = next(o for o in objs if o["kind"] == "ConfigMap" and names.SPEC_FILE in o["data"])
+    return next(o for o in objs if o["kind"] == "Service"), spec
 
 
 def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from knevents.deploy import check, render
+from knevents.deploy.options import RenderOptions
 
-from tests.deploy import crds
+from tests.deploy import corpus, crds
 
 
 def _source(spec: dict[str, Any], name: str = "hooks") -> dict[str, Any]:
@@ -64,3 +65,39 @@ def test_downward_api_env_is_rendered_as_knative_admits_it_with_a_warning(kind: 
 def test_downward_api_env_passes_each_release(release: str) -> None:
     rendering = render.render([_source({**WEBHOOK, "template": {"container": {"env": DOWNWARD_ENV}}})], [])
     assert crds.findings(rendering.objects, release) == []
+
+
+def _example_sets() -> list[Any]:
+    examples = corpus.REPO / "examples"
+    sets = [d for d in sorted(examples.iterdir()) if d.is_dir() and d.name != "seeds"]
+    return sets + sorted(p for p in (examples / "seeds").rglob("*.yaml"))
+
+
+def test_two_examples_applied_into_one_namespace_do_not_conflict() -> None:
+    # quickstart has an EventBus "default"; the webhook seed has none, so its Broker "default" is implicit
+    one = RenderOptions(namespace="events")
+    quickstart = render.render_paths([corpus.REPO / "examples" / "quickstart"], one)
+    seed = corpus.REPO / "examples" / "seeds" / "complete-documentation" / "c01-webhook-eventsource.yaml"
+    webhook = render.render_paths([seed], one)
+    brokers = [o for o in [*quickstart.objects, *webhook.objects] if o["kind"] == "Broker"]
+    assert len(brokers) == 2 and brokers[0] == brokers[1]
+    assert check.check([*quickstart.objects, *webhook.objects]) == []
+
+
+def test_every_pair_of_examples_renders_each_broker_alike() -> None:
+    # every example rendered on its own into one namespace, as a user applies them one after the other;
+    # same-named EventSources/Sensors of different examples replace each other (mutable), Brokers must not differ
+    seen: dict[tuple[str, str], tuple[str, Any]] = {}
+    clashes = []
+    union = []
+    for example in _example_sets():
+        objs = render.render_paths([example], RenderOptions(namespace="shared")).objects
+        union += objs
+        for obj in objs:
+            if obj["kind"] == "Broker" or obj["metadata"]["name"].endswith("-jetstream-channel"):
+                first = seen.setdefault((obj["kind"], obj["metadata"]["name"]), (example.name, obj))
+                if first[1] != obj:
+                    clashes.append(f"{obj['kind']} {obj['metadata']['name']}: {first[0]} and {example.name}")
+    assert clashes == []
+    assert len({k for k in seen if k[0] == "Broker"}) >= 1
+    assert [f for f in check.check(union) if f.object.startswith("Broker")] == []

@@ -130,7 +130,7 @@ def test_event_source_publishes_to_its_bus_broker_and_reads_its_spec_from_a_conf
     assert env["FUNCTION_TARGET"] == "handle_async"
     assert env["FUNCTION_USE_ASGI"] == "true"
     assert env["KNEVENTS_SPEC"] == f"{names.SPEC_DIR}/{names.SPEC_FILE}"
-    config_map = _kinds(rendering, "ConfigMap")[0]
+    config_map = next(o for o in _kinds(rendering, "ConfigMap") if names.SPEC_FILE in o["data"])
     assert yaml.safe_load(config_map["data"][names.SPEC_FILE])["spec"] == doc["spec"]
     assert {b["metadata"]["name"] for b in _kinds(rendering, "Broker")} == {"main"}
     assert {o["metadata"]["namespace"] for o in rendering.objects} == {"team-a"}
@@ -140,7 +140,7 @@ def test_namespace_flag_overrides_the_manifest() -> None:
     doc = _source("hooks", {"webhook": {"e": {"endpoint": "/e"}}}, namespace="team-a")
     rendering = render.render([doc], [], options=options.RenderOptions(namespace="prod"))
     assert {o["metadata"]["namespace"] for o in rendering.objects} == {"prod"}
-    config_map = _kinds(rendering, "ConfigMap")[0]
+    config_map = next(o for o in _kinds(rendering, "ConfigMap") if names.SPEC_FILE in o["data"])
     assert yaml.safe_load(config_map["data"][names.SPEC_FILE])["metadata"]["namespace"] == "prod"
 
 

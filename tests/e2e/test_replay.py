@@ -163,3 +163,44 @@ def test_bad_window_and_unknown_sensor_are_clear_errors(
     no_trigger = harness.cli(["replay", "--state-dir", str(process.state_dir), "--sensor", "notify", "--since", "1h",
                               "--trigger", "zzz"], process.env, tmp_path)
     assert no_trigger.returncode == 1 and "no trigger 'zzz'" in no_trigger.stderr
+
+
+def test_standalone_ui_follows_an_existing_nats_read_only(
+    tmp_path: Path, sink: harness.Sink, nats_url: str
+) -> None:
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    port, ui_port = free_port(), free_port()
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(SOURCE.format(port=port) + "---\n" + SENSORS.format(sink=sink.url))
+    env = harness.knevents_env(tmp_path)
+    runner = harness.RunnerProcess([folder], tmp_path / "state", env, ["--nats-url", nats_url]).start()
+    ui = subprocess.Popen([sys.executable, "-m", "knevents", "ui", str(folder), "--nats-url", nats_url,
+                           "--port", str(ui_port)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert ui.stdout is not None and "read-only" in ui.stdout.readline()
+        _post(runner, tmp_path, f"http://127.0.0.1:{port}/push", {"kind": "build", "n": 5})
+        sink.wait(1, lambda r: r.path == "/notify")
+
+        def events() -> list[dict[str, object]]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/events", timeout=10) as answer:
+                found: list[dict[str, object]] = json.loads(answer.read())
+            return found
+
+        harness.poll(lambda: any(e["source"] == "hooks" and e["event"] == "push" for e in events()),
+                     "the event in the standalone UI")
+        action = urllib.request.Request(f"http://127.0.0.1:{ui_port}/api/replay", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(action, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 403  # read-only unless --allow-actions (and no page token either)
+    finally:
+        ui.terminate()
+        ui.wait(20)
+        if ui.stdout is not None:
+            ui.stdout.close()
+        runner.kill()

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from knevents import errors, events
+from knevents import errors, events, redact
 from knevents.bus import codec, naming, retention
 from knevents.settings import BusSettings, NatsSettings, Settings
 
@@ -109,7 +109,7 @@ async def connect(settings: NatsSettings) -> NatsClient:
             servers=servers, allow_reconnect=False, max_reconnect_attempts=1, error_cb=_log_error, **options
         )
     except _nats_errors() as exc:
-        raise errors.BusUnavailableError(f"cannot connect to NATS at {settings.url}: {exc!r}") from exc
+        raise errors.BusUnavailableError(f"cannot connect to NATS at {redact.redact(settings.url)}: {exc!r}") from exc
     client.options["allow_reconnect"] = True
     client.options["max_reconnect_attempts"] = -1
     return client

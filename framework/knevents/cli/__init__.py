@@ -18,7 +18,7 @@ from knevents import __version__
 __all__ = ["main"]
 
 # Modules under knevents.cli, one per subcommand, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("validate", "test", "run", "send", "status", "replay", "render")
+COMMANDS: tuple[str, ...] = ("validate", "test", "run", "send", "status", "replay", "ui", "render")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,17 @@
   (``bootstrap.servers``); Argo's ``topic`` becomes the external-topic
   annotation so an existing topic is used.
 * ``nats`` (NATS Streaming, deprecated upstream) and ``jetstreamExotic``: a
-  default channel-based Broker, with a warning.
-* No EventBus at all: a ``default`` Broker for every bus name that sources or
-  sensors use (see :func:`default_broker`).
+  JetStream bus with Argo's default stream settings, with a warning.
+* No EventBus at all: the same, for every bus name that sources or sensors
+  use (see :func:`default_broker`).
+
+A Broker's spec (and class) is immutable, and two examples applied into one
+namespace often both need Broker ``default``: every JetStream Broker is
+therefore rendered with one and the same spec (its config is the ConfigMap
+``<name>-jetstream-channel`` of its namespace), and what differs — the stream
+settings — lives in that ConfigMap. Without ``streamConfig`` the ConfigMap is
+Argo's default, so an EventBus without one and no EventBus at all render
+identically.
 """
 
 from __future__ import annotations
@@ -37,11 +45,17 @@ _STREAM_DURATIONS: Mapping[str, str] = {"maxAge": "maxAge", "duplicates": "dupli
 # Argo reads retention/discard as integers (nats.go's enums); eventing-natss takes the names
 _RETENTION = ("Limits", "Interest", "Work")
 _DISCARD = ("Old", "New")
+ARGO_DEFAULT_STREAM = "maxMsgs: 1000000\nmaxAge: 72h\nmaxBytes: 1GB\nreplicas: 3\nduplicates: 300s\n"
+"""The stream settings Argo's controller config ships (``jetStream.streamConfig``), used without a streamConfig."""
 
 
-def default_broker(name: str, namespace: str) -> objects.Obj:
-    """A channel-based Broker using the cluster's default channel (no EventBus manifest)."""
-    return objects.broker(name, namespace, broker_class=CHANNEL_BROKER, labels=names.labels("eventbus", name))
+def default_broker(name: str, namespace: str) -> tuple[objects.Obj, ...]:
+    """The Broker for a bus name no EventBus manifest defines: a JetStream bus with Argo's default stream.
+
+    It is rendered exactly as ``EventBus {name}: {jetstream: {}}`` would be, so
+    the same Broker is never rendered two ways (its spec is immutable).
+    """
+    return _jetstream(name, namespace, {}, names.labels("eventbus", name)).objects
 
 
 def render(doc: Mapping[str, Any], namespace: str) -> eventsource.Rendered:
@@ -54,22 +68,33 @@ def render(doc: Mapping[str, Any], namespace: str) -> eventsource.Rendered:
     if spec.get("kafka") is not None:
         return _kafka(name, namespace, spec["kafka"] or {}, labels)
     kind = next((k for k in ("nats", "jetstreamExotic") if spec.get(k) is not None), "no bus type")
-    warning = f"EventBus {name}: {kind} is rendered as a Broker on the cluster's default channel"
-    return eventsource.Rendered((default_broker(name, namespace),), (warning,))
+    warning = f"EventBus {name}: {kind} is rendered as a JetStream bus with Argo's default stream settings"
+    return eventsource.Rendered(default_broker(name, namespace), (warning,))
 
 
 def _jetstream(
     name: str, namespace: str, bus: Mapping[str, Any], labels: Mapping[str, str]
 ) -> eventsource.Rendered:
     warnings: list[str] = []
-    stream = _stream_config(name, bus.get("streamConfig"), warnings)
-    channel: objects.Obj = {"apiVersion": "messaging.knative.dev/v1alpha1", "kind": "NatsJetStreamChannel"}
-    if stream:
-        channel["spec"] = {"stream": {"config": stream}}
+    if bus.get("streamConfig"):
+        stream = _stream_config(name, bus["streamConfig"], warnings)
+        warnings.append(
+            f"EventBus {name}: the stream settings are read when Broker {name} is created; a Broker {name} "
+            "that already exists keeps its stream (delete it first to change them)"
+        )
+    else:  # Argo's own default; its `maxBytes: 1GB` reads as no limit, said once in the docs, not per render
+        stream = _stream_config(name, ARGO_DEFAULT_STREAM, [])
+    channel: objects.Obj = {
+        "apiVersion": "messaging.knative.dev/v1alpha1",
+        "kind": "NatsJetStreamChannel",
+        "spec": {"stream": {"config": stream}},
+    }
     config_name = names.dns_label(name, "jetstream-channel")
     config = objects.config_map(
         config_name, namespace, {"channel-template-spec": yaml.safe_dump(channel, sort_keys=False)}, labels
     )
+    # every JetStream Broker has this same spec, whatever its stream settings: those live in the
+    # ConfigMap (mutable), so two renderings of one Broker never differ in the immutable part
     broker = objects.broker(
         name,
         namespace,

@@ -86,7 +86,7 @@ def render(
     )
     for ns, bus in used:
         if (ns, bus) not in buses:
-            groups.append(Group("eventbus", bus, ns, (eventbus.default_broker(bus, ns),)))
+            groups.append(Group("eventbus", bus, ns, eventbus.default_broker(bus, ns)))
     problems: list[errors.Problem] = []
     for kind, docs, renderer in (
         ("eventsource", event_sources, eventsource.render),

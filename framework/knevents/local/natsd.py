@@ -82,6 +82,8 @@ class NatsServer:
     cluster_port: int = 0
     cluster_routes: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
+    config_file: Path | None = None
+    """A nats-server config (``-c``), e.g. the runner's authorization block; flags still apply on top."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -120,6 +122,8 @@ class NatsServer:
             if self.cluster_routes:
                 args += ["--routes", ",".join(self.cluster_routes)]
         args += ["-P", str(self.store_dir / PID_FILE)]
+        if self.config_file is not None:
+            args += ["-c", str(self.config_file)]
         args += self.extra_args
         log = self.store_dir / "nats-server.log"
         with log.open("ab") as out:

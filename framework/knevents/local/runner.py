@@ -26,7 +26,17 @@ from typing import Any
 from knevents import errors, events, web
 from knevents.bus import codec, naming
 from knevents.local import console as console_mod
-from knevents.local import dispatcher, httpserve, natsd, observer, replay, routes, runnerfile, streams
+from knevents.local import (
+    dispatcher,
+    httpserve,
+    natsauth,
+    natsd,
+    observer,
+    replay,
+    routes,
+    runnerfile,
+    streams,
+)
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
@@ -167,6 +177,7 @@ class Runner:
 
     async def _start_nats(self) -> str:
         if self.options.nats_url:
+            natsauth.remember(self.options.state_dir, self.options.nats_url)
             return self.options.nats_url
         port = 0
         with contextlib.suppress(errors.KneventsError):  # no (readable) runner.json: a first run
@@ -176,12 +187,15 @@ class Runner:
         store = (self.options.state_dir / "jetstream").resolve()
         if await asyncio.to_thread(natsd.stop_stale, store):
             self.console.emit("warning", "stopped a nats-server left running on this state dir by a previous run")
-        self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run")
+        # Only the holder of the state dir's credentials may connect (forged events, state rewrites)
+        credentials = natsauth.ensure(self.options.state_dir)
+        config = natsauth.server_config(self.options.state_dir, credentials)
+        self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run", config_file=config)
         await asyncio.to_thread(self.nats.start)
         # Watched: a nats-server that dies is restarted on the same port and store; the clients reconnect.
         self._tasks.append(asyncio.create_task(natsd.supervise(
             self.nats, self.stop_event, lambda line: self.console.emit("warning", line)), name="nats-supervisor"))
-        return self.nats.url
+        return natsauth.with_credentials(self.nats.url, credentials)
 
     async def _start_sensors(self, js: Any) -> None:
         if not self.manifests.sensors:
@@ -342,14 +356,14 @@ class Runner:
 
     def _write_runner_file(self, *, running: bool) -> None:
         runnerfile.write(self.options.state_dir, runnerfile.RunnerInfo(
-            nats_url=self.settings.nats.url, bus=self.bus_name, pid=os.getpid(), running=running,
+            nats_url=natsauth.strip(self.settings.nats.url), bus=self.bus_name, pid=os.getpid(), running=running,
             managed_nats=self.nats is not None, state_dir=str(self.options.state_dir.resolve()),
             max_deliveries=self.options.policy.max_deliveries, sources=self._sources_info,
             sensors=self._sensors_info, started=observer.now(),
             paths=[str(Path(p).resolve()) for p in self.options.paths]))
 
     def _banner(self) -> None:
-        lines = [f"knevents run: bus {self.bus_name!r} on {self.settings.nats.url}"
+        lines = [f"knevents run: bus {self.bus_name!r} on {natsauth.strip(self.settings.nats.url)}"
                  f"{' (embedded nats-server, store ' + str(self.options.state_dir / 'jetstream') + ')' if self.nats else ''}"]
         lines.append(f"bus stream limits: {self.retention.describe()} (oldest events go first)")
         lines.append("event sources:" if self._sources_info else "event sources: none")
@@ -373,7 +387,7 @@ class Runner:
             lines.append("no kubeconfig: k8s/argoWorkflow triggers print the resolved resource (dry run)")
         lines.append(f"dead letters after {self.options.policy.max_deliveries} deliveries -> "
                      f"{streams.dlq_subject(self.bus_name, 'x')[:-1]}<sensor>; Ctrl-C to stop")
-        self.console.block(lines, bus=self.bus_name, nats_url=self.settings.nats.url,
+        self.console.block(lines, bus=self.bus_name, nats_url=natsauth.strip(self.settings.nats.url),
                            sources=[dataclasses.asdict(s) for s in self._sources_info],
                            sensors=[dataclasses.asdict(s) for s in self._sensors_info])
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from knevents import errors, events
-from knevents.local import runnerfile
+from knevents.local import natsauth, runnerfile
 
 __all__ = ["Sent", "post", "publish", "read_data"]
 
@@ -80,7 +81,7 @@ async def publish(info: runnerfile.RunnerInfo, *, source: str, subject: str, dat
         id=id or events.new_id(), source=source, subject=subject, type=_ce_type(kind),
         time=events.parse_time(_now()), data=data or None, datacontenttype=content_type,
     )
-    nc = await jetstream.connect(NatsSettings(url=info.nats_url))
+    nc = await jetstream.connect(NatsSettings(url=natsauth.client_url(Path(info.state_dir), info.nats_url)))
     try:
         await jetstream.JetStreamPublisher(nc.jetstream(), info.bus).publish(event)
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from knevents import errors, events
-from knevents.local import natsd, runnerfile, streams
+from knevents.local import natsauth, natsd, runnerfile, streams
 from knevents.settings import NatsSettings
 
 __all__ = ["collect", "format_text", "open_store", "pending_state"]
@@ -29,15 +29,17 @@ async def open_store(state_dir: Path, info: runnerfile.RunnerInfo) -> AsyncItera
     from knevents.bus import jetstream
 
     server: natsd.NatsServer | None = None
-    url = info.nats_url
+    url = natsauth.client_url(state_dir, info.nats_url)
     runner_alive = info.running and runnerfile.pid_alive(info.pid)
     if info.managed_nats and not runner_alive:
         store = state_dir / "jetstream"
         if not store.exists():
             raise errors.KneventsError(f"no JetStream store in {store}")
-        server = natsd.NatsServer(store_dir=store, name="knevents-status")
+        config = state_dir / natsauth.CONFIG_FILE
+        server = natsd.NatsServer(store_dir=store, name="knevents-status",
+                                  config_file=config if config.exists() else None)
         server.start()
-        url = server.url
+        url = natsauth.client_url(state_dir, server.url)
     try:
         nc = await jetstream.connect(NatsSettings(url=url, connect_timeout=2.0))
     except errors.KneventsError:

@@ -25,6 +25,7 @@ from knevents.triggers import (
     argo_workflow,
     aws_lambda,
     backoff,
+    email,
     fetch,
     http,
     k8s,
@@ -62,6 +63,7 @@ REGISTRY: dict[str, TriggerExecutor] = {
     "awsLambda": aws_lambda.AwsLambdaTrigger(),
     "nats": nats.NatsTrigger(),
     "slack": slack.SlackTrigger(),
+    "email": email.EmailTrigger(),
 }
 
 
