@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
+    "tests.fixtures.mosquitto",
 ]

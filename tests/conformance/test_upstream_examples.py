@@ -84,7 +84,6 @@ _SOURCES = {
     "azure-service-bus": "azureServiceBus",
     "emitter": "emitter",
     "hdfs": "hdfs",
-    "mqtt": "mqtt",
     "nsq": "nsq",
     "pulsar": "pulsar",
     "redis-streams": "redisStream",

@@ -23,6 +23,7 @@ MODULES: dict[str, str] = {
     "nats": "nats",
     "amqp": "amqp",
     "kafka": "kafka",
+    "mqtt": "mqtt",
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",

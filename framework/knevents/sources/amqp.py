@@ -8,7 +8,7 @@ one event whose data is Argo's ``AMQPEventData`` (see :func:`message_data`).
 
 Delivery: unless ``consume.autoAck`` is true, a message is acked only after
 the bus accepted its event; while the bus refuses, the same event is retried
-(the message stays unacked, and the prefetch window stops the flow), and a
+(0.5 s doubling to 60 s; the message stays unacked, and the prefetch window stops the flow), and a
 connection lost meanwhile hands the message back to the queue. Argo acks on
 delivery when ``consume`` is absent; knevents acks after publishing then too.
 A message that cannot become an event (``jsonBody`` but not JSON, larger than
@@ -202,17 +202,8 @@ class AmqpSource:
         event = events.new_event(id=self._event_id(props.message_id), source=self._ctx.event_source_name,
                                  subject=self.event_name, type="amqp", data=data,
                                  extensions=wire.trace_extension(props.headers))
-        while True:
-            try:
-                await publish(event)
-                break
-            except errors.BusUnavailableError as exc:
-                delay = self._retry.next_delay()
-                log.error("amqp %s: the bus refused event %s (%s); retrying in %.1fs, the message stays unacked",
-                          self.event_name, event.id, exc, delay)
-                if await _sleep(stop, delay):
-                    return  # stopping: the unacked message goes back to the queue with the connection
-        self._retry.connected()
+        if not await reconnect.publish_held(publish, event, stop, f"amqp {self.event_name}"):
+            return  # stopping: the unacked message goes back to the queue with the connection
         if not self._auto_ack and message.delivery_tag is not None:
             await channel.basic_ack(message.delivery_tag)
 

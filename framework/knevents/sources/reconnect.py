@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from typing import Any
 
-from knevents import errors
-from knevents.sources import common
+from knevents import errors, events
+from knevents.sources import base, common
 
-__all__ = ["MAX_DELAY", "Reconnect"]
+__all__ = ["MAX_DELAY", "Reconnect", "publish_held"]
+
+log = logging.getLogger(__name__)
 
 MAX_DELAY = 60.0
 """Seconds; the longest pause between attempts, whatever ``factor`` says (Argo has no cap; it gives up)."""
@@ -72,3 +75,25 @@ class Reconnect:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         return delay
+
+
+async def publish_held(publish: base.Publish, event: events.Event, stop: asyncio.Event, what: str) -> bool:
+    """Publish ``event``, retrying while the bus refuses (0.5 s doubling to 60 s); False if ``stop`` came first.
+
+    The caller holds the upstream message unacked meanwhile, so the broker's
+    flow control (prefetch, in-flight window) holds the producer back and a
+    stop or a crash hands the message back to the broker.
+    """
+    delay = 0.5
+    while True:
+        try:
+            await publish(event)
+            return True
+        except errors.BusUnavailableError as exc:
+            log.error("%s: the bus refused event %s (%s); retrying in %.1fs, the message stays unacked",
+                      what, event.id, exc, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        except TimeoutError:
+            delay = min(delay * 2, MAX_DELAY)

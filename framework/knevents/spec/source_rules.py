@@ -320,6 +320,12 @@ def _file(config: models.FileEventSource, path: str) -> Found:
     yield from _watch_path(config.watch_path_config, f"{path}.watchPathConfig")
 
 
+def _mqtt(config: models.MQTTEventSource, path: str) -> Found:
+    for name, value in (("url", config.url), ("topic", config.topic), ("clientId", config.client_id)):
+        if not value:
+            yield f"{path}.{name}", f"an mqtt event source needs `{name}`"
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -340,6 +346,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "storageGrid": _storage_grid,
     "amqp": _amqp,
     "file": _file,
+    "mqtt": _mqtt,
 }
 
 
@@ -373,6 +380,7 @@ _ENTRY_MODELS: dict[str, str] = {
     "gerrit": "GerritEventSource",
     "storageGrid": "StorageGridEventSource",
     "amqp": "AMQPEventSource",
+    "mqtt": "MQTTEventSource",
 }
 """Spec key -> model class name (looked up on use: the models module builds classes lazily)."""
 

@@ -98,6 +98,8 @@ CASES: list[tuple[str, str, Any, str, str]] = [
      "exactly one of `url` and `urlSecret`"),
     ("amqp-key", "spec.amqp", {"a": {"url": "amqp://x", "exchangeType": "fanout"}}, "spec.amqp.a.routingKey",
      "needs `routingKey`"),
+    ("mqtt-client", "spec.mqtt", {"m": {"url": "tcp://x:1883", "topic": "t"}}, "spec.mqtt.m.clientId",
+     "needs `clientId`"),
     ("amqp-type", "spec.amqp", {"a": {"url": "amqp://x", "routingKey": "k"}}, "spec.amqp.a.exchangeType",
      "needs `exchangeType`"),
     (
