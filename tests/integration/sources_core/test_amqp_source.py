@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +23,7 @@ from knevents import events, metrics
 from knevents.secrets import env_name
 from knevents.sources import amqp
 
+from tests import upstream
 from tests.e2e import harness
 from tests.fixtures.rabbitmq import RabbitMQ, free_port
 from tests.unit.sources_core.helpers import request, runtime
@@ -259,7 +259,7 @@ spec:
 
 def _upstream(folder: Path, rabbitmq: RabbitMQ, sink: harness.Sink, replace: dict[str, str] | None = None) -> Path:
     """Argo's amqp example with only its address changed (plus ``replace``), and an http-trigger sensor."""
-    text = (Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / _UPSTREAM).read_text()
+    text = upstream.example(*_UPSTREAM.split("/")[1:]).read_text()
     text = text.replace("amqp://rabbitmq-service.argo-events:5672", f"amqp://127.0.0.1:{rabbitmq.port}")
     for old, new in (replace or {}).items():
         assert old in text, old

@@ -16,11 +16,11 @@ from knevents.secrets import SecretResolver
 from knevents.settings import NatsSettings, SecretSettings, Settings
 from knevents.sources import file, progress
 
+from tests import upstream
 from tests.e2e import harness
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import event_source
 
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / "examples"
 WAIT = 30.0
 
 
@@ -68,7 +68,7 @@ class Running:
 
 
 def _upstream(directory: Path) -> dict[str, Any]:
-    doc = yaml.safe_load((UPSTREAM / "event-sources/file.yaml").read_text())
+    doc = yaml.safe_load(upstream.example("event-sources", "file.yaml").read_text())
     doc["spec"]["file"]["example"]["watchPathConfig"]["directory"] = f"{directory}/"
     return doc
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,18 @@ import yaml
 from knevents import metrics, protowire
 from knevents.runtime import source
 
+from tests import upstream
 from tests.e2e import harness
 from tests.fixtures import argo_grpc
 from tests.fixtures.argo_grpc import EventingServer
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import runtime
 
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / "examples"
 WAIT = 30.0
 
 
 def _upstream_spec(url: str) -> dict[str, Any]:
-    doc = yaml.safe_load((UPSTREAM / "event-sources/generic.yaml").read_text())
+    doc = yaml.safe_load(upstream.example("event-sources", "generic.yaml").read_text())
     doc["spec"]["generic"]["example"]["url"] = url
     return dict(doc["spec"])
 
@@ -137,7 +136,7 @@ async def test_a_refused_publish_is_retried_until_the_bus_takes_it(eventing_serv
 
 
 def test_upstream_example_under_knevents_run_feeds_a_sensor(eventing_server: EventingServer, tmp_path: Path) -> None:
-    doc = yaml.safe_load((UPSTREAM / "event-sources/generic.yaml").read_text())
+    doc = yaml.safe_load(upstream.example("event-sources", "generic.yaml").read_text())
     doc["spec"]["generic"]["example"]["url"] = eventing_server.url
     sink = harness.Sink()
     try:

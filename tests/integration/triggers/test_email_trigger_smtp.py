@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +12,10 @@ from knevents import errors, events, spec, triggers
 from knevents.secrets import env_name
 from knevents.sensors import engine
 
+from tests import upstream
 from tests.fixtures.smtp import PASSWORD, USER, SmtpServer
 from tests.unit.triggers import trigger_support as support
 
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / "examples"
 SECRETS = {env_name("SECRET", "smtp-secret", "password"): PASSWORD}
 
 
@@ -28,7 +26,7 @@ def _email(port: int, **fields: Any) -> dict[str, Any]:
 
 
 async def test_upstream_sensor_mails_the_templated_body(smtp_server: SmtpServer) -> None:
-    doc = yaml.safe_load((UPSTREAM / "sensors/email-trigger.yaml").read_text())
+    doc = yaml.safe_load(upstream.example("sensors", "email-trigger.yaml").read_text())
     doc["spec"]["triggers"][0]["template"]["email"].update({"host": "127.0.0.1", "port": smtp_server.port,
                                                              "username": USER})
     machine = engine.SensorEngine(spec.parse_sensor(doc))

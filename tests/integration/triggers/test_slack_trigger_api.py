@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +13,10 @@ from knevents.secrets import env_name
 from knevents.sensors import engine
 from knevents.triggers import base, slack
 
+from tests import upstream
 from tests.fixtures.slack_api import TOKEN, SlackApi
 from tests.unit.triggers import trigger_support as support
 
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / "examples"
 SECRETS = {env_name("SECRET", "slack-secret", "token"): TOKEN}
 
 
@@ -31,7 +29,7 @@ async def _fire(template: dict[str, Any], **kwargs: Any) -> base.TriggerResult:
 
 
 async def test_upstream_sensor_posts_the_webhook_body(slack_api: SlackApi) -> None:
-    sensor = spec.parse_sensor(yaml.safe_load((UPSTREAM / "sensors/slack-trigger.yaml").read_text()))
+    sensor = spec.parse_sensor(yaml.safe_load(upstream.example("sensors", "slack-trigger.yaml").read_text()))
     machine = engine.SensorEngine(sensor)
     event = events.new_event(source="webhook", subject="example", type="webhook", time=datetime.now(UTC),
                              data={"header": {}, "body": {"channel": "#builds", "message": "build 42 is green"}})
