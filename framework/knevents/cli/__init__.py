@@ -18,7 +18,7 @@ from knevents import __version__
 __all__ = ["main"]
 
 # Modules under knevents.cli, one per subcommand, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("validate", "test", "run", "send", "status", "replay", "ui", "render")
+COMMANDS: tuple[str, ...] = ("validate", "test", "run", "send", "status", "replay", "ui", "render", "hooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

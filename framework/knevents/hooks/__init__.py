@@ -1,0 +1,94 @@
+"""``knevents hooks``: create, update and delete the provider webhooks an EventSource describes.
+
+Argo's github, gitlab, bitbucket, bitbucketserver, gerrit and stripe sources
+register their webhook on the provider when they start (and delete it on stop
+with ``deleteHookOnFinish``). A knevents function scales to zero and cannot
+own that lifecycle, so it is an explicit step: ``knevents hooks apply FOLDER
+--url https://…`` before traffic, ``knevents hooks delete FOLDER`` when the
+source goes away; ``knevents run`` applies them at start when the credentials
+are there (``--no-hooks`` turns that off) and deletes those with
+``deleteHookOnFinish`` on stop. One module per provider; each ``apply`` is
+idempotent (a second run finds its hook by URL and changes nothing) and
+``delete`` removes only hooks pointing at this source's URL.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from knevents import errors
+from knevents.hooks import base
+
+__all__ = ["PROVIDERS", "api_bases", "apply", "delete", "has_credentials", "targets"]
+
+PROVIDERS = ("github", "gitlab", "bitbucket", "bitbucketserver", "gerrit", "stripe")
+"""EventSource spec keys whose hooks knevents manages (module of the same name in this package)."""
+
+_SELECTORS = {
+    "github": ("api_token", "webhook_secret"),
+    "gitlab": ("access_token", "secret_token"),
+    "bitbucketserver": ("access_token", "webhook_secret"),
+    "stripe": ("api_key",),
+}
+
+
+def _module(key: str) -> Any:
+    return importlib.import_module(f"knevents.hooks.{key}")
+
+
+def api_bases(env: dict[str, str] | None = None) -> dict[str, str]:
+    """API base overrides for the providers whose spec has no base URL field (tests, proxies)."""
+    source = os.environ if env is None else env
+    names = {"bitbucket": "KNEVENTS_BITBUCKET_API_URL", "stripe": "KNEVENTS_STRIPE_API_URL",
+             "github": "KNEVENTS_GITHUB_API_URL"}
+    return {key: source[var] for key, var in names.items() if source.get(var)}
+
+
+def targets(event_sources: list[Any], url: str | None = None) -> Iterator[base.Target]:
+    """Every entry that asks for a hook, with its hook URL (``url`` replaces each ``webhook.url``)."""
+    for es in event_sources:
+        for key in PROVIDERS:
+            entries = getattr(es.spec, key, None) or {}
+            for name, config in entries.items():
+                if not _module(key).wants(config):
+                    continue
+                public = url or (config.webhook.url if config.webhook is not None else None)
+                where = f"spec.{key}.{name} of EventSource {es.metadata.name}"
+                if not public:
+                    raise errors.SpecError(f"{where}: no public URL for the hook: set webhook.url or pass --url")
+                endpoint = config.webhook.endpoint if config.webhook is not None else ""
+                yield base.Target(key, es.metadata.name, name, config, base.hook_url(public, endpoint))
+
+
+def has_credentials(target: base.Target, secrets: Any) -> bool:
+    """Whether every secret the hook calls need can be read (``knevents run`` skips the hook otherwise)."""
+    config = target.config
+    selectors = [getattr(config, attr) for attr in _SELECTORS.get(target.key, ())]
+    if target.key == "bitbucket" and config.auth is not None:
+        basic = config.auth.basic
+        selectors += [basic.username, basic.password] if basic is not None else [config.auth.oauth_token]
+    if target.key == "gerrit" and config.auth is not None:
+        selectors += [config.auth.username, config.auth.password]
+    for selector in selectors:
+        if selector is None:
+            continue
+        try:
+            secrets.secret(selector)
+        except errors.SecretError:
+            return False
+    return True
+
+
+def apply(target: base.Target, ctx: base.Context) -> list[base.Outcome]:
+    """Create or update the hook(s) of one entry."""
+    outcomes: list[base.Outcome] = _module(target.key).apply(target, ctx)
+    return outcomes
+
+
+def delete(target: base.Target, ctx: base.Context) -> list[base.Outcome]:
+    """Delete the hook(s) of one entry that point at its URL."""
+    outcomes: list[base.Outcome] = _module(target.key).delete(target, ctx)
+    return outcomes

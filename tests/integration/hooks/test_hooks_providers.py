@@ -1,0 +1,190 @@
+"""knevents hooks against stand-ins of each provider's REST API (tests/fixtures/provider_api.py).
+
+For every provider: ``apply`` creates once and a second ``apply`` changes nothing; ``delete`` removes exactly
+the hooks ``apply`` made (a hook someone else made stays); bad credentials give an error naming the provider and
+the repository, never the token; ``--dry-run`` prints the calls with secrets masked and sends nothing. The
+official Python clients (PyGithub, python-gitlab, stripe) are pointed at the same stand-ins, so the stand-ins
+answer the way the providers' own SDKs expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from knevents import hooks
+from knevents.hooks import base
+from knevents.secrets import SecretResolver, env_name
+from knevents.settings import SecretSettings
+
+from tests.fixtures.provider_api import ProviderApi
+from tests.unit.sources_core.helpers import event_source
+
+TOKEN = "tok-very-secret-123"
+HOOK_SECRET = "hook-secret-456"
+URL = "https://events.example.com"
+HOOK = {"endpoint": "/push", "port": "12000", "method": "POST", "url": "http://ignored.example"}
+
+
+def _spec(kind: str, api: str) -> dict[str, Any]:
+    sel = {"name": "creds", "key": "token"}
+    secret = {"name": "creds", "key": "secret"}
+    return {
+        "github": {"repositories": [{"owner": "argoproj", "names": ["argo-events", "argo-workflows"]}],
+                   "events": ["push", "pull_request"], "apiToken": sel, "webhookSecret": secret,
+                   "githubBaseURL": api, "githubUploadURL": api, "active": True, "contentType": "json"},
+        "gitlab": {"projects": ["whynowy/test", "3"], "events": ["PushEvents", "TagPushEvents"],
+                   "accessToken": sel, "secretToken": secret, "gitlabBaseURL": api, "enableSSLVerification": True},
+        "bitbucket": {"repositories": [{"owner": "own", "repositorySlug": "r1"}, {"owner": "own",
+                                                                                 "repositorySlug": "r2"}],
+                      "events": ["repo:push"], "auth": {"oauthToken": sel}, "webhookSecret": secret},
+        "bitbucketserver": {"repositories": [{"projectKey": "P1", "repositorySlug": "r1"}], "projects": ["P2"],
+                            "events": ["repo:refs_changed"], "accessToken": sel, "webhookSecret": secret,
+                            "bitbucketserverBaseURL": api + "/rest"},
+        "gerrit": {"projects": ["argo-webhook", "argo/webhook"], "hookName": "argo-webhook-example",
+                   "events": ["patchset-created"], "gerritBaseURL": api + "/",
+                   "auth": {"username": {"name": "creds", "key": "user"}, "password": sel}},
+        "stripe": {"createWebhook": True, "apiKey": sel, "eventFilter": ["charge.failed"]},
+    }[kind]
+
+
+SCOPES = {
+    "github": {"repos/argoproj/argo-events", "repos/argoproj/argo-workflows"},
+    "gitlab": {"projects/whynowy/test", "projects/3"},
+    "bitbucket": {"repositories/own/r1", "repositories/own/r2"},
+    "bitbucketserver": {"projects/P1/repos/r1", "projects/P2/repos/a", "projects/P2/repos/b"},
+    "gerrit": {"argo-webhook", "argo/webhook"},
+    "stripe": set(),
+}
+CREDENTIAL = {"bitbucket": TOKEN, "gerrit": f"admin:{TOKEN}"}
+CREATE = {"gerrit": "PUT"}
+EXPECTED_CREATES = {"github": 2, "gitlab": 2, "bitbucket": 2, "bitbucketserver": 3, "gerrit": 2, "stripe": 1}
+
+
+@pytest.fixture(params=sorted(SCOPES))
+def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, ProviderApi]]:
+    kind = str(request.param)
+    api = ProviderApi(kind, CREDENTIAL.get(kind, TOKEN), set(SCOPES[kind]))
+    yield kind, api
+    api.close()
+
+
+def _setup(kind: str, api: ProviderApi, token: str = TOKEN, dry_run: bool = False,
+           out: list[str] | None = None) -> tuple[base.Target, base.Context]:
+    es = event_source({kind: {"example": {**_spec(kind, api.url), "webhook": HOOK}}})
+    (target,) = hooks.targets([es], URL)
+    env = {env_name("SECRET", "creds", "token"): token, env_name("SECRET", "creds", "secret"): HOOK_SECRET,
+           env_name("SECRET", "creds", "user"): "admin"}
+    secrets = SecretResolver(SecretSettings(secrets_dir="/nonexistent", configmaps_dir="/nonexistent"), env)
+    lines = out if out is not None else []
+    ctx = base.Context(secrets, dry_run=dry_run, out=lines.append, api_bases={kind: api.url})
+    return target, ctx
+
+
+def test_apply_twice_creates_once(provider: tuple[str, ProviderApi]) -> None:
+    kind, api = provider
+    target, ctx = _setup(kind, api)
+    first = hooks.apply(target, ctx)
+    assert [o.action for o in first] == ["created"] * EXPECTED_CREATES[kind]
+    creates = len(api.mutations(CREATE.get(kind, "POST")))
+    assert creates == EXPECTED_CREATES[kind]
+    assert all((h["config"]["url"] if kind == "github" else h["url"]) == f"{URL}/push" for h in api.all_hooks())
+    second = hooks.apply(target, ctx)
+    assert {o.action for o in second} == {"unchanged"}
+    assert len([r for r in api.requests if r.method != "GET"]) == creates  # nothing but reads the second time
+
+
+def test_delete_removes_exactly_what_apply_made(provider: tuple[str, ProviderApi]) -> None:
+    kind, api = provider
+    target, ctx = _setup(kind, api)
+    hooks.apply(target, ctx)
+    foreign = _foreign(kind, api)
+    removed = hooks.delete(target, ctx)
+    assert [o.action for o in removed] == ["deleted"] * EXPECTED_CREATES[kind]
+    assert api.all_hooks() == [foreign]
+    assert {o.action for o in hooks.delete(target, ctx)} == {"absent"}
+
+
+def _foreign(kind: str, api: ProviderApi) -> dict[str, Any]:
+    """A hook somebody else made, on one of the same scopes (another URL, or another Gerrit remote name)."""
+    scope = sorted(SCOPES[kind])[0] if SCOPES[kind] else "account"
+    hook = {"id": 999, "uuid": "{other}", "url": "https://other.example/hook", "events": ["push"], "active": True,
+            "config": {"url": "https://other.example/hook"}, "enabled_events": ["*"]}
+    api.hooks.setdefault(scope, {})["other"] = hook
+    return hook
+
+
+def test_bad_credentials_name_provider_and_repository_never_the_token(provider: tuple[str, ProviderApi]) -> None:
+    kind, api = provider
+    target, ctx = _setup(kind, api, token="wrong-token-value-789")
+    with pytest.raises(base.HookError) as info:
+        hooks.apply(target, ctx)
+    message = str(info.value)
+    assert kind in message and "bad credentials" in message
+    assert "wrong-token-value-789" not in message and TOKEN not in message
+    if kind in ("github", "gitlab", "bitbucket"):
+        assert sorted(SCOPES[kind])[0].split("/")[-1] in message or "whynowy" in message
+
+
+def test_dry_run_prints_masked_calls_and_sends_nothing(provider: tuple[str, ProviderApi]) -> None:
+    kind, api = provider
+    lines: list[str] = []
+    target, ctx = _setup(kind, api, dry_run=True, out=lines)
+    outcomes = hooks.apply(target, ctx)
+    assert api.requests == [] and {o.action for o in outcomes} == {"planned"}
+    text = "\n".join(lines)
+    assert "[dry-run]" in text and f"{URL}/push" in text
+    assert TOKEN not in text and HOOK_SECRET not in text
+    assert ("POST" in text) or ("PUT" in text)
+
+
+def test_pygithub_sees_the_hook_knevents_made_and_knevents_adopts_one_pygithub_made() -> None:
+    from github import Auth, Github
+
+    api = ProviderApi("github", TOKEN, set(SCOPES["github"]))
+    try:
+        client = Github(base_url=api.url + "/api/v3", auth=Auth.Token(TOKEN))
+        repo = client.get_repo("argoproj/argo-workflows")
+        repo.create_hook("web", {"url": f"{URL}/push", "content_type": "json", "insecure_ssl": "0"},
+                         ["push", "pull_request"], active=True)
+        target, ctx = _setup("github", api)
+        actions = sorted(o.action for o in hooks.apply(target, ctx))
+        assert actions == ["created", "unchanged"]
+        hook_urls = [h.config["url"] for h in client.get_repo("argoproj/argo-events").get_hooks()]
+        assert hook_urls == [f"{URL}/push"]
+    finally:
+        api.close()
+
+
+def test_python_gitlab_reads_the_hooks_knevents_made() -> None:
+    import gitlab
+
+    api = ProviderApi("gitlab", TOKEN, set(SCOPES["gitlab"]))
+    try:
+        target, ctx = _setup("gitlab", api)
+        hooks.apply(target, ctx)
+        client = gitlab.Gitlab(api.url, private_token=TOKEN)
+        (hook,) = client.projects.get("whynowy/test", lazy=True).hooks.list(get_all=True)
+        assert hook.url == f"{URL}/push" and hook.push_events and hook.tag_push_events
+        assert not hook.merge_requests_events and hook.enable_ssl_verification
+        made = client.projects.get("3", lazy=True).hooks.create({"url": "https://other.example/x"})
+        assert made.push_events  # GitLab's default, which is why knevents sends every option
+    finally:
+        api.close()
+
+
+def test_stripe_library_lists_the_endpoint_knevents_made() -> None:
+    import stripe
+
+    api = ProviderApi("stripe", TOKEN)
+    try:
+        target, ctx = _setup("stripe", api)
+        hooks.apply(target, ctx)
+        client = stripe.StripeClient(TOKEN, base_addresses={"api": api.url})
+        (endpoint,) = client.v1.webhook_endpoints.list().data
+        assert endpoint.url == f"{URL}/push" and endpoint.enabled_events == ["charge.failed"]
+        client.v1.webhook_endpoints.update(endpoint.id, {"enabled_events": ["charge.succeeded"]})
+        assert [o.action for o in hooks.apply(target, ctx)] == ["updated"]
+    finally:
+        api.close()
