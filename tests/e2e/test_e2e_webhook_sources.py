@@ -125,7 +125,7 @@ def test_upstream_provider_examples_fire_a_sensor_with_argos_data(tmp_path: Path
         "KNEVENTS_SECRET_ARTIFACTS_MINIO_ACCESSKEY": MINIO_ACCESS,
         "KNEVENTS_SECRET_ARTIFACTS_MINIO_SECRETKEY": MINIO_SECRET,
     })
-    runner = harness.RunnerProcess([tmp_path / "m"], tmp_path / "state", env).start()
+    runner = harness.RunnerProcess([tmp_path / "m"], tmp_path / "state", env, args=["--no-hooks"]).start()
     try:
         _send_all(ports)
         harness.poll(lambda: minio_server.listeners == 1, "the minio listener")

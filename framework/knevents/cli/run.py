@@ -57,6 +57,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--ui-token", default=os.environ.get("KNEVENTS_UI_TOKEN"),
                         help="bearer token the UI asks for (env KNEVENTS_UI_TOKEN; needed beyond loopback)")
     parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
+    parser.add_argument("--no-hooks", action="store_true",
+                        help="do not create provider webhooks (github, gitlab, bitbucket, …) at start")
     parser.set_defaults(handler=run)
 
 
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     options = runner.RunOptions(
         paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
-        bus=args.bus, host=args.host, default_port=args.default_port,
+        bus=args.bus, host=args.host, default_port=args.default_port, hooks=not args.no_hooks,
         policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff,
                                          concurrency=args.concurrency),
     )

@@ -57,6 +57,8 @@ class RunOptions:
     default_port: int = 12000
     """Port for push routes whose spec names none (SNS/Pub/Sub push endpoints)."""
     policy: dispatcher.DeliveryPolicy = field(default_factory=dispatcher.DeliveryPolicy)
+    hooks: bool = True
+    """Apply provider webhooks at start (``--no-hooks`` turns it off); see :mod:`knevents.local.hookrun`."""
 
 
 def kubeconfig_in_use(settings: Settings, home: Path | None = None) -> str | None:
@@ -121,6 +123,7 @@ class Runner:
         self._sources_info: list[runnerfile.SourceInfo] = []
         self._tls_ports: set[int] = set()
         self._sensors_info: list[runnerfile.SensorInfo] = []
+        self._hooks: Any = None
         self._lock_fd: int | None = None
 
     # --- configuration -------------------------------------------------------------
@@ -172,6 +175,11 @@ class Runner:
         await streams.ensure(js, self.bus_name)
         await self._start_sensors(js)
         await self._start_sources(js)
+        if self.options.hooks and self.manifests.event_sources:
+            from knevents.local import hookrun
+
+            self._hooks = hookrun.HookLifecycle(list(self.manifests.event_sources), self.secrets, self.console)
+            self._hooks.start()
         self._write_runner_file(running=True)
         self._banner()
 
@@ -317,6 +325,9 @@ class Runner:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.stop()
+        if self._hooks is not None:
+            with contextlib.suppress(Exception):
+                await self._hooks.stop()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:
