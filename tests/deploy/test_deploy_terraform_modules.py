@@ -20,6 +20,7 @@ from tests.deploy import corpus, tfrun
 
 OFFLINE = [
     "terraform/modules/aws-s3-notifications",
+    "terraform/modules/knevents-hooks",
     "terraform/modules/knevents/manifests",
     "terraform/modules/gcp-pubsub-push/config",
     "terraform/examples/s3-to-knevents",
