@@ -21,9 +21,10 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "clear", "redact", "register"]
+__all__ = ["MASK", "clear", "redact", "redact_bytes", "redact_values", "register"]
 
 MASK = "***"
 _MIN_SECRET = 4
@@ -79,3 +80,23 @@ def redact(text: str) -> str:
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{MASK}", text)
     text = _SCHEME_CRED.sub(lambda m: f"{m.group(1)} {MASK}", text)
     return _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
+def redact_bytes(body: bytes) -> bytes:
+    """:func:`redact` over bytes (an HTTP answer), keeping bytes that are not UTF-8 as they were."""
+    if not body:
+        return body
+    text = body.decode("utf-8", "surrogateescape")
+    cleaned = redact(text)
+    return body if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
+
+
+def redact_values(value: Any) -> Any:
+    """Every string inside ``value`` (dicts, lists, tuples) redacted; other values as they are."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_values(v) for v in value)
+    return value

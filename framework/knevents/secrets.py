@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from knevents import errors
+from knevents import errors, redact
 from knevents.settings import SecretSettings
 
 __all__ = ["KeySelector", "SecretResolver", "env_name"]
@@ -62,7 +62,9 @@ class SecretResolver:
 
     def secret(self, selector: KeySelector | Mapping[str, Any]) -> str:
         """The value of a Secret key; :class:`errors.SecretError` naming it when missing."""
-        return self._read("SECRET", "secret", self._settings.secrets_dir, selector)
+        value = self._read("SECRET", "secret", self._settings.secrets_dir, selector)
+        redact.register(value)  # from now on masked in every log line, answer and record of this process
+        return value
 
     def configmap(self, selector: KeySelector | Mapping[str, Any]) -> str:
         """The value of a ConfigMap key."""

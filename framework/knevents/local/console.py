@@ -16,6 +16,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from knevents import redact
+
 __all__ = ["Console", "install_logging"]
 
 FORMATS = ("text", "json")
@@ -41,6 +43,7 @@ class Console:
             line = json.dumps(record, default=str)
         else:
             line = f"{now.strftime('%H:%M:%S')} {tag:<7} {message}"
+        line = redact.redact(line)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -51,7 +54,7 @@ class Console:
             self.emit("info", "\n".join(lines), **fields)
             return
         with self._lock:
-            self.stream.write("\n".join(lines) + "\n")
+            self.stream.write(redact.redact("\n".join(lines)) + "\n")
             self.stream.flush()
 
 

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from knevents import errors, web
+from knevents import errors, redact, web
 from knevents.local import httpguard
 from knevents.settings import ServerSettings
 
@@ -56,6 +56,7 @@ def _declared_too_large(scope: Scope, limit: int) -> bool:
 
 
 async def _send(send: Send, response: web.Response, *, close: bool = False) -> None:
+    response = web.Response(response.status, redact.redact_bytes(response.body), response.headers)
     headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
                if k.lower() != "content-length"]
     headers.append((b"content-length", str(len(response.body)).encode()))  # never chunked: one small body

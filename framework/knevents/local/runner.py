@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knevents import errors, events, web
+from knevents import errors, events, redact, web
 from knevents.bus import codec, naming
 from knevents.local import console as console_mod
 from knevents.local import (
@@ -232,7 +232,8 @@ class Runner:
 
             async def handle(event: events.Event, runtime: Any = runtime) -> web.Response:
                 response: web.Response = await runtime.handle(_request_of(event))
-                return response
+                # what the dispatcher prints and keeps in dead-letter headers must not carry secrets
+                return web.Response(response.status, redact.redact_bytes(response.body), response.headers)
 
             dispatch = dispatcher.Dispatcher(
                 js, stream=bus_stream, bus=self.bus_name, sensor=name, subjects=subjects, handler=handle,
@@ -360,6 +361,7 @@ class Runner:
                                        forced_dry_run=self.options.dry_run)
 
     async def _record(self, firing: streams.Firing) -> None:
+        firing = dataclasses.replace(firing, detail=redact.redact(firing.detail))
         try:
             await streams.record_firing(self.nc.jetstream(), firing)
         except Exception as exc:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from knevents import errors, events
+from knevents import errors, events, redact
 from knevents.local import natsauth, natsd, runnerfile, streams
 from knevents.settings import NatsSettings
 
@@ -106,13 +106,14 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
                 "dead_letters": dead.get(sensor.name, 0),
                 "dlq_subject": streams.dlq_subject(info.bus, sensor.name),
             })
-    return {
+    result: dict[str, Any] = redact.redact_values({  # firing details were redacted when recorded; URL user info and auth here
         "runner": {"running": info.running and runnerfile.pid_alive(info.pid), "pid": info.pid, "nats_url": info.nats_url,
                    "bus": info.bus, "state_dir": info.state_dir, "max_deliveries": info.max_deliveries},
         "sources": [dataclasses.asdict(s) for s in info.sources],
         "sensors": sensors,
         "bus_stream": stream,
-    }
+    })
+    return result
 
 
 async def _stream_size(js: Any, bus: str) -> dict[str, Any]:

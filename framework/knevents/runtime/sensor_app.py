@@ -20,7 +20,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from knevents import errors, metrics, spec, state, web
+from knevents import errors, metrics, redact, spec, state, web
 from knevents.runtime import sensor, sensor_obs
 from knevents.secrets import SecretResolver
 from knevents.settings import ServerSettings, Settings
@@ -84,7 +84,8 @@ class SensorApp:
         if self.runtime is None:
             return web.text_response(500, f"the sensor function is misconfigured: {self.problem}")
         try:
-            return await self.runtime.handle(request)
+            answer = await self.runtime.handle(request)
+            return web.Response(answer.status, redact.redact_bytes(answer.body), answer.headers)
         except (RecursionError, UnicodeDecodeError) as exc:  # malformed input: a retry cannot help, never a 5xx
             log.warning("malformed event refused: %s", type(exc).__name__)
             return web.text_response(400, f"malformed event: {type(exc).__name__}\n")

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from knevents import metrics
+from knevents import metrics, redact
 
 __all__ = ["JsonFormatter", "SensorMetrics", "configure_json_logging", "log_event"]
 
@@ -44,7 +44,7 @@ class JsonFormatter(logging.Formatter):
                     out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, separators=(",", ":"))
+        return redact.redact(json.dumps(out, default=str, separators=(",", ":")))
 
 
 def configure_json_logging(level: str | int = logging.INFO) -> None:

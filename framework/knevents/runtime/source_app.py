@@ -26,7 +26,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from knevents import bus, errors, spec, web
+from knevents import bus, errors, redact, spec, web
 from knevents.runtime import sensor_obs, source
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
@@ -147,7 +147,8 @@ class SourceApp:
             if request.path.rstrip("/") == "/health":
                 return web.text_response(503, f"not ready: {self.problem}\n")
             return web.text_response(500, f"the event source function is misconfigured: {self.problem}\n")
-        return await self.runtime().handle(request)
+        answer = await self.runtime().handle(request)
+        return web.Response(answer.status, redact.redact_bytes(answer.body), answer.headers)
 
     def start_pull(self) -> bool:
         """Start the pull loops (if the spec has any) on the background loop; True when started."""
