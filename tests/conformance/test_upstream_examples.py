@@ -88,7 +88,6 @@ _SOURCES = {
     "pulsar": "pulsar",
     "redis-streams": "redisStream",
     "redis": "redis",
-    "resource": "resource",
     "sftp": "sftp",
 }
 UNSUPPORTED: dict[str, list[str]] = {

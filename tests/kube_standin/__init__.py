@@ -13,6 +13,8 @@ client uses, with the real wire formats:
   get, list (``labelSelector`` with ``k=v`` / ``k!=v`` / ``k`` terms), update (PUT,
   with the ``resourceVersion`` conflict check), patch (merge, JSON, strategic —
   refused with 415 for custom resources as the real server does), delete;
+* watch (``?watch=1``: chunked watch events, bookmarks, 410 Gone after :meth:`KubeStandIn.compact`;
+  see :mod:`tests.kube_standin.watching`);
 * errors as ``Status`` objects with the real ``reason``/``code``: 403 Forbidden
   (configured per test with :meth:`KubeStandIn.forbid`), 404 NotFound,
   409 AlreadyExists / Conflict, 422 Invalid, 415, and injected failures
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.kube_standin import discovery, patching
+from tests.kube_standin import discovery, patching, watching
 from tests.kube_standin.discovery import RESOURCES, ApiResource
 
 __all__ = ["RESOURCES", "ApiResource", "KubeStandIn", "RecordedRequest"]
@@ -100,6 +102,7 @@ class _State:
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     version: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
+    journal: watching.Journal = field(default_factory=watching.Journal)
 
 
 def _now() -> str:
@@ -230,6 +233,47 @@ class KubeStandIn:
             obj = self._state.objects[key]
             obj["metadata"].setdefault("labels", {}).update(labels)
             obj["metadata"]["resourceVersion"] = self._next_version()
+            self._state.journal.record("MODIFIED", key, obj)
+
+    def delete_object(self, group: str, version: str, plural: str, namespace: str | None, name: str) -> None:
+        """Delete a stored object, as another client would."""
+        with self._state.lock:
+            key = (group, version, plural, namespace or "", name)
+            obj = self._state.objects.pop(key)
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self._state.journal.record("DELETED", key, obj)
+
+    def compact(self) -> int:
+        """Compact the change history as etcd does: watches from an older version get 410 Gone."""
+        with self._state.lock:
+            self._state.journal.compact(self._state.version)
+            return self._state.version
+
+    def watch_events(self, raw_path: str, headers: dict[str, str]) -> tuple[int, Any, Any]:
+        """(status, error body, events iterator) for a ``watch=1`` request; events is None on an error."""
+        parts = urlsplit(raw_path)
+        query = parse_qs(parts.query)
+        route = self._route(parts.path)
+        with self._state.lock:
+            self._state.requests.append(RecordedRequest(
+                "GET", parts.path, query, headers, None, "watch", route.resource.plural if route else None))
+            if headers.get("authorization") != f"Bearer {self.token}":
+                return 401, _ApiError(401, "Unauthorized", "Unauthorized").status(), None
+            try:
+                if route is None or route.name is not None:
+                    raise _ApiError(404, "NotFound", "the server could not find the requested resource")
+                self._check("watch", route)
+            except _ApiError as exc:
+                return exc.code, exc.status(), None
+        r = route.resource
+
+        def current() -> tuple[int, list[tuple[Any, dict[str, Any]]]]:
+            with self._state.lock:
+                return self._state.version, [(k, copy.deepcopy(o)) for k, o in self._state.objects.items()]
+
+        events = watching.stream(self._state.journal, (r.group, r.version, r.plural), route.namespace, query,
+                                 current, _selector_matches)
+        return 200, None, events
 
     def _resource_for(self, obj: dict[str, Any]) -> ApiResource:
         for resource in RESOURCES:
@@ -318,6 +362,7 @@ class KubeStandIn:
             generation=1,
         )
         self._state.objects[key] = body
+        self._state.journal.record("ADDED", key, body)
         return body
 
     def _store_update(
@@ -333,6 +378,7 @@ class KubeStandIn:
         )
         new["apiVersion"], new["kind"] = r.group_version, r.kind
         self._state.objects[self._key(r, route.namespace, str(route.name))] = new
+        self._state.journal.record("MODIFIED", self._key(r, route.namespace, str(route.name)), new)
         return new
 
     def _handle(
@@ -372,6 +418,8 @@ class KubeStandIn:
             return 200, current
         if method == "DELETE":
             del self._state.objects[key]
+            current["metadata"]["resourceVersion"] = self._next_version()
+            self._state.journal.record("DELETED", key, current)
             return 200, {
                 "kind": "Status",
                 "apiVersion": "v1",
@@ -488,6 +536,10 @@ class KubeStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.command == "GET" and parse_qs(urlsplit(self.path).query).get("watch", [""])[0] in (
+                        "1", "true"):
+                    self._watch(headers)
+                    return
                 status, value = standin.serve(self.command, self.path, headers, raw)
                 data = json.dumps(value).encode()
                 self.send_response(status)
@@ -495,6 +547,20 @@ class KubeStandIn:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _watch(self, headers: dict[str, str]) -> None:
+                status, error, events = standin.watch_events(self.path, headers)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if events is None:
+                    data = json.dumps(error).encode()
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                watching.write_chunked(self.wfile, events)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 

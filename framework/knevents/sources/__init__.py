@@ -37,6 +37,7 @@ MODULES: dict[str, str] = {
     "gerrit": "gerrit",
     "storageGrid": "storagegrid",
     "file": "file",
+    "resource": "resource",
 }
 """EventSource spec key → module under ``knevents.sources`` that registers it."""
 

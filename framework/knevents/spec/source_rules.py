@@ -326,6 +326,18 @@ def _mqtt(config: models.MQTTEventSource, path: str) -> Found:
             yield f"{path}.{name}", f"an mqtt event source needs `{name}`"
 
 
+def _resource(config: models.ResourceEventSource, path: str) -> Found:
+    if not config.version:
+        yield f"{path}.version", "a resource event source needs `version`"
+    if not config.resource:
+        yield f"{path}.resource", "a resource event source needs `resource` (the plural, e.g. `workflows`)"
+    if not config.event_types:
+        yield f"{path}.eventTypes", "a resource event source needs `eventTypes` (ADD, UPDATE, DELETE)"
+    for index, kind in enumerate(config.event_types or []):
+        if kind not in ("ADD", "UPDATE", "DELETE"):
+            yield f"{path}.eventTypes[{index}]", f"unknown event type `{kind}` (ADD, UPDATE or DELETE)"
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -347,6 +359,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "amqp": _amqp,
     "file": _file,
     "mqtt": _mqtt,
+    "resource": _resource,
 }
 
 

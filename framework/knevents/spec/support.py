@@ -35,7 +35,7 @@ __all__ = [
 SUPPORTED_SOURCE_TYPES: frozenset[str] = frozenset(
     {
         "webhook", "github", "gitlab", "calendar", "sns", "sqs", "s3", "minio", "pubSub", "nats", "generic",
-        "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit", "storageGrid", "amqp", "file", "kafka", "mqtt",
+        "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit", "storageGrid", "amqp", "file", "kafka", "mqtt", "resource",
     }
 )
 """EventSource spec keys knevents runs (``knevents.sources.load`` has a module for each)."""
