@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -14,10 +12,10 @@ from knevents.runtime import source
 from knevents.secrets import SecretResolver
 from knevents.settings import KubeSettings, NatsSettings, SecretSettings, Settings
 
+from tests import upstream
 from tests.fixtures.kube import KubeApi
 from tests.unit.sources_core.helpers import event_source
 
-UPSTREAM = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events")) / "examples"
 WAIT = 30.0
 WF = ("argoproj.io", "v1alpha1", "workflows")
 
@@ -71,7 +69,7 @@ def _spec(**fields: Any) -> dict[str, Any]:
 
 async def test_upstream_example_sends_added_labelled_workflows(kube_api: KubeApi, nats_url: str) -> None:
     kube_api.put_object(_workflow("before", {"app": "my-workflow"}))  # afterStart: not an event
-    doc = yaml.safe_load((UPSTREAM / "event-sources/resource.yaml").read_text())
+    doc = yaml.safe_load(upstream.example("event-sources", "resource.yaml").read_text())
     running = Running(dict(doc["spec"]), kube_api, nats_url)
     try:
         await running.watching()
