@@ -89,11 +89,11 @@ def test_invalid_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_not_supported_alone_does_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    obj = patch(event_source(), "spec.mqtt", {"m": {"url": "tcp://m:1883", "topic": "t", "clientId": "c"}})
-    file = _write(tmp_path / "mqtt.yaml", obj)
+    obj = patch(event_source(), "spec.nsq", {"n": {"hostAddress": "nsq:4150", "topic": "t", "channel": "c"}})
+    file = _write(tmp_path / "nsq.yaml", obj)
     assert cli.main(["validate", str(file)]) == 0
     out = capsys.readouterr().out
-    assert f"not supported: {file}, document 1, spec.mqtt: event source type `mqtt` is not supported" in out
+    assert f"not supported: {file}, document 1, spec.nsq: event source type `nsq` is not supported" in out
 
 
 def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
