@@ -77,10 +77,13 @@ class Context:
     api_bases: Mapping[str, str] = field(default_factory=dict)
 
     def secret(self, selector: Any, provider: str, what: str) -> str:
-        """A secret's value; HookError naming the provider and field when it cannot be read."""
+        """A secret's value; HookError naming the provider and field when it cannot be read (a dry run shows a
+        placeholder instead, so a plan can be printed where the credentials are not)."""
         try:
             return str(self.secrets.secret(selector))
         except errors.SecretError as exc:
+            if self.dry_run:  # a plan needs no credentials: show where the value would come from
+                return f"<{what} from secret {getattr(selector, 'name', '?')}/{getattr(selector, 'key', '?')}>"
             raise HookError(f"{provider}: {what}: {exc}") from None
 
     def api(self, provider: str, base: str, headers: Mapping[str, str], secrets: list[str], scope: str,

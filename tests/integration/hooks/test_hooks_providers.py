@@ -188,3 +188,15 @@ def test_stripe_library_lists_the_endpoint_knevents_made() -> None:
         assert [o.action for o in hooks.apply(target, ctx)] == ["updated"]
     finally:
         api.close()
+
+
+def test_dry_run_needs_no_credentials() -> None:
+    api = ProviderApi("gitlab", TOKEN, set(SCOPES["gitlab"]))
+    try:
+        lines: list[str] = []
+        target, ctx = _setup("gitlab", api, dry_run=True, out=lines)
+        ctx.secrets = SecretResolver(SecretSettings(secrets_dir="/nonexistent", configmaps_dir="/nonexistent"), {})
+        assert {o.action for o in hooks.apply(target, ctx)} == {"planned"}
+        assert '"token": "***"' in "\n".join(lines) and api.requests == []
+    finally:
+        api.close()
