@@ -86,8 +86,6 @@ _SOURCES = {
     "hdfs": "hdfs",
     "nsq": "nsq",
     "pulsar": "pulsar",
-    "redis-streams": "redisStream",
-    "redis": "redis",
     "sftp": "sftp",
 }
 UNSUPPORTED: dict[str, list[str]] = {

@@ -24,6 +24,8 @@ MODULES: dict[str, str] = {
     "amqp": "amqp",
     "kafka": "kafka",
     "mqtt": "mqtt",
+    "redis": "redis",
+    "redisStream": "redis_stream",
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",

@@ -26,9 +26,11 @@ __all__ = [
     "endpoint_path",
     "header_lists",
     "json_text",
+    "metadata_member",
     "parse_go_duration",
     "port_number",
     "read_secret",
+    "refuse",
     "rejected",
     "too_large",
     "traceparent",
@@ -165,3 +167,17 @@ def rejected(event_source: str, event_name: str, reason: str) -> None:
         "Requests or events not published, by reason (auth, too_large, malformed, filtered …).",
         ("eventsource", "event", "reason"),
     ).labels(event_source, event_name, reason).inc()
+
+
+def refuse(problems: Iterable[tuple[str, str]]) -> None:
+    """Raise one SpecError with every ``(path, message)`` of a type's ``check``; nothing when there is none."""
+    found = [errors.Problem(message, path=path) for path, message in problems]
+    if found:
+        raise errors.SpecError(found)
+
+
+def metadata_member(metadata: dict[str, str] | None) -> str:
+    """``,"metadata":{…}`` (keys sorted, as Go marshals a map) to close Argo's event data, ``""`` when unset."""
+    if not metadata:
+        return ""
+    return ',"metadata":' + json.dumps(dict(sorted(metadata.items())), ensure_ascii=False)

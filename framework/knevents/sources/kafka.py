@@ -79,9 +79,7 @@ def record_data(record: ConsumerRecord[Any, Any], *, json_body: bool, metadata: 
     parts = ['{"topic":', json.dumps(record.topic, ensure_ascii=False), ',"key":', json.dumps(key, ensure_ascii=False),
              ',"partition":', str(record.partition), ',"body":', body, ',"timestamp":', json.dumps(go_time(record.timestamp)),
              ',"headers":', json.dumps(dict(sorted(headers.items())), ensure_ascii=False)]
-    if metadata:
-        parts += [',"metadata":', json.dumps(dict(sorted(metadata.items())), ensure_ascii=False)]
-    parts.append("}")
+    parts += [common.metadata_member(metadata), "}"]
     return "".join(parts).encode()
 
 
@@ -90,9 +88,7 @@ class KafkaSource:
 
     def __init__(self, event_name: str, config: Any, ctx: base.SourceContext) -> None:
         where = f"kafka.{event_name}"
-        problems = list(check(config, where))
-        if problems:
-            raise errors.SpecError([errors.Problem(message, path=path) for path, message in problems])
+        common.refuse(check(config, where))
         self.event_name = event_name
         self._config = config
         self._ctx = ctx

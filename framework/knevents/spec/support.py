@@ -35,7 +35,8 @@ __all__ = [
 SUPPORTED_SOURCE_TYPES: frozenset[str] = frozenset(
     {
         "webhook", "github", "gitlab", "calendar", "sns", "sqs", "s3", "minio", "pubSub", "nats", "generic",
-        "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit", "storageGrid", "amqp", "file", "kafka", "mqtt", "resource",
+        "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit", "storageGrid", "amqp", "file", "kafka", "mqtt",
+        "resource", "redis", "redisStream",
     }
 )
 """EventSource spec keys knevents runs (``knevents.sources.load`` has a module for each)."""
