@@ -303,10 +303,10 @@ class Generator:
             walker = Generator.__new__(Generator)
             walker.defs, walker.order, walker.visiting = self.defs, [], set()
             walker.visit(root)
-            if root == ARGO + "EventSource":
-                for name in self.defs:
-                    if name.startswith("io.knevents."):
-                        walker.visit(name)
+            for name in self.defs:  # an extension belongs to the kind its `x-knevents-root` names (EventSource)
+                if name.startswith("io.knevents.") and \
+                        ARGO + self.defs[name].get("x-knevents-root", "EventSource") == root:
+                    walker.visit(name)
             out[module] = set(walker.order)
         return out
 

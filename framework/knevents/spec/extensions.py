@@ -87,8 +87,61 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         },
         "type": "object",
     },
+    "io.knevents.v1alpha1.AMQPTrigger": {
+        "description": (
+            "AMQPTrigger publishes the resolved payload to a RabbitMQ (AMQP 0-9-1) exchange with publisher "
+            "confirms (knevents extension; Argo has no AMQP trigger, argo-events#3091)."
+        ),
+        "x-knevents-root": "Sensor",
+        "properties": {
+            "url": {"type": "string", "description": "amqp:// or amqps:// URL of the broker."},
+            "urlSecret": {
+                "$ref": "#/definitions/io.k8s.api.core.v1.SecretKeySelector",
+                "description": "Secret holding the URL (instead of `url`).",
+            },
+            "exchangeName": {
+                "type": "string",
+                "description": "Exchange to publish to; empty means the default exchange (routingKey = queue name).",
+            },
+            "routingKey": {"type": "string", "description": "Routing key of the published message."},
+            "contentType": {"type": "string", "description": "content-type property; default application/json."},
+            "persistent": {
+                "type": "boolean",
+                "description": "delivery-mode 2 (kept across broker restarts by durable queues); default true.",
+            },
+            "mandatory": {
+                "type": "boolean",
+                "description": "Fail (retryably) when no queue is bound for the routing key; default true.",
+            },
+            "headers": {
+                "additionalProperties": {"type": "string"},
+                "type": "object",
+                "description": "Extra message headers.",
+            },
+            "auth": {
+                "$ref": "#/definitions/io.argoproj.events.v1alpha1.BasicAuth",
+                "description": "Username and password from Secrets (replacing any in the URL).",
+            },
+            "tls": {
+                "$ref": "#/definitions/io.argoproj.events.v1alpha1.TLSConfig",
+                "description": "TLS for an amqps:// URL: CA, client cert and key from Secrets.",
+            },
+            "parameters": {
+                "items": {"$ref": "#/definitions/io.argoproj.events.v1alpha1.TriggerParameter"},
+                "type": "array",
+                "description": "Parameters applied to this template (e.g. the routingKey) from the events.",
+            },
+            "payload": {
+                "items": {"$ref": "#/definitions/io.argoproj.events.v1alpha1.TriggerParameter"},
+                "type": "array",
+                "description": "The message body, built from the events as for the http and nats triggers.",
+            },
+        },
+        "type": "object",
+    },
 }
-"""Extra definitions, in the schema's own form; ``x-knevents-base`` names the upstream class extended."""
+"""Extra definitions, in the schema's own form; ``x-knevents-base`` names the upstream class extended,
+``x-knevents-root`` the kind that uses it (default EventSource), which decides the generated module."""
 
 PATCHES: dict[str, dict[str, Any]] = {
     "io.argoproj.events.v1alpha1.EventSourceSpec": {
@@ -113,6 +166,12 @@ PATCHES: dict[str, dict[str, Any]] = {
         "webhookSecret": {
             "$ref": "#/definitions/io.k8s.api.core.v1.SecretKeySelector",
             "description": "Secret of the hook: verify X-Hub-Signature, set it on created hooks (knevents extension).",
+        },
+    },
+    "io.argoproj.events.v1alpha1.TriggerTemplate": {
+        "amqp": {
+            "$ref": "#/definitions/io.knevents.v1alpha1.AMQPTrigger",
+            "description": "Publish to a RabbitMQ exchange (knevents extension).",
         },
     },
     "io.argoproj.events.v1alpha1.PubSubEventSource": {

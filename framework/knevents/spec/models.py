@@ -25,6 +25,7 @@ __all__ = [
     "AMQPExchangeDeclareConfig",
     "AMQPQueueBindConfig",
     "AMQPQueueDeclareConfig",
+    "AMQPTrigger",
     "AWSLambdaTrigger",
     "AWSMSKIAMConfig",
     "ArgoWorkflowTrigger",
@@ -410,6 +411,9 @@ if TYPE_CHECKING:
         WebhookEventSource as WebhookEventSource,
     )
     from knevents.spec.models_sensor import (
+        AMQPTrigger as AMQPTrigger,
+    )
+    from knevents.spec.models_sensor import (
         ArgoWorkflowTrigger as ArgoWorkflowTrigger,
     )
     from knevents.spec.models_sensor import (
@@ -550,6 +554,7 @@ _HOME: dict[str, str] = {
     "AMQPExchangeDeclareConfig": "models_eventsource",
     "AMQPQueueBindConfig": "models_eventsource",
     "AMQPQueueDeclareConfig": "models_eventsource",
+    "AMQPTrigger": "models_sensor",
     "AWSLambdaTrigger": "models_sensor",
     "AWSMSKIAMConfig": "models_eventsource",
     "ArgoWorkflowTrigger": "models_sensor",

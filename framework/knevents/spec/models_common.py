@@ -149,17 +149,6 @@ class Backoff(_Model):
     """Exit with error after this many steps"""
 
 
-class ConfigMapKeySelector(_Model):
-    """Selects a key from a ConfigMap."""
-
-    key: str = Field(alias="key")
-    """The key to select."""
-    name: str | None = Field(default=None, alias="name")
-    """Name of the referent."""
-    optional: bool | None = Field(default=None, alias="optional")
-    """Specify whether the ConfigMap or its key must be defined"""
-
-
 class SecretKeySelector(_Model):
     """SecretKeySelector selects a key of a Secret."""
 
@@ -169,6 +158,41 @@ class SecretKeySelector(_Model):
     """Name of the referent."""
     optional: bool | None = Field(default=None, alias="optional")
     """Specify whether the Secret or its key must be defined"""
+
+
+class BasicAuth(_Model):
+    """BasicAuth contains the reference to K8s secrets that holds the username and password"""
+
+    password: SecretKeySelector | None = Field(default=None, alias="password")
+    """Password refers to the Kubernetes secret that holds the password required for basic auth."""
+    username: SecretKeySelector | None = Field(default=None, alias="username")
+    """Username refers to the Kubernetes secret that holds the username required for basic auth."""
+
+
+class TLSConfig(_Model):
+    """TLSConfig refers to TLS configuration for a client."""
+
+    ca_cert_secret: SecretKeySelector | None = Field(default=None, alias="caCertSecret")
+    """CACertSecret refers to the secret that contains the CA cert"""
+    client_cert_secret: SecretKeySelector | None = Field(default=None, alias="clientCertSecret")
+    """ClientCertSecret refers to the secret that contains the client cert"""
+    client_key_secret: SecretKeySelector | None = Field(default=None, alias="clientKeySecret")
+    """ClientKeySecret refers to the secret that contains the client key"""
+    enabled: bool | None = Field(default=None, alias="enabled")
+    """Enabled indicates if TLS is enabled."""
+    insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
+    """If true, skips creation of TLSConfig with certs and creates an empty TLSConfig."""
+
+
+class ConfigMapKeySelector(_Model):
+    """Selects a key from a ConfigMap."""
+
+    key: str = Field(alias="key")
+    """The key to select."""
+    name: str | None = Field(default=None, alias="name")
+    """Name of the referent."""
+    optional: bool | None = Field(default=None, alias="optional")
+    """Specify whether the ConfigMap or its key must be defined"""
 
 
 class GithubAppCreds(_Model):
@@ -209,30 +233,6 @@ class S3Artifact(_Model):
     metadata: dict[str, str] | None = Field(default=None, alias="metadata")
     region: str | None = Field(default=None, alias="region")
     secret_key: SecretKeySelector | None = Field(default=None, alias="secretKey")
-
-
-class TLSConfig(_Model):
-    """TLSConfig refers to TLS configuration for a client."""
-
-    ca_cert_secret: SecretKeySelector | None = Field(default=None, alias="caCertSecret")
-    """CACertSecret refers to the secret that contains the CA cert"""
-    client_cert_secret: SecretKeySelector | None = Field(default=None, alias="clientCertSecret")
-    """ClientCertSecret refers to the secret that contains the client cert"""
-    client_key_secret: SecretKeySelector | None = Field(default=None, alias="clientKeySecret")
-    """ClientKeySecret refers to the secret that contains the client key"""
-    enabled: bool | None = Field(default=None, alias="enabled")
-    """Enabled indicates if TLS is enabled."""
-    insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
-    """If true, skips creation of TLSConfig with certs and creates an empty TLSConfig."""
-
-
-class BasicAuth(_Model):
-    """BasicAuth contains the reference to K8s secrets that holds the username and password"""
-
-    password: SecretKeySelector | None = Field(default=None, alias="password")
-    """Password refers to the Kubernetes secret that holds the password required for basic auth."""
-    username: SecretKeySelector | None = Field(default=None, alias="username")
-    """Username refers to the Kubernetes secret that holds the username required for basic auth."""
 
 
 class SASLConfig(_Model):

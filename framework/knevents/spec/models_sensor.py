@@ -26,6 +26,7 @@ from knevents.spec.models_common import (
 )
 
 __all__ = [
+    "AMQPTrigger",
     "AWSLambdaTrigger",
     "ArgoWorkflowTrigger",
     "ArtifactLocation",
@@ -243,6 +244,35 @@ class RateLimit(_Model):
     requests_per_unit: int | None = Field(default=None, alias="requestsPerUnit")
     unit: str | None = Field(default=None, alias="unit")
     """Defaults to Second"""
+
+
+class AMQPTrigger(_Model):
+    """AMQPTrigger publishes the resolved payload to a RabbitMQ (AMQP 0-9-1) exchange with publisher confirms (knevents extension; Argo has no AMQP trigger, argo-events#3091)."""
+
+    auth: BasicAuth | None = Field(default=None, alias="auth")
+    """Username and password from Secrets (replacing any in the URL)."""
+    content_type: str | None = Field(default=None, alias="contentType")
+    """content-type property; default application/json."""
+    exchange_name: str | None = Field(default=None, alias="exchangeName")
+    """Exchange to publish to; empty means the default exchange (routingKey = queue name)."""
+    headers: dict[str, str] | None = Field(default=None, alias="headers")
+    """Extra message headers."""
+    mandatory: bool | None = Field(default=None, alias="mandatory")
+    """Fail (retryably) when no queue is bound for the routing key; default true."""
+    parameters: list[TriggerParameter] | None = Field(default=None, alias="parameters")
+    """Parameters applied to this template (e.g."""
+    payload: list[TriggerParameter] | None = Field(default=None, alias="payload")
+    """The message body, built from the events as for the http and nats triggers."""
+    persistent: bool | None = Field(default=None, alias="persistent")
+    """delivery-mode 2 (kept across broker restarts by durable queues); default true."""
+    routing_key: str | None = Field(default=None, alias="routingKey")
+    """Routing key of the published message."""
+    tls: TLSConfig | None = Field(default=None, alias="tls")
+    """TLS for an amqps:// URL: CA, client cert and key from Secrets."""
+    url: str | None = Field(default=None, alias="url")
+    """amqp:// or amqps:// URL of the broker."""
+    url_secret: SecretKeySelector | None = Field(default=None, alias="urlSecret")
+    """Secret holding the URL (instead of `url`)."""
 
 
 class FileArtifact(_Model):
@@ -652,6 +682,8 @@ class SlackTrigger(_Model):
 class TriggerTemplate(_Model):
     """TriggerTemplate is the template that describes trigger specification."""
 
+    amqp: AMQPTrigger | None = Field(default=None, alias="amqp")
+    """Publish to a RabbitMQ exchange (knevents extension)."""
     argo_workflow: ArgoWorkflowTrigger | None = Field(default=None, alias="argoWorkflow")
     """ArgoWorkflow refers to the trigger that can perform various operations on an Argo workflow."""
     aws_lambda: AWSLambdaTrigger | None = Field(default=None, alias="awsLambda")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from knevents import errors
 from knevents.triggers import (
+    amqp,
     argo_workflow,
     aws_lambda,
     backoff,
@@ -62,6 +63,7 @@ REGISTRY: dict[str, TriggerExecutor] = {
     "log": log.LogTrigger(),
     "awsLambda": aws_lambda.AwsLambdaTrigger(),
     "nats": nats.NatsTrigger(),
+    "amqp": amqp.AmqpTrigger(),
     "slack": slack.SlackTrigger(),
     "email": email.EmailTrigger(),
 }

@@ -114,7 +114,8 @@ async def test_rate_limit_is_applied_per_trigger(scripted: Scripted, monkeypatch
 
 
 def test_registry_covers_the_supported_template_keys() -> None:
-    assert set(triggers.REGISTRY) == {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "slack", "email"}
+    assert set(triggers.REGISTRY) == {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "slack", "email",
+                                      "amqp"}
 
 
 def test_importing_triggers_loads_no_heavy_client() -> None:
