@@ -148,12 +148,16 @@ class SecretSettings:
     """``KNEVENTS_SECRETS_DIR``: ``<dir>/<name>/<key>`` files mounted from Secret volumes."""
     configmaps_dir: str = "/var/run/configmaps/knevents"
     """``KNEVENTS_CONFIGMAPS_DIR``: ``<dir>/<name>/<key>`` files mounted from ConfigMap volumes."""
+    files_dir: str = "."
+    """``KNEVENTS_FILES_DIR``: the only directory (and below) a trigger's ``source.file`` may read; default the
+    working directory, so a Sensor cannot print ``/etc`` or a mounted token in a dry run."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SecretSettings:
         return cls(
             secrets_dir=_get(env, "KNEVENTS_SECRETS_DIR") or cls.secrets_dir,
             configmaps_dir=_get(env, "KNEVENTS_CONFIGMAPS_DIR") or cls.configmaps_dir,
+            files_dir=_get(env, "KNEVENTS_FILES_DIR") or cls.files_dir,
         )
 
 
@@ -168,6 +172,10 @@ class HttpSettings:
     """``KNEVENTS_HTTP_MAX_CONNECTIONS``: pooled connections per client."""
     argo_server_url: str | None = None
     """``KNEVENTS_ARGO_SERVER_URL``: Argo Server REST API, needed for resubmit/retry workflow operations."""
+    allow_internal_targets: bool = False
+    """``KNEVENTS_HTTP_ALLOW_INTERNAL_TARGETS``: let an HTTP trigger URL that event data chose (a trigger
+    parameter with ``dest: http.url``) reach loopback, link-local and cloud metadata addresses. Off: an
+    event must not make the sensor call its own pod or the metadata service (credentials)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
@@ -175,6 +183,7 @@ class HttpSettings:
             timeout=env_float(env, "KNEVENTS_HTTP_TIMEOUT", cls.timeout),
             max_connections=env_int(env, "KNEVENTS_HTTP_MAX_CONNECTIONS", cls.max_connections),
             argo_server_url=_get(env, "KNEVENTS_ARGO_SERVER_URL"),
+            allow_internal_targets=env_bool(env, "KNEVENTS_HTTP_ALLOW_INTERNAL_TARGETS", cls.allow_internal_targets),
         )
 
 

@@ -6,7 +6,8 @@ sources it answers "the caller must fetch it". The sensor runtime calls
 
 * ``source.configmap``: the ConfigMap key through the secret resolver (mounted
   ConfigMap volume, or ``KNEVENTS_CONFIGMAP_<NAME>_<KEY>``);
-* ``source.file``: a file on the function's filesystem;
+* ``source.file``: a file on the function's filesystem, under ``KNEVENTS_FILES_DIR`` only
+  (default the working directory; symlinks and ``..`` are resolved first);
 * ``source.url``: an HTTP GET (``verifyCert`` honoured);
 * ``source.git`` and ``source.s3`` are not supported: a clear error says to inline
   the resource or use a ConfigMap.
@@ -53,8 +54,11 @@ async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, An
         return parse_resource(text, f"source.configmap {selector.name}/{selector.key}")
     if getattr(source, "file", None) is not None:
         path = source.file.path or ""
+        base_dir = Path(ctx.settings.secrets.files_dir).resolve()
+        if not Path(base_dir, path).resolve().is_relative_to(base_dir):
+            raise errors.TriggerError(f"source.file {path}: outside {base_dir} (KNEVENTS_FILES_DIR); not read")
         try:
-            text = await asyncio.to_thread(Path(path).read_text)
+            text = await asyncio.to_thread(Path(base_dir, path).read_text)
         except OSError as exc:
             raise errors.TriggerError(f"source.file {path}: cannot be read: {exc.strerror}") from None
         return parse_resource(text, f"source.file {path}")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors, http11
 from knevents.sensors import params
-from knevents.triggers import base, policy
+from knevents.triggers import base, outbound, policy
 
 if TYPE_CHECKING:
     import httpx
@@ -233,6 +233,8 @@ class HttpTrigger:
             raise errors.TriggerError(
                 f"http trigger url {base.redact_url(url)!r} must start with http:// or https://"
             )
+        if outbound.url_from_event(resolved.spec) and not ctx.settings.http.allow_internal_targets:
+            await outbound.check(url, shown)  # before any connection: event data must not pick internal hosts
         headers, secret_values = _headers(spec, resolved, ctx)
         auth, auth_secrets = _basic_auth(spec, ctx)
         verify, pool_key, tls_secrets = ssl_context(getattr(spec, "tls", None), ctx)

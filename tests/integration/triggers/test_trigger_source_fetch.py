@@ -41,7 +41,8 @@ async def test_configmap_source() -> None:
     assert resource is not None and resource["metadata"]["generateName"] == "from-source-"
 
 
-async def test_file_source(tmp_path: Path) -> None:
+async def test_file_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # source.file reads under KNEVENTS_FILES_DIR, by default the working directory
     path = tmp_path / "wf.yaml"
     path.write_text(WORKFLOW_YAML)
     resource = await triggers.fetch_resource(k8s_with({"file": {"path": str(path)}}), support.context())
@@ -69,7 +70,8 @@ async def test_inline_resource_needs_no_fetch_and_git_is_refused() -> None:
         await triggers.fetch_resource(git, support.context())
 
 
-async def test_text_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
+async def test_text_that_is_not_an_object_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "wf.yaml"
     path.write_text("- a\n- b\n")
     with pytest.raises(errors.TriggerError, match="must hold one object"):
