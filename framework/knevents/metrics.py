@@ -13,9 +13,9 @@ import threading
 from collections.abc import Sequence
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
-__all__ = ["LATENCY_BUCKETS", "counter", "histogram", "render"]
+__all__ = ["LATENCY_BUCKETS", "counter", "gauge", "histogram", "render", "summary"]
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -40,6 +40,8 @@ REGISTRY: CollectorRegistry = prometheus_client.REGISTRY
 _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
 _histograms: dict[str, Histogram] = {}
+_gauges: dict[str, Gauge] = {}
+_summaries: dict[str, Summary] = {}
 
 
 def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
@@ -61,6 +63,26 @@ def histogram(
         if found is None:
             found = Histogram(name, documentation, tuple(labels), registry=REGISTRY, buckets=tuple(buckets))
             _histograms[name] = found
+        return found
+
+
+def gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+    """The gauge ``name``, created on first use."""
+    with _lock:
+        found = _gauges.get(name)
+        if found is None:
+            found = Gauge(name, documentation, tuple(labels), registry=REGISTRY)
+            _gauges[name] = found
+        return found
+
+
+def summary(name: str, documentation: str, labels: Sequence[str] = ()) -> Summary:
+    """The summary ``name`` (``_count`` and ``_sum``, no quantiles), created on first use."""
+    with _lock:
+        found = _summaries.get(name)
+        if found is None:
+            found = Summary(name, documentation, tuple(labels), registry=REGISTRY)
+            _summaries[name] = found
         return found
 
 

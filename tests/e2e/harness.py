@@ -42,7 +42,8 @@ def prepare(example: str, dest: Path, replacements: Mapping[str, str] | None = N
 def knevents_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a knevents subprocess: no kubeconfig unless given, HOME in the test's tmp dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KNEVENTS_"))}
-    env.update({"HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    # /metrics on Argo's 7777 would collide between runners of parallel tests; a test that wants it asks
+    env.update({"HOME": str(home), "PYTHONUNBUFFERED": "1", "KNEVENTS_METRICS_PORT": "0"})
     env.update(extra or {})
     return env
 

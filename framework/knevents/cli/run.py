@@ -48,6 +48,9 @@ def add_parser(sub: Any) -> None:
                         help="events handled at once per sensor (env KNEVENTS_SENSOR_CONCURRENCY, default 16)")
     parser.add_argument("--host", default=os.environ.get("KNEVENTS_HOST", "127.0.0.1"),
                         help="address the webhook ports listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("KNEVENTS_METRICS_PORT", "7777")),
+                        help="port of /metrics for the whole runner, Argo's 7777 by default (env "
+                             "KNEVENTS_METRICS_PORT; 0: none)")
     parser.add_argument("--default-port", type=int, default=12000,
                         help="port for push endpoints whose spec names none (SNS, Pub/Sub push)")
     parser.add_argument("--ui-port", type=int, default=None,
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     options = runner.RunOptions(
         paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
         bus=args.bus, host=args.host, default_port=args.default_port, hooks=not args.no_hooks,
+        metrics_port=args.metrics_port,
         policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff,
                                          concurrency=args.concurrency),
     )

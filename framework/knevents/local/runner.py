@@ -59,6 +59,8 @@ class RunOptions:
     policy: dispatcher.DeliveryPolicy = field(default_factory=dispatcher.DeliveryPolicy)
     hooks: bool = True
     """Apply provider webhooks at start (``--no-hooks`` turns it off); see :mod:`knevents.local.hookrun`."""
+    metrics_port: int = 7777
+    """Port of ``/metrics`` for the whole runner (Argo's metrics port); 0 serves none."""
 
 
 def kubeconfig_in_use(settings: Settings, home: Path | None = None) -> str | None:
@@ -125,6 +127,7 @@ class Runner:
         self._sensors_info: list[runnerfile.SensorInfo] = []
         self._hooks: Any = None
         self._lock_fd: int | None = None
+        self._metrics_url: str | None = None
 
     # --- configuration -------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class Runner:
 
             self._hooks = hookrun.HookLifecycle(list(self.manifests.event_sources), self.secrets, self.console)
             self._hooks.start()
+        await self._start_metrics()
         self._write_runner_file(running=True)
         self._banner()
 
@@ -282,6 +286,31 @@ class Runner:
             self._servers.append(server)
         for es, runtime in runtimes:
             self._sources_info.extend(self._describe_source(es, runtime))
+
+    async def _start_metrics(self) -> None:
+        """``/metrics`` of every source and sensor of this runner (``knevents_*`` and Argo's ``argo_events_*``)."""
+        if not self.options.metrics_port:
+            return
+        from knevents import metrics
+
+        async def serve(request: web.Request) -> web.Response:
+            if request.path.rstrip("/") != "/metrics":
+                return web.text_response(404, "only /metrics is served on this port\n")
+            body, content_type = metrics.render()
+            return web.Response(200, body, {"content-type": content_type})
+
+        try:
+            sock = httpserve.bind(self.options.host, self.options.metrics_port)
+        except errors.KneventsError as exc:  # metrics are not worth refusing to run for
+            self.console.emit("warning", f"/metrics not served: {exc} (choose another with --metrics-port)")
+            return
+        server = httpserve.PortServer(sock, serve)
+        await server.start()
+        self._servers.append(server)
+        self._metrics_url = f"http://{self._display_host()}:{server.port}/metrics"
+
+    def _display_host(self) -> str:
+        return "localhost" if self.options.host in ("127.0.0.1", "0.0.0.0") else self.options.host
 
     def _describe_source(self, es: Any, runtime: Any) -> list[runnerfile.SourceInfo]:
         host = "localhost" if self.options.host in ("127.0.0.1", "0.0.0.0") else self.options.host
@@ -398,6 +427,8 @@ class Runner:
             lines.append(f"k8s/argoWorkflow triggers use the cluster of {self.kubeconfig} (--dry-run to print instead)")
         else:
             lines.append("no kubeconfig: k8s/argoWorkflow triggers print the resolved resource (dry run)")
+        if self._metrics_url:
+            lines.append(f"metrics (knevents_* and Argo's argo_events_*): {self._metrics_url}")
         lines.append(f"dead letters after {self.options.policy.max_deliveries} deliveries -> "
                      f"{streams.dlq_subject(self.bus_name, 'x')[:-1]}<sensor>; Ctrl-C to stop")
         self.console.block(lines, bus=self.bus_name, nats_url=natsauth.strip(self.settings.nats.url),

@@ -186,7 +186,7 @@ class SensorRuntime:
         self._writers: dict[str, sensor_batch.KeyWriter] = {}
         self._dlq_engine: engine.SensorEngine | None = None
         self._fault = os.environ.get(FAULT_ENV, "")
-        self.metrics = sensor_obs.SensorMetrics(self.name)
+        self.metrics = sensor_obs.SensorMetrics(self.name, self.namespace)
 
     # --- HTTP -------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from knevents import metrics, redact
+from knevents import argo_metrics, metrics, redact
 
 __all__ = ["JsonFormatter", "SensorMetrics", "configure_json_logging", "log_event"]
 
@@ -77,8 +77,10 @@ def log_event(level: int, msg: str, **fields: Any) -> None:
 class SensorMetrics:
     """The sensor's metrics, bound to one sensor name."""
 
-    def __init__(self, sensor: str) -> None:
+    def __init__(self, sensor: str, namespace: str = "default") -> None:
         self.sensor = sensor
+        self.argo = argo_metrics.SensorSeries(namespace, sensor)
+        """Argo's ``argo_events_action_*`` series, kept beside ours for Argo's dashboards."""
         self._received = metrics.counter(
             "knevents_sensor_events_received", "CloudEvents received by the sensor.", ["sensor"]
         ).labels(sensor)
@@ -138,6 +140,7 @@ class SensorMetrics:
 
     def fired(self, trigger: str, seconds: float, attempts: int) -> None:
         fired, _, retried, latency = self._children(trigger)
+        self.argo.triggered(trigger, seconds, attempts)
         fired.inc()
         latency.observe(seconds)
         if attempts > 1:
@@ -145,6 +148,7 @@ class SensorMetrics:
 
     def failed(self, trigger: str, seconds: float) -> None:
         _, failed, _, latency = self._children(trigger)
+        self.argo.failed(trigger, seconds)
         failed.inc()
         latency.observe(seconds)
 

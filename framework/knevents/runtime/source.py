@@ -89,7 +89,7 @@ class SourceRuntime:
         self.publisher = publisher
         self.schedules_in_process = schedules_in_process
         """False on Knative: cron ``schedule`` ticks then come from a PingSource, not an in-process timer."""
-        self._metrics = source_obs.SourceMetrics(self.name)
+        self._metrics = source_obs.SourceMetrics(self.name, self.namespace)
         ctx = base.SourceContext(
             event_source_name=self.name,
             namespace=self.namespace,
@@ -97,6 +97,7 @@ class SourceRuntime:
             settings=self.settings,
         )
         self._entries, self._bound = self._build(event_source, ctx)
+        self._metrics.argo.running(len(self._entries))
 
     def _build(self, event_source: Any, ctx: base.SourceContext) -> tuple[list[_Entry], list[_Bound]]:
         entries: list[_Entry] = []
@@ -269,7 +270,7 @@ class SourceRuntime:
         try:
             await self.publisher.publish(event)
         except errors.BusUnavailableError as exc:
-            self._metrics.failed(entry.event_name)
+            self._metrics.failed(entry.event_name, time.perf_counter() - started)
             source_obs.log_event(
                 logging.ERROR,
                 "the bus did not accept an event",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from knevents import metrics
+from knevents import argo_metrics, metrics
 
 __all__ = ["SourceMetrics", "log", "log_event"]
 
@@ -28,8 +28,10 @@ def log_event(level: int, msg: str, **fields: Any) -> None:
 class SourceMetrics:
     """The metrics of one EventSource."""
 
-    def __init__(self, eventsource: str) -> None:
+    def __init__(self, eventsource: str, namespace: str = "default") -> None:
         self.eventsource = eventsource
+        self.argo = argo_metrics.SourceSeries(namespace, eventsource)
+        """Argo's ``argo_events_*`` event-source series, kept beside ours for Argo's dashboards."""
         labels = ("eventsource", "event")
         self._received = metrics.counter(
             "knevents_eventsource_events_received", "Events made from requests or messages.", labels
@@ -72,12 +74,16 @@ class SourceMetrics:
         _, published, latency = self._of(event)
         published.inc()
         latency.observe(seconds)
+        self.argo.sent(event, seconds)
 
     def rejected(self, event: str, reason: str) -> None:
         self._rejected.labels(self.eventsource, event, reason).inc()
+        if reason != "filtered":  # Argo counts a request that did not become an event; a filter is not a failure
+            self.argo.processing_failed(event)
 
-    def failed(self, event: str) -> None:
+    def failed(self, event: str, seconds: float = 0.0) -> None:
         self._failed.labels(self.eventsource, event).inc()
+        self.argo.send_failed(event, seconds)
 
 
 _REASONS = {400: "malformed", 401: "auth", 403: "auth", 404: "not_found", 405: "method", 413: "too_large"}
