@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from knevents.deploy import names, objects, refs, workload
+from knevents.deploy import names, objects, rbac, refs, workload
 from knevents.deploy.options import RenderOptions
 
 __all__ = ["PUSH", "Rendered", "is_push", "render"]
@@ -117,6 +117,10 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
         }
     )
     config_map = objects.config_map(svc, namespace, {names.SPEC_FILE: _spec_yaml(doc, namespace)}, labels)
+    perms = rbac.for_sources(spec)
+    account: str | None = (spec.get("template") or {}).get("serviceAccountName")
+    access = [objects.service_account(svc, namespace, labels)] if perms and not account else []
+    access += rbac.role_objects("eventsource", name, namespace, perms, account or svc, labels)
     service = workload.build(
         workload.Workload(
             function="eventsource",
@@ -128,6 +132,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
             env=_env(found, namespace, bus, options),
             revision_annotations=scale,
             template=spec.get("template") or {},
+            service_account=account or (svc if perms else None),
             public=any(is_push(key, config) and key != "calendar" for key, _, config in found),
         ),
         options.image,
@@ -142,6 +147,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
         for field in workload.unsupported_template_fields(spec.get("template") or {})
     ]
     warnings += [f"EventSource {name}: {w}" for w in workload.env_warnings(spec.get("template") or {})]
+    warnings += [f"EventSource {name}: {w}" for w in perms.warnings]
     warnings.extend(
         f"EventSource {name}: file.{event_name} watches {(config.get('watchPathConfig') or {}).get('directory')} "
         "inside the pod: mount it through spec.template volumes; the Service runs one replica"
@@ -152,7 +158,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
         warnings.append(f"EventSource {name}: no event entries found")
     warnings.extend(f"EventSource {name}: {w}" for w in _route_clashes(found))
     binding = objects.sink_binding(svc, namespace, service=svc, broker=bus, labels=labels)
-    return Rendered((config_map, binding, service, *pings), tuple(warnings))
+    return Rendered((config_map, *access, binding, service, *pings), tuple(warnings))
 
 
 def _endpoint(key: str, event_name: str, config: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,11 @@ argo resubmit      workflows: get, create
 argo retry         workflows: get, update
 =================  ===============================================
 
+An EventSource's ``resource`` entries need ``get``, ``list`` and ``watch`` on
+the watched resource, in its ``namespace`` (a ClusterRole when it watches all
+namespaces): :func:`for_sources`. :func:`role_objects` turns grants into
+Roles/ClusterRoles and their bindings for either kind of function.
+
 A cluster-scoped kind (``Namespace`` …) is granted through a ClusterRole,
 with the same verbs. Nothing broader is granted. What cannot be derived from
 the manifest (a resource fetched from a URL, git or S3 at run time, a
@@ -34,7 +39,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CLUSTER", "Permissions", "derive", "plural", "rules"]
+from knevents.deploy import names, objects
+
+__all__ = ["CLUSTER", "Permissions", "derive", "for_sources", "plural", "role_objects", "rules"]
 
 CLUSTER = ""
 """The grants key of cluster-scoped resources (``Namespace`` …): rendered as a ClusterRole."""
@@ -222,3 +229,36 @@ def rules(grants: Mapping[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
         {"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
         for (group, resource), verbs in sorted(grants.items())
     ]
+
+
+def for_sources(spec: Mapping[str, Any]) -> Permissions:
+    """What an EventSource's ``resource`` entries read: get/list/watch on each watched resource."""
+    perms = Permissions()
+    for name, config in (spec.get("resource") or {}).items():
+        if not isinstance(config, Mapping) or not config.get("resource"):
+            perms.warnings.append(f"resource.{name}: no `resource` to grant access to")
+            continue
+        target = str(config.get("namespace") or CLUSTER)
+        perms.add(target, str(config.get("group") or ""), str(config["resource"]), ("get", "list", "watch"))
+    return perms
+
+
+def role_objects(
+    owner: str, name: str, namespace: str, perms: Permissions, account: str, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Roles (ClusterRoles for cluster-wide grants) and bindings to ``account`` for one function."""
+    out = []
+    for target, grants in sorted(perms.grants.items()):
+        if target == CLUSTER:
+            # cluster-wide names must not clash between namespaces
+            role = names.dns_label("knevents", namespace, name, owner)
+            out.append(objects.cluster_role(role, rules(grants), labels))
+            out.append(objects.cluster_role_binding(role, account=account, account_namespace=namespace, labels=labels))
+            continue
+        role = names.dns_label("knevents", name, owner)
+        out.append(objects.role(role, target, rules(grants), labels))
+        out.append(
+            objects.role_binding(role, target, role_name=role, account=account, account_namespace=namespace,
+                                 labels=labels)
+        )
+    return out

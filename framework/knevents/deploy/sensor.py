@@ -118,26 +118,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
 def _rbac(
     name: str, namespace: str, perms: rbac.Permissions, account: str, labels: Mapping[str, str]
 ) -> list[objects.Obj]:
-    out = []
-    for target, grants in sorted(perms.grants.items()):
-        if target == rbac.CLUSTER:
-            # cluster-wide names must not clash between namespaces
-            role = names.dns_label("knevents", namespace, name, "sensor")
-            out.append(objects.cluster_role(role, rbac.rules(grants), labels))
-            out.append(
-                objects.cluster_role_binding(
-                    role, account=account, account_namespace=namespace, labels=labels
-                )
-            )
-            continue
-        role = names.dns_label("knevents", name, "sensor")
-        out.append(objects.role(role, target, rbac.rules(grants), labels))
-        out.append(
-            objects.role_binding(
-                role, target, role_name=role, account=account, account_namespace=namespace, labels=labels
-            )
-        )
-    return out
+    return rbac.role_objects("sensor", name, namespace, perms, account, labels)
 
 
 def _triggers(

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 from knevents import bus
+from knevents.deploy import eventsource
+from knevents.deploy.options import RenderOptions
 from knevents.runtime import source
 from knevents.secrets import SecretResolver
 from knevents.settings import KubeSettings, NatsSettings, SecretSettings, Settings
@@ -165,3 +167,22 @@ async def test_forbidden_watch_is_logged_counted_and_retried(kube_api: KubeApi, 
     finally:
         await running.close()
     assert running.data()[0]["body"]["metadata"]["name"] == "after"
+
+
+def test_render_grants_get_list_watch_on_the_watched_resource() -> None:
+    doc = yaml.safe_load(upstream.example("event-sources", "resource.yaml").read_text())
+    rendered = eventsource.render(doc, "argo-events", RenderOptions())
+    by_kind = {obj["kind"]: obj for obj in rendered.objects}
+    assert by_kind["Role"]["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "watch"]}]
+    assert by_kind["RoleBinding"]["subjects"][0]["name"] == "your-service-account"
+    assert "ServiceAccount" not in by_kind  # the template names its own
+    everywhere = {**doc, "spec": {"resource": {"pods": {"version": "v1", "resource": "pods", "eventTypes": ["ADD"]}}}}
+    objs = eventsource.render(everywhere, "ns1", RenderOptions()).objects
+    kinds = [o["kind"] for o in objs]
+    assert "ClusterRole" in kinds and "ClusterRoleBinding" in kinds and "ServiceAccount" in kinds
+    [cluster_role] = [o for o in objs if o["kind"] == "ClusterRole"]
+    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    [service] = [o for o in objs if o["kind"] == "Service"]
+    [account] = [o for o in objs if o["kind"] == "ServiceAccount"]
+    assert service["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
