@@ -324,6 +324,12 @@ def _kind_rules(template: models.TriggerTemplate, path: str, dependencies: set[s
                 yield f"{path}.kafka.{key}", f"a kafka trigger needs `{key}`"
         if kafka.payload is None:
             yield f"{path}.kafka.payload", "a kafka trigger needs a `payload` list"
+        if kafka.schema_registry is not None:
+            yield f"{path}.kafka.schemaRegistry", "not supported by knevents: Avro encoding through a schema registry"
+        if kafka.sasl is not None and (kafka.sasl.mechanism or "PLAIN") not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            yield f"{path}.kafka.sasl.mechanism", "SASL mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+        yield from _parameters(kafka.parameters, f"{path}.kafka.parameters", dependencies)
+        yield from _parameters(kafka.payload, f"{path}.kafka.payload", dependencies)
 
 
 def check_k8s(k8s: models.StandardK8STrigger, path: str, dependencies: set[str]) -> Found:

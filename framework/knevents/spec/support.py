@@ -42,7 +42,7 @@ SUPPORTED_SOURCE_TYPES: frozenset[str] = frozenset(
 """EventSource spec keys knevents runs (``knevents.sources.load`` has a module for each)."""
 
 SUPPORTED_TRIGGER_KINDS: frozenset[str] = frozenset(
-    {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "amqp", "slack", "email"}
+    {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "amqp", "slack", "email", "kafka"}
 )
 """Trigger template keys knevents executes (``knevents.triggers.REGISTRY``)."""
 

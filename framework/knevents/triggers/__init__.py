@@ -30,6 +30,7 @@ from knevents.triggers import (
     fetch,
     http,
     k8s,
+    kafka,
     kube,
     log,
     nats,
@@ -66,6 +67,7 @@ REGISTRY: dict[str, TriggerExecutor] = {
     "amqp": amqp.AmqpTrigger(),
     "slack": slack.SlackTrigger(),
     "email": email.EmailTrigger(),
+    "kafka": kafka.KafkaTrigger(),
 }
 
 
@@ -144,4 +146,5 @@ async def fire(
 async def aclose() -> None:
     """Close pooled connections: HTTP clients of the running event loop, Kubernetes clients (call on shutdown)."""
     await http.aclose()
+    await kafka.aclose()
     kube.forget_clients()

@@ -219,11 +219,11 @@ def test_supported_types_are_spec_fields(key: str) -> None:
 
 
 def test_unsupported_type_is_a_note_not_an_error() -> None:
-    obj = patch(event_source(), "spec.redis", {"r": {"hostAddress": "redis:6379", "channels": ["c"]}})
+    obj = patch(event_source(), "spec.nsq", {"r": {"hostAddress": "nsq:4150", "topic": "t", "channel": "c"}})
     manifests = loading.load_text(_yaml(obj))
     assert manifests.problems == []
-    assert [(p.path, p.unsupported) for p in manifests.unsupported] == [("spec.redis", True)]
-    assert "`redis` is not supported by knevents" in manifests.unsupported[0].message
+    assert [(p.path, p.unsupported) for p in manifests.unsupported] == [("spec.nsq", True)]
+    assert "`nsq` is not supported by knevents" in manifests.unsupported[0].message
 
 
 BUSES: list[tuple[str, dict[str, Any], str | None]] = [

@@ -115,14 +115,14 @@ async def test_rate_limit_is_applied_per_trigger(scripted: Scripted, monkeypatch
 
 def test_registry_covers_the_supported_template_keys() -> None:
     assert set(triggers.REGISTRY) == {"k8s", "argoWorkflow", "http", "log", "awsLambda", "nats", "slack", "email",
-                                      "amqp"}
+                                      "amqp", "kafka"}
 
 
 def test_importing_triggers_loads_no_heavy_client() -> None:
     import subprocess
     import sys
 
-    code = "import sys, knevents.triggers; print([m for m in ('kubernetes', 'boto3', 'nats', 'httpx', 'slack_sdk') if m in sys.modules])"
+    code = "import sys, knevents.triggers; print([m for m in ('kubernetes', 'boto3', 'nats', 'httpx', 'slack_sdk', 'aiokafka') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,0 +1,84 @@
+"""The kafka trigger produces to a real Tansu broker; retries, permanent errors, secrets kept out of messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from knevents import errors, triggers
+from knevents.secrets import env_name
+from knevents.spec import loading
+
+from tests.fixtures.brokers import Tansu
+from tests.integration.brokers.kafka_support import create_topic
+from tests.unit.triggers import trigger_support as support
+
+
+async def _read_one(url: str, topic: str) -> object:
+    consumer = AIOKafkaConsumer(bootstrap_servers=url, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        for _ in range(60):
+            batch = await consumer.getmany(timeout_ms=500)
+            if batch:
+                return next(iter(batch.values()))[0]
+        raise AssertionError("nothing produced")
+    finally:
+        await consumer.stop()
+
+
+async def test_produces_payload_key_and_headers(tansu: Tansu) -> None:
+    await create_topic(tansu.url, "builds", 1)
+    template = {"name": "tell", "kafka": {
+        "url": tansu.url, "topic": "builds", "partition": 0, "partitioningKey": "kubedojo", "payload": [],
+        "requiredAcks": 1, "compress": True, "flushFrequency": 100, "headers": {"team": "a"},
+        "secureHeaders": [{"name": "token", "valueFrom": {"secretKeyRef": {"name": "k", "key": "t"}}}]}}
+    resolved = support.resolved(template, payload=b'{"project":"kubedojo"}', fired={"dep": support.event(id="evt-9")})
+    ctx = support.context(secrets={env_name("SECRET", "k", "t"): "s3cr3t-value"}, traceparent="00-aa-bb-01")
+    result = await triggers.fire(resolved, ctx)
+    record = await _read_one(tansu.url, "builds")
+    assert record.value == b'{"project":"kubedojo"}'  # type: ignore[attr-defined]
+    assert record.key == b"kubedojo"  # type: ignore[attr-defined]
+    headers = dict(record.headers)  # type: ignore[attr-defined]
+    assert headers["team"] == b"a" and headers["token"] == b"s3cr3t-value"
+    assert headers["Knevents-Event-Ids"] == b"evt-9" and headers["traceparent"] == b"00-aa-bb-01"
+    assert result.detail.startswith(f"produced to Kafka {tansu.url} topic builds (partition 0, offset 0)")
+    await triggers.aclose()
+
+
+async def test_unreachable_broker_is_retried_then_given_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    template = {"name": "tell", "kafka": {"url": "127.0.0.1:9", "topic": "t", "payload": [],
+                                          "sasl": {"mechanism": "PLAIN", "userSecret": {"name": "k", "key": "u"},
+                                                   "passwordSecret": {"name": "k", "key": "p"}}}}
+    resolved = support.resolved(template, payload=b"{}", retryStrategy={"steps": 2, "duration": "10ms"})
+    ctx = support.context(secrets={env_name("SECRET", "k", "u"): "me", env_name("SECRET", "k", "p"): "hunter22pw"})
+    with pytest.raises(errors.TriggerRetryableError, match="gave up after 2 attempt") as info:
+        await asyncio.wait_for(triggers.fire(resolved, ctx), 90)
+    assert "hunter22pw" not in str(info.value)
+    assert "hunter22pw" not in caplog.text
+
+
+async def test_missing_payload_and_schema_registry_are_permanent_and_refused_by_validation() -> None:
+    no_payload = support.resolved({"name": "x", "kafka": {"url": "h:1", "topic": "t"}}, payload=b"{}",
+                                  retryStrategy={"steps": 3})
+    with pytest.raises(errors.TriggerError, match=r"payload parameters are not specified \(attempt 1\)"):
+        await triggers.fire(no_payload, support.context())
+    text = """
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: s}
+spec:
+  dependencies: [{name: d, eventSourceName: e, eventName: n}]
+  triggers:
+    - template:
+        name: k
+        kafka: {url: "h:1", topic: t, payload: [], schemaRegistry: {url: "http://r", schemaId: 1}}
+"""
+    problems = [f"{p.path}: {p.message}" for p in loading.load_text(text).problems]
+    assert any("kafka.schemaRegistry: not supported" in p for p in problems), problems
