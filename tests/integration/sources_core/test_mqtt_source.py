@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from knevents.sources import mqtt
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests import upstream
 from tests.e2e import harness
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.rabbitmq import free_port
@@ -182,8 +182,7 @@ spec:
 
 
 def _upstream(folder: Path, broker: Mosquitto, sink: harness.Sink) -> Path:
-    examples = Path(os.environ.get("KNEVENTS_ARGO_EXAMPLES", "/work/shared/argo-events"))
-    text = (examples / "examples/event-sources/mqtt.yaml").read_text()
+    text = upstream.example("event-sources", "mqtt.yaml").read_text()
     assert "tcp://mqtt.argo-events:1883" in text
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "eventsource.yaml").write_text(text.replace("tcp://mqtt.argo-events:1883", broker.url))
