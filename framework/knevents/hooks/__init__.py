@@ -47,8 +47,12 @@ def api_bases(env: dict[str, str] | None = None) -> dict[str, str]:
     return {key: source[var] for key, var in names.items() if source.get(var)}
 
 
-def targets(event_sources: list[Any], url: str | None = None) -> Iterator[base.Target]:
-    """Every entry that asks for a hook, with its hook URL (``url`` replaces each ``webhook.url``)."""
+def targets(event_sources: list[Any], url: str | None = None, *,
+            on_missing_url: Any = None) -> Iterator[base.Target]:
+    """Every entry that asks for a hook, with its hook URL (``url`` replaces each ``webhook.url``).
+
+    An entry with no public URL is a SpecError, or is passed to ``on_missing_url(message)`` and skipped.
+    """
     for es in event_sources:
         for key in PROVIDERS:
             entries = getattr(es.spec, key, None) or {}
@@ -58,7 +62,11 @@ def targets(event_sources: list[Any], url: str | None = None) -> Iterator[base.T
                 public = url or (config.webhook.url if config.webhook is not None else None)
                 where = f"spec.{key}.{name} of EventSource {es.metadata.name}"
                 if not public:
-                    raise errors.SpecError(f"{where}: no public URL for the hook: set webhook.url or pass --url")
+                    message = f"{where}: no public URL for the hook: set webhook.url or pass --url"
+                    if on_missing_url is None:
+                        raise errors.SpecError(message)
+                    on_missing_url(message)
+                    continue
                 endpoint = config.webhook.endpoint if config.webhook is not None else ""
                 yield base.Target(key, es.metadata.name, name, config, base.hook_url(public, endpoint))
 

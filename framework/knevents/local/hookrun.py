@@ -30,11 +30,8 @@ class HookLifecycle:
         self._ctx = base.Context(secrets, out=lambda line: console.emit("info", line), api_bases=hooks.api_bases())
         self._applied: list[base.Target] = []
         self._task: asyncio.Task[None] | None = None
-        try:
-            found = list(hooks.targets(event_sources))
-        except errors.SpecError as exc:
-            console.emit("warning", f"hooks not applied: {exc}")
-            found = []
+        found = list(hooks.targets(event_sources,
+                                   on_missing_url=lambda why: console.emit("info", f"hook not applied: {why}")))
         self._targets = [t for t in found if hooks.has_credentials(t, secrets)]
         for skipped in (t for t in found if t not in self._targets):
             console.emit("info", f"hooks of {skipped.key} {skipped.event_source}/{skipped.event_name} not applied: "

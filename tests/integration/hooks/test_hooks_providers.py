@@ -200,3 +200,16 @@ def test_dry_run_needs_no_credentials() -> None:
         assert '"token": "***"' in "\n".join(lines) and api.requests == []
     finally:
         api.close()
+
+
+def test_an_entry_without_a_public_url_is_an_error_for_the_cli_and_skipped_by_the_runner() -> None:
+    from knevents import errors
+
+    es = event_source({"gitlab": {"example": {**_spec("gitlab", "http://x"),
+                                              "webhook": {**HOOK, "url": None}}}})
+    with pytest.raises(errors.SpecError, match="no public URL"):
+        list(hooks.targets([es]))
+    skipped: list[str] = []
+    assert list(hooks.targets([es], on_missing_url=skipped.append)) == []
+    assert "spec.gitlab.example" in skipped[0]
+    assert [t.url for t in hooks.targets([es], "https://given.example")] == ["https://given.example/push"]
