@@ -6,13 +6,14 @@ import itertools
 import json
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
 from knevents.deploy import kn, names, render
 
 from tests import upstream
-from tests.deploy import corpus
+from tests.deploy import corpus, fakekn
 
 # Flags taking a value, from the kn reference (docs/cmd/kn_*_create.md in knative/client).
 KN_FLAGS = {
@@ -33,11 +34,16 @@ KN_FLAGS = {
         "--limit",
         "--security-context",
         "--cluster-local",
+        "--force",
+        "--probe-readiness",
     },
     ("broker", "create"): {"--namespace", "--class", "--broker-config"},
+    ("broker", "describe"): {"--namespace"},
     ("source", "ping"): {"--namespace", "--schedule", "--sink", "--data"},
     ("source", "binding"): {"--namespace", "--subject", "--sink", "--ce-override"},
     ("trigger", "create"): {"--namespace", "--broker", "--filter", "--sink"},
+    ("trigger", "update"): {"--namespace", "--filter", "--sink"},
+    ("trigger", "describe"): {"--namespace"},
 }
 
 
@@ -72,17 +78,22 @@ def _snippets(script: str) -> tuple[list[list[str]], list[dict[str, Any]], list[
         if heredoc:
             objs.extend(yaml.safe_load_all(heredoc.group(1)))
         for line in block.splitlines():
+            line = line.strip()
             if line.startswith("#") and not line.startswith("#!"):
                 comments.append(line)
-            elif line.startswith(("kn ", "kubectl patch")):
-                commands.append(shlex.split(line))
+                continue
+            # `describe … || create …` and `if describe …; then update …; else create …; fi`
+            line = re.sub(r"^(if|then|else) ", "", line).replace(" >/dev/null 2>&1", "").rstrip(";")
+            for part in line.split(" || "):
+                if part.startswith(("kn ", "kubectl patch")):
+                    commands.append(shlex.split(part.removesuffix("; then")))
     return commands, objs, comments
 
 
 def test_every_object_is_covered_once() -> None:
     rendering = _rendering()
     commands, objs, _ = _snippets(kn.script(rendering))
-    kn_made = [c for c in commands if c[0] == "kn"]
+    kn_made = [c for c in commands if c[0] == "kn" and "create" in c[1:4]]
     assert len(kn_made) + len(objs) == len(rendering.objects)
     assert objs == [o for o in rendering.objects if o in objs]  # YAML kept verbatim and in order
 
@@ -133,7 +144,7 @@ def test_trigger_delivery_is_patched_because_kn_cannot_set_it() -> None:
 
 def test_ping_source_goes_to_the_calendar_route_and_time_zones_fall_back_to_yaml() -> None:
     commands, objs, comments = _snippets(kn.script(_rendering()))
-    ping = next(c for c in commands if c[:3] == ["kn", "source", "ping"])
+    ping = next(c for c in commands if c[:4] == ["kn", "source", "ping", "create"])
     assert (
         ping[ping.index("--sink") + 1] == "http://cal-eventsource.default.svc.cluster.local/calendar/hourly"
     )
@@ -147,3 +158,51 @@ def test_yaml_fallbacks_say_why() -> None:
     assert {"ConfigMap", "Role", "RoleBinding"} <= kinds
     assert any("kn has no ConfigMap command" in c for c in comments)
     assert any("kn does not manage RBAC" in c for c in comments)
+
+
+def test_the_script_runs_twice_to_the_same_state(tmp_path: Path) -> None:
+    # every kn-made kind (Broker, Service, PingSource, SinkBinding, Trigger + delivery patch) and kubectl YAML
+    script = kn.script(_rendering())
+    cluster = fakekn.FakeCluster(tmp_path)
+    first = cluster.run(script)
+    assert first.returncode == 0, first.stderr
+    once = cluster.state()
+    calls = len(cluster.calls())
+    second = cluster.run(script)
+    assert second.returncode == 0, second.stderr
+    assert cluster.state() == once
+    made = {key.split(" ")[0] for key in once if key != "patches"}
+    assert {"broker", "service", "trigger", "source"} <= made
+    # the second run updated what exists instead of failing on "already exists"
+    rerun = cluster.calls()[calls:]
+    assert any(c[:3] == ["kn", "trigger", "update"] for c in rerun)
+    assert any(c[:4] == ["kn", "source", "ping", "update"] for c in rerun)
+    assert not any(c[:3] == ["kn", "broker", "create"] for c in rerun)  # immutable: left alone
+
+
+def test_a_plain_create_script_is_what_the_fake_refuses_to_rerun(tmp_path: Path) -> None:
+    # the fake behaves like kn: a second plain create fails, which the generated script must avoid
+    cluster = fakekn.FakeCluster(tmp_path)
+    create = "set -e\nkn trigger create t --namespace ns --broker default --sink ksvc:s\n"
+    assert cluster.run(create).returncode == 0
+    again = cluster.run(create)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_services_keep_the_health_readiness_probe() -> None:
+    rendering = _rendering()
+    commands, _, _ = _snippets(kn.script(rendering))
+    services = [c for c in commands if c[:3] == ["kn", "service", "create"]]
+    assert services
+    for words in services:
+        assert words[words.index("--probe-readiness") + 1] == "http::8080:/health"
+        assert "--force" in words
+
+
+def test_prerequisites_head_the_script() -> None:
+    sources = corpus.documents(corpus.REPO / "examples" / "seeds" / "module-1.2" / "m05-kafka-sasl-tls.yaml")
+    rendering = render.render(sources["EventSource"], [])
+    head = kn.script(rendering).split("set -e")[0]
+    assert "# - Secret default/kafka-sasl (used by Service default/kafka-events-eventsource)" in head
+    assert "# - Secret default/kafka-tls" in head
+    assert "eventing-natss" in head

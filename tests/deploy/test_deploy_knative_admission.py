@@ -101,3 +101,61 @@ def test_every_pair_of_examples_renders_each_broker_alike() -> None:
     assert clashes == []
     assert len({k for k in seen if k[0] == "Broker"}) >= 1
     assert [f for f in check.check(union) if f.object.startswith("Broker")] == []
+
+
+def test_referenced_secrets_and_service_accounts_are_listed_as_prerequisites() -> None:
+    sensor = _sensor(
+        {
+            "template": {"serviceAccountName": "operate-workflow-sa"},
+            "dependencies": [{"name": "d", "eventSourceName": "hooks", "eventName": "e"}],
+            "triggers": [
+                {
+                    "template": {
+                        "name": "http",
+                        "http": {
+                            "url": "https://example.com",
+                            "basicAuth": {
+                                "username": {"name": "http-user", "key": "user"},
+                                "password": {"name": "http-user", "key": "password"},
+                            },
+                        },
+                    }
+                }
+            ],
+        }
+    )
+    source = _source({**WEBHOOK, "template": {"imagePullSecrets": [{"name": "registry-login"}]}})
+    rendering = render.render([source], [sensor])
+    listed = [w for w in rendering.warnings if w.startswith("not rendered, create it before applying")]
+    assert listed == [
+        "not rendered, create it before applying: Secret default/http-user (used by Service default/on-hook-sensor)",
+        "not rendered, create it before applying: Secret default/registry-login (used by Service default/hooks-eventsource)",
+        "not rendered, create it before applying: ServiceAccount default/operate-workflow-sa "
+        "(used by Service default/on-hook-sensor)",
+    ]
+
+
+def test_the_corpus_credentials_nobody_mentioned_are_listed() -> None:
+    named = " ".join(
+        w
+        for path in corpus.manifest_files()
+        for w in render.render(**_by_kind(corpus.documents(path))).warnings
+    )
+    named += " ".join(render.render_paths([corpus.REPO / "examples" / "s3-csv-pipeline"]).warnings)
+    for name in (
+        "operate-workflow-sa",
+        "s3-credentials",
+        "github-access",
+        "webhook-cert",
+        "kafka-sasl",
+        "kafka-tls",
+    ):
+        assert f"/{name} (used by" in named, name
+
+
+def _by_kind(docs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "event_sources": docs.get("EventSource", []),
+        "sensors": docs.get("Sensor", []),
+        "event_buses": docs.get("EventBus", []),
+    }

@@ -283,6 +283,8 @@ def test_sensor_service_scales_to_zero_with_nats_and_its_service_account() -> No
     assert service["spec"]["template"]["spec"]["serviceAccountName"] == "operate-workflow-sa"
     assert rendering.warnings == (
         "Sensor s: spec.template.nodeSelector is not rendered (a Knative Service does not take it)",
+        "not rendered, create it before applying: ServiceAccount default/operate-workflow-sa "
+        "(used by Service default/s-sensor)",
     )
 
 

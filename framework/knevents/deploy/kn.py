@@ -1,6 +1,6 @@
 """The rendered objects as ``kn`` commands, for people who deploy with the Knative CLI.
 
-``kn`` covers Brokers, Services, PingSources and Triggers. What it cannot
+``kn`` covers Brokers, Services, PingSources, SinkBindings and Triggers. What it cannot
 express is printed as YAML for ``kubectl apply -f -`` with a comment saying
 why: ConfigMaps (spec, JetStream channel template, Kafka config), RBAC
 objects, a Broker annotation, a PingSource time zone; a Trigger's
@@ -9,6 +9,17 @@ objects, a Broker annotation, a PingSource time zone; a Trigger's
 reference (``kn service create --env/--mount/--scale-min``, ``kn broker create
 --class/--broker-config``, ``kn source ping create --schedule/--sink``,
 ``kn trigger create --broker/--filter/--sink``).
+
+The script can be run again (after a change, or after a failure half-way):
+Services use ``kn service create --force`` (replace); PingSources,
+SinkBindings and Triggers are updated when ``kn … describe`` finds them
+(``kn … update``), created otherwise; a Broker that exists is left alone (its
+spec is immutable); ``kubectl apply`` and ``kubectl patch`` are idempotent.
+Services get the same ``/health`` readiness probe as the YAML
+(``--probe-readiness http::8080:/health``: 8080 is the port Knative gives
+the container when none is declared). The objects render does not create —
+Secrets, ConfigMaps, ServiceAccounts the user owns, Knative components — are
+listed first, as prerequisites.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from knevents.deploy import names, objects, render
+from knevents.deploy import names, objects, prereqs, render
 
 __all__ = ["commands", "script"]
 
+_KNATIVE_PORT = 8080
+"""The container port Knative uses (and sets ``$PORT`` to) when the Service declares none."""
 _SCALE_FLAGS = {
     "autoscaling.knative.dev/min-scale": "--scale-min",
     "autoscaling.knative.dev/max-scale": "--scale-max",
@@ -51,7 +64,26 @@ def _broker(obj: objects.Obj) -> str:
     config = (obj.get("spec") or {}).get("config")
     if config:
         words += ["--broker-config", f"cm:{config['name']}:{config.get('namespace', meta['namespace'])}"]
-    return _join(words)
+    # a Broker's spec is immutable: one that exists already is the one this script made, keep it
+    return f"{_describe('broker', meta)} || {_join(words)}"
+
+
+def _describe(resource: str, meta: Mapping[str, Any]) -> str:
+    words = ["kn", *resource.split(), "describe", meta["name"], "--namespace", meta["namespace"]]
+    return _join(words) + " >/dev/null 2>&1"
+
+
+def _create_or_update(resource: str, meta: Mapping[str, Any], create: list[str], update: list[str]) -> str:
+    """Update the object when it exists, create it otherwise (kn has no create-or-update for it)."""
+    head = ["kn", *resource.split()]
+    name = [meta["name"], "--namespace", meta["namespace"]]
+    return (
+        f"if {_describe(resource, meta)}; then\n"
+        f"  {_join([*head, 'update', *name, *update])}\n"
+        f"else\n"
+        f"  {_join([*head, 'create', *name, *create])}\n"
+        "fi"
+    )
 
 
 def _env_flags(env: Iterable[Mapping[str, Any]]) -> list[str] | None:
@@ -94,16 +126,9 @@ def _service(obj: objects.Obj) -> str:
     env = _env_flags(container.get("env") or ())
     if env is None or len(pod.get("imagePullSecrets") or ()) > 1:
         return _yaml(obj, "an env source or several image pull secrets have no kn flag")
-    words = [
-        "kn",
-        "service",
-        "create",
-        meta["name"],
-        "--namespace",
-        meta["namespace"],
-        "--image",
-        container["image"],
-    ]
+    # --force replaces a Service that exists: the script can run again
+    words = ["kn", "service", "create", meta["name"], "--force", "--namespace", meta["namespace"]]
+    words += ["--image", container["image"]]
     for key, value in (meta.get("labels") or {}).items():
         if key == objects.VISIBILITY:
             words += ["--cluster-local"] if value == "cluster-local" else []
@@ -126,7 +151,9 @@ def _service(obj: objects.Obj) -> str:
     for flag, key in (("--request", "requests"), ("--limit", "limits")):
         if resources.get(key):
             words += [flag, ",".join(f"{k}={v}" for k, v in resources[key].items())]
-    # the readiness probe on /health is left to Knative's default TCP probe: kn's probe syntax needs a port
+    probe = (container.get("readinessProbe") or {}).get("httpGet")
+    if probe:
+        words += ["--probe-readiness", f"http::{probe.get('port', _KNATIVE_PORT)}:{probe['path']}"]
     words += ["--security-context", "strict"]
     return _join(words)
 
@@ -139,36 +166,26 @@ def _ping(obj: objects.Obj) -> str:
     base = "http://" + names.service_host(
         sink["ref"]["name"], sink["ref"].get("namespace", meta["namespace"])
     )
-    words = ["kn", "source", "ping", "create", meta["name"], "--namespace", meta["namespace"]]
-    words += ["--schedule", spec["schedule"], "--sink", base + sink.get("uri", "")]
-    return _join(words)
+    flags = ["--schedule", spec["schedule"], "--sink", base + sink.get("uri", "")]
+    return _create_or_update("source ping", meta, flags, flags)
 
 
 def _binding(obj: objects.Obj) -> str:
     meta, spec = obj["metadata"], obj["spec"]
     subject, sink = spec["subject"], spec["sink"]["ref"]
-    words = ["kn", "source", "binding", "create", meta["name"], "--namespace", meta["namespace"]]
-    words += ["--subject", f"{subject['kind']}:{subject['apiVersion']}:{subject['name']}"]
-    words += ["--sink", f"broker:{sink['name']}"]
-    return _join(words)
+    flags = ["--subject", f"{subject['kind']}:{subject['apiVersion']}:{subject['name']}"]
+    flags += ["--sink", f"broker:{sink['name']}"]
+    return _create_or_update("source binding", meta, flags, flags)
 
 
 def _trigger(obj: objects.Obj) -> str:
     meta, spec = obj["metadata"], obj["spec"]
-    words = [
-        "kn",
-        "trigger",
-        "create",
-        meta["name"],
-        "--namespace",
-        meta["namespace"],
-        "--broker",
-        spec["broker"],
-    ]
+    flags: list[str] = []
     for key, value in spec["filter"]["attributes"].items():
-        words += ["--filter", f"{key}={value}"]
-    words += ["--sink", "ksvc:" + spec["subscriber"]["ref"]["name"]]
-    lines = [_join(words)]
+        flags += ["--filter", f"{key}={value}"]
+    flags += ["--sink", "ksvc:" + spec["subscriber"]["ref"]["name"]]
+    # a Trigger's broker cannot change: given on create only
+    lines = [_create_or_update("trigger", meta, ["--broker", spec["broker"], *flags], flags)]
     if spec.get("delivery"):
         patch = json.dumps({"spec": {"delivery": spec["delivery"]}}, separators=(",", ":"))
         lines.append("# kn trigger create has no delivery flags (retry, backoff, dead-letter sink):")
@@ -217,7 +234,15 @@ def commands(objs: Iterable[objects.Obj]) -> list[str]:
     return out
 
 
+def prerequisites(rendering: render.Rendering) -> str:
+    """Comment lines naming what must exist before the script runs."""
+    lines = ["# Prerequisites (not created by this script):", "# - Knative Serving and Knative Eventing"]
+    lines += [f"# - {component}" for component in prereqs.components(rendering.objects)]
+    lines += [f"# - {p}" for p in rendering.prerequisites]
+    return "\n".join(lines) + "\n"
+
+
 def script(rendering: render.Rendering) -> str:
-    """The whole rendering as a shell script."""
-    head = "#!/bin/sh\n# Generated by `knevents render --format kn`. Run against a cluster with Knative Serving and Eventing.\nset -e\n"
-    return head + "\n\n".join(commands(rendering.objects)) + "\n"
+    """The whole rendering as a shell script that can be run again."""
+    head = "#!/bin/sh\n# Generated by `knevents render --format kn`; safe to run again.\n"
+    return head + prerequisites(rendering) + "set -e\n\n" + "\n\n".join(commands(rendering.objects)) + "\n"

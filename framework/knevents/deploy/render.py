@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from knevents import errors
-from knevents.deploy import eventbus, eventsource, names, objects, sensor
+from knevents.deploy import eventbus, eventsource, names, objects, prereqs, sensor
 from knevents.deploy.options import RenderOptions
 
 __all__ = ["Group", "Rendering", "dump_yaml", "render", "render_paths", "write_dir"]
@@ -46,6 +46,11 @@ class Rendering:
 
     groups: tuple[Group, ...]
     warnings: tuple[str, ...] = ()
+
+    @property
+    def prerequisites(self) -> list[prereqs.Prerequisite]:
+        """Secrets, ConfigMaps and ServiceAccounts the objects reference but the user must create."""
+        return prereqs.find(self.objects)
 
     @property
     def objects(self) -> list[objects.Obj]:
@@ -104,6 +109,8 @@ def render(
     problems.extend(_clashes(groups))
     if problems:
         raise errors.SpecError(problems)
+    needed = prereqs.find(obj for group in groups for obj in group.objects)
+    warnings.extend(f"not rendered, create it before applying: {p}" for p in needed)
     return Rendering(tuple(groups), tuple(warnings))
 
 
