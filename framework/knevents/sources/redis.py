@@ -80,6 +80,7 @@ class RedisSource:
             try:
                 await pubsub.subscribe(*self._config.channels)
                 self._reconnect.connected()
+                log.info("redis %s: subscribed to %s", self.event_name, ", ".join(self._config.channels))
                 await self._listen(pubsub, publish, stop)
             except redis_client.errors() as exc:
                 log.warning("redis %s: subscription lost (%r); messages published meanwhile are lost "

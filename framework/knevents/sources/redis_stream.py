@@ -105,6 +105,7 @@ class RedisStreamSource:
                 await client.xgroup_create(stream, self._group, id="$", mkstream=True)
         cursors = dict.fromkeys(self._config.streams, "0-0")  # pending entries first, as Argo
         self._reconnect.connected()
+        log.info("redisStream %s: reading %s as %s/%s", self.event_name, ", ".join(cursors), self._group, CONSUMER)
         while not stop.is_set():
             reply: Any = await client.xreadgroup(self._group, CONSUMER, cursors,  # type: ignore[arg-type]
                                                  count=self._count, block=500)
