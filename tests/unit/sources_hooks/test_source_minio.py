@@ -135,3 +135,48 @@ def test_factory_picks_the_delivery_mode() -> None:
     assert isinstance(factory("e", pushed, ctx), minio.MinioPushSource)
     sns = models.S3EventSource.model_validate({**ENTRY, "sns": {}})
     assert type(factory("e", sns, ctx)).__name__ == "S3SnsSource"
+
+
+def _tls_pair() -> tuple[str, str]:
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minio-test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+async def test_tls_with_a_private_ca_certificate(tmp_path: Any) -> None:
+    import ssl
+
+    cert, key = _tls_pair()
+    (tmp_path / "c.pem").write_text(cert)
+    (tmp_path / "k.pem").write_text(key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server = MinioListen({"input"}, {ACCESS: SECRET}, tls=context).start()
+    try:
+        entry = {**ENTRY, "endpoint": server.endpoint, "insecure": False,
+                 "caCertificate": {"name": "artifacts-minio", "key": "ca"}}
+        task, published, stop = await _listen(entry, {**SECRETS, "artifacts-minio/ca": cert})
+        await _until(lambda: server.listeners == 1)
+        server.emit(_record())
+        await _until(lambda: len(published) == 1)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        server.stop()
