@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from knevents.local import console as console_mod
+from knevents.local import dispatcher
 from knevents.runtime import sensor_obs, source_obs
 
 
@@ -66,3 +67,19 @@ def test_json_records_carry_every_field() -> None:
         "reason": "r",
         "logger": "knevents.sensor",
     }
+
+
+def test_the_runner_s_own_lines_are_not_repeated_by_the_sensor_log() -> None:
+    _, out = _console("text")
+    sensor_obs.log_event(logging.ERROR, "trigger failed", sensor="s", trigger="t", error="boom")
+    sensor_obs.log_event(logging.ERROR, "state contention; asking for a redelivery", sensor="s", error="x")
+    [line] = out.getvalue().splitlines()
+    assert "state contention" in line
+
+
+def test_a_retry_reason_is_the_sensor_s_reason_never_a_cut_off_body() -> None:
+    answer = json.dumps({"event_id": "e" * 32, "matched": ["p"] * 40, "retry": "trigger t failed: HTTP 500"})
+    assert dispatcher._reason(answer.encode()) == "trigger t failed: HTTP 500"
+    assert dispatcher._reason(b'{"error": "NATS unreachable"}') == "NATS unreachable"
+    long = dispatcher._reason(b"x" * 1000)
+    assert len(long) == 300 and long.endswith("...")

@@ -88,10 +88,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+_SAID_BY_THE_RUNNER = frozenset({"trigger fired", "trigger failed", "dlqTrigger fired"})
+"""Sensor log lines the runner's own ``fired``/``failed``/``retry`` lines already say (one line per outcome)."""
+
+
 class _ConsoleHandler(logging.Handler):
     def __init__(self, console: Console) -> None:
         super().__init__()
         self.console = console
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "knevents.sensor" and record.msg in _SAID_BY_THE_RUNNER:
+            return False
+        return super().filter(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -248,15 +248,15 @@ class Dispatcher:
         if 200 <= response.status < 300:
             await _settle(msg.ack())
             return
-        reason = f"HTTP {response.status}: {response.body[:200].decode(errors='replace').strip()}"
+        reason = f"HTTP {response.status}: {_reason(response.body)}"
         if response.status == 400 or deliveries >= self.policy.max_deliveries:
             await self._dead_letter(msg, event, reason, deliveries)
             return
         delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (deliveries - 1))
         self.console.emit(
-            "retry", f"{self.sensor} event {event.id} ({reason}); attempt {deliveries}/"
-            f"{self.policy.max_deliveries}, next in {delay:g}s",
-            sensor=self.sensor, event_id=event.id, attempt=deliveries, status=response.status,
+            "retry", f"{self.sensor} event {event.id}: attempt {deliveries}/{self.policy.max_deliveries} "
+            f"failed, next in {delay:g}s ({reason})",
+            sensor=self.sensor, event_id=event.id, attempt=deliveries, status=response.status, reason=reason,
         )
         await _settle(msg.nak(delay=delay))
 
@@ -285,6 +285,20 @@ class Dispatcher:
             sensor=self.sensor, event_id=event_id, subject=subject, attempts=deliveries,
         )
         await _settle(msg.term())
+
+
+def _reason(body: bytes) -> str:
+    """Why the sensor refused: its JSON answer's ``retry``/``error``/``dropped`` text, never a cut-off body."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        for key in ("retry", "error", "dropped"):
+            if isinstance(answer.get(key), str) and answer[key]:
+                return str(answer[key])
+    text = body.decode(errors="replace").strip()
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 async def _wake_on(stop: asyncio.Event, arrived: asyncio.Queue[Any]) -> None:

@@ -45,7 +45,8 @@ class FiringObserver:
         try:
             result = await self.fire(resolved, ctx)
         except errors.KneventsError as exc:
-            self.console.emit("failed", f"{where}: {exc}", **fields)
+            if not _redelivered(resolved.spec, exc):  # else the dispatcher's `retry` line says it, once
+                self.console.emit("failed", f"{where}: {exc}", **fields)
             await self.record(self._firing(resolved, ids, ok=False, detail=str(exc), dry_run=ctx.dry_run))
             raise
         self.console.emit("fired", f"{where}: {self._detail(result, ctx.dry_run)}", **fields,
@@ -68,6 +69,12 @@ class FiringObserver:
                 status: int | None = None) -> streams.Firing:
         return streams.Firing(time=now(), sensor=self.sensor, trigger=resolved.trigger, kind=resolved.kind, ok=ok,
                               detail=detail[:500], events=ids, status=status, dry_run=dry_run)
+
+
+def _redelivered(spec: Any, exc: errors.KneventsError) -> bool:
+    """Whether the sensor answers 503 for this failure (atLeastOnce, retryable, no dlqTrigger to take it)."""
+    return bool(getattr(spec, "at_least_once", False)) and isinstance(exc, errors.TemporaryError) \
+        and getattr(spec, "dlq_trigger", None) is None
 
 
 def describe_resource(resource: Any) -> str:
