@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -126,32 +125,23 @@ def _first_2xx(port: int, path: str, deadline: float, make: Any = _plain_request
     return False
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User+system CPU of ``pid`` and its direct children (gunicorn's workers), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int, concurrency: int) -> dict[str, Any]:
     try:
         if not _first_2xx(proc.port, path, time.monotonic() + 60):
             return {"name": name, "error": "no 2xx within 60 s"}
         request = common.http_request(path, BODY, HEADERS, proc.port)
         common.load(proc.port, request, warmup, concurrency)
-        cpu_before = _cpu_seconds(proc.popen.pid)
+        cpu_before = common.cpu_seconds(proc.popen.pid)
         result = common.load(proc.port, request, total, concurrency)
-        cpu_ms = (_cpu_seconds(proc.popen.pid) - cpu_before) * 1000 / max(result.sent, 1)
+        cpu_ms = (common.cpu_seconds(proc.popen.pid) - cpu_before) * 1000 / max(result.sent, 1)
+        # at a fixed offered load (300/s): the figure that maps to cost and is stable on a busy machine
+        paced_before = common.cpu_seconds(proc.popen.pid)
+        paced = common.load(proc.port, request, 900, concurrency, rate=300.0)
+        cpu_300 = (common.cpu_seconds(proc.popen.pid) - paced_before) * 1000 / max(paced.sent, 1)
         out = {"name": name, "rps": round(result.rps, 1), "p50_ms": round(result.p(50), 2),
                "p99_ms": round(result.p(99), 2), "errors": len(result.errors),
-               "cpu_ms_per_request": round(cpu_ms, 3), "rss_mb": round(common.rss_mb(proc.popen.pid), 1)}
+               "cpu_ms_per_request_closed_loop": round(cpu_ms, 3), "cpu_ms_per_request": round(cpu_300, 3),
+               "rss_mb": round(common.rss_mb(proc.popen.pid), 1)}
         print(f"[eventsource] {name}: {out}", flush=True)
         return out
     finally:

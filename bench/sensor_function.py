@@ -104,8 +104,9 @@ async def _sink(port: int) -> None:
         await server.serve_forever()
 
 
-async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature: str) -> dict[str, Any]:
-    """Send ``total`` CloudEvents (fresh ids) over ``concurrency`` keep-alive connections."""
+async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature: str,
+                   rate: float = 0.0) -> dict[str, Any]:
+    """Send ``total`` CloudEvents (fresh ids) over ``concurrency`` keep-alive connections; paced at ``rate``/s if > 0."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     run = os.urandom(4).hex()
@@ -127,6 +128,10 @@ async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for i in range(index, total, concurrency):
+                if rate > 0:
+                    delay = begin + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 started = time.perf_counter()
                 writer.write(request(i))
                 status_line = await reader.readline()
@@ -146,7 +151,7 @@ async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature
         finally:
             writer.close()
 
-    started = time.perf_counter()
+    begin = started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(concurrency)))
     seconds = time.perf_counter() - started
     return {
@@ -159,9 +164,15 @@ async def _loadgen(port: int, total: int, concurrency: int, kind: str, signature
 
 # --- the benchmark ---------------------------------------------------------------------------
 
+CPU_RATE = 300.0
+"""Requests/s offered while CPU per request is read (the issue's reference load)."""
+CPU_REQUESTS = 900
+"""Requests of that paced run (3 s)."""
 
-def _load(port: int, total: int, concurrency: int, kind: str, signature: str = "http") -> dict[str, Any]:
-    args = [sys.executable, __file__, "loadgen", str(port), str(total), str(concurrency), kind, signature]
+
+def _load(port: int, total: int, concurrency: int, kind: str, signature: str = "http",
+          rate: float = 0.0) -> dict[str, Any]:
+    args = [sys.executable, __file__, "loadgen", str(port), str(total), str(concurrency), kind, signature, str(rate)]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -174,12 +185,18 @@ def _measure(
         common.wait_port(proc.port, 60)
         _load(proc.port, warmup, concurrency, kind)
         result = _load(proc.port, total, concurrency, kind)
+        # CPU per request at a fixed offered load: the figure that maps to cost and is stable on a busy machine
+        before = common.cpu_seconds(proc.popen.pid)
+        paced = _load(proc.port, CPU_REQUESTS, concurrency, kind, rate=CPU_RATE)
+        result["cpu_ms_per_request"] = round((common.cpu_seconds(proc.popen.pid) - before) * 1000 / CPU_REQUESTS, 3)
+        result["paced_rps"] = round(paced["rps"], 1)
     finally:
         proc.stop()
     bad = {s: n for s, n in result["statuses"].items() if not 200 <= int(s) < 300}
     print(
         f"{name:>12}: {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  "
-        f"p99 {result['p99_ms']:6.1f} ms  non-2xx {bad or 0}",
+        f"p99 {result['p99_ms']:6.1f} ms  non-2xx {bad or 0}  CPU {result['cpu_ms_per_request']:.3f} ms/request "
+        f"at {CPU_RATE:.0f}/s",
         flush=True,
     )
     return result
@@ -251,6 +268,10 @@ def main() -> None:
         "and_p50_ms": round(results[f"and_{best}"]["p50_ms"], 2),
         "and_p99_ms": round(results[f"and_{best}"]["p99_ms"], 2),
         "cores": os.cpu_count(),
+        "noop_cpu_ms_per_request": results["noop"]["cpu_ms_per_request"],
+        "single_cpu_ms_per_request": results[f"single_{best}"]["cpu_ms_per_request"],
+        "and_cpu_ms_per_request": results[f"and_{best}"]["cpu_ms_per_request"],
+        "cpu_rate": CPU_RATE,
     }
     print(json.dumps(headline))
 
@@ -259,7 +280,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "sink":
         asyncio.run(_sink(int(sys.argv[2])))
     elif len(sys.argv) > 1 and sys.argv[1] == "loadgen":
-        port, total, conc, kind, signature = sys.argv[2:7]
-        print(json.dumps(asyncio.run(_loadgen(int(port), int(total), int(conc), kind, signature))))
+        port, total, conc, kind, signature, rate = sys.argv[2:8]
+        print(json.dumps(asyncio.run(_loadgen(int(port), int(total), int(conc), kind, signature, float(rate)))))
     else:
         main()

@@ -92,12 +92,6 @@ class _ConsolePublisher:
         )
 
 
-def _request_of(event: events.Event) -> web.Request:
-    message = events.to_binary(event)
-    headers = codec.binary_headers(event)
-    return web.Request(method="POST", path="/", headers=web.Headers(headers), body=message.body)
-
-
 class Runner:
     """Start, serve and stop everything of one ``knevents run``."""
 
@@ -235,7 +229,8 @@ class Runner:
                 continue
 
             async def handle(event: events.Event, runtime: Any = runtime) -> web.Response:
-                response: web.Response = await runtime.handle(_request_of(event))
+                # Straight to the runtime: no HTTP request built and parsed back; the answer is the same.
+                response: web.Response = await runtime.answer(event)
                 # what the dispatcher prints and keeps in dead-letter headers must not carry secrets
                 return web.Response(response.status, redact.redact_bytes(response.body), response.headers)
 
@@ -392,7 +387,7 @@ class Runner:
     async def _record(self, firing: streams.Firing) -> None:
         firing = dataclasses.replace(firing, detail=redact.redact(firing.detail))
         try:
-            await streams.record_firing(self.nc.jetstream(), firing)
+            await streams.record_firing_nowait(self.nc, firing)
         except Exception as exc:
             log.warning("could not record a firing of %s/%s: %s", firing.sensor, firing.trigger, exc)
 

@@ -35,6 +35,7 @@ __all__ = [
     "last_firings",
     "read_dlq",
     "record_firing",
+    "record_firing_nowait",
 ]
 
 DLQ_STREAM = "KNEVENTS_DLQ"
@@ -112,6 +113,16 @@ async def ensure(js: Any, bus: str) -> None:
 async def record_firing(js: Any, firing: Firing) -> None:
     """Append a firing to the log (best effort: the caller logs a failure, the trigger already ran)."""
     await js.publish(firings_subject(firing.sensor), firing.to_bytes(), stream=FIRINGS_STREAM)
+
+
+async def record_firing_nowait(nc: Any, firing: Firing) -> None:
+    """Append a firing without waiting for the stream's ack (the runner's hot path).
+
+    A firing record is history for ``status`` and the UI, not a delivery guarantee:
+    if the server went away before storing it, only that line is missing. Not
+    waiting saves a round trip per firing; the client's flusher batches the writes.
+    """
+    await nc.publish(firings_subject(firing.sensor), firing.to_bytes())
 
 
 async def last_firings(js: Any, sensor: str, limit: int = 5) -> list[Firing]:

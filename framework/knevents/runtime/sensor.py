@@ -198,6 +198,10 @@ class SensorRuntime:
             event = events.from_http(request.headers, request.body)
         except errors.EventError as exc:
             return web.text_response(400, f"invalid CloudEvent: {exc}")
+        return await self.answer(event)
+
+    async def answer(self, event: events.Event) -> web.Response:
+        """Process a decoded event and give the delivery's answer (the local runner calls this directly)."""
         try:
             outcome = await self.process(event)
         except errors.StateConflictError as exc:
