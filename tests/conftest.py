@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.slack_api",
     "tests.fixtures.argo_grpc",
     "tests.fixtures.smtp",
+    "tests.fixtures.azurite",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
     "tests.fixtures.mosquitto",

@@ -80,7 +80,6 @@ IGNORED: dict[str, list[str]] = {
 
 _SOURCES = {
     "azure-events-hub": "azureEventsHub",
-    "azure-queue-storage": "azureQueueStorage",
     "azure-service-bus": "azureServiceBus",
     "emitter": "emitter",
     "hdfs": "hdfs",

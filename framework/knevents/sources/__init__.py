@@ -40,6 +40,7 @@ MODULES: dict[str, str] = {
     "storageGrid": "storagegrid",
     "file": "file",
     "resource": "resource",
+    "azureQueueStorage": "azure_queue",
 }
 """EventSource spec key → module under ``knevents.sources`` that registers it."""
 

@@ -338,6 +338,13 @@ def _resource(config: models.ResourceEventSource, path: str) -> Found:
             yield f"{path}.eventTypes[{index}]", f"unknown event type `{kind}` (ADD, UPDATE or DELETE)"
 
 
+def _azure_queue(config: models.AzureQueueStorageEventSource, path: str) -> Found:
+    if config.connection_string is None and not config.storage_account_name:
+        yield path, "must specify connection string or storageAccountName"
+    if not config.queue_name:
+        yield f"{path}.queueName", "must specify queue name"
+
+
 _RULES: dict[str, Callable[[Any, str], Found]] = {
     "webhook": _webhook,
     "github": _github,
@@ -360,6 +367,7 @@ _RULES: dict[str, Callable[[Any, str], Found]] = {
     "file": _file,
     "mqtt": _mqtt,
     "resource": _resource,
+    "azureQueueStorage": _azure_queue,
 }
 
 

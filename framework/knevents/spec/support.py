@@ -36,7 +36,7 @@ SUPPORTED_SOURCE_TYPES: frozenset[str] = frozenset(
     {
         "webhook", "github", "gitlab", "calendar", "sns", "sqs", "s3", "minio", "pubSub", "nats", "generic",
         "slack", "stripe", "bitbucket", "bitbucketserver", "gerrit", "storageGrid", "amqp", "file", "kafka", "mqtt",
-        "resource", "redis", "redisStream",
+        "resource", "redis", "redisStream", "azureQueueStorage",
     }
 )
 """EventSource spec keys knevents runs (``knevents.sources.load`` has a module for each)."""

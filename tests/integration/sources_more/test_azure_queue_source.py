@@ -1,0 +1,177 @@
+"""The azureQueueStorage source against Azurite, Microsoft's Azure Storage emulator (tests/fixtures/azurite.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from azure.storage.queue import QueueServiceClient
+from azure.storage.queue.aio import QueueClient
+from knevents import metrics
+from knevents.secrets import env_name
+
+from tests import upstream
+from tests.e2e import harness
+from tests.fixtures.azurite import Azurite
+from tests.integration.sources_more import local_run
+from tests.unit.sources_core.helpers import runtime
+
+WAIT = 30.0
+
+
+async def _until(check: Any, what: str) -> None:
+    for _ in range(int(WAIT / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _queue(azurite: Azurite, name: str = "test") -> QueueClient:
+    client = QueueClient.from_connection_string(azurite.connection_string, name)
+    await client.create_queue()
+    return client
+
+
+async def _count(client: QueueClient) -> int:
+    return int((await client.get_queue_properties()).approximate_message_count)
+
+
+def _rejected(event: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("knevents_eventsource_events_rejected_total",
+                                              {"eventsource": "aqs", "event": event, "reason": "malformed"})
+    return value or 0.0
+
+
+class Running:
+    def __init__(self, spec: dict[str, Any], azurite: Azurite) -> None:
+        self.rt, self.memory = runtime(spec, secrets={"azure-secret/connectionstring": azurite.connection_string},
+                                       name="aqs")
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.rt.run_pull(self.stop))
+
+    def data(self) -> list[dict[str, Any]]:
+        return [json.loads(e.data or b"") for e in self.memory.events]
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, WAIT)
+
+
+def _upstream_spec() -> dict[str, Any]:
+    doc = yaml.safe_load(upstream.example("event-sources", "azure-queue-storage.yaml").read_text())
+    return dict(doc["spec"])
+
+
+async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azurite) -> None:
+    queue = await _queue(azurite)
+    sent = await queue.send_message('{"build": 42}')
+    running = Running(_upstream_spec(), azurite)
+    try:
+        await _until(lambda: running.memory.events, "the event")
+        for _ in range(100):
+            if await _count(queue) == 0:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await running.close()
+        remaining = await _count(queue)
+        await queue.close()
+    [data] = running.data()
+    assert data["body"] == {"build": 42} and data["messageID"] == sent.id
+    assert data["insertionTime"].endswith("Z") and data["insertionTime"][:4].isdigit()
+    assert list(data) == ["body", "messageID", "insertionTime"]
+    assert running.memory.events[0].type == "azureQueueStorage"
+    assert remaining == 0
+
+
+async def test_decode_message_bytes_body_and_metadata(azurite: Azurite) -> None:
+    queue = await _queue(azurite, "raw")
+    await queue.send_message(base64.b64encode(b"\x00binary").decode())
+    spec = {"azureQueueStorage": {"raw": {"queueName": "raw", "decodeMessage": True, "waitTimeInSeconds": 1,
+                                          "metadata": {"k": "v"},
+                                          "connectionString": {"name": "azure-secret", "key": "connectionstring"}}}}
+    running = Running(spec, azurite)
+    try:
+        await _until(lambda: running.memory.events, "the event")
+    finally:
+        await running.close()
+        await queue.close()
+    [data] = running.data()
+    assert data["body"] == base64.b64encode(b"\x00binary").decode()  # []byte, as Go marshals it
+    assert data["metadata"] == {"k": "v"}
+
+
+async def test_bad_messages_are_deleted_or_kept_for_the_dlq(azurite: Azurite) -> None:
+    plain, dlq = await _queue(azurite, "plain"), await _queue(azurite, "dlq")
+    await plain.send_message("not json")
+    await dlq.send_message("not json either")
+    secret = {"name": "azure-secret", "key": "connectionstring"}
+    spec = {"azureQueueStorage": {
+        "plain": {"queueName": "plain", "jsonBody": True, "waitTimeInSeconds": 1, "connectionString": secret},
+        "dlq": {"queueName": "dlq", "jsonBody": True, "dlq": True, "waitTimeInSeconds": 1, "connectionString": secret},
+    }}
+    before = _rejected("plain") + _rejected("dlq")
+    running = Running(spec, azurite)
+    try:
+        await _until(lambda: _rejected("plain") + _rejected("dlq") >= before + 2, "both rejections")
+        await plain.send_message('{"ok": true}')
+        await _until(lambda: running.memory.events, "the good message after the bad one")
+        for _ in range(100):
+            if await _count(plain) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await _count(plain) == 0
+        assert await _count(dlq) == 1  # left on the queue (invisible for 120 s), as Argo does with dlq
+    finally:
+        await running.close()
+        await plain.close()
+        await dlq.close()
+
+
+async def test_a_refused_event_keeps_its_message_until_the_bus_takes_it(azurite: Azurite) -> None:
+    queue = await _queue(azurite)
+    await queue.send_message('{"n": 1}')
+    running = Running(_upstream_spec(), azurite)
+    running.memory.fail = True
+    try:
+        await asyncio.sleep(1.5)
+        assert running.memory.events == [] and await _count(queue) == 1
+        running.memory.fail = False
+        await _until(lambda: running.memory.events, "the event once the bus is back")
+    finally:
+        await running.close()
+        await queue.close()
+    assert len(running.memory.events) == 1
+
+
+def test_knevents_run_feeds_a_sensor_and_loses_nothing_across_a_kill(azurite: Azurite, tmp_path: Path) -> None:
+    doc = yaml.safe_load(upstream.example("event-sources", "azure-queue-storage.yaml").read_text())
+    env = {env_name("SECRET", "azure-secret", "connectionstring"): azurite.connection_string}
+    sink = harness.Sink()
+    sensor = local_run.sensor_yaml("azure-queue-storage", "example", ["body", "messageID"], sink.url)
+    client = QueueServiceClient.from_connection_string(azurite.connection_string).get_queue_client("test")
+    client.create_queue()
+    try:
+        with local_run.running(tmp_path, doc, sensor, env) as runner:
+            for i in range(5):
+                client.send_message(json.dumps({"n": i}))
+            sink.wait(5)
+            assert runner.proc is not None
+            os.kill(runner.proc.pid, signal.SIGKILL)
+            runner.proc.wait()
+            for i in range(5, 10):
+                client.send_message(json.dumps({"n": i}))
+            runner.start()
+            got = sink.wait(10, timeout=60)
+    finally:
+        sink.close()
+        client.close()
+    assert sorted(json.loads(r.json()["body"])["n"] for r in got) == list(range(10))  # a string, as Argo sends it
+    assert all(r.json()["messageID"] for r in got)
