@@ -41,6 +41,9 @@ def _load_sensor(sensor: Mapping[str, Any] | str | Path) -> Any:
         return spec.load_one(sensor, kind="Sensor")  # YAML or JSON text, as a convenience
     if isinstance(sensor, str | Path):
         path = Path(sensor)
+        if path.is_dir():
+            hint = next((f" (e.g. {p})" for p in sorted(path.glob("*sensor*.y*ml"))), "")
+            raise errors.SpecError([errors.Problem(f"{path} is a folder: give the Sensor's YAML file{hint}")])
         if not path.is_file():
             raise errors.SpecError([errors.Problem(f"no such sensor file: {path}")])
         return spec.load_one(path, kind="Sensor")

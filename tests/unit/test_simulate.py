@@ -236,7 +236,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad_event = tmp_path / "bad.json"
-    bad_event.write_text('[{"id": "1"}]')
+    bad_event.write_text('[{"id": "1", "source": "s"}]')
     not_json = tmp_path / "nj.json"
     not_json.write_text("{nope")
     bad_sensor = tmp_path / "s.yaml"

@@ -1,8 +1,13 @@
 """``knevents test SENSOR_FILE --event FILE ...``: see why a sensor fires, or does not, without deploying it.
 
 Each ``--event`` file holds one structured CloudEvent or a JSON array of them
-(``{"reset": true}`` is a conditionsReset tick); they are processed in order by
+(``{"reset": true}`` is a conditionsReset tick), or is a folder of such files
+(read in name order); they are processed in order by
 :func:`knevents.testing.simulate`, the same engine the deployed sensor runs.
+A plain request body (no ``specversion``) is wrapped as a webhook-like source
+would put it on the bus when ``--source``/``--event-name`` say which event it
+is; without them the message shows the CloudEvent shape expected.
+Every example folder ships samples under ``examples/<name>/events/``.
 ``--output text`` (default) explains each step for a person; ``--output json``
 prints the report. Exit 0 when the simulation ran (whatever passed or fired),
 2 with a message on stderr when the sensor or an event is invalid.
@@ -36,7 +41,17 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="a JSON file with one CloudEvent or an array of them (repeatable, processed in order)",
+        help="a JSON file with one CloudEvent or an array of them, or a folder of such files "
+        "(repeatable, processed in order)",
+    )
+    parser.add_argument(
+        "--source",
+        default=None,
+        metavar="EVENTSOURCE",
+        help="wrap plain JSON bodies as events of this EventSource (with --event-name)",
+    )
+    parser.add_argument(
+        "--event-name", default=None, metavar="NAME", help="wrap plain JSON bodies as this event of --source"
     )
     parser.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="output format (default: text)"
@@ -49,10 +64,86 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _read_events(files: list[str]) -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
+SHAPE = """{
+  "specversion": "1.0", "id": "<unique id>", "type": "webhook",
+  "source": "<EventSource name>", "subject": "<event name>",
+  "datacontenttype": "application/json",
+  "data": {"header": {"Content-Type": ["application/json"]}, "body": <the request body>}
+}"""
+"""What a webhook-like source puts on the bus (other sources: their Argo data shape under ``data``)."""
+
+_ATTRIBUTES = frozenset({"id", "source", "subject", "type", "datacontenttype", "data", "time"})
+"""CloudEvent attribute names: a document with two or more of them is taken for a (broken) CloudEvent."""
+
+_HOOK_TYPES = frozenset({"webhook", "github", "gitlab", "bitbucket", "bitbucketserver", "gerrit"})
+"""Source types whose event data is Argo's ``{header, body}`` of the HTTP request."""
+
+
+def _paths(files: list[str]) -> list[Path]:
+    out: list[Path] = []
     for name in files:
         path = Path(name)
+        out.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    return out
+
+
+def _wrap(body: Any, source: str, event_name: str, kind: str, number: int) -> dict[str, Any]:
+    """A plain body as a webhook-like source publishes it: Argo's ``{header, body}`` in a CloudEvent."""
+    return {
+        "specversion": "1.0",
+        "id": f"knevents-test-{number}",
+        "type": kind,
+        "source": source,
+        "subject": event_name,
+        "datacontenttype": "application/json",
+        "data": {"header": {"Content-Type": ["application/json"]}, "body": body},
+    }
+
+
+def _source_type(sensor_file: str, source: str, event_name: str) -> str:
+    """The type of ``source`` from the EventSources beside the sensor (``webhook`` when none is there)."""
+    from knevents.spec import crosscheck, loading
+
+    folder = Path(sensor_file).parent
+    for es in loading.collect([folder]).event_sources:
+        if (
+            es.metadata is not None
+            and es.metadata.name == source
+            and event_name in crosscheck.event_names(es)
+        ):
+            spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
+            for key, entries in spec.items():
+                if isinstance(entries, dict) and event_name in entries and key not in ("template", "service"):
+                    return str(key)
+    return "webhook"
+
+
+def _plain(where: str, element: Any, args: argparse.Namespace, number: int) -> Any:
+    """``element`` as a CloudEvent: as given, wrapped (--source/--event-name), or a ValueError showing the shape."""
+    if not isinstance(element, dict) or "specversion" in element or element.get("reset") is True:
+        return element
+    looks_like_an_event = len(_ATTRIBUTES & set(element)) >= 2  # a CloudEvent missing attributes: say which
+    if looks_like_an_event and not (args.source and args.event_name):
+        return element
+    if not (args.source and args.event_name):
+        raise ValueError(
+            f"{where} is not a CloudEvent (no `specversion`). Give the event as the source puts it on the bus:\n"
+            f"{SHAPE}\nor pass --source <EventSource> --event-name <event> to wrap a plain body "
+            "(samples: examples/*/events/*.json)"
+        )
+    kind = _source_type(args.sensor, args.source, args.event_name)
+    if kind not in _HOOK_TYPES:
+        raise ValueError(
+            f"{where}: EventSource {args.source} is of type {kind}, whose events are not a request body; "
+            f"give a CloudEvent with {kind}'s data (samples: examples/*/events/*.json)"
+        )
+    return _wrap(element, args.source, args.event_name, kind, number)
+
+
+def _read_events(files: list[str]) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for path in _paths(files):
+        name = str(path)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
@@ -74,8 +165,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.event:
         return _fail("give at least one --event FILE")
+    if Path(args.sensor).is_dir():
+        hint = next((f" (e.g. {p})" for p in sorted(Path(args.sensor).glob("*sensor*.y*ml"))), "")
+        return _fail(f"{args.sensor} is a folder: give the Sensor's YAML file{hint}")
     try:
-        items = _read_events(args.event)
+        items = [
+            (where, _plain(where, item, args, number))
+            for number, (where, item) in enumerate(_read_events(args.event), start=1)
+        ]
         simulation = testing.Simulation(args.sensor)
     except errors.SpecError as exc:
         return _fail(f"{args.sensor}: invalid sensor:\n{exc}")
