@@ -6,7 +6,7 @@ ticked by a PingSource) only works when a request comes in, so its Service
 scales to zero (``min-scale: "0"``). A *pull* source (sqs, s3/minio through
 SQS, Pub/Sub pull, nats, kafka, a calendar ``interval`` …) has to run to
 poll, so it keeps one replica (``min-scale: "1"``) and no more
-(``max-scale: "1"``): like Argo's single active event source pod, two
+(``max-scale: "1"``) — except Kafka consumer groups, see :func:`_pull_scale`: like Argo's single active event source pod, two
 pollers of a calendar interval or a plain NATS subscription would emit every
 event twice. One pull entry makes the whole EventSource pull-type.
 
@@ -83,6 +83,19 @@ def is_push(key: str, config: Mapping[str, Any]) -> bool:
     return False
 
 
+def _pull_scale(found: list[tuple[str, str, Mapping[str, Any]]], replicas: Any) -> dict[str, str]:
+    """One replica for a pull EventSource, unless every entry consumes in an upstream consumer group.
+
+    A Kafka consumer group shares the partitions among its members, so such an EventSource runs
+    ``spec.replicas`` replicas (default 1), each a member, and may be scaled further by hand or an HPA
+    (no ``max-scale`` cap); Knative's request-driven autoscaler never adds replicas to a pull source.
+    """
+    if found and all(key == "kafka" and config.get("consumerGroup") for key, _, config in found):
+        count = replicas if isinstance(replicas, int) and replicas > 0 else 1
+        return {"autoscaling.knative.dev/min-scale": str(count)}
+    return {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/max-scale": "1"}
+
+
 def entries(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """Every (type key, event name, config) of an EventSource spec, in spec order."""
     out = []
@@ -111,10 +124,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     scale = (
         {"autoscaling.knative.dev/min-scale": "0"}
         if push
-        else {
-            "autoscaling.knative.dev/min-scale": "1",
-            "autoscaling.knative.dev/max-scale": "1",
-        }
+        else _pull_scale(found, spec.get("replicas"))
     )
     config_map = objects.config_map(svc, namespace, {names.SPEC_FILE: _spec_yaml(doc, namespace)}, labels)
     perms = rbac.for_sources(spec)

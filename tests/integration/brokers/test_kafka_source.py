@@ -136,3 +136,16 @@ def test_go_time_matches_go_formatting() -> None:
     assert kafka.go_time(1714557600000) == "2024-05-01 10:00:00 +0000 UTC"
     assert kafka.go_time(1714557600500) == "2024-05-01 10:00:00.5 +0000 UTC"
     assert kafka.go_time(1714557600123) == "2024-05-01 10:00:00.123 +0000 UTC"
+
+
+def test_render_scales_a_consumer_group_to_its_replicas_and_a_partition_reader_to_one() -> None:
+    from pathlib import Path
+
+    from knevents.deploy import render
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "kafka-pipeline"
+    objects = render.render_paths([example]).objects
+    [service] = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"].startswith("orders")]
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/min-scale"] == "2"  # spec.replicas members of the group
+    assert "autoscaling.knative.dev/max-scale" not in annotations
