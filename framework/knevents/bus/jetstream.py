@@ -132,6 +132,12 @@ async def ensure_stream(
         info = await js.stream_info(name)
         if limits is not None:
             await _apply_limits(js, info.config, limits)
+        if (info.config.duplicate_window or 0) < duplicate_window:  # widen, never narrow, an existing window
+            info.config.duplicate_window = duplicate_window
+            try:
+                await js.update_stream(info.config)
+            except _nats_errors() as exc:
+                raise errors.BusUnavailableError(f"cannot widen the duplicate window of {name}: {exc!r}") from exc
         return name
     except nats.js.errors.NotFoundError:
         pass

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -38,7 +39,10 @@ from knevents import errors, events, web
 from knevents.local import console as console_mod
 from knevents.local import streams
 
-__all__ = ["DeliveryPolicy", "Dispatcher", "Handler", "consumer_name"]
+__all__ = ["DELIVERIES", "DeliveryPolicy", "Dispatcher", "Handler", "consumer_name"]
+
+DELIVERIES: contextvars.ContextVar[int] = contextvars.ContextVar("knevents_deliveries", default=0)
+"""How many times JetStream has delivered the message being handled (0 outside a delivery)."""
 
 Handler = Callable[[events.Event], Awaitable[web.Response]]
 Decode = Callable[[Any], events.Event]
@@ -232,6 +236,7 @@ class Dispatcher:
 
     async def _deliver(self, msg: Any) -> None:
         deliveries = int(msg.metadata.num_delivered)
+        DELIVERIES.set(deliveries)  # the handler may skip work a first delivery cannot need (dedupe read)
         try:
             event = self.decode(msg)
         except Exception as exc:  # malformed on the bus: retrying cannot help

@@ -168,7 +168,10 @@ class Runner:
         self.nc = await jetstream.connect(self.settings.nats)
         js = self.nc.jetstream()
         self.retention = self._retention()
-        await jetstream.ensure_stream(js, self.bus_name, limits=self.retention)
+        # A duplicate window as long as the dedupe TTL: then a message delivered for the first time cannot be an
+        # event the sensors already took, and they skip the dedupe read for it.
+        await jetstream.ensure_stream(js, self.bus_name, limits=self.retention, duplicate_window=max(
+            jetstream.DEFAULT_DUPLICATE_WINDOW, self.settings.state.dedupe_ttl))
         await streams.ensure(js, self.bus_name)
         await self._start_sensors(js)
         await self._start_sources(js)
@@ -230,7 +233,7 @@ class Runner:
 
             async def handle(event: events.Event, runtime: Any = runtime) -> web.Response:
                 # Straight to the runtime: no HTTP request built and parsed back; the answer is the same.
-                response: web.Response = await runtime.answer(event)
+                response: web.Response = await runtime.answer(event, first_delivery=dispatcher.DELIVERIES.get() == 1)
                 # what the dispatcher prints and keeps in dead-letter headers must not carry secrets
                 return web.Response(response.status, redact.redact_bytes(response.body), response.headers)
 

@@ -200,10 +200,14 @@ class SensorRuntime:
             return web.text_response(400, f"invalid CloudEvent: {exc}")
         return await self.answer(event)
 
-    async def answer(self, event: events.Event) -> web.Response:
-        """Process a decoded event and give the delivery's answer (the local runner calls this directly)."""
+    async def answer(self, event: events.Event, *, first_delivery: bool = False) -> web.Response:
+        """Process a decoded event and give the delivery's answer (the local runner calls this directly).
+
+        ``first_delivery``: the bus says nobody had this message before and its duplicate window covers the
+        dedupe TTL, so the dedupe read is skipped (a redelivery, or an unknown count, always reads).
+        """
         try:
-            outcome = await self.process(event)
+            outcome = await self.process(event, first_delivery=first_delivery)
         except errors.StateConflictError as exc:
             self._log(WARNING, "state contention; asking for a redelivery", event, error=str(exc))
             return web.json_response(429, {"event_id": event.id, "error": str(exc)})
@@ -224,7 +228,7 @@ class SensorRuntime:
 
     # --- the pipeline -----------------------------------------------------
 
-    async def process(self, event: events.Event) -> Outcome:
+    async def process(self, event: events.Event, *, first_delivery: bool = False) -> Outcome:
         """Process one event; raises TemporaryError subclasses when the state store fails."""
         started = time.perf_counter()
         self.metrics.received()
@@ -242,7 +246,7 @@ class SensorRuntime:
             if not passing:
                 return acc.outcome()
             dedupe_id = _dedupe_id(event)
-            done = await self._already_done(dedupe_id)
+            done = frozenset[str]() if first_delivery else await self._already_done(dedupe_id)
             if done is None:
                 self.metrics.deduplicated()
                 self._log(INFO, "duplicate event dropped", event)

@@ -58,6 +58,28 @@ async def test_same_event_id_twice_fires_once() -> None:
     assert again.duplicate and len(fire.calls) == 1
 
 
+async def test_a_replayed_event_fires_again_but_a_redelivered_replay_does_not() -> None:
+    import dataclasses
+
+    fire = sup.Recorder()
+    rt = _runtime(sup.sensor(sup.SINGLE_SENSOR), memory.MemoryStore(), fire)
+    ev = sup.event("a", 1)
+    await rt.process(ev)
+    replayed = dataclasses.replace(ev, extensions={**ev.extensions, "knreplay": "r1"})
+    assert [f.trigger for f in (await rt.process(replayed)).fired] == ["one"]  # same id, asked for again
+    assert (await rt.process(replayed)).duplicate  # the same replay delivered twice: once
+    assert len(fire.calls) == 2
+
+
+async def test_first_delivery_skips_the_dedupe_read_redeliveries_do_not() -> None:
+    fire = sup.Recorder()
+    rt = _runtime(sup.sensor(sup.SINGLE_SENSOR), memory.MemoryStore(), fire)
+    ev = sup.event("a", 1)
+    await rt.process(ev, first_delivery=True)
+    assert (await rt.process(ev)).duplicate  # a redelivery (count > 1 or unknown) reads what the first wrote
+    assert len(fire.calls) == 1
+
+
 async def test_crash_after_the_satisfying_write_is_finished_by_the_redelivery_on_another_replica() -> None:
     # atLeastOnce: the firing stays in the outbox until the trigger succeeded, so a crash inside it re-runs it
     store = memory.MemoryStore()

@@ -25,6 +25,10 @@ async def test_jetstream_publish_is_read_back_and_deduplicated(nats_url: str) ->
         stream = await bus.ensure_stream(js, "default")
         assert stream == bus.stream_name("default")
         assert await bus.ensure_stream(js, "default") == stream  # idempotent
+        await bus.ensure_stream(js, "default", duplicate_window=600.0)  # widened for an older stream
+        assert (await js.stream_info(stream)).config.duplicate_window == 600.0
+        await bus.ensure_stream(js, "default")  # never narrowed
+        assert (await js.stream_info(stream)).config.duplicate_window == 600.0
         publisher = bus.JetStreamPublisher(js, "default", settings=FAST)
         event = _event(name="my.event *>", source="es one")
         await publisher.publish(event)
