@@ -88,6 +88,28 @@ async def _kafka_raw(url: str, n: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def _confluent_raw(url: str, n: int) -> tuple[float, float, float] | None:
+    """The same loop on confluent-kafka (librdkafka), when installed: (join s, seconds, CPU s) — the client choice."""
+    try:
+        from confluent_kafka import Consumer
+    except ImportError:
+        return None
+    # librdkafka's group join waits up to max.poll.interval.ms on Tansu: 8 s keeps it short
+    consumer = Consumer({"bootstrap.servers": url, "group.id": "raw-confluent", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "max.poll.interval.ms": 8000, "session.timeout.ms": 6000})
+    consumer.subscribe([TOPIC])
+    seen, start, cpu0, first = 0, time.perf_counter(), time.process_time(), 0.0
+    while seen < n and time.perf_counter() - start < 120:
+        batch = [m for m in consumer.consume(200, 0.5) if m.error() is None]
+        if batch:
+            first = first or time.perf_counter()
+            seen += len(batch)
+            consumer.commit(message=batch[-1], asynchronous=False)
+    end, cpu = time.perf_counter(), time.process_time() - cpu0
+    consumer.close()
+    return first - start, end - first, cpu
+
+
 async def _kafka_prepare_knevents(url: str) -> None:
     """Commit offset 0 for the source's private group, so it reads the backlog from the start."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -195,10 +217,18 @@ def main() -> None:
                      "--save", "", "--appendonly", "no", "--dir", str(work)], rport, work / "redis.log")]
     nats_pid = nats_server._proc.pid if nats_server._proc is not None else 0  # its CPU is part of the cost
     rows = []
+    choice: dict[str, Any] = {}
     try:
         kurl = f"127.0.0.1:{kport}"
         asyncio.run(_kafka_backlog(kurl, n))
         raw = asyncio.run(_kafka_raw(kurl, n))
+        other = _confluent_raw(kurl, n)
+        if other is not None:
+            choice = {"confluent_raw_per_s": round(n / other[1]), "confluent_join_s": round(other[0], 1),
+                      "confluent_cpu_ms_per_msg": round(other[2] * 1000 / n, 4)}
+            print(f"kafka client choice: confluent-kafka raw {round(n / other[1])}/s "
+                  f"({round(other[2] * 1000 / n, 4)} ms CPU/msg, group joined in {other[0]:.1f} s) vs aiokafka raw "
+                  f"{round(n / raw[0])}/s ({round(raw[1] * 1000 / n, 4)} ms CPU/msg)")
         asyncio.run(_kafka_prepare_knevents(kurl))
         nats0 = _cpu_of(nats_pid)
         ours = asyncio.run(_knevents({"kafka": {"orders": {"url": kurl, "topic": TOPIC, "partition": "0",
@@ -217,7 +247,7 @@ def main() -> None:
             proc.wait(10)
         nats_server.close()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"bench": "brokers", "quick": args.quick, "results": rows}))
+    print(json.dumps({"bench": "brokers", "quick": args.quick, "results": rows, "kafka_client_choice": choice}))
 
 
 if __name__ == "__main__":
