@@ -79,6 +79,27 @@ class NatsSettings:
     when NATS is down so the broker retries, rather than hang the request."""
     request_timeout: float = 5.0
     """``KNEVENTS_NATS_REQUEST_TIMEOUT``, seconds per JetStream API / KV request."""
+    creds_file: str | None = None
+    """``KNEVENTS_NATS_CREDS``: a NATS ``.creds`` file (user JWT + nkey seed), as mounted from a Secret by
+    ``knevents render --nats-credentials-secret``. Decentralised (operator/account) auth."""
+    nkey_seed_file: str | None = None
+    """``KNEVENTS_NATS_NKEY``: a file holding an nkey seed (``SU…``), for servers configured with nkey users."""
+    user: str | None = None
+    """``KNEVENTS_NATS_USER``: user name for user/password auth (or put it in the URL)."""
+    password: str | None = None
+    """``KNEVENTS_NATS_PASSWORD``: its password; set from a Secret (``secretKeyRef``), never a literal."""
+
+    def auth_options(self) -> dict[str, str]:
+        """nats-py ``connect()`` keyword arguments for the configured credentials (empty: none, or in the URL)."""
+        options: dict[str, str] = {}
+        if self.creds_file:
+            options["user_credentials"] = self.creds_file
+        if self.nkey_seed_file:
+            options["nkeys_seed"] = self.nkey_seed_file
+        if self.user:
+            options["user"] = self.user
+            options["password"] = self.password or ""
+        return options
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NatsSettings:
@@ -86,6 +107,10 @@ class NatsSettings:
             url=_get(env, "KNEVENTS_NATS_URL") or cls.url,
             connect_timeout=env_float(env, "KNEVENTS_NATS_CONNECT_TIMEOUT", cls.connect_timeout),
             request_timeout=env_float(env, "KNEVENTS_NATS_REQUEST_TIMEOUT", cls.request_timeout),
+            creds_file=_get(env, "KNEVENTS_NATS_CREDS"),
+            nkey_seed_file=_get(env, "KNEVENTS_NATS_NKEY"),
+            user=_get(env, "KNEVENTS_NATS_USER"),
+            password=_get(env, "KNEVENTS_NATS_PASSWORD"),
         )
 
 

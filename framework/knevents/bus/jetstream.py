@@ -25,6 +25,7 @@ publishing to ``$K_SINK`` never needs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -104,11 +105,14 @@ async def connect(settings: NatsSettings) -> NatsClient:
         options: dict[str, Any] = {  # nats-py annotates the timeouts as int; floats work
             "connect_timeout": settings.connect_timeout,
             "reconnect_time_wait": 0.2,
+            **settings.auth_options(),
         }
         await client.connect(
             servers=servers, allow_reconnect=False, max_reconnect_attempts=1, error_cb=_log_error, **options
         )
     except _nats_errors() as exc:
+        with contextlib.suppress(Exception):  # a refused handshake (auth) leaves the socket open otherwise
+            await client.close()
         raise errors.BusUnavailableError(f"cannot connect to NATS at {redact.redact(settings.url)}: {exc!r}") from exc
     client.options["allow_reconnect"] = True
     client.options["max_reconnect_attempts"] = -1

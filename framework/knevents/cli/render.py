@@ -47,6 +47,12 @@ def add_parser(subparsers: Any) -> None:
         help="NATS URL for sensor state (default: %(default)s)",
     )
     parser.add_argument(
+        "--nats-credentials-secret",
+        metavar="SECRET",
+        help="a Secret whose key nats.creds is a NATS credentials file (JWT + nkey seed), mounted into every "
+             "function that connects to NATS",
+    )
+    parser.add_argument(
         "--dead-letter-sink",
         help="default dead-letter sink for sensor Triggers (URI or Knative Service name)",
     )
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         image=args.image,
         nats_url=args.nats_url,
+        nats_credentials_secret=args.nats_credentials_secret,
         dead_letter_sink=args.dead_letter_sink,
         retry=args.retry,
         backoff_delay=args.backoff_delay,

@@ -131,15 +131,17 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     account: str | None = (spec.get("template") or {}).get("serviceAccountName")
     access = [objects.service_account(svc, namespace, labels)] if perms and not account else []
     access += rbac.role_objects("eventsource", name, namespace, perms, account or svc, labels)
+    env = _env(found, namespace, bus, options)
+    creds = options.nats_credentials_secret if "KNEVENTS_NATS_CREDS" in env else None
     service = workload.build(
         workload.Workload(
             function="eventsource",
             name=svc,
             namespace=namespace,
             spec_config_map=svc,
-            references=refs.find(spec),
+            references=refs.with_secret(refs.find(spec), creds),
             labels=labels,
-            env=_env(found, namespace, bus, options),
+            env=env,
             revision_annotations=scale,
             template=spec.get("template") or {},
             service_account=account or (svc if perms else None),
@@ -207,7 +209,7 @@ def _env(
     env = {"KNEVENTS_BUS": bus}
     # calendar catch-up keeps the last tick in JetStream KV: the only state an event source has
     if any(key == "calendar" and _catchup(config) for key, _, config in found):
-        env["KNEVENTS_NATS_URL"] = options.nats_url
+        env.update(options.nats_env())
     return env
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_IMAGE", "DEFAULT_NATS_URL", "RenderOptions"]
+__all__ = ["DEFAULT_IMAGE", "DEFAULT_NATS_URL", "NATS_CREDS_KEY", "RenderOptions"]
+
+NATS_CREDS_KEY = "nats.creds"
+"""The key of ``--nats-credentials-secret`` that holds the credentials file."""
+NATS_CREDS_DIR = "/var/run/secrets/knevents"
+"""Where Secrets are mounted (``SecretSettings.secrets_dir``)."""
 
 DEFAULT_IMAGE = "ghcr.io/knevents/knevents:0.1.0"
 """The image built from ``functions/Dockerfile``; override with ``--image``."""
@@ -29,6 +34,16 @@ class RenderOptions:
     """``--image``: the knevents function image."""
     nats_url: str = DEFAULT_NATS_URL
     """``--nats-url``: where sensors keep their dependency state (``KNEVENTS_NATS_URL``)."""
+    nats_credentials_secret: str | None = None
+    """``--nats-credentials-secret``: a Secret whose key ``nats.creds`` is a NATS credentials file (user JWT +
+    nkey seed); mounted into every function that connects to NATS, named by ``KNEVENTS_NATS_CREDS``."""
+
+    def nats_env(self) -> dict[str, str]:
+        """The environment a function that connects to NATS gets: the URL and, when set, the credentials file."""
+        env = {"KNEVENTS_NATS_URL": self.nats_url}
+        if self.nats_credentials_secret:
+            env["KNEVENTS_NATS_CREDS"] = f"{NATS_CREDS_DIR}/{self.nats_credentials_secret}/{NATS_CREDS_KEY}"
+        return env
     dead_letter_sink: str | None = None
     """``--dead-letter-sink``: default DLQ for every sensor's Triggers (URI or Knative Service name);
     a sensor's ``events.knevents.io/dead-letter-sink`` annotation overrides it."""

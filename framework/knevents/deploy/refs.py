@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["References", "find"]
+__all__ = ["References", "find", "with_secret"]
 
 _SELECTOR_KEYS = frozenset({"name", "key", "optional"})
 _FREE_FORM = frozenset({"resource", "metadata", "template", "inline", "status"})
@@ -33,6 +33,13 @@ class References:
 
     secrets: tuple[str, ...] = ()
     configmaps: tuple[str, ...] = ()
+
+
+def with_secret(found: References, secret: str | None) -> References:
+    """``found`` plus one more Secret to mount (the NATS credentials), kept sorted and unique."""
+    if not secret:
+        return found
+    return References(tuple(sorted({*found.secrets, secret})), found.configmaps)
 
 
 def _is_selector(value: Mapping[str, Any]) -> bool:

@@ -82,7 +82,8 @@ class JetStreamTickStore:
                 self._client, self._kv = None, None
             if self._kv is None:
                 servers = [u.strip() for u in self._settings.url.split(",") if u.strip()]
-                options: dict[str, Any] = {"connect_timeout": self._settings.connect_timeout}
+                options: dict[str, Any] = {"connect_timeout": self._settings.connect_timeout,
+                                           **self._settings.auth_options()}
                 try:
                     self._client = await nats.connect(servers=servers, max_reconnect_attempts=1, **options)
                     js = self._client.jetstream(timeout=self._settings.request_timeout)

@@ -194,6 +194,7 @@ class JetStreamStore:
                         error_cb=self._on_error,
                         disconnected_cb=self._on_disconnected,
                         reconnected_cb=self._on_reconnected,
+                        **self._settings.nats.auth_options(),  # type: ignore[arg-type]  # str options
                     ),
                     timeout=timeout,
                 )
