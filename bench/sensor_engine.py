@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "framework"))
 
-from knevents import events, spec
+from knevents import events, validation
 from knevents.sensors import engine
 
 SINGLE = {
@@ -90,7 +90,7 @@ def _rate(fn: Callable[[int], None], seconds: float) -> float:
 
 
 def bench_single(seconds: float) -> float:
-    eng = engine.SensorEngine(spec.parse_sensor(SINGLE))
+    eng = engine.SensorEngine(validation.parse_sensor(SINGLE))
     evs = [_event(i, "webhook", "push") for i in range(1000)]
 
     def step(i: int) -> None:
@@ -107,7 +107,7 @@ def bench_single(seconds: float) -> float:
 
 
 def bench_and(seconds: float) -> float:
-    eng = engine.SensorEngine(spec.parse_sensor(AND))
+    eng = engine.SensorEngine(validation.parse_sensor(AND))
     evs = [_event(i, "webhook", "push") if i % 2 == 0 else _event(i, "scanner", "done") for i in range(1000)]
     stored = {"notify": engine.TriggerState.EMPTY.to_bytes()}
     fired = [0]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from knevents import errors, events, spec
+from knevents import errors, events, validation
 from knevents.sensors import engine
 
 __all__ = ["Simulation", "StepNotes", "simulate"]
@@ -38,7 +38,7 @@ class StepNotes:
 
 def _load_sensor(sensor: Mapping[str, Any] | str | Path) -> Any:
     if isinstance(sensor, str) and "\n" in sensor:
-        return spec.load_one(sensor, kind="Sensor")  # YAML or JSON text, as a convenience
+        return validation.load_one(sensor, kind="Sensor")  # YAML or JSON text, as a convenience
     if isinstance(sensor, str | Path):
         path = Path(sensor)
         if path.is_dir():
@@ -46,12 +46,12 @@ def _load_sensor(sensor: Mapping[str, Any] | str | Path) -> Any:
             raise errors.SpecError([errors.Problem(f"{path} is a folder: give the Sensor's YAML file{hint}")])
         if not path.is_file():
             raise errors.SpecError([errors.Problem(f"no such sensor file: {path}")])
-        return spec.load_one(path, kind="Sensor")
+        return validation.load_one(path, kind="Sensor")
     if not isinstance(sensor, Mapping):
         raise errors.SpecError(
             [errors.Problem(f"a sensor must be a mapping or a path, got {type(sensor).__name__}")]
         )
-    return spec.parse_sensor(dict(sensor))
+    return validation.parse_sensor(dict(sensor))
 
 
 def _data_value(event: events.Event) -> Any:

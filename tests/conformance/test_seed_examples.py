@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from knevents import errors
-from knevents.spec import loading
+from knevents import errors, validation
 
 _ROOT = os.environ.get("KNEVENTS_SEEDS")
 if not _ROOT:
@@ -94,7 +93,7 @@ def test_the_seed_document_has_examples() -> None:
 
 @pytest.mark.parametrize(("name", "text"), BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_seed_example(name: str, text: str) -> None:
-    manifests = loading.load_text(text, file=name)
+    manifests = validation.load_text(text, file=name)
     if manifests.count:
         assert manifests.problems == []
         assert manifests.count == 1
@@ -106,11 +105,11 @@ def test_seed_example(name: str, text: str) -> None:
     kind, manifest = _place(fragment)
     if kind == "metadata":
         assert [p.path for p in manifests.problems] == ["spec"]
-        source = loading.parse_event_source(manifest)
+        source = validation.parse_event_source(manifest)
         assert source.metadata.labels == fragment["metadata"].get("labels")
         assert source.metadata.annotations == fragment["metadata"].get("annotations")
         return
-    sensor = loading.parse_sensor(manifest)
+    sensor = validation.parse_sensor(manifest)
     if kind == "filters":
         data = sensor.spec.dependencies[0].filters
         assert data is not None and data.data
@@ -124,7 +123,7 @@ def test_seed_example(name: str, text: str) -> None:
 def test_seed_s3_source_uses_the_sns_default() -> None:
     """The seed's `s3:` source sets neither sns nor sqs: knevents receives it by SNS push (the default)."""
     (text,) = [t for _, t in BLOCKS if "\n  s3:\n" in t]
-    source = loading.load_one(text, kind="EventSource")
+    source = validation.load_one(text, kind="EventSource")
     assert source.spec.s3 is not None
     bucket = source.spec.s3["mybucket"]
     assert bucket.bucket.name == "my-bucket"
@@ -134,7 +133,7 @@ def test_seed_s3_source_uses_the_sns_default() -> None:
 
 def test_seed_nats_event_bus_is_reported_not_supported() -> None:
     (text,) = [t for _, t in BLOCKS if "kind: EventBus" in t]
-    manifests = loading.load_text(text)
+    manifests = validation.load_text(text)
     assert manifests.problems == [] and len(manifests.event_buses) == 1
     assert [p.path for p in manifests.unsupported] == ["spec.nats"]
     assert all(isinstance(p, errors.Problem) and p.unsupported for p in manifests.unsupported)

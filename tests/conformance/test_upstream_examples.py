@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
-from knevents import errors
-from knevents.spec import loading
+from knevents import errors, validation
 
 _ROOT = os.environ.get("KNEVENTS_ARGO_EXAMPLES")
 if not _ROOT:
@@ -135,7 +134,7 @@ def _match(expected: list[str], found: list[errors.Problem]) -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_upstream_example(name: str) -> None:
-    manifests = loading.collect([EXAMPLES / name])
+    manifests = validation.collect([EXAMPLES / name])
     _match(REJECTED.get(name, []), manifests.problems)
     _match(IGNORED.get(name, []), manifests.warnings)
     _match(UNSUPPORTED.get(name, []), manifests.unsupported)
@@ -145,7 +144,7 @@ def test_upstream_example(name: str) -> None:
         assert manifests.count >= 1
     if name in REJECTED:
         with pytest.raises(errors.SpecError) as info:
-            loading.load_paths(EXAMPLES / name)
+            validation.load_paths(EXAMPLES / name)
         assert len(info.value.problems) == len(REJECTED[name])
 
 
@@ -157,7 +156,7 @@ def test_every_listed_file_exists() -> None:
 
 def test_whole_corpus_in_one_call() -> None:
     """A folder loads recursively; every problem of every file is reported together."""
-    manifests = loading.collect([EXAMPLES])
+    manifests = validation.collect([EXAMPLES])
     assert len(manifests.files) == len(FILES)
     assert len(manifests.problems) == sum(len(v) for v in REJECTED.values())
     assert len(manifests.unsupported) == sum(len(v) for v in UNSUPPORTED.values())

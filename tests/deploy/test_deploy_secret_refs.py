@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from knevents import spec
+from knevents import validation
 from knevents.deploy import refs
 from knevents.spec import models
 
 from tests import upstream
 from tests.deploy import corpus
 
-FILES = [p for p in corpus.manifest_files() if not spec.collect([p]).problems]
+FILES = [p for p in corpus.manifest_files() if not validation.collect([p]).problems]
 
 
 def _model_refs(model: Any) -> tuple[set[str], set[str]]:
@@ -44,7 +44,7 @@ def _model_refs(model: Any) -> tuple[set[str], set[str]]:
 
 @pytest.mark.parametrize("path", FILES, ids=[corpus.ident(p) for p in FILES])
 def test_dict_walk_matches_model_walk(path: Path) -> None:
-    loaded = spec.collect([path])
+    loaded = validation.collect([path])
     for model in [*loaded.event_sources, *loaded.sensors]:
         found = refs.find(model.model_dump(mode="json", by_alias=True, exclude_none=True)["spec"])
         secrets, configmaps = _model_refs(model)
@@ -56,6 +56,6 @@ def test_the_corpus_has_secrets_to_find() -> None:
         pytest.skip(upstream.REASON)
     total = set()
     for path in FILES:
-        for model in [*spec.collect([path]).event_sources, *spec.collect([path]).sensors]:
+        for model in [*validation.collect([path]).event_sources, *validation.collect([path]).sensors]:
             total |= _model_refs(model)[0]
     assert len(total) > 10

@@ -67,7 +67,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, start; serve until SIGINT/SIGTERM; stop cleanly."""
-    from knevents import errors, spec
+    from knevents import errors, validation
     from knevents.local import console as console_mod
     from knevents.local import dispatcher, runner
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         console.emit("error", "--max-deliveries and --concurrency must be at least 1")
         return 2
     try:
-        manifests = spec.load_paths(args.paths)
+        manifests = validation.load_paths(args.paths)
     except errors.SpecError as exc:
         console.emit("error", f"invalid manifests: {exc}")
         return 1

@@ -44,14 +44,14 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.paths``; returns the exit code."""
-    from knevents.spec import loading
+    from knevents import validation
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         for path in missing:
             print(f"knevents validate: {path}: no such file or directory", file=sys.stderr)
         return 2
-    manifests = loading.collect(args.paths)
+    manifests = validation.collect(args.paths)
     if args.strict:
         manifests.problems.extend(_warnings(manifests))
         manifests.warnings, manifests.crosscheck = [], []

@@ -152,14 +152,14 @@ def _clashes(groups: Iterable[Group]) -> list[errors.Problem]:
 
 
 def render_paths(paths: Sequence[str | Path], options: RenderOptions | None = None) -> Rendering:
-    """Load, validate and render manifest files/directories (``knevents.spec.load_paths``).
+    """Load, validate and render manifest files/directories (``knevents.validation.load_paths``).
 
     Invalid manifests raise :class:`errors.SpecError` listing every problem; valid
     ones that knevents does not run are rendered with a warning each.
     """
-    from knevents import spec
+    from knevents import validation
 
-    manifests = spec.load_paths(paths)
+    manifests = validation.load_paths(paths)
     if not manifests.count:
         where = " ".join(map(str, paths))
         raise errors.KneventsError(f"no EventSource, Sensor or EventBus manifest in {where}: nothing to render")

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from knevents import errors, metrics, redact, spec, state, web
+from knevents import errors, metrics, redact, state, validation, web
 from knevents.runtime import sensor, sensor_obs
 from knevents.secrets import SecretResolver
 from knevents.settings import ServerSettings, Settings
@@ -60,7 +60,7 @@ class SensorApp:
                 raise errors.SpecError(
                     f"{SPEC_ENV} is not set: give a path to a Sensor manifest or inline YAML/JSON"
                 )
-            model = spec.load_one(source, kind="Sensor")
+            model = validation.load_one(source, kind="Sensor")
             store = _store(env, settings)
             runtime = sensor.SensorRuntime(
                 model, store, settings=settings, secrets=SecretResolver(settings.secrets, env)

@@ -1,7 +1,7 @@
 """The event-source pipeline: request or message → events → EventSource filter → bus.
 
 :class:`SourceRuntime` builds one source per spec entry through the registry
-(``sources.load(key)`` imports only the types the spec uses), routes push
+(``sources.TYPES.get(key)`` imports only the types the spec uses), routes push
 requests by ``(port, endpoint, method)``, and answers **2xx only after the bus
 accepted every event** of the request; when the bus refuses, 503 so the caller
 (GitHub, SNS, a PingSource, the broker) retries. Unknown paths get 404, a known
@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from knevents import bus, errors, events, metrics, sources, web
+from knevents import bus, errors, events, metrics, sources, spec, web
 from knevents.runtime import source_obs
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
@@ -56,15 +56,16 @@ class _Bound:
     entry: _Entry
 
 
-def _spec_entries(event_source: Any) -> Iterable[tuple[str, str, Any]]:
-    """(spec key, event name, config) for every event-source type map in the spec, in spec order."""
-    spec = event_source.spec
-    for attr, field in type(spec).model_fields.items():
-        key = field.alias or attr
-        value = getattr(spec, attr)
-        if key in sources.MODULES and isinstance(value, dict):
-            for name, config in value.items():
-                yield key, name, config
+def _spec_entries(event_source: Any) -> Iterable[tuple[base.SourceType[Any], str, Any]]:
+    """(type, event name, config) for every entry of a type knevents runs, in spec order.
+
+    Types knevents does not run are skipped: ``validate`` reports them as not supported.
+    """
+    for key, entries in spec.source_types(event_source.spec):
+        source_type = sources.TYPES.get(key)
+        if source_type is not None:
+            for name, config in entries.items():
+                yield source_type, name, config
 
 
 def _norm(path: str) -> str:
@@ -103,11 +104,11 @@ class SourceRuntime:
         entries: list[_Entry] = []
         bound: list[_Bound] = []
         problems: list[errors.Problem] = []
-        for key, name, config in _spec_entries(event_source):
+        for source_type, name, config in _spec_entries(event_source):
+            key = source_type.key
             where = f"spec.{key}.{name}"
             try:
-                factory = sources.load(key)
-                source = factory(name, config, ctx)
+                source = source_type.factory(name, config, ctx)
                 flt = source_filter.from_config(config, where)
             except errors.SpecError as exc:
                 problems.extend(replace(p, path=p.path or where) for p in exc.problems)

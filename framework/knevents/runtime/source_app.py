@@ -26,7 +26,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from knevents import bus, errors, redact, spec, web
+from knevents import bus, errors, redact, validation, web
 from knevents.runtime import sensor_obs, source
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
@@ -98,7 +98,7 @@ class SourceApp:
                 raise errors.SpecError(
                     f"{SPEC_ENV} is not set: give a path to an EventSource manifest or inline YAML"
                 )
-            model = spec.load_one(text, kind="EventSource")
+            model = validation.load_one(text, kind="EventSource")
             app = cls(
                 model,
                 settings=settings,

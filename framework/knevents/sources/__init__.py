@@ -1,61 +1,42 @@
-"""Event source types, one module per EventSource spec key, loaded on demand.
+"""Event source types, one module per EventSource spec key, found by what the module declares.
 
-:func:`load` imports only the module a spec needs (``webhook`` never pays for
-``boto3``), and the module registers its factory in :data:`base.REGISTRY`
-with ``@base.register(key)``. Modules of this package never import the bus,
-triggers or state; the runtime (:mod:`knevents.runtime.source`) wires them.
+A type module declares ``SOURCE = base.SourceType(...)`` (see docs/extending.md);
+:data:`TYPES` finds it. :func:`find` imports only the module a spec needs
+(``webhook`` never pays for ``boto3``); :func:`all_types` imports them all,
+for validation, rendering and the docs. Modules of this package never import
+the bus, triggers or state; the runtime (:mod:`knevents.runtime.source`) wires them.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
+from typing import Any
 
-from knevents import errors
+from knevents import discovery, errors
 from knevents.sources import base
 
-__all__ = ["MODULES", "load"]
+__all__ = ["TYPES", "all_types", "find", "load"]
 
-MODULES: dict[str, str] = {
-    "webhook": "webhook",
-    "github": "github",
-    "gitlab": "gitlab",
-    "calendar": "calendar",
-    "nats": "nats",
-    "amqp": "amqp",
-    "kafka": "kafka",
-    "mqtt": "mqtt",
-    "redis": "redis",
-    "redisStream": "redis_stream",
-    "sns": "sns",
-    "sqs": "sqs",
-    "s3": "s3",
-    "minio": "minio",
-    "pubSub": "pubsub",
-    "generic": "generic",
-    "slack": "slack",
-    "stripe": "stripe",
-    "bitbucket": "bitbucket",
-    "bitbucketserver": "bitbucketserver",
-    "gerrit": "gerrit",
-    "storageGrid": "storagegrid",
-    "file": "file",
-    "resource": "resource",
-    "azureQueueStorage": "azure_queue",
-}
-"""EventSource spec key → module under ``knevents.sources`` that registers it."""
+TYPES: discovery.Registry[base.SourceType[Any]] = discovery.Registry(
+    "knevents.sources", "SOURCE", lambda d: d.key
+)
+"""Every module of this package that declares ``SOURCE``, keyed by its spec key."""
+
+
+def find(key: str) -> base.SourceType[Any]:
+    """The descriptor of spec key ``key``; NotSupportedError when no module declares it."""
+    found = TYPES.get(key)
+    if found is None:
+        known = ", ".join(sorted(all_types()))
+        raise errors.NotSupportedError(f"event source type {key!r} is not supported by knevents (supported: {known})")
+    return found
+
+
+def all_types() -> Mapping[str, base.SourceType[Any]]:
+    """Every event source type knevents runs, by spec key."""
+    return TYPES.all()
 
 
 def load(key: str) -> base.SourceFactory:
-    """The factory for spec key ``key``, importing its module on first use."""
-    factory = base.REGISTRY.get(key)
-    if factory is not None:
-        return factory
-    module = MODULES.get(key)
-    if module is None:
-        known = ", ".join(sorted(MODULES))
-        raise errors.NotSupportedError(f"event source type {key!r} is not supported by knevents (supported: {known})")
-    importlib.import_module(f"knevents.sources.{module}")
-    try:
-        return base.REGISTRY[key]
-    except KeyError:
-        raise errors.NotSupportedError(f"knevents.sources.{module} did not register {key!r}") from None
+    """The factory of spec key ``key`` (``find(key).factory``); NotSupportedError when no module declares it."""
+    return find(key).factory

@@ -27,17 +27,19 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from knevents import errors, events
 from knevents.sources import base, common, reconnect, tls, wire
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
-__all__ = ["MAX_DATA", "PREFETCH", "AmqpSource", "create", "message_data"]
+__all__ = ["MAX_DATA", "PREFETCH", "SOURCE", "AmqpSource", "create", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +261,27 @@ async def _quietly(closing: Any) -> None:
         log.debug("amqp: closing the connection failed: %r", exc)
 
 
-@base.register("amqp")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.AMQPEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``amqp`` spec key."""
     return AmqpSource(event_name, config, ctx)
+
+
+def _check(config: models.AMQPEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if bool(config.url) == (config.url_secret is not None):
+        yield path, "an amqp event source needs exactly one of `url` and `urlSecret`"
+    if not config.routing_key:
+        yield f"{path}.routingKey", "an amqp event source needs `routingKey`"
+    if not config.exchange_type:
+        yield f"{path}.exchangeType", "an amqp event source needs `exchangeType`"
+
+
+SOURCE = base.SourceType(
+    key="amqp",
+    model=models.AMQPEventSource,
+    factory=create,
+    # Argo's default queue is server-named and exclusive: a second replica would get every message too
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"contentType", "contentEncoding", "deliveryMode", "priority", "correlationId", "replyTo", "expiration", '
+    '"messageId", "timestamp", "type", "appId", "exchange", "routingKey", "headers", "body", "metadata"?}',
+)

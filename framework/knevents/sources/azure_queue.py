@@ -27,13 +27,15 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from knevents import errors, events
 from knevents.sources import base, common
+from knevents.spec import models
 
-__all__ = ["AzureQueueSource", "create", "message_data"]
+__all__ = ["SOURCE", "AzureQueueSource", "create", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,23 @@ class AzureQueueSource:
                         await asyncio.wait_for(stop.wait(), delay)
 
 
-@base.register("azureQueueStorage")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.AzureQueueStorageEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``azureQueueStorage`` spec key."""
     return AzureQueueSource(event_name, config, ctx)
+
+
+def _check(config: models.AzureQueueStorageEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if config.connection_string is None and not config.storage_account_name:
+        yield path, "must specify connection string or storageAccountName"
+    if not config.queue_name:
+        yield f"{path}.queueName", "must specify queue name"
+
+
+SOURCE = base.SourceType(
+    key="azureQueueStorage",
+    model=models.AzureQueueStorageEventSource,
+    factory=create,
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"body": <JSON with jsonBody, else the text>, "messageID", "insertionTime", "metadata"?}',
+)

@@ -27,21 +27,33 @@ broker is unreachable: the reason, which ``/health`` answers with 503) and
 Sources never publish by themselves, never import the bus, and import their
 third-party client (boto3, google-cloud-pubsub, nats) lazily, inside the
 adapter, because functions scale from zero.
+
+Each type module declares everything about its type in one
+:class:`SourceType` (``SOURCE = base.SourceType(...)``): the spec key, the
+model of one entry, how it is deployed on Knative (which also says push or
+pull), its extra validation rules, the HTTP endpoints its config sets, the
+CloudEvent type and data shape, and the factory. :mod:`knevents.discovery`
+finds the modules; docs/extending.md is the checklist.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import enum
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+import pydantic
 
 from knevents import events, web
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
 __all__ = [
-    "REGISTRY",
+    "Check",
+    "Endpoint",
+    "Knative",
     "Publish",
     "PullSource",
     "PushResult",
@@ -50,7 +62,10 @@ __all__ = [
     "Source",
     "SourceContext",
     "SourceFactory",
-    "register",
+    "SourceType",
+    "always",
+    "no_endpoints",
+    "no_rules",
 ]
 
 Publish = Callable[[events.Event], Awaitable[None]]
@@ -117,26 +132,96 @@ class PullSource(Protocol):
 
 Source = PushSource | PullSource
 
+C = TypeVar("C", bound=pydantic.BaseModel)
+
 SourceFactory = Callable[[str, Any, SourceContext], Source]
 """``factory(event_name, config_model, context)`` builds one source from one spec entry."""
 
-REGISTRY: dict[str, SourceFactory] = {}
-"""Spec field name (``"webhook"``, ``"sqs"`` …) → factory. Filled by :func:`register`."""
+Check = Callable[[C, str], Iterable[tuple[str, str]]]
+"""``check(config, path)`` yields ``(path, message)`` for every rule one entry breaks (no I/O)."""
 
 
-def register(key: str) -> Callable[[SourceFactory], SourceFactory]:
-    """Class/function decorator that registers a factory under the spec field ``key``."""
+class Knative(enum.Enum):
+    """How an entry runs on Knative; the first two are *push* (HTTP requests in), the last two *pull*."""
 
-    def decorate(factory: SourceFactory) -> SourceFactory:
-        REGISTRY[key] = factory
-        return factory
+    SERVICE = "scale-to-zero Service"
+    """Requests from outside (a webhook, an SNS push): the Service scales to zero and gets a public route."""
+    PING = "PingSource"
+    """Ticks from a Knative PingSource inside the cluster: scales to zero, no public route."""
+    ONE_REPLICA = "one replica"
+    """A loop that polls or subscribes; two copies would emit every event twice, so exactly one."""
+    CONSUMER_GROUP = "consumer-group replicas"
+    """A loop whose upstream shares the work among consumers (a Kafka group): at least one replica, more allowed."""
 
-    return decorate
+    @property
+    def push(self) -> bool:
+        """Whether entries deployed this way receive their events as HTTP requests."""
+        return self in (Knative.SERVICE, Knative.PING)
 
 
-def event_type(key: str) -> str:
-    """The CloudEvent ``type`` for a spec key, as Argo names it (``pubSub`` → ``pubsub``)."""
-    return _TYPES.get(key, key.lower())
+@dataclass(frozen=True)
+class Endpoint:
+    """An HTTP route one entry's config sets, for route-conflict checks, the runner and the renderer."""
+
+    field: str
+    """Where in the entry it is set (``"webhook"``, ``"sns"``; ``""`` for the entry itself)."""
+    endpoint: str
+    """The path; ``""`` when unset (the source then listens on ``/<event name>``)."""
+    port: str = ""
+    """The standalone port as the spec writes it (``""`` when unset: the function's ``$PORT``)."""
+    method: str | None = "POST"
+    """The HTTP method (``None``: any)."""
+
+    def path(self, event_name: str) -> str:
+        """The path the entry really listens on."""
+        return self.endpoint or f"/{event_name}"
 
 
-_TYPES: Mapping[str, str] = {"pubSub": "pubsub", "s3": "s3", "minio": "minio", "sns": "sns", "sqs": "sqs"}
+def always(way: Knative) -> Callable[[Any], Knative]:
+    """A ``knative`` for a type deployed the same way whatever its config."""
+    return lambda _config: way
+
+
+def no_rules(_config: Any, _path: str) -> Iterable[tuple[str, str]]:
+    """A ``check`` for a type whose model says it all."""
+    return ()
+
+
+def no_endpoints(_event_name: str, _config: Any) -> Iterable[Endpoint]:
+    """An ``endpoints`` for a type that receives no HTTP requests."""
+    return ()
+
+
+@dataclass(frozen=True)
+class SourceType(Generic[C]):
+    """Everything about one event source type; a type module declares one as ``SOURCE``."""
+
+    key: str
+    """The EventSource spec key, as Argo spells it (``"webhook"``, ``"pubSub"``)."""
+    model: type[C]
+    """The pydantic model of one entry (``models.WebhookEventSource``)."""
+    factory: Callable[[str, C, SourceContext], Source]
+    """Builds the source of one entry; heavy clients are imported inside it, not at module level."""
+    knative: Callable[[C], Knative]
+    """How an entry is deployed; :attr:`Knative.push` says push or pull (``always(Knative.SERVICE)``)."""
+    data: str
+    """The event data shape, for the docs (one line or a small JSON sketch)."""
+    check: Callable[[C, str], Iterable[tuple[str, str]]] = no_rules
+    """Rules beyond the model's shape: ``(config, path) -> (path, message)…``."""
+    endpoints: Callable[[str, C], Iterable[Endpoint]] = no_endpoints
+    """The HTTP endpoints an entry's config sets: ``(event_name, config) -> Endpoint…``."""
+    event_type: str = ""
+    """The CloudEvent ``type``; ``""`` means the key lower-cased, which is what Argo uses."""
+
+    @property
+    def cloudevent_type(self) -> str:
+        """The CloudEvent ``type`` of this type's events."""
+        return self.event_type or self.key.lower()
+
+    def is_push(self, config: C) -> bool:
+        """Whether this entry receives its events as HTTP requests."""
+        return self.knative(config).push
+
+    def parse(self, raw: Any) -> C:
+        """One entry's config as its model (raises pydantic.ValidationError)."""
+        return self.model.model_validate(raw, by_alias=True, by_name=False)

@@ -24,12 +24,14 @@ for Bitbucket Server every repository of ``projects``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import web
 from knevents.sources import base, common, hooked, signing
+from knevents.spec import models
 
-__all__ = ["BitbucketSource", "create"]
+__all__ = ["SOURCE", "BitbucketSource", "create"]
 
 
 class BitbucketSource(hooked.HookedSource):
@@ -77,7 +79,29 @@ class BitbucketSource(hooked.HookedSource):
         return [body]
 
 
-@base.register("bitbucket")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.BitbucketEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``bitbucket`` spec key."""
     return BitbucketSource(event_name, config, ctx)
+
+
+def _rules(config: models.BitbucketEventSource, path: str) -> Iterator[tuple[str, str]]:
+    repos = config.repositories or []
+    if not repos and not (config.owner and config.repository_slug):
+        yield f"{path}.repositories", "a bitbucket event source needs `repositories` (owner, repositorySlug)"
+    for index, repo in enumerate(repos):
+        if not repo.owner or not repo.repository_slug:
+            yield f"{path}.repositories[{index}]", "each repository needs `owner` and `repositorySlug`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Bitbucket event key (e.g. repo:push)"
+    auth = config.auth
+    if auth is not None and auth.basic is None and auth.oauth_token is None:
+        yield f"{path}.auth", "set `basic` (username, password) or `oauthToken`"
+
+
+SOURCE = hooked.declare(
+    "bitbucket",
+    models.BitbucketEventSource,
+    create,
+    '{"headers": {<Canonical-Name>: [values]}, "body": <the payload>, "metadata"?: {...}}',
+    _rules,
+)

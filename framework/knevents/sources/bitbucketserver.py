@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from knevents.sources import base, bitbucket
+from knevents.sources import base, bitbucket, hooked
+from knevents.spec import checks, models
 
-__all__ = ["BitbucketServerSource", "create"]
+__all__ = ["SOURCE", "BitbucketServerSource", "create"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,30 @@ class BitbucketServerSource(bitbucket.BitbucketSource):
         return [json.dumps({**document, "changes": [change]}, separators=(",", ":")) for change in changes]
 
 
-@base.register("bitbucketserver")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.BitbucketServerEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``bitbucketserver`` spec key."""
     return BitbucketServerSource(event_name, config, ctx)
+
+
+def _rules(config: models.BitbucketServerEventSource, path: str) -> Iterator[tuple[str, str]]:
+    repos = config.repositories or []
+    if not repos and not config.projects and not (config.project_key and config.repository_slug):
+        yield f"{path}.repositories", "a bitbucketserver event source needs `repositories` or `projects`"
+    for index, repo in enumerate(repos):
+        if not repo.project_key or not repo.repository_slug:
+            yield f"{path}.repositories[{index}]", "each repository needs `projectKey` and `repositorySlug`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Bitbucket Server event key (e.g. repo:refs_changed)"
+    if config.access_token is not None and not config.bitbucketserver_base_url:
+        yield f"{path}.bitbucketserverBaseURL", "the REST base URL is needed with `accessToken`"
+    if config.check_interval and (msg := checks.duration(config.check_interval)) is not None:
+        yield f"{path}.checkInterval", msg
+
+
+SOURCE = hooked.declare(
+    "bitbucketserver",
+    models.BitbucketServerEventSource,
+    create,
+    '{"headers": {<Canonical-Name>: [values]}, "body": <the payload>, "metadata"?: {...}}',
+    _rules,
+)

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knevents import errors, events, web
 from knevents.sources import base, calendar_store, common, webhook
+from knevents.spec import checks, models
 
-__all__ = ["CalendarSource", "create", "event_time", "parse_exclusion_dates"]
+__all__ = ["SOURCE", "CalendarSource", "create", "event_time", "parse_exclusion_dates"]
 
 log = logging.getLogger(__name__)
 PATH = "/calendar/{event}"
@@ -247,7 +248,38 @@ class CalendarSource:
             await close()
 
 
-@base.register("calendar")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.CalendarEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``calendar`` spec key."""
     return CalendarSource(event_name, config, ctx)
+
+
+def _check(config: models.CalendarEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.schedule and not config.interval:
+        yield path, "a calendar needs either `schedule` or `interval`"
+    if config.schedule and (msg := checks.cron(config.schedule)) is not None:
+        yield f"{path}.schedule", msg
+    if config.interval and (msg := checks.duration(config.interval)) is not None:
+        yield f"{path}.interval", msg
+    if config.timezone and (msg := checks.timezone(config.timezone)) is not None:
+        yield f"{path}.timezone", msg
+
+
+def _knative(config: models.CalendarEventSource) -> base.Knative:
+    # a cron schedule is ticked by a PingSource (scale to zero); an interval needs a process that stays up
+    return base.Knative.PING if config.schedule else base.Knative.ONE_REPLICA
+
+
+def _endpoints(event_name: str, config: models.CalendarEventSource) -> Iterator[base.Endpoint]:
+    if config.schedule:
+        yield base.Endpoint("", PATH.format(event=event_name), "", "POST")
+
+
+SOURCE = base.SourceType(
+    key="calendar",
+    model=models.CalendarEventSource,
+    factory=create,
+    knative=_knative,
+    check=_check,
+    endpoints=_endpoints,
+    data='{"eventTime": "2024-05-01 10:30:00 +0000 UTC", "metadata"?: {...}}',
+)

@@ -34,12 +34,14 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import errors, events
 from knevents.sources import base, common, progress
+from knevents.spec import models
 
-__all__ = ["OPS", "FileSource", "changes", "create", "scan"]
+__all__ = ["OPS", "SOURCE", "FileSource", "changes", "check_watch_path", "create", "scan"]
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,45 @@ class FileSource:
         await self._store.close()
 
 
-@base.register("file")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.FileEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``file`` spec key."""
     return FileSource(event_name, config, ctx)
+
+
+def check_watch_path(watch: models.WatchPathConfig | None, path: str) -> Iterator[tuple[str, str]]:
+    """Argo's ``WatchPathConfig.Validate`` (file, and any type that watches a directory)."""
+    if watch is None or not watch.directory:
+        yield f"{path}.directory", "directory is required"
+        return
+    if not watch.directory.startswith("/"):
+        yield f"{path}.directory", "directory must be an absolute file path"
+    if not watch.path and not watch.path_regexp:
+        yield path, "either path or pathRegexp must be specified"
+    if watch.path and watch.path_regexp:
+        yield path, "path and pathRegexp cannot be specified together"
+    if watch.path and watch.path.startswith("/"):
+        yield f"{path}.path", "path must be a relative file path"
+    if watch.path_regexp:
+        try:
+            re.compile(watch.path_regexp)
+        except re.error as exc:
+            yield f"{path}.pathRegexp", f"invalid regular expression: {exc}"
+
+
+def _check(config: models.FileEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.event_type:
+        yield f"{path}.eventType", "type must be specified (CREATE, WRITE, REMOVE, RENAME or CHMOD)"
+    elif config.event_type.upper() not in ("CREATE", "WRITE", "REMOVE", "RENAME", "CHMOD"):
+        yield f"{path}.eventType", f"`{config.event_type}` is not one of CREATE, WRITE, REMOVE, RENAME, CHMOD"
+    yield from check_watch_path(config.watch_path_config, f"{path}.watchPathConfig")
+
+
+SOURCE = base.SourceType(
+    key="file",
+    model=models.FileEventSource,
+    factory=create,
+    # a watcher keeps a snapshot and must run; two would publish every change twice
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"name": "<path of the file>", "op": "CREATE|WRITE|REMOVE|RENAME|CHMOD", "metadata"?: {...}}',
+)

@@ -25,12 +25,14 @@ import base64
 import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import errors, events, protowire
 from knevents.sources import base, common
+from knevents.spec import models
 
-__all__ = ["GenericSource", "create", "event_data"]
+__all__ = ["SOURCE", "GenericSource", "create", "event_data"]
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,22 @@ class GenericSource:
             delay = min(delay * 2, _MAX_DELAY)
 
 
-@base.register("generic")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.GenericEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``generic`` spec key."""
     return GenericSource(event_name, config, ctx)
+
+
+def _check(config: models.GenericEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.url:
+        yield f"{path}.url", "a generic event source needs `url` (host:port of the gRPC server)"
+
+
+SOURCE = base.SourceType(
+    key="generic",
+    model=models.GenericEventSource,
+    factory=create,
+    # one stream per event: a second replica would open a second stream and get every event twice
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"body": <the payload\'s JSON with jsonBody, else base64>, "metadata"?: {...}}',
+)

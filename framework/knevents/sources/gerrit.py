@@ -20,12 +20,13 @@ Creating the project hooks (``projects``, ``hookName``, ``auth``,
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 from knevents import web
 from knevents.sources import base, hooked
+from knevents.spec import models
 
-__all__ = ["GerritSource", "create"]
+__all__ = ["SOURCE", "GerritSource", "create"]
 
 
 class GerritSource(hooked.HookedSource):
@@ -46,7 +47,26 @@ class GerritSource(hooked.HookedSource):
         return self.emit(hooked.headers_body(request, text, self.metadata))
 
 
-@base.register("gerrit")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.GerritEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``gerrit`` spec key."""
     return GerritSource(event_name, config, ctx)
+
+
+def _rules(config: models.GerritEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.hook_name:
+        yield f"{path}.hookName", "a gerrit event source needs `hookName`"
+    if not config.events:
+        yield f"{path}.events", "list at least one Gerrit event (e.g. patchset-created)"
+    if not config.projects:
+        yield f"{path}.projects", "list at least one Gerrit project"
+    if not config.gerrit_base_url:
+        yield f"{path}.gerritBaseURL", "a gerrit event source needs `gerritBaseURL`"
+
+
+SOURCE = hooked.declare(
+    "gerrit",
+    models.GerritEventSource,
+    create,
+    '{"headers": {<Canonical-Name>: [values]}, "body": <the Gerrit event>, "metadata"?: {...}}',
+    _rules,
+)

@@ -22,13 +22,15 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 from knevents import errors, events, web
 from knevents.sources import base, common, webhook
+from knevents.spec import models
 
-__all__ = ["GithubSource", "create", "signature_ok"]
+__all__ = ["SOURCE", "GithubSource", "create", "signature_ok"]
 
 log = logging.getLogger(__name__)
 EVENT_HEADER = "X-GitHub-Event"
@@ -135,7 +137,34 @@ class GithubSource:
         return base.PushResult(events=(event,))
 
 
-@base.register("github")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.GithubEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``github`` spec key."""
     return GithubSource(event_name, config, ctx)
+
+
+def _check(config: models.GithubEventSource, path: str) -> Iterator[tuple[str, str]]:
+    owned = bool(config.repositories or (config.owner and config.repository))
+    if not owned and config.organizations is None:
+        yield path, "a github event source needs `repositories` or `organizations`"
+    if owned and config.organizations is not None:
+        yield path, "set either `repositories` or `organizations`, not both"
+    creates_hooks = config.api_token is not None or config.github_app is not None
+    if creates_hooks and not config.events:
+        yield f"{path}.events", "list the GitHub events the webhook is created for (or `*`)"
+    if config.content_type and config.content_type not in ("json", "form"):
+        yield f"{path}.contentType", f"contentType `{config.content_type}` is not supported (json or form)"
+    if bool(config.github_base_url) != bool(config.github_upload_url):
+        yield path, "set both `githubBaseURL` and `githubUploadURL` (GitHub Enterprise), or neither"
+    yield from webhook.check_context(config.webhook, f"{path}.webhook")
+
+
+SOURCE = base.SourceType(
+    key="github",
+    model=models.GithubEventSource,
+    factory=create,
+    knative=base.always(base.Knative.SERVICE),
+    check=_check,
+    endpoints=lambda _name, config: webhook.context_endpoints(config.webhook),
+    data='{"headers": {<Canonical-Name>: [values]}, "body": <the delivery, plus X-GitHub-Event and '
+    'X-GitHub-Delivery keys>, "metadata"?: {...}}',
+)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import errors, events, web
 from knevents.sources import base, common, webhook
+from knevents.spec import models
 
-__all__ = ["HOOK_EVENTS", "MASKED_TOKEN", "GitlabSource", "create"]
+__all__ = ["HOOK_EVENTS", "MASKED_TOKEN", "SOURCE", "GitlabSource", "create"]
 
 log = logging.getLogger(__name__)
 MASKED_TOKEN = "*** Masked Secret Token ***"
@@ -99,7 +101,28 @@ class GitlabSource:
         return base.PushResult(events=(event,))
 
 
-@base.register("gitlab")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.GitlabEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``gitlab`` spec key."""
     return GitlabSource(event_name, config, ctx)
+
+
+def _check(config: models.GitlabEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.events:
+        yield f"{path}.events", "list at least one GitLab event"
+    if not config.gitlab_base_url:
+        yield f"{path}.gitlabBaseURL", "a gitlab event source needs `gitlabBaseURL`"
+    if config.access_token is None:
+        yield f"{path}.accessToken", "a gitlab event source needs `accessToken` (a secret key selector)"
+    yield from webhook.check_context(config.webhook, f"{path}.webhook")
+
+
+SOURCE = base.SourceType(
+    key="gitlab",
+    model=models.GitlabEventSource,
+    factory=create,
+    knative=base.always(base.Knative.SERVICE),
+    check=_check,
+    endpoints=lambda _name, config: webhook.context_endpoints(config.webhook),
+    data='{"headers": {<Canonical-Name>: [values], X-Gitlab-Token masked}, "body": <the hook payload>, '
+    '"metadata"?: {...}}',
+)

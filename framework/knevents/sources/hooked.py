@@ -20,12 +20,45 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import pydantic
 
 from knevents import errors, events, web
 from knevents.sources import base, common, webhook
 
-__all__ = ["HookedSource", "headers_body"]
+__all__ = ["HookedSource", "declare", "headers_body"]
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def declare(
+    key: str,
+    model: type[M],
+    factory: Callable[[str, M, base.SourceContext], base.Source],
+    data: str,
+    rules: Callable[[M, str], Iterable[tuple[str, str]]] | None = None,
+) -> base.SourceType[M]:
+    """The descriptor of a provider-webhook type: a scale-to-zero Service on its ``webhook`` route.
+
+    ``rules`` are the provider's own; the ``webhook`` context (endpoint, port, method) is always checked.
+    """
+
+    def check(config: M, path: str) -> Iterator[tuple[str, str]]:
+        if rules is not None:
+            yield from rules(config, path)
+        yield from webhook.check_context(getattr(config, "webhook", None), f"{path}.webhook")
+
+    return base.SourceType(
+        key=key,
+        model=model,
+        factory=factory,
+        knative=base.always(base.Knative.SERVICE),
+        check=check,
+        endpoints=lambda _name, config: webhook.context_endpoints(getattr(config, "webhook", None)),
+        data=data,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +143,7 @@ class HookedSource:
         source = self.ctx.event_source_name
         event_id = webhook.derived_id(source, self.event_name, self.type_key, upstream_id) if upstream_id else None
         return events.new_event(id=event_id, source=source, subject=self.event_name,
-                                type=base.event_type(self.type_key), data=data)
+                                type=self.type_key.lower(), data=data)
 
     def emit(self, data: bytes | dict[str, Any], upstream_id: str | None = None) -> base.PushResult:
         """A result publishing one event."""

@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
 from knevents.sources import base, common, kafka_client, reconnect
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-__all__ = ["BATCH", "KafkaSource", "check", "create", "go_time", "record_data"]
+__all__ = ["BATCH", "SOURCE", "KafkaSource", "check", "create", "go_time", "record_data"]
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
+def check(config: models.KafkaEventSource, path: str) -> Iterator[tuple[str, str]]:
     """Argo's ``validate.go`` rules, plus the fields knevents refuses (no I/O)."""
     if not config.url:
         yield f"{path}.url", "a kafka event source needs `url`"
@@ -312,7 +313,22 @@ def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
         yield f"{path}.awsMskIamAuth", "not supported by knevents: AWS MSK IAM (OAUTHBEARER) authentication"
 
 
-@base.register("kafka")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.KafkaEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``kafka`` spec key."""
     return KafkaSource(event_name, config, ctx)
+
+
+def _knative(config: models.KafkaEventSource) -> base.Knative:
+    # a consumer group shares the partitions among replicas; a fixed partition is read by one consumer
+    return base.Knative.CONSUMER_GROUP if config.consumer_group is not None else base.Knative.ONE_REPLICA
+
+
+SOURCE = base.SourceType(
+    key="kafka",
+    model=models.KafkaEventSource,
+    factory=create,
+    knative=_knative,
+    check=check,
+    data='{"topic", "key", "partition", "body": <JSON with jsonBody, else base64>, "timestamp", "headers", '
+    '"metadata"?}',
+)

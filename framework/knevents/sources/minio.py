@@ -31,13 +31,15 @@ import asyncio
 import json
 import logging
 import ssl
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from knevents import errors, events, web
-from knevents.sources import aws, base, common, hooked, s3, sigv4
+from knevents.sources import aws, base, common, hooked, s3, sigv4, webhook
+from knevents.spec import models
 
-__all__ = ["MinioListenSource", "MinioPushSource", "create", "stream_records"]
+__all__ = ["SOURCE", "MinioListenSource", "MinioPushSource", "create", "stream_records"]
 
 log = logging.getLogger(__name__)
 _BACKOFF_CAP = 30.0
@@ -182,11 +184,48 @@ class MinioPushSource(hooked.HookedSource):
         return self.emit(_data(kept, self.metadata))
 
 
-@base.register("minio")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.S3EventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``minio`` spec key: sns/sqs (knevents), webhook push (knevents), else Argo's listener."""
     if config.sns is not None or config.sqs is not None:
         return s3.create_for("minio", event_name, config, ctx)
-    if getattr(config, "webhook", None) is not None:
+    if config.webhook is not None:
         return MinioPushSource(event_name, config, ctx)
     return MinioListenSource(event_name, config, ctx)
+
+
+def _check(config: models.S3EventSource, path: str) -> Iterator[tuple[str, str]]:
+    yield from s3.check(config, path)
+    hook = config.webhook
+    if hook is not None:
+        if config.sns is not None or config.sqs is not None:
+            yield path, "set one delivery: `webhook`, `sns` or `sqs`"
+        yield from webhook.check_context(hook, f"{path}.webhook")
+    elif config.sns is None and config.sqs is None:
+        if not config.endpoint:
+            yield f"{path}.endpoint", "MinIO's `endpoint` (host:port) is needed to listen for notifications"
+        if config.access_key is None or config.secret_key is None:
+            yield path, "`accessKey` and `secretKey` are needed to listen for notifications"
+
+
+def _knative(config: models.S3EventSource) -> base.Knative:
+    # pushed by SNS or MinIO's webhook target: scale to zero; SQS or Argo's listen stream: one replica
+    pushed = config.webhook is not None or (config.sns is not None and config.sqs is None)
+    return base.Knative.SERVICE if pushed else base.Knative.ONE_REPLICA
+
+
+def _endpoints(event_name: str, config: models.S3EventSource) -> Iterator[base.Endpoint]:
+    if config.webhook is not None:
+        yield from webhook.context_endpoints(config.webhook)
+    elif config.sns is not None:
+        yield from s3.endpoints(event_name, config)
+
+
+SOURCE = base.SourceType(
+    key="minio",
+    model=models.S3EventSource,
+    factory=create,
+    knative=_knative,
+    check=_check,
+    endpoints=_endpoints,
+    data=s3.DATA,
+)

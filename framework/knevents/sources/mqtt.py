@@ -28,16 +28,18 @@ import asyncio
 import json
 import logging
 import ssl
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from knevents import errors, events
 from knevents.sources import base, common, reconnect, tls, wire
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from paho.mqtt.client import Client, MQTTMessage
 
-__all__ = ["MAX_DATA", "MqttSource", "create", "message_data"]
+__all__ = ["MAX_DATA", "SOURCE", "MqttSource", "create", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,23 @@ def _shutdown(client: Client) -> None:
         client.loop_stop()
 
 
-@base.register("mqtt")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.MQTTEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``mqtt`` spec key."""
     return MqttSource(event_name, config, ctx)
+
+
+def _check(config: models.MQTTEventSource, path: str) -> Iterator[tuple[str, str]]:
+    for name, value in (("url", config.url), ("topic", config.topic), ("clientId", config.client_id)):
+        if not value:
+            yield f"{path}.{name}", f"an mqtt event source needs `{name}`"
+
+
+SOURCE = base.SourceType(
+    key="mqtt",
+    model=models.MQTTEventSource,
+    factory=create,
+    # one client id, one persistent session: a second replica would take the session over
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"topic", "messageId", "body": <JSON with jsonBody, else base64>, "metadata"?}',
+)

@@ -23,16 +23,18 @@ import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
 from knevents.sources import base, common
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.aio.msg import Msg
 
-__all__ = ["NatsSource", "create", "message_data"]
+__all__ = ["SOURCE", "NatsSource", "create", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,25 @@ def _trace(headers: dict[str, str] | None) -> dict[str, str]:
     return {"traceparent": value} if value else {}
 
 
-@base.register("nats")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.NATSEventsSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``nats`` spec key."""
     return NatsSource(event_name, config, ctx)
+
+
+def _check(config: models.NATSEventsSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.url:
+        yield f"{path}.url", "a nats event source needs `url`"
+    if not config.subject:
+        yield f"{path}.subject", "a nats event source needs `subject`"
+
+
+SOURCE = base.SourceType(
+    key="nats",
+    model=models.NATSEventsSource,
+    factory=create,
+    # a plain subscription has no queue group in Argo: two replicas would each get every message
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"subject": "...", "body": <JSON with jsonBody, else base64>, "header"?: {name: [value]}, '
+    '"metadata"?: {...}}',
+)

@@ -27,14 +27,15 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from knevents import errors, events, web
-from knevents.sources import base, common, gcp_oidc, gcp_pubsub
+from knevents.sources import base, common, gcp_oidc, gcp_pubsub, webhook
+from knevents.spec import models
 
-__all__ = ["PubSubPullSource", "PubSubPushSource", "create", "go_time", "message_data"]
+__all__ = ["SOURCE", "PubSubPullSource", "PubSubPushSource", "create", "go_time", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class _Common:
             id=_event_id(self._ctx.event_source_name, self.event_name, message_id),
             source=self._ctx.event_source_name,
             subject=self.event_name,
-            type=base.event_type("pubSub"),
+            type=SOURCE.cloudevent_type,
             data=payload,
         )
 
@@ -325,9 +326,41 @@ def _default_project() -> str | None:
     return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("PUBSUB_PROJECT_ID") or None
 
 
-@base.register("pubSub")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.PubSubEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``pubSub`` spec key: push when ``push`` is set, else pull."""
     if config.push is not None:
         return PubSubPushSource(event_name, config, ctx)
     return PubSubPullSource(event_name, config, ctx)
+
+
+def _check(config: models.PubSubEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.topic and not config.subscription_id:
+        yield path, "a pubSub event source needs `topic` or `subscriptionID`"
+    if config.topic_project_id and not config.topic:
+        yield f"{path}.topicProjectID", "topicProjectID is only meaningful with `topic`"
+    push = config.push
+    if push is not None:
+        yield from webhook.check_route(push.endpoint, push.port, push.method, f"{path}.push", required=False)
+
+
+def _knative(config: models.PubSubEventSource) -> base.Knative:
+    # push: Pub/Sub posts to the Service (scale to zero); pull: one subscriber loop
+    return base.Knative.SERVICE if config.push is not None else base.Knative.ONE_REPLICA
+
+
+def _endpoints(_event_name: str, config: models.PubSubEventSource) -> Iterator[base.Endpoint]:
+    push = config.push
+    if push is not None:
+        yield base.Endpoint("push", push.endpoint or "", push.port or "", push.method)
+
+
+SOURCE = base.SourceType(
+    key="pubSub",
+    model=models.PubSubEventSource,
+    factory=create,
+    knative=_knative,
+    check=_check,
+    endpoints=_endpoints,
+    data='{"id": "...", "body": <JSON with jsonBody, else base64>, "attributes": {...}, "publishTime": "...", '
+    '"metadata"?: {...}}',
+)

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
 from knevents.sources import base, common, reconnect, redis_client
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
 
-__all__ = ["RedisSource", "check", "create", "message_data"]
+__all__ = ["SOURCE", "RedisSource", "check", "create", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +127,24 @@ def common_text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
+def check(config: models.RedisEventSource, path: str) -> Iterator[tuple[str, str]]:
     """Argo's ``validate.go`` rules: a host address and at least one channel."""
     yield from redis_client.check_address(config, path)
     if not config.channels:
         yield f"{path}.channels", "a redis event source needs at least one channel"
 
 
-@base.register("redis")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.RedisEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``redis`` spec key."""
     return RedisSource(event_name, config, ctx)
+
+
+SOURCE = base.SourceType(
+    key="redis",
+    model=models.RedisEventSource,
+    factory=create,
+    # pub/sub gives every subscriber every message: a second replica would publish each twice
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=check,
+    data='{"channel", "pattern", "body": <JSON with jsonBody, else the text>, "metadata"?}',
+)

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
 from knevents.sources import base, common, reconnect, redis_client
+from knevents.spec import models
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["CONSUMER", "DEFAULT_GROUP", "RedisStreamSource", "check", "create", "entry_data"]
+__all__ = ["CONSUMER", "DEFAULT_GROUP", "SOURCE", "RedisStreamSource", "check", "create", "entry_data"]
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class RedisStreamSource:
         log.error("redisStream %s: entry skipped and acknowledged (%s): %s", self.event_name, reason, why)
 
 
-def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
+def check(config: models.RedisStreamEventSource, path: str) -> Iterator[tuple[str, str]]:
     """Argo's ``validate.go`` rules: a host address and at least one stream."""
     yield from redis_client.check_address(config, path)
     if not config.streams:
@@ -172,7 +173,17 @@ def check(config: Any, path: str) -> Iterator[tuple[str, str]]:
         yield f"{path}.maxMsgCountPerRead", "maxMsgCountPerRead cannot be negative"
 
 
-@base.register("redisStream")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.RedisStreamEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``redisStream`` spec key."""
     return RedisStreamSource(event_name, config, ctx)
+
+
+SOURCE = base.SourceType(
+    key="redisStream",
+    model=models.RedisStreamEventSource,
+    factory=create,
+    # Argo's consumer group shares the entries among replicas (XREADGROUP); each is acked once
+    knative=base.always(base.Knative.CONSUMER_GROUP),
+    check=check,
+    data='{"stream", "message_id", "values": {field: value}, "metadata"?}',
+)

@@ -42,8 +42,9 @@ from typing import Any
 from knevents import errors, events
 from knevents.sensors import paths
 from knevents.sources import base, common, progress
+from knevents.spec import models
 
-__all__ = ["ResourceSource", "create", "label_selector", "passes"]
+__all__ = ["SOURCE", "ResourceSource", "create", "label_selector", "passes"]
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +333,30 @@ def _short(exc: Exception) -> str:
     return f"{status} {reason}" if status else str(exc)[:200]
 
 
-@base.register("resource")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.ResourceEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``resource`` spec key."""
     return ResourceSource(event_name, config, ctx)
+
+
+def _check(config: models.ResourceEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.version:
+        yield f"{path}.version", "a resource event source needs `version`"
+    if not config.resource:
+        yield f"{path}.resource", "a resource event source needs `resource` (the plural, e.g. `workflows`)"
+    if not config.event_types:
+        yield f"{path}.eventTypes", "a resource event source needs `eventTypes` (ADD, UPDATE, DELETE)"
+    for index, kind in enumerate(config.event_types or []):
+        if kind not in ("ADD", "UPDATE", "DELETE"):
+            yield f"{path}.eventTypes[{index}]", f"unknown event type `{kind}` (ADD, UPDATE or DELETE)"
+
+
+SOURCE = base.SourceType(
+    key="resource",
+    model=models.ResourceEventSource,
+    factory=create,
+    # one watch; a second replica would report every change twice
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"type": "ADD|UPDATE|DELETE", "body": <the object>, "oldBody"?: <before an UPDATE>, "group", "version", '
+    '"resource", "metadata"?}',
+)

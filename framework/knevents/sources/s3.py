@@ -31,21 +31,25 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from knevents import errors, events, web
-from knevents.sources import aws, aws_sns, aws_sqs, base, common, sns
+from knevents.sources import aws, aws_sns, aws_sqs, base, common, sns, webhook
+from knevents.spec import models
 
 __all__ = [
+    "DATA",
+    "SOURCE",
     "RecordFilter",
     "S3SnsSource",
     "S3SqsSource",
+    "check",
     "create_for",
-    "create_s3",
     "decoded_key",
+    "endpoints",
     "records",
 ]
 
@@ -132,7 +136,7 @@ class _Converter:
         if config.bucket is None or not config.bucket.name:
             raise errors.SpecError(f"{key}.{event_name}.bucket.name is required")
         self.event_name = event_name
-        self._type = base.event_type(key)
+        self._type = key.lower()  # the CloudEvent type is the spec key, as for every type
         self._ctx = ctx
         self._filter = RecordFilter.from_config(config)
         self._metadata = dict(config.metadata or {})
@@ -261,7 +265,51 @@ def create_for(key: str, event_name: str, config: Any, ctx: base.SourceContext) 
     return S3SnsSource(key, event_name, config, ctx)
 
 
-@base.register("s3")
-def create_s3(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.S3EventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``s3`` spec key (the seed documents' name)."""
     return create_for("s3", event_name, config, ctx)
+
+
+def check(config: models.S3EventSource, path: str) -> Iterator[tuple[str, str]]:
+    """The rules of SNS/SQS delivery (``s3``, and ``minio`` with ``sns``/``sqs``)."""
+    if config.bucket is None or not config.bucket.name:
+        yield f"{path}.bucket.name", "the bucket name is needed"
+    if config.sns is not None and config.sqs is not None:
+        yield path, "set either `sns` or `sqs` delivery, not both"
+    if config.sns is not None:
+        opts = config.sns
+        yield from webhook.check_route(opts.endpoint, opts.port, opts.method, f"{path}.sns", required=False)
+    if config.sqs is not None:
+        if not config.sqs.queue:
+            yield f"{path}.sqs.queue", "sqs delivery needs the `queue` the bucket notifies"
+        wait = config.sqs.wait_time_seconds
+        if wait is not None and not 0 <= wait <= 20:
+            yield f"{path}.sqs.waitTimeSeconds", "waitTimeSeconds must be between 0 and 20 (an SQS limit)"
+
+
+def endpoints(_event_name: str, config: models.S3EventSource) -> Iterator[base.Endpoint]:
+    """Where SNS posts (``/<event name>`` unless ``sns.endpoint``); nothing for SQS delivery."""
+    if config.sqs is None:
+        opts = config.sns
+        if opts is None:
+            yield base.Endpoint("sns", "")
+        else:
+            yield base.Endpoint("sns", opts.endpoint or "", opts.port or "", opts.method)
+
+
+def _knative(config: models.S3EventSource) -> base.Knative:
+    # SNS pushes (scale to zero); an SQS queue is polled by one replica
+    return base.Knative.ONE_REPLICA if config.sqs is not None else base.Knative.SERVICE
+
+
+DATA = '{"notification": [<one S3 event record, key URL-decoded>], "metadata"?: {...}}'
+
+SOURCE = base.SourceType(
+    key="s3",
+    model=models.S3EventSource,
+    factory=create,
+    knative=_knative,
+    check=check,
+    endpoints=endpoints,
+    data=DATA,
+)

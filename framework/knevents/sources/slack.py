@@ -34,8 +34,9 @@ from urllib.parse import parse_qs
 
 from knevents import web
 from knevents.sources import base, hooked, signing
+from knevents.spec import models
 
-__all__ = ["SLASH_FIELDS", "SlackSource", "create"]
+__all__ = ["SLASH_FIELDS", "SOURCE", "SlackSource", "create"]
 
 SLASH_FIELDS = (
     "token", "team_id", "team_domain", "enterprise_id", "enterprise_name", "channel_id", "channel_name",
@@ -118,7 +119,14 @@ class SlackSource(hooked.HookedSource):
         return self.emit({"type": inner.get("type", ""), "Data": inner}, outer.get("event_id") or None)
 
 
-@base.register("slack")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.SlackEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``slack`` spec key."""
     return SlackSource(event_name, config, ctx)
+
+
+SOURCE = hooked.declare(
+    "slack",
+    models.SlackEventSource,
+    create,
+    '<the Events API event, interactive payload or slash-command form as JSON>; Events API callbacks as {"type", "Data"}',
+)

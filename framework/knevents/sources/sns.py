@@ -13,12 +13,14 @@ SNS ``MessageId``, so SNS retries of the same message dedupe in the sensor.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import errors, events, web
-from knevents.sources import aws, aws_sns, base, common
+from knevents.sources import aws, aws_sns, base, common, webhook
+from knevents.spec import models
 
-__all__ = ["SnsSource", "create"]
+__all__ = ["SOURCE", "SnsSource", "create"]
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +88,29 @@ class SnsSource:
             id=aws.message_event_id(self._ctx.event_source_name, self.event_name, msg.message_id),
             source=self._ctx.event_source_name,
             subject=self.event_name,
-            type=base.event_type("sns"),
+            type=SOURCE.cloudevent_type,
             data=data,
         )
         return base.PushResult(events=(event,))
 
 
-@base.register("sns")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.SNSEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``sns`` spec key."""
     return SnsSource(event_name, config, ctx)
+
+
+def _check(config: models.SNSEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.topic_arn:
+        yield f"{path}.topicArn", "an sns event source needs `topicArn`"
+    yield from webhook.check_context(config.webhook, f"{path}.webhook")
+
+
+SOURCE = base.SourceType(
+    key="sns",
+    model=models.SNSEventSource,
+    factory=create,
+    knative=base.always(base.Knative.SERVICE),
+    check=_check,
+    endpoints=lambda _name, config: webhook.context_endpoints(config.webhook),
+    data='{"header": {<Canonical-Name>: [values]}, "body": <the SNS Notification envelope>, "metadata"?: {...}}',
+)

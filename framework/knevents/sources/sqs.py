@@ -20,12 +20,14 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import errors, events
 from knevents.sources import aws, aws_sqs, base
+from knevents.spec import models
 
-__all__ = ["SqsSource", "create", "message_attributes", "message_data"]
+__all__ = ["SOURCE", "SqsSource", "create", "message_attributes", "message_data"]
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ class SqsSource:
             ),
             source=self._ctx.event_source_name,
             subject=self.event_name,
-            type=base.event_type("sqs"),
+            type=SOURCE.cloudevent_type,
             data=data,
         )
         return [event]
@@ -128,7 +130,26 @@ class SqsSource:
         await self._poller.run(self.convert, publish, stop)
 
 
-@base.register("sqs")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.SQSEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``sqs`` spec key."""
     return SqsSource(event_name, config, ctx)
+
+
+def _check(config: models.SQSEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.queue:
+        yield f"{path}.queue", "an sqs event source needs `queue`"
+    if not config.region:
+        yield f"{path}.region", "an sqs event source needs `region`"
+    if config.wait_time_seconds is not None and not 0 <= config.wait_time_seconds <= 20:
+        yield f"{path}.waitTimeSeconds", "waitTimeSeconds must be between 0 and 20 (an SQS limit)"
+
+
+SOURCE = base.SourceType(
+    key="sqs",
+    model=models.SQSEventSource,
+    factory=create,
+    knative=base.always(base.Knative.ONE_REPLICA),
+    check=_check,
+    data='{"messageId": "...", "messageAttributes": {...} | null, "body": <JSON with jsonBody, else base64 text>, '
+    '"metadata"?: {...}}',
+)

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from knevents import web
 from knevents.sources import base, hooked
+from knevents.spec import models
 
-__all__ = ["StorageGridSource", "create", "notification"]
+__all__ = ["SOURCE", "StorageGridSource", "create", "notification"]
 
 
 def _value(text: str) -> Any:
@@ -100,7 +102,20 @@ class StorageGridSource(hooked.HookedSource):
         return base.PushResult(events=(self.event(data),), response=_publish_response())
 
 
-@base.register("storageGrid")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.StorageGridEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``storageGrid`` spec key."""
     return StorageGridSource(event_name, config, ctx)
+
+
+def _rules(config: models.StorageGridEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if not config.events:
+        yield f"{path}.events", "list at least one bucket event (e.g. s3:ObjectCreated:*)"
+
+
+SOURCE = hooked.declare(
+    "storageGrid",
+    models.StorageGridEventSource,
+    create,
+    '{"notification": {"Action", "Message": {"Records": [...]}, "TopicArn", "Version"}, "metadata"?: {...}}',
+    _rules,
+)

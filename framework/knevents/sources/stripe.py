@@ -21,12 +21,14 @@ Creating the endpoint (``createWebhook`` + ``apiKey``) is done by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from knevents import web
 from knevents.sources import base, hooked, signing
+from knevents.spec import models
 
-__all__ = ["StripeSource", "create"]
+__all__ = ["SOURCE", "StripeSource", "create"]
 
 
 class StripeSource(hooked.HookedSource):
@@ -57,7 +59,22 @@ class StripeSource(hooked.HookedSource):
         return self.emit(data, str(event.get("id") or "") or None)
 
 
-@base.register("stripe")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.StripeEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``stripe`` spec key."""
     return StripeSource(event_name, config, ctx)
+
+
+def _rules(config: models.StripeEventSource, path: str) -> Iterator[tuple[str, str]]:
+    if config.create_webhook and config.api_key is None:
+        yield f"{path}.apiKey", "createWebhook needs `apiKey` (a secret key selector)"
+    if config.create_webhook and (config.webhook is None or not config.webhook.url):
+        yield f"{path}.webhook.url", "createWebhook needs `webhook.url`, the public URL Stripe posts to"
+
+
+SOURCE = hooked.declare(
+    "stripe",
+    models.StripeEventSource,
+    create,
+    '{"event": <the Stripe Event>, "metadata"?: {...}}',
+    _rules,
+)

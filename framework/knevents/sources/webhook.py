@@ -29,14 +29,26 @@ import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from knevents import errors, events, web
 from knevents.sources import base, common
+from knevents.spec import checks, models
 
-__all__ = ["HookConfig", "WebhookSource", "create", "derived_id", "ssl_context"]
+__all__ = [
+    "SOURCE",
+    "HookConfig",
+    "WebhookSource",
+    "check_context",
+    "check_route",
+    "context_endpoints",
+    "create",
+    "derived_id",
+    "ssl_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +193,59 @@ class WebhookSource:
         return events.new_event(id=event_id, source=source, subject=self.event_name, type="webhook", data=data)
 
 
-@base.register("webhook")
-def create(event_name: str, config: Any, ctx: base.SourceContext) -> base.Source:
+def create(event_name: str, config: models.WebhookEventSource, ctx: base.SourceContext) -> base.Source:
     """Factory for the ``webhook`` spec key."""
     return WebhookSource(event_name, config, ctx)
+
+
+Found = Iterator[tuple[str, str]]
+
+
+def check_route(endpoint: str | None, port: str | None, method: str | None, path: str, *, required: bool) -> Found:
+    """An endpoint starting with ``/``, a port number and an HTTP method (endpoint and port needed if ``required``)."""
+    if not endpoint:
+        if required:
+            yield f"{path}.endpoint", "an endpoint is needed"
+    elif not endpoint.startswith("/"):
+        yield f"{path}.endpoint", f"endpoint `{endpoint}` must start with `/`"
+    if not port:
+        if required:
+            yield f"{path}.port", "a port is needed"
+    elif (msg := checks.port(port)) is not None:
+        yield f"{path}.port", msg
+    if method and method.upper() not in checks.HTTP_METHODS:
+        yield f"{path}.method", f"`{method}` is not an HTTP method"
+
+
+def check_context(ctx: models.WebhookContext | None, path: str) -> Found:
+    """The ``webhook`` of a github/gitlab/sns entry: required, with endpoint, port and method."""
+    if ctx is None:
+        yield path, "a `webhook` (endpoint, port, method) is needed"
+        return
+    yield from check_route(ctx.endpoint, ctx.port, ctx.method, path, required=True)
+
+
+def context_endpoints(ctx: models.WebhookContext | None) -> Iterator[base.Endpoint]:
+    """The route of a ``WebhookContext`` (github, gitlab, sns)."""
+    if ctx is not None:
+        yield base.Endpoint("webhook", ctx.endpoint or "", ctx.port or "", ctx.method)
+
+
+def _check(config: models.WebhookEventSource, path: str) -> Found:
+    yield from check_route(config.endpoint, config.port, config.method, path, required=True)
+
+
+def _endpoints(_event_name: str, config: models.WebhookEventSource) -> Iterator[base.Endpoint]:
+    yield base.Endpoint("", config.endpoint or "", config.port or "", config.method)
+
+
+SOURCE = base.SourceType(
+    key="webhook",
+    model=models.WebhookEventSource,
+    factory=create,
+    knative=base.always(base.Knative.SERVICE),
+    check=_check,
+    endpoints=_endpoints,
+    data='{"header": {<Canonical-Name>: [values]}, "body": <the JSON body, or the form/query as value lists>, '
+    '"metadata"?: {...}}',
+)

@@ -4,8 +4,9 @@ The public face of the spec layer: :func:`load_paths` / :func:`load_one` read
 YAML, :func:`parse_sensor` and friends validate decoded objects, and every one
 of them raises :class:`knevents.errors.SpecError` listing *every* problem with
 its file, document and path. The models live in :mod:`knevents.spec.models`
-(generated from Argo's schema); what knevents runs is in
-:data:`SUPPORTED_SOURCE_TYPES` and :data:`SUPPORTED_TRIGGER_KINDS`.
+(generated from Argo's schema). These functions check Argo's structure only;
+:mod:`knevents.validation` offers the same ones with the rules of every type
+knevents runs, and is what commands and functions use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 from knevents.spec import models
 from knevents.spec.loading import (
     API_VERSION,
+    STRUCTURE,
     Manifests,
+    Rules,
     collect,
     load_one,
     load_paths,
@@ -22,20 +25,14 @@ from knevents.spec.loading import (
     parse_event_source,
     parse_sensor,
 )
-from knevents.spec.support import (
-    SUPPORTED_BUS_TYPES,
-    SUPPORTED_SOURCE_TYPES,
-    SUPPORTED_TRIGGER_KINDS,
-    source_types,
-    trigger_kinds,
-)
+from knevents.spec.support import SUPPORTED_BUS_TYPES, source_types, trigger_kinds
 
 __all__ = [
     "API_VERSION",
+    "STRUCTURE",
     "SUPPORTED_BUS_TYPES",
-    "SUPPORTED_SOURCE_TYPES",
-    "SUPPORTED_TRIGGER_KINDS",
     "Manifests",
+    "Rules",
     "collect",
     "load_one",
     "load_paths",

@@ -6,7 +6,12 @@ by :mod:`knevents.spec.problems`), and Argo's admission rules
 (:mod:`knevents.spec.sensor_rules`, :mod:`knevents.spec.source_rules`).
 Documents of other kinds (a ServiceAccount, RBAC, a Workflow) are skipped
 with a note; valid Argo that knevents does not run is reported as
-``unsupported`` (:mod:`knevents.spec.support`), never as an error.
+``unsupported``, never as an error.
+
+This layer knows Argo's structure, not the types knevents runs: the rules of
+each event source type and trigger kind come in as :class:`Rules` from
+:mod:`knevents.validation`, which is what every command and function loads
+manifests through. Called without ``rules``, these functions check structure only.
 
 Unknown fields are warnings, not errors: Argo's CRDs keep and ignore them, so
 YAML with a stray or misplaced field runs in Argo and must run here. The field
@@ -34,7 +39,9 @@ from knevents.spec import crosscheck, models, problems, sensor_rules, source_rul
 
 __all__ = [
     "API_VERSION",
+    "STRUCTURE",
     "Manifests",
+    "Rules",
     "collect",
     "load_one",
     "load_paths",
@@ -51,6 +58,31 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 log = logging.getLogger("knevents.spec")
 _MAX_STRIP_ROUNDS = 5
 """Validation passes dropping unknown fields (a dropped field can reveal another only inside a union)."""
+
+Found = Iterable[tuple[str, str]]
+
+
+def _nothing(_obj: Any) -> Iterator[Any]:
+    return iter(())
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The checks beyond Argo's structure, given by the layer that knows the types (``knevents.validation``)."""
+
+    event_source: Callable[[models.EventSource], Found] = _nothing
+    """Every problem of a parsed EventSource beyond the generic rules."""
+    event_source_parts: Callable[[Any], Found] = _nothing
+    """The rules of the entries that parse, when the whole EventSource does not (raw dict in)."""
+    sensor: Callable[[models.Sensor], Found] = _nothing
+    sensor_parts: Callable[[Any], Found] = _nothing
+    event_source_notes: Callable[[models.EventSource], Iterable[errors.Problem]] = _nothing
+    """``unsupported`` notes: the types knevents does not run."""
+    sensor_notes: Callable[[models.Sensor], Iterable[errors.Problem]] = _nothing
+
+
+STRUCTURE = Rules()
+"""Argo's generic structure rules only."""
 
 
 @dataclass
@@ -212,14 +244,30 @@ def _metadata_rules(obj: Any) -> Iterator[tuple[str, str]]:
         )
 
 
-def _sensor_rules(sensor: models.Sensor) -> Iterator[tuple[str, str]]:
-    yield from _metadata_rules(sensor)
-    yield from sensor_rules.check_sensor(sensor)
+def _sensor_rules(rules: Rules) -> Callable[[models.Sensor], Iterator[tuple[str, str]]]:
+    def check(sensor: models.Sensor) -> Iterator[tuple[str, str]]:
+        yield from _metadata_rules(sensor)
+        yield from sensor_rules.check_sensor(sensor)
+        yield from rules.sensor(sensor)
+
+    return check
 
 
-def _source_rules(source: models.EventSource) -> Iterator[tuple[str, str]]:
-    yield from _metadata_rules(source)
-    yield from source_rules.check_event_source(source)
+def _sensor_parts(rules: Rules) -> Callable[[Any], Iterator[tuple[str, str]]]:
+    def check(obj: Any) -> Iterator[tuple[str, str]]:
+        yield from sensor_rules.check_sensor_parts(obj)
+        yield from rules.sensor_parts(obj)
+
+    return check
+
+
+def _source_rules(rules: Rules) -> Callable[[models.EventSource], Iterator[tuple[str, str]]]:
+    def check(source: models.EventSource) -> Iterator[tuple[str, str]]:
+        yield from _metadata_rules(source)
+        yield from source_rules.check_event_source(source)
+        yield from rules.event_source(source)
+
+    return check
 
 
 def _bus_rules(bus: models.EventBus) -> Iterator[tuple[str, str]]:
@@ -232,26 +280,36 @@ Warnings = list[errors.Problem] | None
 
 
 def parse_sensor(
-    obj: dict[str, Any], *, file: str | None = None, document: int | None = None, warnings: Warnings = None
+    obj: dict[str, Any],
+    *,
+    file: str | None = None,
+    document: int | None = None,
+    warnings: Warnings = None,
+    rules: Rules = STRUCTURE,
 ) -> models.Sensor:
     """A validated Sensor from a decoded manifest; raises SpecError listing every problem."""
     return _validate(
-        models.Sensor, obj, _sensor_rules, "Sensor", file, document, sensor_rules.check_sensor_parts, warnings
+        models.Sensor, obj, _sensor_rules(rules), "Sensor", file, document, _sensor_parts(rules), warnings
     )
 
 
 def parse_event_source(
-    obj: dict[str, Any], *, file: str | None = None, document: int | None = None, warnings: Warnings = None
+    obj: dict[str, Any],
+    *,
+    file: str | None = None,
+    document: int | None = None,
+    warnings: Warnings = None,
+    rules: Rules = STRUCTURE,
 ) -> models.EventSource:
     """A validated EventSource from a decoded manifest; raises SpecError listing every problem."""
     return _validate(
         models.EventSource,
         obj,
-        _source_rules,
+        _source_rules(rules),
         "EventSource",
         file,
         document,
-        source_rules.check_event_source_parts,
+        rules.event_source_parts,
         warnings,
     )
 
@@ -273,7 +331,7 @@ def _where(problem: errors.Problem, file: str | None, document: int) -> errors.P
     )
 
 
-def load_text(text: str, *, file: str | None = None) -> Manifests:
+def load_text(text: str, *, file: str | None = None, rules: Rules = STRUCTURE) -> Manifests:
     """Every Argo manifest of a YAML stream; problems are collected in the result, not raised."""
     out = Manifests(files=[file] if file else [])
     for doc in yamlio.documents(text):
@@ -282,7 +340,7 @@ def load_text(text: str, *, file: str | None = None) -> Manifests:
             where = where or (f"line {doc.line}: " if doc.line else "")
             out.problems.append(_problem(where + doc.message, "", file, doc.index))
             break
-        _load_document(doc, file, out)
+        _load_document(doc, file, out, rules)
     return out
 
 
@@ -303,7 +361,7 @@ def _kind_mistake(kind: Any, version: Any) -> tuple[str, str] | None:
     return None
 
 
-def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> None:
+def _load_document(doc: yamlio.Document, file: str | None, out: Manifests, rules: Rules) -> None:
     obj = doc.content
     if obj is None:
         return
@@ -326,13 +384,13 @@ def _load_document(doc: yamlio.Document, file: str | None, out: Manifests) -> No
     try:
         warned: list[errors.Problem] = []
         if kind == "Sensor":
-            sensor = parse_sensor(obj, file=file, document=doc.index, warnings=warned)
+            sensor = parse_sensor(obj, file=file, document=doc.index, warnings=warned, rules=rules)
             out.sensors.append(sensor)
-            notes = list(support.unsupported_in_sensor(sensor))
+            notes = list(rules.sensor_notes(sensor))
         elif kind == "EventSource":
-            source = parse_event_source(obj, file=file, document=doc.index, warnings=warned)
+            source = parse_event_source(obj, file=file, document=doc.index, warnings=warned, rules=rules)
             out.event_sources.append(source)
-            notes = list(support.unsupported_in_source(source))
+            notes = list(rules.event_source_notes(source))
         else:
             bus = parse_event_bus(obj, file=file, document=doc.index, warnings=warned)
             out.event_buses.append(bus)
@@ -387,7 +445,7 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def collect(paths: Iterable[str | Path]) -> Manifests:
+def collect(paths: Iterable[str | Path], *, rules: Rules = STRUCTURE) -> Manifests:
     """Load files and folders (recursively, ``*.yaml``/``*.yml``); every problem is in the result."""
     out = Manifests()
     folders: dict[Path, tuple[list[Any], list[tuple[Any, str | None]]]] = {}
@@ -403,7 +461,7 @@ def collect(paths: Iterable[str | Path]) -> Manifests:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
                 out.problems.append(_problem(f"cannot read: {reason}", "", str(file), None))
                 continue
-            found = load_text(text, file=str(file))
+            found = load_text(text, file=str(file), rules=rules)
             sources, sensors = folders.setdefault(file.parent, ([], []))
             sources.extend(found.event_sources)
             sensors.extend((s, str(file)) for s in found.sensors)
@@ -415,20 +473,20 @@ def collect(paths: Iterable[str | Path]) -> Manifests:
     return out
 
 
-def load_paths(paths: Iterable[str | Path] | str | Path) -> Manifests:
+def load_paths(paths: Iterable[str | Path] | str | Path, *, rules: Rules = STRUCTURE) -> Manifests:
     """Load files and folders; raises SpecError listing every problem of every file."""
     if isinstance(paths, str | Path):
         paths = [paths]
-    manifests = collect(paths)
+    manifests = collect(paths, rules=rules)
     if manifests.problems:
         raise errors.SpecError(manifests.problems)
     return manifests
 
 
-def load_one(path_or_text: str | Path, kind: str | None = None) -> Any:
+def load_one(path_or_text: str | Path, kind: str | None = None, *, rules: Rules = STRUCTURE) -> Any:
     """The single manifest in a file or YAML/JSON text (optionally of the given kind); SpecError otherwise."""
     text, file = _text_of(path_or_text)
-    manifests = load_text(text, file=file)
+    manifests = load_text(text, file=file, rules=rules)
     if manifests.problems:
         raise errors.SpecError(manifests.problems)
     for warning in manifests.warnings:  # a function's one load at start: warned once, in its log

@@ -9,14 +9,21 @@ model; none does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from typing import Any
 
 import pydantic
 
 from knevents.spec import checks, models, support
 
-__all__ = ["check_sensor", "check_sensor_parts"]
+__all__ = [
+    "check_parameters",
+    "check_sensor",
+    "check_sensor_parts",
+    "dependency_names",
+    "template_dependencies",
+    "triggers",
+]
 
 Found = Iterator[tuple[str, str]]
 
@@ -24,11 +31,6 @@ COMPARATORS = frozenset({">=", ">", "=", "!=", "<", "<="})
 LOGICAL_OPERATORS = frozenset({"and", "or"})
 DATA_TYPES = frozenset({"bool", "number", "string"})
 PARAMETER_OPERATIONS = frozenset({"overwrite", "append", "prepend"})
-K8S_OPERATIONS = frozenset({"create", "update", "patch", "delete"})
-WORKFLOW_OPERATIONS = frozenset(
-    {"submit", "submit-from", "suspend", "resubmit", "retry", "resume", "terminate", "stop"}
-)
-HTTP_TRIGGER_METHODS = ("GET", "DELETE", "PATCH", "POST", "PUT")
 RATE_LIMIT_UNITS = frozenset({"Second", "Minute", "Hour"})
 
 
@@ -43,9 +45,14 @@ def check_sensor(sensor: models.Sensor) -> Found:
     yield from _unique((t.template.name for t in spec.triggers), "spec.triggers", "trigger")
     for index, dep in enumerate(spec.dependencies):
         yield from check_dependency(dep, f"spec.dependencies[{index}]")
-    names = {checks.normalise_dependency(d.name) for d in spec.dependencies}
+    names = dependency_names(sensor)
     for index, trigger in enumerate(spec.triggers):
         yield from check_trigger(trigger, f"spec.triggers[{index}]", names)
+
+
+def dependency_names(sensor: models.Sensor) -> set[str]:
+    """The normalised names of the sensor's dependencies (what conditions and parameters may name)."""
+    return {checks.normalise_dependency(d.name) for d in sensor.spec.dependencies}
 
 
 def check_sensor_parts(obj: Any) -> Found:
@@ -200,16 +207,9 @@ def check_time_filter(time: models.TimeFilter, path: str) -> Found:
 
 def check_trigger(trigger: models.Trigger, path: str, dependencies: set[str]) -> Found:
     """Template, parameters, policy, retry, rate limit and dead-letter trigger of one trigger."""
-    # Trigger-level parameters may rewrite the template's own parameters at run time (Argo's
-    # tutorial sensor-05 fills a placeholder dependency name that way), so only check
-    # template-level dependency names when nothing can rewrite them.
-    template_deps = dependencies if not trigger.parameters else _ANY
-    yield from check_template(
-        trigger.template, f"{path}.template", dependencies, param_dependencies=template_deps
-    )
+    yield from check_template(trigger.template, f"{path}.template", dependencies)
     for index, param in enumerate(trigger.parameters or []):
         yield from check_parameter(param, f"{path}.parameters[{index}]", dependencies)
-    yield from check_policy(trigger, path)
     if trigger.retry_strategy is not None:
         yield from check_backoff(trigger.retry_strategy, f"{path}.retryStrategy")
     if trigger.rate_limit is not None:
@@ -227,6 +227,26 @@ def check_trigger(trigger: models.Trigger, path: str, dependencies: set[str]) ->
         if not trigger.dlq_trigger.at_least_once:
             yield f"{path}.dlqTrigger.atLeastOnce", "the dlqTrigger needs `atLeastOnce: true` too"
         yield from check_trigger(trigger.dlq_trigger, f"{path}.dlqTrigger", dependencies)
+
+
+def template_dependencies(trigger: models.Trigger, dependencies: set[str]) -> set[str]:
+    """The dependency names a template-level parameter of ``trigger`` may name.
+
+    Trigger-level parameters may rewrite the template's own parameters at run time (Argo's
+    tutorial sensor-05 fills a placeholder dependency name that way), so template-level
+    names are only checked when nothing can rewrite them.
+    """
+    return dependencies if not trigger.parameters else _ANY
+
+
+def triggers(sensor: models.Sensor) -> Iterator[tuple[str, models.Trigger]]:
+    """``(path, trigger)`` of every trigger of ``sensor``, its ``dlqTrigger``s included."""
+    for index, trigger in enumerate(sensor.spec.triggers):
+        path = f"spec.triggers[{index}]"
+        current: models.Trigger | None = trigger
+        while current is not None:
+            yield path, current
+            current, path = current.dlq_trigger, f"{path}.dlqTrigger"
 
 
 class _AnyName(set[str]):
@@ -257,8 +277,6 @@ def check_template(
     template: models.TriggerTemplate,
     path: str,
     dependencies: set[str],
-    *,
-    param_dependencies: set[str] | None = None,
 ) -> Found:
     """Name, exactly one kind, the kind's own rules, conditions and their reset."""
     if not template.name:
@@ -284,7 +302,6 @@ def check_template(
             yield f"{where}.byTime.cron", msg
         if reset.by_time.timezone and (msg := checks.timezone(reset.by_time.timezone)) is not None:
             yield f"{where}.byTime.timezone", msg
-    yield from _kind_rules(template, path, dependencies if param_dependencies is None else param_dependencies)
 
 
 def check_conditions(expression: str, path: str, dependencies: set[str]) -> Found:
@@ -297,81 +314,10 @@ def check_conditions(expression: str, path: str, dependencies: set[str]) -> Foun
             yield path, f"conditions name an unknown dependency `{name}`"
 
 
-def _kind_rules(template: models.TriggerTemplate, path: str, dependencies: set[str]) -> Found:
-    if template.k8s is not None:
-        yield from check_k8s(template.k8s, f"{path}.k8s", dependencies)
-    if template.argo_workflow is not None:
-        yield from check_argo_workflow(template.argo_workflow, f"{path}.argoWorkflow", dependencies)
-    if template.http is not None:
-        yield from check_http(template.http, f"{path}.http", dependencies)
-    if template.aws_lambda is not None:
-        lam = template.aws_lambda
-        if not lam.region:
-            yield f"{path}.awsLambda.region", "an awsLambda trigger needs a `region`"
-        if lam.payload is None:
-            yield f"{path}.awsLambda.payload", "an awsLambda trigger needs a `payload` list"
-        yield from _parameters(lam.parameters, f"{path}.awsLambda.parameters", dependencies)
-        yield from _parameters(lam.payload, f"{path}.awsLambda.payload", dependencies)
-    if template.nats is not None:
-        if template.nats.payload is None:
-            yield f"{path}.nats.payload", "a nats trigger needs a `payload` list"
-        yield from _parameters(template.nats.parameters, f"{path}.nats.parameters", dependencies)
-        yield from _parameters(template.nats.payload, f"{path}.nats.payload", dependencies)
-    if template.kafka is not None:
-        kafka = template.kafka
-        for value, key in ((kafka.url, "url"), (kafka.topic, "topic")):
-            if not value:
-                yield f"{path}.kafka.{key}", f"a kafka trigger needs `{key}`"
-        if kafka.payload is None:
-            yield f"{path}.kafka.payload", "a kafka trigger needs a `payload` list"
-        if kafka.schema_registry is not None:
-            yield f"{path}.kafka.schemaRegistry", "not supported by knevents: Avro encoding through a schema registry"
-        if kafka.sasl is not None and (kafka.sasl.mechanism or "PLAIN") not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
-            yield f"{path}.kafka.sasl.mechanism", "SASL mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
-        yield from _parameters(kafka.parameters, f"{path}.kafka.parameters", dependencies)
-        yield from _parameters(kafka.payload, f"{path}.kafka.payload", dependencies)
-
-
-def check_k8s(k8s: models.StandardK8STrigger, path: str, dependencies: set[str]) -> Found:
-    """A k8s trigger has a resource source and a known operation."""
-    if k8s.source is None:
-        yield f"{path}.source", "a k8s trigger needs a `source` (resource, configmap, url …)"
-    if k8s.operation and k8s.operation not in K8S_OPERATIONS:
-        yield (
-            f"{path}.operation",
-            (f"unknown k8s operation `{k8s.operation}` (use create, update, patch or delete)"),
-        )
-    yield from _parameters(k8s.parameters, f"{path}.parameters", dependencies)
-
-
-def check_argo_workflow(wf: models.ArgoWorkflowTrigger, path: str, dependencies: set[str]) -> Found:
-    """An argoWorkflow trigger has a source and a known operation (empty means submit)."""
-    if wf.source is None:
-        yield f"{path}.source", "an argoWorkflow trigger needs a `source` (resource, configmap, url …)"
-    if wf.operation and wf.operation not in WORKFLOW_OPERATIONS:
-        ops = ", ".join(sorted(WORKFLOW_OPERATIONS))
-        yield f"{path}.operation", f"unknown argoWorkflow operation `{wf.operation}` (use one of {ops})"
-    yield from _parameters(wf.parameters, f"{path}.parameters", dependencies)
-
-
-def check_http(http: models.HTTPTrigger, path: str, dependencies: set[str]) -> Found:
-    """An HTTP trigger has a URL and one of the methods Argo allows."""
-    if not http.url:
-        yield f"{path}.url", "an http trigger needs a `url`"
-    if http.method and http.method not in HTTP_TRIGGER_METHODS:
-        hint = f" (write `{http.method.upper()}`)" if http.method.upper() in HTTP_TRIGGER_METHODS else ""
-        yield (
-            f"{path}.method",
-            f"method `{http.method}` is not supported: use GET, DELETE, PATCH, POST or PUT{hint}",
-        )
-    yield from _parameters(http.parameters, f"{path}.parameters", dependencies)
-    yield from _parameters(http.payload, f"{path}.payload", dependencies, dest_required=False)
-
-
-def _parameters(
+def check_parameters(
     params: list[models.TriggerParameter] | None,
     path: str,
-    dependencies: set[str],
+    dependencies: Set[str],
     *,
     dest_required: bool = True,
 ) -> Found:
@@ -380,7 +326,7 @@ def _parameters(
 
 
 def check_parameter(
-    param: models.TriggerParameter, path: str, dependencies: set[str], *, dest_required: bool = True
+    param: models.TriggerParameter, path: str, dependencies: Set[str], *, dest_required: bool = True
 ) -> Found:
     """A parameter has a source naming a declared dependency, a destination and a known operation."""
     if param.src is None:
@@ -396,17 +342,3 @@ def check_parameter(
             f"{path}.operation",
             (f"parameter operation `{param.operation}` is not supported (use overwrite, append or prepend)"),
         )
-
-
-def check_policy(trigger: models.Trigger, path: str) -> Found:
-    """k8s/argoWorkflow policies need labels; http/awsLambda status policies need allowed codes."""
-    policy = trigger.policy
-    if policy is None:
-        return
-    template = trigger.template
-    k8s_kind = template.k8s is not None or template.argo_workflow is not None
-    if k8s_kind and policy.k8s is not None and policy.k8s.labels is None:
-        yield f"{path}.policy.k8s.labels", "a k8s policy needs the resource `labels` to watch"
-    status_kind = template.http is not None or template.aws_lambda is not None
-    if status_kind and policy.status is not None and not policy.status.allow:
-        yield f"{path}.policy.status.allow", "a status policy needs the list of allowed response codes"

@@ -1,8 +1,8 @@
-"""Triggers: one module per type, registered by the template key, and ``fire``.
+"""Triggers: one module per kind, found by what it declares, and ``fire``.
 
-``REGISTRY`` maps the template field (``"k8s"``, ``"argoWorkflow"``, ``"http"``,
-``"log"``, ``"awsLambda"``, ``"nats"``) to an executor that performs one
-attempt. :func:`fire` is what the sensor runtime calls: it checks the resolved
+A kind module declares ``TRIGGER = base.TriggerKind(...)`` (see
+docs/extending.md); :data:`KINDS` finds it by the template key, and its
+executor performs one attempt. :func:`fire` is what the sensor runtime calls: it checks the resolved
 trigger, waits for the trigger's ``rateLimit``, runs the executor under its
 ``retryStrategy`` (only :class:`errors.TriggerRetryableError` is retried) and
 counts the attempts. Policies are applied by the executors, which know the
@@ -17,38 +17,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from knevents import errors
-from knevents.triggers import (
-    amqp,
-    argo_workflow,
-    aws_lambda,
-    backoff,
-    email,
-    fetch,
-    http,
-    k8s,
-    kafka,
-    kube,
-    log,
-    nats,
-    ratelimit,
-    slack,
-)
+from knevents import discovery, errors
+from knevents.triggers import backoff, base, fetch, http, kube, ratelimit
 from knevents.triggers.base import TriggerContext, TriggerExecutor, TriggerResult
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
 __all__ = [
-    "REGISTRY",
+    "KINDS",
     "TriggerContext",
     "TriggerExecutor",
     "TriggerResult",
     "aclose",
+    "all_kinds",
     "fetch_resource",
+    "find",
     "fire",
 ]
 
@@ -57,30 +44,32 @@ fetch_resource = fetch.fetch_resource
 
 logger = logging.getLogger(__name__)
 
-REGISTRY: dict[str, TriggerExecutor] = {
-    "k8s": k8s.K8sTrigger(),
-    "argoWorkflow": argo_workflow.ArgoWorkflowTrigger(),
-    "http": http.HttpTrigger(),
-    "log": log.LogTrigger(),
-    "awsLambda": aws_lambda.AwsLambdaTrigger(),
-    "nats": nats.NatsTrigger(),
-    "amqp": amqp.AmqpTrigger(),
-    "slack": slack.SlackTrigger(),
-    "email": email.EmailTrigger(),
-    "kafka": kafka.KafkaTrigger(),
-}
+KINDS: discovery.Registry[base.TriggerKind[Any]] = discovery.Registry(
+    "knevents.triggers", "TRIGGER", lambda d: d.key
+)
+"""Every module of this package that declares ``TRIGGER``, keyed by its template key."""
+
+
+def find(key: str) -> base.TriggerKind[Any] | None:
+    """The kind of template key ``key``, or None when knevents does not run it."""
+    return KINDS.get(key)
+
+
+def all_kinds() -> Mapping[str, base.TriggerKind[Any]]:
+    """Every trigger kind knevents runs, by template key."""
+    return KINDS.all()
 
 
 def _executor(resolved: engine.Resolved) -> TriggerExecutor:
     if resolved.error:
         raise errors.TriggerError(f"trigger {resolved.trigger}: {resolved.error}")
-    executor = REGISTRY.get(resolved.kind)
-    if executor is None:
+    kind = find(resolved.kind)
+    if kind is None:
         raise errors.TriggerError(
             f"trigger {resolved.trigger}: trigger type {resolved.kind!r} is not supported by knevents "
-            f"(supported: {', '.join(sorted(REGISTRY))})"
+            f"(supported: {', '.join(sorted(all_kinds()))})"
         )
-    return executor
+    return kind.executor
 
 
 def _schedule(spec: object) -> backoff.Schedule:
@@ -146,5 +135,4 @@ async def fire(
 async def aclose() -> None:
     """Close pooled connections: HTTP clients of the running event loop, Kubernetes clients (call on shutdown)."""
     await http.aclose()
-    await kafka.aclose()
     kube.forget_clients()

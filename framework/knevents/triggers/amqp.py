@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, http
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["AmqpTrigger", "connection_url"]
+__all__ = ["TRIGGER", "AmqpTrigger", "connection_url"]
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to open the connection and channel; a broker slower than that is treated as down (retryable)."""
@@ -151,3 +153,17 @@ async def _publish(url: str, context: Any, message: _Message) -> None:
             await asyncio.wait_for(connection.close(), 5)
     if not isinstance(answer, commands.Basic.Ack):
         raise _Failure(f"the broker did not confirm the message ({type(answer).__name__})", retryable=True)
+
+
+def _check(amqp: models.AMQPTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    yield from sensor_rules.check_parameters(amqp.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from sensor_rules.check_parameters(amqp.payload, f"{ctx.path}.payload", ctx.dependencies)
+
+
+TRIGGER = base.TriggerKind(
+    key="amqp",
+    model=models.AMQPTrigger,
+    executor=AmqpTrigger(),
+    summary="publishes the payload built from the events to a RabbitMQ exchange, with publisher confirms",
+    check=_check,
+)

@@ -24,15 +24,17 @@ knevents has no CLI in its image; it does what the CLI does:
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
-from knevents.triggers import base, k8s, kube
+from knevents.spec import models, sensor_rules
+from knevents.triggers import base, k8s, kube, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["OPERATIONS", "ArgoWorkflowTrigger", "apply_submit_args", "workflow_from"]
+__all__ = ["OPERATIONS", "TRIGGER", "ArgoWorkflowTrigger", "apply_submit_args", "workflow_from"]
 
 GROUP_VERSION = "argoproj.io/v1alpha1"
 OPERATIONS = ("submit", "submit-from", "resubmit", "resume", "retry", "suspend", "stop", "terminate")
@@ -263,3 +265,22 @@ def _message(response: Any) -> str:
     except ValueError:
         return str(response.text[:200])
     return str(body.get("message") or body) if isinstance(body, dict) else str(body)[:200]
+
+
+def _check(wf: models.ArgoWorkflowTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    if wf.source is None:
+        yield f"{ctx.path}.source", "an argoWorkflow trigger needs a `source` (resource, configmap, url …)"
+    if wf.operation and wf.operation not in OPERATIONS:
+        ops = ", ".join(sorted(OPERATIONS))
+        yield f"{ctx.path}.operation", f"unknown argoWorkflow operation `{wf.operation}` (use one of {ops})"
+    yield from sensor_rules.check_parameters(wf.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
+
+
+TRIGGER = base.TriggerKind(
+    key="argoWorkflow",
+    model=models.ArgoWorkflowTrigger,
+    executor=ArgoWorkflowTrigger(),
+    summary="submits (or suspends, resumes, retries …) an Argo Workflow built from the events",
+    check=_check,
+)

@@ -18,15 +18,17 @@ import asyncio
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["AwsLambdaTrigger"]
+__all__ = ["TRIGGER", "AwsLambdaTrigger"]
 
 _INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 _RETRYABLE_CODES = frozenset(
@@ -134,3 +136,22 @@ class AwsLambdaTrigger:
         return base.TriggerResult(
             resolved.trigger, resolved.kind, f"invoked {shown} -> {status}", status=status
         )
+
+
+def _check(lam: models.AWSLambdaTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    if not lam.region:
+        yield f"{ctx.path}.region", "an awsLambda trigger needs a `region`"
+    if lam.payload is None:
+        yield f"{ctx.path}.payload", "an awsLambda trigger needs a `payload` list"
+    yield from sensor_rules.check_parameters(lam.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from sensor_rules.check_parameters(lam.payload, f"{ctx.path}.payload", ctx.dependencies)
+    yield from policy.check_status_policy(ctx.trigger, ctx.trigger_path)
+
+
+TRIGGER = base.TriggerKind(
+    key="awsLambda",
+    model=models.AWSLambdaTrigger,
+    executor=AwsLambdaTrigger(),
+    summary="invokes an AWS Lambda function with the payload built from the events",
+    check=_check,
+)

@@ -10,14 +10,22 @@ key live in :mod:`knevents.triggers` (``fire``), not in the executors.
 
 Nothing here does I/O. Secret values never go into a result or an error
 message: :func:`scrub` removes them from any text built from a remote answer.
+
+Each kind module declares everything about its kind in one
+:class:`TriggerKind` (``TRIGGER = base.TriggerKind(...)``): the template key,
+the model, its extra validation rules, the Kubernetes permissions its config
+needs, and the executor. :mod:`knevents.discovery` finds the modules;
+docs/extending.md is the checklist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
 
 from knevents import events
 from knevents.secrets import SecretResolver
@@ -25,15 +33,22 @@ from knevents.settings import Settings
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
+    from knevents.spec import models
 
 __all__ = [
+    "CLUSTER",
     "EVENT_IDS_ANNOTATION",
     "EVENT_IDS_HEADER",
     "TRACEPARENT_ANNOTATION",
+    "CheckContext",
+    "Grant",
     "TriggerContext",
     "TriggerExecutor",
+    "TriggerKind",
     "TriggerResult",
     "event_ids",
+    "no_permissions",
+    "no_rules",
     "redact_url",
     "scrub",
 ]
@@ -74,6 +89,72 @@ class TriggerExecutor(Protocol):
     """One trigger type: performs a single attempt; ``fire`` adds retries and the rate limit."""
 
     async def execute(self, resolved: engine.Resolved, ctx: TriggerContext) -> TriggerResult: ...
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+CLUSTER = ""
+"""The namespace of a :class:`Grant` on a cluster-scoped resource (rendered as a ClusterRole)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Kubernetes API verbs a trigger calls on one resource type in one namespace."""
+
+    namespace: str
+    """Where; :data:`CLUSTER` for a cluster-scoped kind."""
+    group: str
+    """The API group (``""`` for the core group, ``argoproj.io`` …)."""
+    resource: str
+    """The plural resource name (``configmaps``, ``workflows``)."""
+    verbs: tuple[str, ...]
+    """Exactly the verbs the executor calls (``create``; ``get`` + ``patch`` …)."""
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Where a trigger kind's rules run: the kind's path, the whole trigger, and the names a parameter may use."""
+
+    path: str
+    """Path of the kind's object (``spec.triggers[0].template.http``)."""
+    trigger_path: str
+    """Path of the trigger (``spec.triggers[0]``)."""
+    trigger: models.Trigger
+    dependencies: Set[str]
+    """Normalised dependency names a parameter of this kind may name (every name when parameters rewrite them)."""
+
+
+def no_rules(_model: Any, _ctx: CheckContext) -> Iterable[tuple[str, str]]:
+    """A ``check`` for a kind whose model says it all."""
+    return ()
+
+
+def no_permissions(_model: Any, _trigger: models.Trigger, _namespace: str) -> Iterable[Grant | str]:
+    """A ``permissions`` for a kind that never calls the Kubernetes API."""
+    return ()
+
+
+@dataclass(frozen=True)
+class TriggerKind(Generic[M]):
+    """Everything about one trigger kind; a kind module declares one as ``TRIGGER``."""
+
+    key: str
+    """The trigger template key, as Argo spells it (``"http"``, ``"argoWorkflow"``)."""
+    model: type[M]
+    """The pydantic model of the template's kind object (``models.HTTPTrigger``)."""
+    executor: TriggerExecutor
+    """Performs one attempt; ``triggers.fire`` adds retries and the rate limit."""
+    summary: str
+    """One line for the docs: what a firing does."""
+    check: Callable[[M, CheckContext], Iterable[tuple[str, str]]] = no_rules
+    """Rules beyond the model's shape (parameters, policy): ``(model, ctx) -> (path, message)…``."""
+    permissions: Callable[[M, models.Trigger, str], Iterable[Grant | str]] = no_permissions
+    """The Kubernetes API calls the executor makes for this config, as grants in the sensor's namespace
+    (the third argument); a ``str`` is a warning for what cannot be derived from the manifest."""
+
+    def parse(self, raw: Any) -> M:
+        """The kind's object as its model (raises pydantic.ValidationError)."""
+        return self.model.model_validate(raw, by_alias=True, by_name=False)
 
 
 def event_ids(fired: Mapping[str, events.Event]) -> str:

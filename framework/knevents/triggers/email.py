@@ -21,16 +21,18 @@ import asyncio
 import re
 import smtplib
 import ssl
+from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["EmailTrigger", "message"]
+__all__ = ["TRIGGER", "EmailTrigger", "message"]
 
 _VALID = re.compile(r"^[\w\-.]+@([\w-]+\.)+[\w-]{2,4}$")
 _TIMEOUT = 30.0
@@ -111,3 +113,16 @@ class EmailTrigger:
             )
         return base.TriggerResult(resolved.trigger, resolved.kind,
                                   f"mailed {', '.join(valid)} via {spec.host}:{spec.port}")
+
+
+def _check(mail: models.EmailTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    yield from sensor_rules.check_parameters(mail.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+
+
+TRIGGER = base.TriggerKind(
+    key="email",
+    model=models.EmailTrigger,
+    executor=EmailTrigger(),
+    summary="sends the templated mail over SMTP, one message per recipient",
+    check=_check,
+)

@@ -20,10 +20,12 @@ import hashlib
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, http11
 from knevents.sensors import params
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, outbound, policy
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
     from knevents.sensors import engine
 
-__all__ = ["HttpTrigger", "aclose", "ssl_context"]
+__all__ = ["TRIGGER", "HttpTrigger", "aclose", "ssl_context"]
 
 _BODY_SNIPPET = 200
 _Pool = dict[tuple[str, ...], "httpx.AsyncClient"]
@@ -286,3 +288,33 @@ async def _send_httpx(
         reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
         raise errors.TriggerRetryableError(f"{shown} failed: {reason}") from None
     return response.status_code, response.text, response.headers
+
+
+METHODS = ("GET", "DELETE", "PATCH", "POST", "PUT")
+"""The methods Argo's HTTP trigger accepts (upper case only)."""
+
+
+def _check(http: models.HTTPTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    path = ctx.path
+    if not http.url:
+        yield f"{path}.url", "an http trigger needs a `url`"
+    if http.method and http.method not in METHODS:
+        hint = f" (write `{http.method.upper()}`)" if http.method.upper() in METHODS else ""
+        yield (
+            f"{path}.method",
+            f"method `{http.method}` is not supported: use GET, DELETE, PATCH, POST or PUT{hint}",
+        )
+    yield from sensor_rules.check_parameters(http.parameters, f"{path}.parameters", ctx.dependencies)
+    yield from sensor_rules.check_parameters(
+        http.payload, f"{path}.payload", ctx.dependencies, dest_required=False
+    )
+    yield from policy.check_status_policy(ctx.trigger, ctx.trigger_path)
+
+
+TRIGGER = base.TriggerKind(
+    key="http",
+    model=models.HTTPTrigger,
+    executor=HttpTrigger(),
+    summary="one HTTP request per firing; the payload built from the events is the body",
+    check=_check,
+)

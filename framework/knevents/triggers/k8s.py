@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, kube, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["PATCH_TYPES", "K8sTrigger", "deep_merge", "json_patch_ops", "stamp"]
+__all__ = ["PATCH_TYPES", "TRIGGER", "K8sTrigger", "deep_merge", "json_patch_ops", "stamp"]
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -250,3 +251,27 @@ class K8sTrigger:
         return await kube.call(
             target, client.patch, av, kind, str(target.name), namespace, body, content_type
         )
+
+
+OPERATIONS = frozenset({"create", "update", "patch", "delete"})
+
+
+def _check(k8s: models.StandardK8STrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    if k8s.source is None:
+        yield f"{ctx.path}.source", "a k8s trigger needs a `source` (resource, configmap, url …)"
+    if k8s.operation and k8s.operation not in OPERATIONS:
+        yield (
+            f"{ctx.path}.operation",
+            f"unknown k8s operation `{k8s.operation}` (use create, update, patch or delete)",
+        )
+    yield from sensor_rules.check_parameters(k8s.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
+
+
+TRIGGER = base.TriggerKind(
+    key="k8s",
+    model=models.StandardK8STrigger,
+    executor=K8sTrigger(),
+    summary="creates, updates, patches or deletes a Kubernetes resource built from the events",
+    check=_check,
+)

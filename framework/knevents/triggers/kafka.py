@@ -33,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, http
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
     from knevents.sensors import engine
 
-__all__ = ["KafkaTrigger", "aclose", "record_headers"]
+__all__ = ["TRIGGER", "KafkaTrigger", "aclose", "record_headers"]
 
 _PRODUCERS: dict[tuple[int, str], AIOKafkaProducer] = {}
 _TIMEOUT_MS = 15000
@@ -169,3 +171,26 @@ async def _forget() -> None:
 async def aclose() -> None:
     """Stop the producers of the running loop (sensor shutdown)."""
     await _forget()
+
+
+def _check(kafka: models.KafkaTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    for value, key in ((kafka.url, "url"), (kafka.topic, "topic")):
+        if not value:
+            yield f"{ctx.path}.{key}", f"a kafka trigger needs `{key}`"
+    if kafka.payload is None:
+        yield f"{ctx.path}.payload", "a kafka trigger needs a `payload` list"
+    if kafka.schema_registry is not None:
+        yield f"{ctx.path}.schemaRegistry", "not supported by knevents: Avro encoding through a schema registry"
+    if kafka.sasl is not None and (kafka.sasl.mechanism or "PLAIN") not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        yield f"{ctx.path}.sasl.mechanism", "SASL mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    yield from sensor_rules.check_parameters(kafka.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from sensor_rules.check_parameters(kafka.payload, f"{ctx.path}.payload", ctx.dependencies)
+
+
+TRIGGER = base.TriggerKind(
+    key="kafka",
+    model=models.KafkaTrigger,
+    executor=KafkaTrigger(),
+    summary="produces the payload built from the events to a Kafka topic, waiting for the broker's ack",
+    check=_check,
+)

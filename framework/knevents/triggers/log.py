@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
+from knevents.spec import models
 from knevents.triggers import base
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["LogTrigger"]
+__all__ = ["TRIGGER", "LogTrigger"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +69,11 @@ class LogTrigger:
                 data,
             )
         return base.TriggerResult(resolved.trigger, resolved.kind, f"logged {len(resolved.events)} event(s)")
+
+
+TRIGGER = base.TriggerKind(
+    key="log",
+    model=models.LogTrigger,
+    executor=LogTrigger(),
+    summary="writes the firing's events to the log (at most once per intervalSeconds)",
+)

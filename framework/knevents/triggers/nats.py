@@ -15,15 +15,17 @@ bad auth configuration is permanent. The message carries the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base, http
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["NatsTrigger", "connect_options"]
+__all__ = ["TRIGGER", "NatsTrigger", "connect_options"]
 
 
 def connect_options(spec: Any, ctx: base.TriggerContext) -> tuple[dict[str, Any], list[str]]:
@@ -122,3 +124,19 @@ async def _publish(
         raise errors.TriggerRetryableError(f"{shown}: publish failed: {reason}") from None
     finally:
         await connection.close()
+
+
+def _check(nats: models.NATSTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    if nats.payload is None:
+        yield f"{ctx.path}.payload", "a nats trigger needs a `payload` list"
+    yield from sensor_rules.check_parameters(nats.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+    yield from sensor_rules.check_parameters(nats.payload, f"{ctx.path}.payload", ctx.dependencies)
+
+
+TRIGGER = base.TriggerKind(
+    key="nats",
+    model=models.NATSTrigger,
+    executor=NatsTrigger(),
+    summary="publishes the payload built from the events to a NATS subject",
+    check=_check,
+)

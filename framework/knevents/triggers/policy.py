@@ -15,15 +15,39 @@ The polling takes a ``get`` callable so this module stays free of any client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.triggers import backoff
 
-__all__ = ["RETRYABLE_STATUS", "check_status", "labels_match", "wait_for_labels"]
+if TYPE_CHECKING:
+    from knevents.spec import models
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "check_k8s_policy",
+    "check_status",
+    "check_status_policy",
+    "labels_match",
+    "wait_for_labels",
+]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def check_k8s_policy(trigger: models.Trigger, path: str) -> Iterator[tuple[str, str]]:
+    """A ``policy.k8s`` (k8s, argoWorkflow triggers) names the labels to wait for."""
+    policy = trigger.policy
+    if policy is not None and policy.k8s is not None and policy.k8s.labels is None:
+        yield f"{path}.policy.k8s.labels", "a k8s policy needs the resource `labels` to watch"
+
+
+def check_status_policy(trigger: models.Trigger, path: str) -> Iterator[tuple[str, str]]:
+    """A ``policy.status`` (http, awsLambda triggers) lists the allowed response codes."""
+    policy = trigger.policy
+    if policy is not None and policy.status is not None and not policy.status.allow:
+        yield f"{path}.policy.status.allow", "a status policy needs the list of allowed response codes"
 
 
 def _allow_list(policy: Any) -> list[int] | None:

@@ -29,15 +29,17 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors
+from knevents.spec import models, sensor_rules
 from knevents.triggers import base
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
 
-__all__ = ["SlackTrigger", "message_arguments"]
+__all__ = ["TRIGGER", "SlackTrigger", "message_arguments"]
 
 API_URL_ENV = "KNEVENTS_SLACK_API_URL"
 _DEFAULT_API_URL = "https://slack.com/api/"
@@ -150,3 +152,16 @@ class SlackTrigger:
                 self._threads.setdefault(thread_key, str(answer["ts"]))
         where = f"#{channel}" + (f" (thread {key})" if key else "")
         return base.TriggerResult(resolved.trigger, resolved.kind, f"posted to Slack {where}", status=200)
+
+
+def _check(slack: models.SlackTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    yield from sensor_rules.check_parameters(slack.parameters, f"{ctx.path}.parameters", ctx.dependencies)
+
+
+TRIGGER = base.TriggerKind(
+    key="slack",
+    model=models.SlackTrigger,
+    executor=SlackTrigger(),
+    summary="posts a message to a Slack channel (chat.postMessage), threaded by an aggregation key",
+    check=_check,
+)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from knevents import errors, events, spec, triggers
+from knevents import errors, events, triggers, validation
 from knevents.sensors import engine
 from knevents.spec import models
 
@@ -59,7 +59,7 @@ spec:
 def sensor(template: str, *, url: str = "http://127.0.0.1:9/sink", extra: str = "") -> models.Sensor:
     """Parse a sensor template (``{url}``, ``{extra}`` filled in)."""
     text = template.replace("{url}", url).replace("{extra}", extra)
-    parsed: models.Sensor = spec.load_one(text, kind="Sensor")
+    parsed: models.Sensor = validation.load_one(text, kind="Sensor")
     return parsed
 
 

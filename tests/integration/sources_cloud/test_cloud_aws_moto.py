@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from knevents import events, spec, web
+from knevents import events, validation, web
 from knevents.local.natsd import NatsServer
 from knevents.runtime import source as source_runtime
 from knevents.secrets import SecretResolver
@@ -73,7 +73,7 @@ def _s3_config(bucket: str, moto_server: str, **extra: Any) -> models.S3EventSou
 
 def _runtime(document: dict[str, Any], bus: harness.Bus) -> source_runtime.SourceRuntime:
     """The event source runtime for one EventSource manifest, publishing to the test's JetStream bus."""
-    event_source = spec.parse_event_source(
+    event_source = validation.parse_event_source(
         {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", **document}
     )
     return source_runtime.SourceRuntime(

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from knevents import events, spec
+from knevents import events, validation
 from knevents.local.natsd import NatsServer
 from knevents.runtime import source as source_runtime
 from knevents.settings import Settings
@@ -65,7 +65,7 @@ async def test_push_subscription_delivers_to_the_source(
     publisher, subscriber = clients
     topic, subscription = _name("orders"), _name("orders-push")
     await harness.to_thread(publisher.create_topic, name=f"projects/{PROJECT}/topics/{topic}")
-    event_source = spec.parse_event_source(
+    event_source = validation.parse_event_source(
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "EventSource",
@@ -119,7 +119,7 @@ async def test_pull_creates_topic_and_subscription_and_acks_after_publish(
 ) -> None:
     publisher, subscriber = clients
     topic, subscription = _name("events"), _name("events-sub")
-    event_source = spec.parse_event_source(
+    event_source = validation.parse_event_source(
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "EventSource",

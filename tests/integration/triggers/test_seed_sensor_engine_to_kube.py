@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
-from knevents import events, spec, triggers
+from knevents import events, triggers, validation
 from knevents.sensors import engine
 from knevents.settings import KubeSettings, Settings
 from knevents.triggers import kube
@@ -71,7 +71,7 @@ def settings(kube_api: KubeApi) -> Iterator[Settings]:
 async def test_curl_to_the_webhook_submits_a_workflow_with_kubedojo(
     kube_api: KubeApi, settings: Settings
 ) -> None:
-    sensor = spec.parse_sensor(yaml.safe_load(SEED_SENSOR))
+    sensor = validation.parse_sensor(yaml.safe_load(SEED_SENSOR))
     machine = engine.SensorEngine(sensor)
     # what the webhook source puts on the bus for: curl -d '{"project": "kubedojo", "branch": "main", ...}'
     event = events.new_event(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from knevents import errors, events, spec, triggers
+from knevents import errors, events, triggers, validation
 from knevents.secrets import env_name
 from knevents.sensors import engine
 from knevents.triggers import base, slack
@@ -29,7 +29,7 @@ async def _fire(template: dict[str, Any], **kwargs: Any) -> base.TriggerResult:
 
 
 async def test_upstream_sensor_posts_the_webhook_body(slack_api: SlackApi) -> None:
-    sensor = spec.parse_sensor(yaml.safe_load(upstream.example("sensors", "slack-trigger.yaml").read_text()))
+    sensor = validation.parse_sensor(yaml.safe_load(upstream.example("sensors", "slack-trigger.yaml").read_text()))
     machine = engine.SensorEngine(sensor)
     event = events.new_event(source="webhook", subject="example", type="webhook", time=datetime.now(UTC),
                              data={"header": {}, "body": {"channel": "#builds", "message": "build 42 is green"}})

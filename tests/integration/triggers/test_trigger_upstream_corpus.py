@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from knevents import errors, spec, triggers
+from knevents import errors, triggers, validation
 from knevents.secrets import SecretResolver
 from knevents.settings import SecretSettings, Settings
 from knevents.triggers import base, ratelimit
@@ -53,7 +53,7 @@ def _sensors() -> list[tuple[str, Any]]:
         for doc in docs:
             if isinstance(doc, dict) and doc.get("kind") == "Sensor":
                 try:
-                    found.append((path.name, spec.parse_sensor(doc, file=str(path))))
+                    found.append((path.name, validation.parse_sensor(doc, file=str(path))))
                 except errors.SpecError:
                     continue  # invalid upstream YAML is the spec's business (tests/unit/spec)
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from knevents import spec, web
+from knevents import validation, web
 from knevents.runtime import sensor, sensor_app
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
@@ -21,7 +21,7 @@ STRUCTURED = {"content-type": "application/cloudevents+json"}
 
 
 def _sensor_app() -> sensor_app.SensorApp:
-    model = spec.load_one((REPO / "examples/http-trigger/sensor.yaml").read_text(), kind="Sensor")
+    model = validation.load_one((REPO / "examples/http-trigger/sensor.yaml").read_text(), kind="Sensor")
     settings = Settings()
     runtime = sensor.SensorRuntime(model, memory.MemoryStore(), settings=settings,
                                    secrets=SecretResolver(settings.secrets), dry_run=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from knevents import errors, events, spec
+from knevents import errors, events, validation
 from knevents.sensors import engine
 
 T0 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ def sensor(dependencies: list[dict[str, Any]], triggers: list[dict[str, Any]]) -
         "metadata": {"name": "s", "namespace": "ns"},
         "spec": {"dependencies": dependencies, "triggers": triggers},
     }
-    return engine.SensorEngine(spec.parse_sensor(doc))
+    return engine.SensorEngine(validation.parse_sensor(doc))
 
 
 def dep(name: str, source: str = "webhook", event: str | None = None, **extra: Any) -> dict[str, Any]:

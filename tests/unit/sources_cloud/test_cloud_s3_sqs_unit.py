@@ -76,7 +76,7 @@ def _sns_request(doc: Any) -> web.Request:
 
 
 async def test_sns_mode_is_the_default_and_makes_one_event_per_matching_record() -> None:
-    source = s3.create_s3("mybucket", _config(), CTX)
+    source = s3.SOURCE.factory("mybucket", _config(), CTX)
     assert isinstance(source, s3.S3SnsSource)
     assert source.routes() == [base.Route(endpoint="/mybucket", method="POST", port=None)]
     doc = {"Records": [_record("uploads/a.csv"), _record("skip.txt"), _record("uploads/b.csv")]}
@@ -97,20 +97,20 @@ async def test_minio_key_gives_the_minio_type_and_metadata_rides_along() -> None
 
 
 async def test_sns_mode_answers_200_without_events_for_a_test_event() -> None:
-    source = s3.create_s3("mybucket", _config(), CTX)
+    source = s3.SOURCE.factory("mybucket", _config(), CTX)
     result = await source.handle(_sns_request({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
     assert result.events == ()
     assert result.response is not None and result.response.status == 200
 
 
 async def test_sns_message_that_is_not_an_s3_event_is_a_400() -> None:
-    source = s3.create_s3("mybucket", _config(), CTX)
+    source = s3.SOURCE.factory("mybucket", _config(), CTX)
     result = await source.handle(_sns_request({"nope": True}))
     assert result.response is not None and result.response.status == 400
 
 
 def test_sqs_mode_unwraps_direct_and_sns_wrapped_bodies() -> None:
-    source = s3.create_s3("mybucket", _config(sqs={"queue": "q", "endpoint": "http://127.0.0.1:1"}), CTX)
+    source = s3.SOURCE.factory("mybucket", _config(sqs={"queue": "q", "endpoint": "http://127.0.0.1:1"}), CTX)
     assert isinstance(source, s3.S3SqsSource)
     doc = {"Records": [_record("uploads/a.csv")]}
     direct = source.convert({"MessageId": "m1", "Body": json.dumps(doc)})
@@ -130,12 +130,12 @@ def test_sqs_mode_unwraps_direct_and_sns_wrapped_bodies() -> None:
 
 def test_both_sns_and_sqs_is_a_spec_error() -> None:
     with pytest.raises(errors.SpecError, match="either sns or sqs"):
-        s3.create_s3("mybucket", _config(sqs={"queue": "q"}, sns={}), CTX)
+        s3.SOURCE.factory("mybucket", _config(sqs={"queue": "q"}, sns={}), CTX)
 
 
 def test_missing_bucket_is_a_spec_error() -> None:
     with pytest.raises(errors.SpecError, match=r"bucket\.name is required"):
-        s3.create_s3("mybucket", models.S3EventSource.model_validate({"events": []}), CTX)
+        s3.SOURCE.factory("mybucket", models.S3EventSource.model_validate({"events": []}), CTX)
 
 
 def test_sqs_payload_with_json_body_and_attributes() -> None:
@@ -195,7 +195,7 @@ def test_sqs_event_id_is_derived_from_the_message_id() -> None:
 
 
 async def test_object_key_is_url_decoded_in_the_event() -> None:
-    source = s3.create_s3("mybucket", _config(), CTX)
+    source = s3.SOURCE.factory("mybucket", _config(), CTX)
     result = await source.handle(_sns_request({"Records": [_record("uploads%2Fmy+report%C3%A9.csv")]}))
     (event,) = result.events
     assert events.data_json(event)["notification"][0]["s3"]["object"]["key"] == "uploads/my reporté.csv"
@@ -207,4 +207,4 @@ def test_wait_time_outside_sqs_range_is_a_spec_error(seconds: int) -> None:
     with pytest.raises(errors.SpecError, match=r"sqs\.example\.waitTimeSeconds"):
         sqs.create("example", config, CTX)
     with pytest.raises(errors.SpecError, match=r"s3\.mybucket\.sqs\.waitTimeSeconds"):
-        s3.create_s3("mybucket", _config(sqs={"queue": "q", "waitTimeSeconds": seconds}), CTX)
+        s3.SOURCE.factory("mybucket", _config(sqs={"queue": "q", "waitTimeSeconds": seconds}), CTX)

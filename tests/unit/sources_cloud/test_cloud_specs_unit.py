@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from knevents import spec
+from knevents import sources, validation
 from knevents.sources import base, minio, pubsub, s3, sns, sqs
 
 CTX = base.SourceContext(event_source_name="es")
@@ -122,11 +120,9 @@ spec:
     ],
 )
 def test_yaml_builds_the_source_through_the_registry(text: str, key: str, kind: type) -> None:
-    event_source = spec.load_one(text)
+    event_source = validation.load_one(text)
     entries = getattr(event_source.spec, {"pubSub": "pub_sub"}.get(key, key))
-    module = {"sns": "sns", "sqs": "sqs", "pubSub": "pubsub", "minio": "minio", "s3": "s3"}[key]
-    importlib.import_module(f"knevents.sources.{module}")
     (name, config), *_ = entries.items()
-    source = base.REGISTRY[key](name, config, CTX)
+    source = sources.find(key).factory(name, config, CTX)
     assert isinstance(source, kind)
     assert source.event_name == name

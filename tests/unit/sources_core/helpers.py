@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from knevents import bus, spec, web
+from knevents import bus, validation, web
 from knevents.runtime import source
 from knevents.secrets import SecretResolver
 from knevents.settings import SecretSettings
@@ -13,7 +13,7 @@ from knevents.settings import SecretSettings
 
 def event_source(spec_body: Mapping[str, Any], name: str = "es") -> Any:
     """An EventSource model from its ``spec``."""
-    return spec.parse_event_source(
+    return validation.parse_event_source(
         {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", "metadata": {"name": name}, "spec": spec_body}
     )
 

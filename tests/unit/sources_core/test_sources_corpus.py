@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from knevents import bus, errors, spec, web
+from knevents import bus, errors, validation, web
 from knevents.runtime import source
 from knevents.secrets import SecretResolver
 
@@ -57,7 +57,7 @@ def _manifests() -> list[tuple[str, dict[str, Any]]]:
 def _valid(doc: dict[str, Any]) -> bool:
     """Manifests the spec rejects (upstream's pre-1.0 ``spec.type`` tutorial) are the spec tests' concern."""
     try:
-        spec.parse_event_source(doc)
+        validation.parse_event_source(doc)
     except errors.SpecError:
         return False
     return True
@@ -93,7 +93,7 @@ def test_the_corpus_is_not_empty() -> None:
 
 @pytest.mark.parametrize("name, doc", CORPUS, ids=[name for name, _ in CORPUS])
 def test_corpus_event_source_runs(name: str, doc: dict[str, Any]) -> None:
-    model = spec.parse_event_source(doc, file=name)
+    model = validation.parse_event_source(doc, file=name)
     memory = bus.MemoryPublisher()
     rt = source.SourceRuntime(model, memory, secrets=_AnySecret())
     keys = {k for k, v in doc["spec"].items() if isinstance(v, dict)}

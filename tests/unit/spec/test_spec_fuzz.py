@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from knevents.spec import loading
+from knevents import validation
 
 from tests.unit.spec.helpers import event_source, patch, sensor
 
@@ -53,7 +53,7 @@ def _check(obj: dict[str, Any]) -> None:
         text = yaml.safe_dump(obj)
     except yaml.YAMLError:
         text = json.dumps(obj, default=str)
-    manifests = loading.load_text(text, file="fuzz.yaml")
+    manifests = validation.load_text(text, file="fuzz.yaml")
     for problem in manifests.problems:
         assert problem.message and "Traceback" not in problem.message
 
@@ -73,5 +73,5 @@ def test_event_source_fields_hold_anything(field: str, value: Any) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text(text: str) -> None:
-    manifests = loading.load_text(text)
+    manifests = validation.load_text(text)
     assert manifests.count == 0 or manifests.problems == []

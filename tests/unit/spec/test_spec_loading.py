@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from knevents import errors
-from knevents.spec import loading
+from knevents import errors, validation
 
 from tests.unit.spec.helpers import DELETE, event_source, patch, sensor
 
@@ -43,7 +42,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("text", "fragment"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_yaml_gives_the_position(text: str, fragment: str) -> None:
-    manifests = loading.load_text(text, file="bad.yaml")
+    manifests = validation.load_text(text, file="bad.yaml")
     assert len(manifests.problems) == 1
     problem = manifests.problems[0]
     assert problem.file == "bad.yaml" and problem.document == 1
@@ -64,7 +63,7 @@ spec:
         time: {start: 10:00:00, stop: 18:30:00}
   triggers: [{template: {name: t, log: {}}}]
 """
-    (found,) = loading.load_text(text).sensors
+    (found,) = validation.load_text(text).sensors
     time = found.spec.dependencies[0].filters.time  # type: ignore[union-attr]
     assert (time.start, time.stop) == ("10:00:00", "18:30:00")  # type: ignore[union-attr]
     assert found.metadata.creation_timestamp == "2024-01-01T00:00:00Z"
@@ -74,7 +73,7 @@ spec:
 def test_documents_are_numbered_and_empty_ones_skipped() -> None:
     bad = patch(sensor(), "spec.triggers.0.template.http.method", "FETCH")
     text = "---\n" + _dump(event_source()) + "\n---\n\n---\n" + _dump(bad)
-    manifests = loading.load_text(text, file="f.yaml")
+    manifests = validation.load_text(text, file="f.yaml")
     assert len(manifests.event_sources) == 1
     assert [(p.document, p.path) for p in manifests.problems] == [
         (3, "spec.triggers[0].template.http.method")
@@ -84,16 +83,16 @@ def test_documents_are_numbered_and_empty_ones_skipped() -> None:
 def test_other_kinds_are_skipped_with_a_note() -> None:
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}
     workflow = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "w"}}
-    manifests = loading.load_text(_dump(account, sensor(), workflow))
+    manifests = validation.load_text(_dump(account, sensor(), workflow))
     assert manifests.problems == [] and len(manifests.sensors) == 1
     assert [p.document for p in manifests.skipped] == [1, 3]
     assert "ServiceAccount" in manifests.skipped[0].message
 
 
 def test_not_a_manifest() -> None:
-    manifests = loading.load_text("- a\n- b\n")
+    manifests = validation.load_text("- a\n- b\n")
     assert manifests.problems[0].message == "a manifest must be a mapping, got a list"
-    manifests = loading.load_text("spec: {}\n")
+    manifests = validation.load_text("spec: {}\n")
     assert "`apiVersion` and `kind` are missing" in manifests.problems[0].message
 
 
@@ -181,7 +180,7 @@ SHAPES: list[tuple[str, str, Any, str, str]] = [
 def test_shape_problem(field: str, value: Any, path: str, fragment: str) -> None:
     warned: list[errors.Problem] = []  # unknown fields are warnings (Argo ignores them), the rest errors
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(patch(sensor(), field, value), warnings=warned)
+        validation.parse_sensor(patch(sensor(), field, value), warnings=warned)
         raise errors.SpecError("no error")
     found = [(p.path, p.message) for p in [*info.value.problems, *warned]]
     assert any(p == path and fragment in m for p, m in found), found
@@ -192,18 +191,18 @@ def test_messages_name_types_never_values() -> None:
     secret = "s3cr3t-token-value"
     obj = patch(sensor(), "spec.triggers.0.template.http.basicAuth", {"username": [secret]})
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(obj)
+        validation.parse_sensor(obj)
     assert secret not in str(info.value)
 
 
 def test_numbers_are_accepted_where_argo_keeps_strings() -> None:
-    source = loading.parse_event_source(patch(event_source(), "spec.webhook.a.port", 12000))
+    source = validation.parse_event_source(patch(event_source(), "spec.webhook.a.port", 12000))
     assert source.spec.webhook is not None and source.spec.webhook["a"].port == "12000"
 
 
 def test_kind_mismatch() -> None:
     with pytest.raises(errors.SpecError, match="expected kind Sensor, got 'EventSource'"):
-        loading.parse_sensor(event_source())
+        validation.parse_sensor(event_source())
 
 
 # -- files, folders, load_one --------------------------------------------------------------------------------
@@ -214,7 +213,7 @@ def test_folders_are_read_recursively(tmp_path: Path) -> None:
     (tmp_path / "a" / "s.yaml").write_text(_dump(sensor()))
     (tmp_path / "e.yml").write_text(_dump(event_source()))
     (tmp_path / "notes.txt").write_text("not yaml: [")
-    manifests = loading.load_paths([tmp_path])
+    manifests = validation.load_paths([tmp_path])
     assert (len(manifests.sensors), len(manifests.event_sources)) == (1, 1)
     assert sorted(Path(f).name for f in manifests.files) == ["e.yml", "s.yaml"]
 
@@ -223,27 +222,27 @@ def test_load_paths_raises_with_every_file(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(_dump(patch(sensor(), "spec.triggers.0.template.http.method", "X")))
     (tmp_path / "two.yaml").write_text(_dump(patch(event_source(), "spec.webhook.a.endpoint", "a")))
     with pytest.raises(errors.SpecError) as info:
-        loading.load_paths(tmp_path)
+        validation.load_paths(tmp_path)
     assert {Path(p.file or "").name for p in info.value.problems} == {"one.yaml", "two.yaml"}
     assert "2 problem(s)" in str(info.value)
 
 
 def test_missing_path_is_a_problem(tmp_path: Path) -> None:
-    manifests = loading.collect([tmp_path / "nope.yaml"])
+    manifests = validation.collect([tmp_path / "nope.yaml"])
     assert manifests.problems[0].message == "no such file or directory"
 
 
 def test_load_one_from_text_path_and_kind(tmp_path: Path) -> None:
     text = _dump(sensor())
-    assert loading.load_one(text).metadata.name == "s"
+    assert validation.load_one(text).metadata.name == "s"
     file = tmp_path / "s.yaml"
     file.write_text(_dump(sensor(), event_source()))
-    assert type(loading.load_one(file, kind="EventSource")).__name__ == "EventSource"
-    assert loading.load_one(str(file), kind="Sensor").metadata.name == "s"
+    assert type(validation.load_one(file, kind="EventSource")).__name__ == "EventSource"
+    assert validation.load_one(str(file), kind="Sensor").metadata.name == "s"
     with pytest.raises(errors.SpecError, match="exactly one"):
-        loading.load_one(file)
+        validation.load_one(file)
     with pytest.raises(errors.SpecError, match="no such file"):
-        loading.load_one(str(tmp_path / "missing.yaml"))
+        validation.load_one(str(tmp_path / "missing.yaml"))
 
 
 def test_problems_carry_the_yaml_line() -> None:
@@ -261,7 +260,7 @@ spec:
       endpoint: /b
       methd: POST
 """
-    loaded = loading.load_text(text)
+    loaded = validation.load_text(text)
     found = {p.path: p.message for p in [*loaded.problems, *loaded.warnings]}
     assert found["spec.webhook.a.endpoint"].endswith("(line 9)")
     assert (
@@ -274,7 +273,7 @@ def test_unknown_fields_are_ignored_with_a_warning_as_argo_does() -> None:
     obj = patch(sensor(), "spec.triggers.0.template.atLeastOnce", True)
     obj = patch(obj, "spec.dependencies.0.eventname", "x")
     warned: list[errors.Problem] = []
-    model = loading.parse_sensor(obj, warnings=warned)
+    model = validation.parse_sensor(obj, warnings=warned)
     assert not model.spec.triggers[0].at_least_once  # ignored, as Argo does: it is not read one level up
     assert [(w.path, w.message) for w in warned] == [
         (
@@ -292,7 +291,7 @@ def test_an_unknown_field_that_leaves_a_template_with_no_kind_stays_an_error() -
     obj = patch(sensor(), "spec.triggers.0.template.http", DELETE)
     obj = patch(obj, "spec.triggers.0.template.htp", {"url": "http://x"})
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(obj, warnings=[])
+        validation.parse_sensor(obj, warnings=[])
     messages = [f"{p.path}: {p.message}" for p in info.value.problems]
     assert any(
         m.startswith("spec.triggers[0].template: a trigger template needs a trigger kind") for m in messages
@@ -303,7 +302,7 @@ def test_an_unknown_field_that_leaves_a_template_with_no_kind_stays_an_error() -
 def test_functions_log_the_warning_once(caplog: pytest.LogCaptureFixture) -> None:
     text = _dump(patch(sensor(), "spec.triggers.0.template.policy", {"status": {"allow": [200]}}))
     with caplog.at_level("WARNING", logger="knevents.spec"):
-        loading.load_one(text, kind="Sensor")
+        validation.load_one(text, kind="Sensor")
     [line] = [r.getMessage() for r in caplog.records if "policy" in r.getMessage()]
     assert (
         "spec.triggers[0].template.policy: unknown field `policy` ignored (as in Argo); "
@@ -317,7 +316,7 @@ def test_rules_still_run_on_the_parts_that_parse() -> None:
     obj = patch(obj, "spec.triggers.1.template.k8s.operation", "apply")
     obj = patch(obj, "spec.dependencies.1.filtersLogicalOperator", "xor")
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(obj)
+        validation.parse_sensor(obj)
     assert [p.path for p in info.value.problems] == [
         "spec.triggers[0].template.http.method",
         "spec.dependencies[1].filtersLogicalOperator",
@@ -349,11 +348,11 @@ KIND_MISTAKES = [
 def test_mistyped_kind_or_version_is_an_error_not_a_skip(
     obj: dict[str, Any], path: str, fragment: str
 ) -> None:
-    manifests = loading.load_text(json.dumps({**obj, "metadata": {"name": "x"}}))
+    manifests = validation.load_text(json.dumps({**obj, "metadata": {"name": "x"}}))
     assert manifests.skipped == []
     assert [(p.path, fragment in p.message) for p in manifests.problems] == [(path, True)]
 
 
 def test_other_argo_kinds_are_skipped() -> None:
-    manifests = loading.load_text(json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow"}))
+    manifests = validation.load_text(json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow"}))
     assert manifests.problems == [] and len(manifests.skipped) == 1

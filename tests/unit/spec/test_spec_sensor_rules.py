@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from knevents import errors
-from knevents.spec import loading
+from knevents import errors, validation
 
 from tests.unit.spec.helpers import DELETE, patch, sensor
 
@@ -343,7 +342,7 @@ CASES: list[tuple[str, str, Any, str, str]] = [
 )
 def test_rule(field: str, value: Any, path: str, fragment: str) -> None:
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(patch(sensor(), field, value), file="s.yaml", document=2)
+        validation.parse_sensor(patch(sensor(), field, value), file="s.yaml", document=2)
     found = [(p.path, p.message) for p in info.value.problems]
     assert any(p == path and fragment in m for p, m in found), found
     assert all(p.file == "s.yaml" and p.document == 2 for p in info.value.problems)
@@ -396,7 +395,7 @@ VALID: list[tuple[str, str, Any]] = [
 
 @pytest.mark.parametrize(("field", "value"), [c[1:] for c in VALID], ids=[c[0] for c in VALID])
 def test_valid_variant(field: str, value: Any) -> None:
-    loading.parse_sensor(patch(sensor(), field, value))
+    validation.parse_sensor(patch(sensor(), field, value))
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -404,7 +403,7 @@ def test_every_problem_is_reported_at_once() -> None:
     broken = patch(broken, f"{T0}.template.http.method", "FETCH")
     broken = patch(broken, f"{T1}.template.k8s.operation", "apply")
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_sensor(broken)
+        validation.parse_sensor(broken)
     paths = {p.path for p in info.value.problems}
     assert {
         "spec.dependencies[1].name",
@@ -426,7 +425,7 @@ def test_template_parameters_may_be_rewritten_by_trigger_parameters() -> None:
             }
         ],
     )
-    loading.parse_sensor(obj)
+    validation.parse_sensor(obj)
     obj = patch(obj, f"{T1}.parameters.0.src.dependencyName", "PLACEHOLDER")
     with pytest.raises(errors.SpecError, match="unknown dependency `PLACEHOLDER`"):
-        loading.parse_sensor(obj)
+        validation.parse_sensor(obj)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from knevents import errors
-from knevents.spec import loading, models, support
+from knevents import errors, validation
+from knevents.spec import models
 
 from tests.unit.spec.helpers import DELETE, event_source, patch
 
@@ -167,7 +167,7 @@ CASES: list[tuple[str, str, Any, str, str]] = [
 )
 def test_rule(field: str, value: Any, path: str, fragment: str) -> None:
     with pytest.raises(errors.SpecError) as info:
-        loading.parse_event_source(patch(event_source(), field, value))
+        validation.parse_event_source(patch(event_source(), field, value))
     found = [(p.path, p.message) for p in info.value.problems]
     assert any(p == path and fragment in m for p, m in found), found
 
@@ -188,7 +188,7 @@ def test_s3_extensions_load_typed() -> None:
             },
         },
     )
-    source = loading.parse_event_source(obj)
+    source = validation.parse_event_source(obj)
     assert source.spec.s3 is not None
     uploads, pushed = source.spec.s3["uploads"], source.spec.s3["pushed"]
     assert isinstance(uploads, models.S3EventSource) and isinstance(uploads, models.S3Artifact)
@@ -206,21 +206,21 @@ def test_pubsub_push_extension() -> None:
         "spec.pubSub",
         {"p": {"topic": "t", "push": {"endpoint": "/push", "audience": "aud", "verifyToken": True}}},
     )
-    config = loading.parse_event_source(obj).spec.pub_sub
+    config = validation.parse_event_source(obj).spec.pub_sub
     assert config is not None
     push = config["p"].push
     assert isinstance(push, models.PubSubPush) and push.audience == "aud" and push.verify_token is True
 
 
-@pytest.mark.parametrize("key", sorted(support.SUPPORTED_SOURCE_TYPES))
+@pytest.mark.parametrize("key", sorted(validation.supported_source_types()))
 def test_supported_types_are_spec_fields(key: str) -> None:
     aliases = {f.alias for f in models.EventSourceSpec.model_fields.values()}
     assert key in aliases
 
 
 def test_unsupported_type_is_a_note_not_an_error() -> None:
-    obj = patch(event_source(), "spec.nsq", {"r": {"hostAddress": "nsq:4150", "topic": "t", "channel": "c"}})
-    manifests = loading.load_text(_yaml(obj))
+    obj = patch(event_source(), "spec.nsq", {"n": {"hostAddress": "nsq:4161", "topic": "t", "channel": "c"}})
+    manifests = validation.load_text(_yaml(obj))
     assert manifests.problems == []
     assert [(p.path, p.unsupported) for p in manifests.unsupported] == [("spec.nsq", True)]
     assert "`nsq` is not supported by knevents" in manifests.unsupported[0].message
@@ -242,11 +242,11 @@ def test_event_bus(spec: dict[str, Any], fragment: str | None) -> None:
         "spec": spec,
     }
     if fragment is None:
-        bus = loading.parse_event_bus(obj)
+        bus = validation.parse_event_bus(obj)
         assert bus.spec.jetstream is not None and bus.spec.jetstream.version == "latest"
         return
     with pytest.raises(errors.SpecError, match=fragment):
-        loading.parse_event_bus(obj)
+        validation.parse_event_bus(obj)
 
 
 def test_kafka_bus_is_reported_as_rendered_only() -> None:
@@ -256,7 +256,7 @@ def test_kafka_bus_is_reported_as_rendered_only() -> None:
         "metadata": {"name": "k"},
         "spec": {"kafka": {"url": "k:9092"}},
     }
-    manifests = loading.load_text(_yaml(obj))
+    manifests = validation.load_text(_yaml(obj))
     assert manifests.problems == [] and len(manifests.event_buses) == 1
     assert (
         manifests.unsupported[0].path == "spec.kafka"
@@ -273,4 +273,4 @@ def _yaml(obj: dict[str, Any]) -> str:
 def test_same_endpoint_on_other_port_or_method_is_fine() -> None:
     obj = patch(event_source(), "spec.webhook.b", {"port": "12001", "endpoint": "/a", "method": "POST"})
     obj = patch(obj, "spec.webhook.c", {"port": "12000", "endpoint": "/a", "method": "GET"})
-    assert loading.parse_event_source(obj).spec.webhook is not None
+    assert validation.parse_event_source(obj).spec.webhook is not None
