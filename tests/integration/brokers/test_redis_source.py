@@ -21,6 +21,10 @@ async def _publish_until_heard(client: aioredis.Redis, channel: str, payload: by
 
 
 async def test_argo_data_json_body_and_bad_input(redis_server: Redis) -> None:
+    from knevents import metrics
+
+    counter = metrics.counter("knevents_eventsource_events_rejected", "", ("eventsource", "event", "reason"))
+    before = counter.labels("redis", "example", "malformed")._value.get()
     client = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
     spec = {"redis": {"example": {"hostAddress": redis_server.address, "db": 0, "channels": ["FOO"],
                                   "jsonBody": True, "metadata": {"k": "v"}},
@@ -40,6 +44,7 @@ async def test_argo_data_json_body_and_bad_input(redis_server: Redis) -> None:
     raw = [d for d, e in zip(running.data(), running.memory.events, strict=True) if e.subject == "raw"]
     assert raw == [{"channel": "BAR", "pattern": "", "body": "héllo"}]
     assert by_event["example"][0].type == "redis"
+    assert counter.labels("redis", "example", "malformed")._value.get() == before + 1
     await client.aclose()
 
 

@@ -74,3 +74,21 @@ async def test_unreachable_server_health_and_server_restart(tmp_path: object) ->
             server.stop()
     values = sorted(d["values"]["i"] for d in running.data())
     assert values == sorted([str(i) for i in range(12)] + ["after"])
+
+
+async def test_oversize_entry_is_skipped_acknowledged_and_counted(redis_server: Redis) -> None:
+    from knevents import metrics
+
+    counter = metrics.counter("knevents_eventsource_events_rejected", "", ("eventsource", "event", "reason"))
+    before = counter.labels("es", "big", "too_large")._value.get()
+    client = await _client(redis_server)
+    spec = {"redisStream": {"big": {"hostAddress": redis_server.address, "streams": ["S"]}}}
+    async with Running(spec) as running:
+        await until(lambda: running.rt.not_ready() == [])
+        await client.xadd("S", {"blob": "x" * (1024 * 1024 + 1)})
+        await client.xadd("S", {"ok": "1"})
+        await until(lambda: len(running.memory.events) == 1)
+    assert running.data()[0]["values"] == {"ok": "1"}
+    assert counter.labels("es", "big", "too_large")._value.get() == before + 1
+    assert (await client.xpending("S", "argo-events-cg"))["pending"] == 0  # the skipped entry is acknowledged
+    await client.aclose()
