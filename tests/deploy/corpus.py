@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from knevents.deploy import eventsource
 
 from tests import upstream
 
@@ -20,10 +21,32 @@ KINDS = ("EventSource", "Sensor", "EventBus")
 
 
 def manifest_files() -> list[Path]:
-    """Every YAML file (upstream examples, then the repo's examples/) that holds an Argo manifest."""
+    """Every YAML file (upstream examples, then the repo's examples/) that holds an Argo manifest knevents runs.
+
+    A file with an event source type knevents does not run is refused by render (see refused_files).
+    """
+    return [p for p in _all_files() if not unsupported_types(p)]
+
+
+def refused_files() -> list[Path]:
+    """The example files holding an event source type knevents does not run."""
+    return [p for p in _all_files() if unsupported_types(p)]
+
+
+def _all_files() -> list[Path]:
     files = sorted(p for p in UPSTREAM.rglob("*") if p.suffix in (".yaml", ".yml")) if UPSTREAM else []
     files += sorted(p for p in (REPO / "examples").rglob("*") if p.suffix in (".yaml", ".yml"))
     return [p for p in files if documents(p)]
+
+
+_NOT_TYPES = frozenset({"eventBusName", "replicas", "service", "template"})
+
+
+def unsupported_types(path: Path) -> set[str]:
+    """The EventSource spec keys of a file (event entries: mappings) that no knevents source module runs."""
+    specs = [doc.get("spec") or {} for doc in documents(path).get("EventSource", [])]
+    keys = {k for spec in specs for k, v in spec.items() if k not in _NOT_TYPES and isinstance(v, dict)}
+    return {k for k in keys if not eventsource.supported(k)}
 
 
 def documents(path: Path) -> dict[str, list[dict[str, Any]]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
+from knevents import errors
 from knevents.deploy import check, render
 from knevents.deploy.options import RenderOptions
 
@@ -159,3 +161,26 @@ def _by_kind(docs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "sensors": docs.get("Sensor", []),
         "event_buses": docs.get("EventBus", []),
     }
+
+
+REFUSED = corpus.refused_files()
+
+
+@pytest.mark.parametrize("path", REFUSED, ids=[corpus.ident(p) for p in REFUSED])
+def test_an_unsupported_source_type_is_refused_not_deployed_as_a_do_nothing_service(path: Any) -> None:
+    with pytest.raises(errors.SpecError) as caught:
+        render.render(**_by_kind(corpus.documents(path)))
+    named = {p.path.removeprefix("spec.") for p in caught.value.problems if p.unsupported}
+    assert named == corpus.unsupported_types(path)
+
+
+def test_an_unsupported_source_type_is_refused_by_the_cli(tmp_path: Any, capsys: Any) -> None:
+    from knevents import cli
+
+    manifest = tmp_path / "nsq.yaml"
+    source = _source({"nsq": {"example": {"hostAddress": "nsqd:4150", "topic": "t", "channel": "c"}}})
+    manifest.write_text(yaml.safe_dump(source))
+    assert cli.main(["render", str(manifest)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "'nsq' is not supported by knevents" in captured.err

@@ -10,6 +10,11 @@ poll, so it keeps one replica (``min-scale: "1"``) and no more
 pollers of a calendar interval or a plain NATS subscription would emit every
 event twice. One pull entry makes the whole EventSource pull-type.
 
+An EventSource with an entry of a type knevents does not run (no module in
+:mod:`knevents.sources` registers it) is refused with a
+:class:`~knevents.errors.SpecError`: deployed, it would be a Service that
+never emits.
+
 Only an EventSource that receives requests from outside (a push entry other
 than a calendar, which a PingSource ticks from inside) gets a public route;
 the others are ``cluster-local``.
@@ -33,10 +38,11 @@ from typing import Any
 
 import yaml
 
+from knevents import errors
 from knevents.deploy import names, objects, rbac, refs, workload
 from knevents.deploy.options import RenderOptions
 
-__all__ = ["PUSH", "Rendered", "is_push", "render"]
+__all__ = ["PUSH", "Rendered", "is_push", "render", "supported"]
 
 PUSH = "push"
 PULL = "pull"
@@ -107,6 +113,33 @@ def entries(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]
     return out
 
 
+def supported(key: str) -> bool:
+    """Whether knevents runs event source type ``key``: asked of the source registry, never listed here."""
+    from knevents import sources
+
+    registry = getattr(sources, "TYPES", None)  # the descriptor registry (issue 11), else the module map
+    if registry is not None:
+        return registry.get(key) is not None
+    return key in sources.MODULES
+
+
+def _refuse_unsupported(name: str, found: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+    """An entry of a type knevents does not run would deploy a Service that never emits: refuse it."""
+    keys = sorted({key for key, _, _ in found if not supported(key)})
+    if keys:
+        raise errors.SpecError(
+            [
+                errors.Problem(
+                    f"EventSource {name}: event source type {key!r} is not supported by knevents; "
+                    "render refuses to deploy a function that would never emit its events",
+                    f"spec.{key}",
+                    unsupported=True,
+                )
+                for key in keys
+            ]
+        )
+
+
 def service_name(event_source: str) -> str:
     """The Knative Service name of an EventSource."""
     return names.dns_label(event_source, "eventsource")
@@ -120,6 +153,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     svc = service_name(name)
     bus = str(spec.get("eventBusName") or "default")
     found = entries(spec)
+    _refuse_unsupported(name, found)
     push = all(is_push(key, config) for key, _, config in found)
     scale = (
         {"autoscaling.knative.dev/min-scale": "0"}
