@@ -16,6 +16,7 @@ broker stops retrying; a temporary failure answers 5xx/429 so the broker retries
     │   ├── ParameterError                a trigger parameter could not be resolved
     │   ├── TriggerError                  a trigger failed for good (4xx, bad resource …)
     │   ├── SecretError                   a referenced secret is missing
+    │   ├── MissingExtraError             an optional client is not installed ("install knevents[aws]")
     │   └── EventTooLargeError            the event is larger than the bus accepts → 413
     └── TemporaryError                    retrying may help → 5xx / 429
         ├── StateUnavailableError         NATS / KV unreachable
@@ -39,6 +40,7 @@ __all__ = [
     "EventTooLargeError",
     "FilterError",
     "KneventsError",
+    "MissingExtraError",
     "NotSupportedError",
     "ParameterError",
     "PermanentError",
@@ -116,6 +118,43 @@ class TriggerError(PermanentError):
 
 class SecretError(PermanentError):
     """A referenced Secret or ConfigMap key is missing. The message names it, never its value."""
+
+
+class MissingExtraError(PermanentError):
+    """An event source or trigger needs an optional client library that is not installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"needs the optional package `{module}`: install knevents[{extra}] "
+            f"(pip install 'knevents[{extra}]')"
+        )
+
+
+_EXTRAS = {
+    "boto3": "aws",
+    "botocore": "aws",
+    "google": "gcp",
+    "kubernetes": "k8s",
+    "aiokafka": "kafka",
+    "aiormq": "amqp",
+    "paho": "mqtt",
+    "redis": "redis",
+    "grpc": "grpc",
+    "asyncssh": "sftp",
+    "azure": "azure",
+    "slack_sdk": "slack",
+    "jsonschema": "check",
+    "kubernetes_validate": "check",
+}
+"""Top-level module -> the pyproject extra that installs it."""
+
+
+def missing_extra(exc: ImportError) -> MissingExtraError | None:
+    """The :class:`MissingExtraError` for an import of an optional client that failed, else ``None``."""
+    top = (exc.name or "").split(".")[0]
+    return MissingExtraError(top, _EXTRAS[top]) if top in _EXTRAS else None
 
 
 class EventTooLargeError(PermanentError):

@@ -393,8 +393,14 @@ class SensorRuntime:
         started = time.perf_counter()
         try:
             # A resource kept outside the spec (configmap, file, url) is fetched first: Argo's step one.
-            base_resource = await triggers.fetch_resource(spec, ctx)
-            result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
+            try:
+                base_resource = await triggers.fetch_resource(spec, ctx)
+                result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
+            except ImportError as missing:  # an optional client is not installed: say which extra
+                translated = errors.missing_extra(missing)
+                if translated is None:
+                    raise
+                raise translated from missing
         except errors.KneventsError as exc:
             self.metrics.failed(trigger, time.perf_counter() - started)
             return await self._failed(spec, trigger, fired, ids, exc, acc, ctx)

@@ -341,6 +341,11 @@ class SourceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep the other sources and the process running
+                missing = _missing_extra(exc)
+                if missing is not None:  # an optional client is not installed: restarting cannot help
+                    source_obs.log_event(logging.ERROR, f"event source stopped: {missing}",
+                                         eventsource=self.name, event=entry.event_name)
+                    return
                 source_obs.log_event(
                     logging.ERROR,
                     "pull source stopped with an error; restarting",
@@ -372,3 +377,9 @@ def _payload_limit(source: Any) -> int | None:
 
 def _traceparent(request: web.Request) -> str | None:
     return common.traceparent(request.headers.get("traceparent") or request.headers.get("ce-traceparent"))
+
+
+def _missing_extra(exc: Exception) -> errors.MissingExtraError | None:
+    if isinstance(exc, errors.MissingExtraError):
+        return exc
+    return errors.missing_extra(exc) if isinstance(exc, ImportError) else None

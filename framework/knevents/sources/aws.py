@@ -161,6 +161,8 @@ def translate(exc: BaseException, what: str) -> errors.KneventsError:
     """A botocore/boto3 exception as a knevents error; ``what`` says which call failed."""
     if isinstance(exc, errors.KneventsError):
         return exc
+    if isinstance(exc, ImportError) and (missing := errors.missing_extra(exc)) is not None:
+        return missing  # boto3 is not installed: no retry can help
     import botocore.exceptions as bex
 
     if isinstance(exc, bex.ClientError):

@@ -138,6 +138,8 @@ class Poller:
                     for message in await self._receive():
                         await self._process(message, convert, publish)
                     failures = 0
+                except errors.MissingExtraError:
+                    raise  # boto3 is not installed: the runtime says so once and stops this source
                 except errors.KneventsError as exc:
                     failures += 1
                     if isinstance(exc, errors.PermanentError):
