@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from knevents import bus, events, web
 from knevents.local import console as console_mod
 from knevents.local import dispatcher, streams
@@ -111,10 +112,10 @@ def _key(record: cs.Record) -> int:
     return int(body["n"])
 
 
-async def _send_all(url: str, tally: Tally) -> None:
+async def _send_all(url: str, tally: Tally, count: int = EVENTS) -> None:
     """POST ``{"n": i}`` for every key, resending (a new delivery) on 5xx or a connection error."""
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(EVENTS):
+    for n in range(count):
         queue.put_nowait(n)
     limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
 
@@ -273,3 +274,87 @@ def test_sigkilled_replicas_and_a_nats_restart_lose_nothing(nats_server: NatsSer
     assert (pending, unacked) == (0, 0), f"consumer not drained: {pending} pending, {unacked} unacked"
     assert not dead, f"events were dead-lettered: {dead}"
     assert duplicates <= bound, f"{duplicates} redelivery duplicates, above the bound {bound}"
+
+
+# --- knevents run: nats-server SIGKILLed alone, near-limit bodies in the stream of requests -------------------
+
+RUNNER_EVENTS = 1500
+NATS_KILLS_AT = (300, 900)
+"""Keys seen at the sink before each SIGKILL of the runner's nats-server (the runner restarts it)."""
+NEAR_LIMIT = 1_048_176
+"""Bytes of body under the webhook's 1 MiB limit that, with headers, are over NATS' max_payload."""
+
+
+def _nats_pid(state_dir: Path) -> int:
+    return int((state_dir / "jetstream" / "nats-server.pid").read_text().strip())
+
+
+async def _kill_nats(sink: cs.Sink, state_dir: Path, tally: Tally) -> None:
+    import os
+    import signal
+
+    for threshold in NATS_KILLS_AT:
+        while len({_key(r) for r in sink.poll()}) < threshold:
+            await asyncio.sleep(0.05)
+        os.kill(_nats_pid(state_dir), signal.SIGKILL)
+        tally.nats_restarts += 1
+
+
+async def _near_limit(url: str, stop: asyncio.Event, answers: Counter[int]) -> None:
+    """Near-limit bodies all along the run: each is refused (413, or 503 while NATS restarts), nothing breaks."""
+    body = b'{"big": "' + b"x" * (NEAR_LIMIT - 11) + b'"}'
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        while not stop.is_set():
+            response = await client.post(url, content=body, headers={"content-type": "application/json"})
+            answers[response.status_code] += 1
+            await asyncio.sleep(0.1)
+
+
+async def _run_runner(tmp: Path, fault: str) -> tuple[Tally, list[cs.Record], Counter[int], Any]:
+    from tests.e2e import harness
+
+    with cs.sink_server(tmp) as sink:
+        port = cs.free_port()
+        folder = tmp / "m"
+        folder.mkdir()
+        (folder / "source.yaml").write_text(SOURCE.replace('"12000"', f'"{port}"'))
+        (folder / "sensor.yaml").write_text(SENSOR.replace("SINK_URL", sink.url))
+        runner = harness.RunnerProcess([folder], tmp / "state", harness.knevents_env(tmp),
+                                       ["--max-deliveries", "1000", "--retry-backoff", "0.05"]).start()
+        tally, answers, stop = Tally(), Counter[int](), asyncio.Event()
+        url = f"http://127.0.0.1:{port}/load"
+        try:
+            side = (_kill_nats(sink, runner.state_dir, tally) if fault == "kill-nats"
+                    else _near_limit(url, stop, answers))
+            chaos = asyncio.create_task(side)
+            await asyncio.wait_for(_send_all(url, tally, RUNNER_EVENTS), DEADLINE)
+            deadline = time.monotonic() + DEADLINE
+            while len({_key(r) for r in sink.poll()}) < RUNNER_EVENTS and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            stop.set()
+            await asyncio.wait_for(chaos, DEADLINE)
+            status = harness.cli(["status", "--state-dir", str(runner.state_dir), "--output", "json"],
+                                 runner.env, tmp)
+            assert status.returncode == 0, status.stderr
+            assert runner.stop() == 0
+            restarts = runner.matching(lambda r: "restarting it on port" in str(r.get("msg", "")))
+            return tally, sink.poll(), answers, (json.loads(status.stdout), len(restarts))
+        finally:
+            runner.kill()
+
+
+@pytest.mark.parametrize("fault", ["kill-nats", "near-limit-bodies"])
+def test_runner_loses_nothing_when_nats_is_killed_or_near_limit_bodies_arrive(tmp_path: Path, fault: str) -> None:
+    tally, records, answers, (status, restarts) = asyncio.run(_run_runner(tmp_path, fault))
+    keys = {_key(r) for r in records if isinstance(r.body, dict) and "n" in r.body}
+    print(f"\nrunner chaos ({fault}): {RUNNER_EVENTS} events, {tally.nats_restarts} nats kills, "
+          f"{tally.resends} webhook resends ({dict(tally.rejected)}), near-limit answers {dict(answers)}")
+    missing = set(range(RUNNER_EVENTS)) - keys
+    assert not missing, f"{len(missing)} acknowledged keys never reached the sink, e.g. {sorted(missing)[:10]}"
+    assert all(s["dead_letters"] == 0 for s in status["sensors"]), status["sensors"]
+    if fault == "kill-nats":
+        assert tally.nats_restarts == len(NATS_KILLS_AT)
+        assert restarts == len(NATS_KILLS_AT), "one log line per restart"
+    else:
+        assert answers[413] > 0 and set(answers) <= {413, 503}, answers
+        assert not tally.rejected, f"small requests were refused while near-limit bodies arrived: {tally.rejected}"
