@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.argo_grpc",
     "tests.fixtures.smtp",
     "tests.fixtures.azurite",
+    "tests.fixtures.sshd",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
     "tests.fixtures.mosquitto",

@@ -84,7 +84,6 @@ _SOURCES = {
     "hdfs": "hdfs",
     "nsq": "nsq",
     "pulsar": "pulsar",
-    "sftp": "sftp",
 }
 UNSUPPORTED: dict[str, list[str]] = {
     **{
