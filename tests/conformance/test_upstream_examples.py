@@ -97,9 +97,6 @@ UNSUPPORTED: dict[str, list[str]] = {
     "sensors/azure-service-bus-sensor.yaml": [
         "spec.triggers[0].template.azureServiceBus: trigger kind `azureServiceBus` is not supported"
     ],
-    "sensors/custom-trigger.yaml": [
-        "spec.triggers[0].template.custom: trigger kind `custom` is not supported"
-    ],
     "tutorials/03-trigger-sources/sensor-git.yaml": [
         "spec.triggers[0].template.k8s.source.git: reading the k8s resource from `source.git` is not supported"
     ],

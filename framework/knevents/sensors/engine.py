@@ -35,6 +35,9 @@ __all__ = ["Advance", "DependencyResult", "Resolved", "SensorEngine", "TriggerSt
 
 RESOURCE_KINDS = ("k8s", "argoWorkflow")
 """Trigger kinds whose template-level parameters apply to a Kubernetes resource."""
+FETCHED_RESOURCE_KINDS = ("custom",)
+"""Trigger kinds whose own ``parameters`` apply to a resource their executor fetches at run time (Argo's custom
+trigger applies them to what its server's FetchResource answered): the engine leaves them to the executor."""
 _NOT_KINDS = frozenset({"name", "conditions", "conditionsReset"})
 
 
@@ -424,7 +427,7 @@ class SensorEngine:
             if kind in RESOURCE_KINDS:
                 resource = self._resource(kind_obj, base_resource, kind_params, fired)
             else:
-                if kind_params and kind_obj is not None:
+                if kind_params and kind_obj is not None and kind not in FETCHED_RESOURCE_KINDS:
                     kind_obj = self._apply_to_model(kind_obj, kind_params, fired)
                     template = template.model_copy(update={_field_of(template, kind): kind_obj})
                     spec = spec.model_copy(update={"template": template})
