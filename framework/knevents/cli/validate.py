@@ -120,7 +120,7 @@ def _print_text(manifests: Any, out: TextIO, *, quiet: bool) -> None:
         f"{len(_warnings(manifests))} warning{'s' if len(_warnings(manifests)) != 1 else ''}",
         f"{len(manifests.unsupported)} not supported",
     ]
-    if not manifests.checked:
+    if not manifests.checked and not manifests.problems:
         out.write(f"no manifest: {', '.join(parts[:2])} (no EventSource, Sensor or EventBus found)\n")
         return
     verdict = "invalid" if manifests.problems else "valid"

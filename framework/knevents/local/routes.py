@@ -12,6 +12,7 @@ from typing import Any
 
 from knevents import web
 from knevents.local import httpserve
+from knevents.runtime import source as source_runtime
 
 __all__ = ["event_of_route", "router", "spec_entries", "ssl_of", "type_of"]
 
@@ -33,8 +34,11 @@ def router(port: int, routes: list[tuple[str | None, str, Any]]) -> httpserve.Ha
                 return response
             allowed.append(method.upper())
         if allowed:
-            return web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(set(allowed)))})
-        return web.text_response(404, f"no event source listens on {request.path} at port {port}\n")
+            refused = web.Response(405, b"method not allowed\n", {"allow": ", ".join(sorted(set(allowed)))})
+        else:
+            refused = web.text_response(404, f"no event source listens on {request.path} at port {port}\n")
+        source_runtime.log_rejected(request, refused, port=port)
+        return refused
 
     return route
 

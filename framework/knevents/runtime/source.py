@@ -34,7 +34,7 @@ from knevents.settings import Settings
 from knevents.sources import base, common
 from knevents.sources import filter as source_filter
 
-__all__ = ["SourceRuntime"]
+__all__ = ["SourceRuntime", "log_rejected"]
 
 _RESTART_DELAY = 1.0
 """Seconds before a pull source whose loop crashed is started again."""
@@ -197,7 +197,13 @@ class SourceRuntime:
         return web.text_response(404, f"no event listens on {request.path}\n")
 
     async def handle(self, request: web.Request, port: int | None = None) -> web.Response:
-        """Answer one HTTP request (Knative's contract: 2xx done, 5xx retry, 4xx refused)."""
+        """Answer one HTTP request (Knative's contract: 2xx done, 5xx retry, 4xx refused); a refusal is logged."""
+        response = await self._answer(request, port)
+        if 400 <= response.status < 500:
+            log_rejected(request, response, eventsource=self.name)
+        return response
+
+    async def _answer(self, request: web.Request, port: int | None) -> web.Response:
         path = _norm(request.path)
         if path == "/health":
             return self.health()
@@ -383,3 +389,15 @@ def _missing_extra(exc: Exception) -> errors.MissingExtraError | None:
     if isinstance(exc, errors.MissingExtraError):
         return exc
     return errors.missing_extra(exc) if isinstance(exc, ImportError) else None
+
+
+def log_rejected(request: web.Request, response: web.Response, **fields: Any) -> None:
+    """One warning per refused request: method, path, status and our own answer (never the caller's body)."""
+    answer = response.body[:200].decode(errors="replace").strip().splitlines()
+    source_obs.log_event(
+        logging.WARNING,
+        f"request rejected: {request.method.upper()} {request.path} -> {response.status}",
+        status=response.status,
+        reason=answer[0] if answer else None,
+        **fields,
+    )

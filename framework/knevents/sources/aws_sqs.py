@@ -120,9 +120,9 @@ class Poller:
             produced = convert(message)
         except errors.EventError as exc:
             if self._config.keep_malformed:
-                log.error("%s: %s; left in the queue for its dead-letter queue", self._what, exc)
+                log.error("%s; left in the queue for its dead-letter queue", self._said(exc))
                 return
-            log.error("%s: %s; message deleted", self._what, exc)
+            log.error("%s; message deleted", self._said(exc))
             await self._delete(message)
             return
         for event in produced:
@@ -145,10 +145,15 @@ class Poller:
                     if isinstance(exc, errors.PermanentError):
                         self._close()
                     delay = min(MAX_BACKOFF, 2.0 ** min(failures, 6) / 2)
-                    log.error("%s: %s (retrying in %.1fs)", self._what, exc, delay)
+                    log.error("%s (retrying in %.1fs)", self._said(exc), delay)
                     await _sleep_or_stop(stop, delay)
         finally:
             self._close()
+
+    def _said(self, exc: Exception) -> str:
+        """The error prefixed with which source it is about, once (the AWS calls' errors already say it)."""
+        text = str(exc)
+        return text if text.startswith(self._what) else f"{self._what}: {text}"
 
     def _close(self) -> None:
         client, self._client, self._queue_url = self._client, None, None

@@ -69,7 +69,9 @@ class HookConfig:
         """Read a ``WebhookContext``-shaped model; SpecError names the field."""
         if hook is None:
             raise errors.SpecError(f"{where} is required")
-        max_payload = hook.max_payload_size if hook.max_payload_size is not None else common.DEFAULT_MAX_PAYLOAD
+        max_payload = (
+            hook.max_payload_size if hook.max_payload_size is not None else common.DEFAULT_MAX_PAYLOAD
+        )
         if max_payload <= 0:
             raise errors.SpecError(f"{where}.maxPayloadSize must be positive, got {max_payload}")
         if (hook.server_cert_secret is None) != (hook.server_key_secret is None):
@@ -124,11 +126,15 @@ def request_body(request: web.Request) -> str | web.Response:
     text = common.json_text(request.body)
     if text is None:
         what = "empty" if not request.body.strip() else "not valid JSON"
-        return web.text_response(400, f"request body is {what}; send JSON, a form, or use GET\n")
+        return web.text_response(
+            400, f"request body is {what}; send JSON or a form (application/x-www-form-urlencoded)\n"
+        )
     return text
 
 
-def event_data(header: dict[str, list[str]], body: str, metadata: dict[str, str] | None, *, plural: bool) -> bytes:
+def event_data(
+    header: dict[str, list[str]], body: str, metadata: dict[str, str] | None, *, plural: bool
+) -> bytes:
     """``{"header"|"headers": …, "body": …, "metadata"?: …}`` with the body spliced in as sent."""
     key = "headers" if plural else "header"
     parts = [f'{{"{key}":', json.dumps(header, separators=(",", ":"), ensure_ascii=False), ',"body":', body]
@@ -152,7 +158,9 @@ def ssl_context(secrets: Any, cert: Any, key: Any) -> ssl.SSLContext:
         try:
             context.load_cert_chain(cert_path, key_path)
         except ssl.SSLError as exc:
-            raise errors.SecretError(f"serverCertSecret/serverKeySecret are not a usable PEM pair: {exc.reason}") from None
+            raise errors.SecretError(
+                f"serverCertSecret/serverKeySecret are not a usable PEM pair: {exc.reason}"
+            ) from None
     return context
 
 
@@ -190,7 +198,9 @@ class WebhookSource:
         source = self._ctx.event_source_name
         ce_id, ce_source = request.headers.get("ce-id"), request.headers.get("ce-source")
         event_id = derived_id(source, self.event_name, ce_source, ce_id) if ce_id and ce_source else None
-        return events.new_event(id=event_id, source=source, subject=self.event_name, type="webhook", data=data)
+        return events.new_event(
+            id=event_id, source=source, subject=self.event_name, type="webhook", data=data
+        )
 
 
 def create(event_name: str, config: models.WebhookEventSource, ctx: base.SourceContext) -> base.Source:
@@ -201,7 +211,9 @@ def create(event_name: str, config: models.WebhookEventSource, ctx: base.SourceC
 Found = Iterator[tuple[str, str]]
 
 
-def check_route(endpoint: str | None, port: str | None, method: str | None, path: str, *, required: bool) -> Found:
+def check_route(
+    endpoint: str | None, port: str | None, method: str | None, path: str, *, required: bool
+) -> Found:
     """An endpoint starting with ``/``, a port number and an HTTP method (endpoint and port needed if ``required``)."""
     if not endpoint:
         if required:

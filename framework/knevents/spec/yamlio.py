@@ -107,6 +107,17 @@ def _describe(exc: yaml.YAMLError) -> tuple[str, int | None, int | None]:
     return f"malformed YAML: {exc}", None, None
 
 
+def _tab_at(text: str, line: int | None, column: int | None) -> bool:
+    """Whether the (1-based) position PyYAML stopped at holds a tab, or only tabs and spaces lead to it."""
+    if line is None or column is None:
+        return False
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return False
+    row = lines[line - 1]
+    return "\t" in row[:column] and not row[: column - 1].strip(" \t")
+
+
 def documents(text: str) -> Iterator[Document | YamlProblem]:
     """Every document of ``text`` in order; a :class:`YamlProblem` ends the stream at the first bad one."""
     loader = _Loader(text)
@@ -127,6 +138,8 @@ def documents(text: str) -> Iterator[Document | YamlProblem]:
             yield Document(index=index, content=content, line=line, node=node)
     except yaml.YAMLError as exc:
         message, line, column = _describe(exc)
+        if _tab_at(text, line, column):
+            message = "malformed YAML: a tab character; YAML indents with spaces only (replace the tabs)"
         yield YamlProblem(index=current, message=message, line=line, column=column)
     finally:
         loader.dispose()
