@@ -120,7 +120,7 @@ def supported(key: str) -> bool:
     registry = getattr(sources, "TYPES", None)  # the descriptor registry (issue 11), else the module map
     if registry is not None:
         return registry.get(key) is not None
-    return key in sources.MODULES
+    return key in getattr(sources, "MODULES", ())
 
 
 def _refuse_unsupported(name: str, found: list[tuple[str, str, Mapping[str, Any]]]) -> None:
