@@ -275,12 +275,22 @@ def _check(config: models.AMQPEventSource, path: str) -> Iterator[tuple[str, str
         yield f"{path}.exchangeType", "an amqp event source needs `exchangeType`"
 
 
+def _knative(config: models.AMQPEventSource) -> base.Knative:
+    """Replicas may share a named, non-exclusive queue (RabbitMQ hands each message to one consumer).
+
+    Argo's default queue is server-named and exclusive: every replica would declare its own queue, bound to the
+    same exchange, and get every message, so that needs exactly one replica.
+    """
+    queue, consume = config.queue_declare, config.consume
+    shared = queue is not None and bool(queue.name) and not queue.exclusive and not (consume and consume.exclusive)
+    return base.Knative.CONSUMER_GROUP if shared else base.Knative.ONE_REPLICA
+
+
 SOURCE = base.SourceType(
     key="amqp",
     model=models.AMQPEventSource,
     factory=create,
-    # Argo's default queue is server-named and exclusive: a second replica would get every message too
-    knative=base.always(base.Knative.ONE_REPLICA),
+    knative=_knative,
     check=_check,
     data='{"contentType", "contentEncoding", "deliveryMode", "priority", "correlationId", "replyTo", "expiration", '
     '"messageId", "timestamp", "type", "appId", "exchange", "routingKey", "headers", "body", "metadata"?}',

@@ -156,6 +156,10 @@ async def _publish(url: str, context: Any, message: _Message) -> None:
 
 
 def _check(amqp: models.AMQPTrigger, ctx: base.CheckContext) -> Iterator[tuple[str, str]]:
+    if bool(amqp.url) == (amqp.url_secret is not None):
+        yield ctx.path, "an amqp trigger needs exactly one of `url` and `urlSecret`"
+    elif amqp.url and not str(amqp.url).strip().startswith(("amqp://", "amqps://")):
+        yield f"{ctx.path}.url", "the url must be amqp://… or amqps://…"
     yield from sensor_rules.check_parameters(amqp.parameters, f"{ctx.path}.parameters", ctx.dependencies)
     yield from sensor_rules.check_parameters(amqp.payload, f"{ctx.path}.payload", ctx.dependencies)
 

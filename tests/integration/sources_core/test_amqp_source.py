@@ -128,6 +128,17 @@ async def test_data_is_argos_amqp_event_data(rabbitmq: RabbitMQ) -> None:
     assert await _queue_depth(rabbitmq.url, queue) == 0
 
 
+def test_replicas_only_when_they_share_a_named_queue() -> None:
+    def knative(entry: dict[str, Any]) -> Any:
+        return amqp.SOURCE.knative(amqp.SOURCE.model.model_validate(entry))
+
+    base_entry = {"url": "amqp://h/", "exchangeName": "x", "exchangeType": "fanout", "routingKey": "k"}
+    assert knative(base_entry).name == "ONE_REPLICA"  # Argo's default: a server-named exclusive queue each
+    shared = {**base_entry, "queueDeclare": {"name": "work", "durable": True, "exclusive": False}}
+    assert knative(shared).name == "CONSUMER_GROUP"  # RabbitMQ gives each message to one consumer
+    assert knative({**shared, "consume": {"exclusive": True}}).name == "ONE_REPLICA"
+
+
 async def test_ack_only_after_the_bus_accepted(rabbitmq: RabbitMQ) -> None:
     exchange, queue = _names()
     spec = {"amqp": {"e": _entry(rabbitmq.url, exchange, queue, connectionBackoff={"duration": "50ms"})}}

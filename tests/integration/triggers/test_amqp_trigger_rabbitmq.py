@@ -15,7 +15,7 @@ from typing import Any
 import aiormq
 import pytest
 import yaml
-from knevents import errors, events, spec, triggers
+from knevents import errors, events, spec, triggers, validation
 from knevents.secrets import env_name
 from knevents.sensors import engine
 from knevents.triggers import base
@@ -160,3 +160,17 @@ async def test_bad_spec_is_permanent_and_dry_run_does_not_connect() -> None:
     dry = support.resolved(_template(f"amqp://u:p4ss@127.0.0.1:{free_port()}/"), payload=b"{}")
     result = await triggers.fire(dry, support.context(dry_run=True))
     assert result.detail.startswith("dry run: would publish to AMQP amqp://127.0.0.1:") and "p4ss" not in result.detail
+
+
+def test_validate_checks_the_url_and_the_parameters() -> None:
+    good = SENSOR.replace("EXCHANGE", "orders")
+    assert validation.load_text(good).problems == []
+    both = good.replace("urlSecret: {name: rabbit, key: url}", "urlSecret: {name: rabbit, key: url}\n          url: amqp://h/")
+    http = good.replace("urlSecret: {name: rabbit, key: url}", "url: http://h/")
+    ghost = good.replace("dependencyName: order, dataKey: body.id", "dependencyName: nobody, dataKey: body.id")
+    found = {name: [f"{p.path}: {p.message}" for p in validation.load_text(text).problems]
+             for name, text in (("both", both), ("http", http), ("ghost", ghost))}
+    assert found["both"] == [
+        "spec.triggers[0].template.amqp: an amqp trigger needs exactly one of `url` and `urlSecret` (line 13)"]
+    assert found["http"] == ["spec.triggers[0].template.amqp.url: the url must be amqp://… or amqps://… (line 14)"]
+    assert len(found["ghost"]) == 1 and "nobody" in found["ghost"][0]
