@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.azurite",
     "tests.fixtures.sshd",
+    "tests.fixtures.openwhisk_api",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
     "tests.fixtures.mosquitto",
