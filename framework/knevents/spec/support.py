@@ -24,7 +24,9 @@ __all__ = [
     "SUPPORTED_ARTIFACT_LOCATIONS",
     "SUPPORTED_BUS_TYPES",
     "TRIGGER_TEMPLATE_FIELDS",
+    "UNSUPPORTED_REASONS",
     "note",
+    "reason",
     "resource_kinds",
     "source_types",
     "trigger_kinds",
@@ -93,6 +95,29 @@ def unsupported_locations(trigger: models.Trigger, path: str) -> Iterator[errors
                 )
     if trigger.dlq_trigger is not None:
         yield from unsupported_locations(trigger.dlq_trigger, f"{path}.dlqTrigger")
+
+
+_NO_SERVER = "; a type never run against its server is not shipped"
+UNSUPPORTED_REASONS: dict[str, str] = {
+    "azureEventsHub": "Azure Event Hubs has no emulator installable on the machines knevents is tested on"
+    + _NO_SERVER,
+    "azureEventHubs": "Azure Event Hubs has no emulator installable on the machines knevents is tested on"
+    + _NO_SERVER,
+    "azureServiceBus": "Azure Service Bus has no emulator installable on the machines knevents is tested on"
+    + _NO_SERVER,
+    "pulsar": "no Apache Pulsar server can be installed on the machines knevents is tested on" + _NO_SERVER,
+    "nsq": "no nsqd can be installed on the machines knevents is tested on" + _NO_SERVER,
+    "emitter": "no Emitter broker can be installed on the machines knevents is tested on" + _NO_SERVER,
+    "hdfs": "no HDFS (Hadoop) cluster can be installed on the machines knevents is tested on" + _NO_SERVER,
+    "mns": "Alibaba Cloud MNS is a hosted service without an emulator" + _NO_SERVER,
+}
+"""Why knevents does not run an Argo event source type or trigger kind (spec key -> reason), for the notes."""
+
+
+def reason(key: str) -> str:
+    """``": <why>"`` for a key knevents deliberately does not run, else ``""``."""
+    why = UNSUPPORTED_REASONS.get(key)
+    return f": {why}" if why else ""
 
 
 def note(message: str, path: str) -> errors.Problem:

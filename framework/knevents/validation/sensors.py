@@ -74,7 +74,8 @@ def notes(sensor: models.Sensor) -> Iterator[errors.Problem]:
         for key in support.trigger_kinds(trigger.template):
             if triggers.find(key) is None:
                 yield support.note(
-                    f"trigger kind `{key}` is not supported by knevents", f"{path}.template.{key}"
+                    f"trigger kind `{key}` is not supported by knevents{support.reason(key)}",
+                    f"{path}.template.{key}",
                 )
     for index, trigger in enumerate(sensor.spec.triggers):
         yield from support.unsupported_locations(trigger, f"spec.triggers[{index}]")

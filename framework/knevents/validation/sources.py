@@ -82,4 +82,5 @@ def notes(source: models.EventSource) -> Iterator[errors.Problem]:
     """Notes for the event source types of ``source`` that knevents does not run."""
     for key, _ in support.source_types(source.spec):
         if sources.TYPES.get(key) is None:
-            yield support.note(f"event source type `{key}` is not supported by knevents", f"spec.{key}")
+            yield support.note(f"event source type `{key}` is not supported by knevents{support.reason(key)}",
+                               f"spec.{key}")
