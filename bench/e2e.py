@@ -227,14 +227,16 @@ def _nats_pid(state_dir: Path) -> int | None:
     return None
 
 
-def _start_runner(workdir: Path, port: int, sink: Sink, ui_port: int | None = None) -> subprocess.Popen[bytes]:
+def _start_runner(workdir: Path, port: int, sink: Sink, ui_port: int | None = None,
+                  workers: int = 1) -> subprocess.Popen[bytes]:
     (workdir / "bench.yaml").write_text(SOURCE.format(port=port) + "---\n" + SENSOR.format(sink=f"http://127.0.0.1:{sink.port}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KNEVENTS_"))}
     log = (workdir / "runner.log").open("wb")
     ui = ["--ui-port", str(ui_port)] if ui_port else ["--no-ui"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "knevents", "run", str(workdir / "bench.yaml"), "--state-dir", str(workdir / "state"),
-         "--log-level", "error", *ui], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+         "--log-level", "error", "--workers", str(workers), *ui], env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=workdir)
     common.wait_port(port, timeout=30)
     if ui_port:
         common.wait_port(ui_port, timeout=30)
@@ -278,6 +280,39 @@ def _cpu_per_event(port: int, sink: Sink, pids: list[int], count: int, rate: flo
     seqs, _ = batch(count, 16, rate)
     sink.wait(seqs, 120)
     return [(_cpu_seconds(p) - b) / count * 1000 for p, b in zip(pids, before, strict=True)]
+
+
+_NEXT_SEQ = [10_000_000]
+"""Sequence numbers of runs after the first (kept apart so a late arrival cannot be taken for a new one)."""
+
+
+def _batch_for(port: int) -> Any:
+    """``batch(count, concurrency, rate)`` posting to ``port`` with fresh sequence numbers."""
+
+    def send(count: int, concurrency: int, rate: float | None) -> tuple[range, dict[int, float]]:
+        seqs = range(_NEXT_SEQ[0], _NEXT_SEQ[0] + count)
+        _NEXT_SEQ[0] += count
+        sent: dict[int, float] = {}
+        asyncio.run(_send(port, seqs, concurrency, rate, sent))
+        return seqs, sent
+
+    return send
+
+
+def _max_rate_with_workers(workdir: Path, sink: Sink, count: int, events: int, batch_for: Any) -> float:
+    """Closed-loop events/s of a runner started with ``--workers count``."""
+    folder = workdir / "workers"
+    folder.mkdir()
+    port = common.free_port()
+    runner = _start_runner(folder, port, sink, workers=count)
+    try:
+        batch = batch_for(port)
+        sink.wait(batch(200, 8, None)[0], 60)
+        start = time.monotonic()
+        seqs, _ = batch(events, 32, None)
+        return events / (sink.wait(seqs, 120) - start)
+    finally:
+        _stop(runner)
 
 
 def _ui_overhead(workdir: Path, sink: Sink, count: int, rounds: int, batch_for: Any) -> tuple[float, float]:
@@ -372,20 +407,12 @@ def main() -> int:
             _stop(runner)
         ui_off = ui_on = None
         try:
+            cores = os.cpu_count() or 1
+            workers_rate = _max_rate_with_workers(workdir, sink, cores, max_events, _batch_for)
+            print(f"max with --workers {cores}: {workers_rate:.0f} events/s end to end "
+                  f"({workers_rate / max_rate:.2f}x one worker)")
             if args.ui:
-
-                def batch_for(ui_port_target: int) -> Any:
-                    def send(count: int, concurrency: int, rate: float | None) -> tuple[range, dict[int, float]]:
-                        nonlocal next_seq
-                        seqs = range(next_seq, next_seq + count)
-                        next_seq += count
-                        sent: dict[int, float] = {}
-                        asyncio.run(_send(ui_port_target, seqs, concurrency, rate, sent))
-                        return seqs, sent
-                    return send
-
-                ui_off, ui_on = _ui_overhead(workdir, sink, 1200 if args.quick else 3000, 3,
-                                             batch_for)
+                ui_off, ui_on = _ui_overhead(workdir, sink, 1200 if args.quick else 3000, 3, _batch_for)
                 print(f"web UI (one page following live) at 200 events/s: runner {ui_off:.3f} -> {ui_on:.3f} ms "
                       f"CPU per event ({(ui_on / ui_off - 1) * 100:+.1f} %), median of interleaved runs")
         finally:
@@ -393,6 +420,7 @@ def main() -> int:
     result = {"bench": "e2e", "noop_rps": round(noop_rps, 1), "max_events_per_s": round(max_rate, 1),
               "p50_ms_at_200": round(latency[200][0], 2), "p99_ms_at_200": round(latency[200][1], 2),
               "runner_cpu_ms_per_event": round(runner_cpu_300, 3),
+              "max_events_per_s_workers": round(workers_rate, 1), "workers": os.cpu_count(),
               "nats_cpu_ms_per_event": round(nats_cpu_300, 3) if nats_cpu_300 is not None else None}
     if ui_off is not None and ui_on is not None:
         result.update({"ui_off_cpu_ms_per_event": round(ui_off, 3), "ui_on_cpu_ms_per_event": round(ui_on, 3),

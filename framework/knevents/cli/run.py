@@ -60,6 +60,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--ui-token", default=os.environ.get("KNEVENTS_UI_TOKEN"),
                         help="bearer token the UI asks for (env KNEVENTS_UI_TOKEN; needed beyond loopback)")
     parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes serving the runner (env KNEVENTS_WORKERS; default: one per core beyond the "
+                             "first, 1 on two cores)")
+    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-hooks", action="store_true",
                         help="do not create provider webhooks (github, gitlab, bitbucket, …) at start")
     parser.set_defaults(handler=run)
@@ -91,12 +95,17 @@ def run(args: argparse.Namespace) -> int:
     if not manifests.event_sources and not manifests.sensors:
         console.emit("error", f"no EventSource or Sensor found in {' '.join(args.paths)}")
         return 1
+    count = _workers(args)
+    if count < 1:
+        console.emit("error", "--workers must be at least 1")
+        return 2
     options = runner.RunOptions(
         paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
         bus=args.bus, host=args.host, default_port=args.default_port, hooks=not args.no_hooks,
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port, workers=count, worker_index=args.worker_index,
+        worker_flags=_worker_flags(args),
         policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff,
-                                         concurrency=args.concurrency),
+                                         concurrency=args.concurrency, workers=count),
     )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
@@ -104,6 +113,24 @@ def run(args: argparse.Namespace) -> int:
     except errors.KneventsError as exc:
         console.emit("error", str(exc))
         return 1
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from knevents.local import workers
+
+    if args.workers is not None:
+        return int(args.workers)
+    env = os.environ.get("KNEVENTS_WORKERS")
+    return int(env) if env and env.isdigit() else workers.default_count()
+
+
+def _worker_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """The flags worker i is started with: the runner's delivery and output settings; no UI, hooks or metrics."""
+    flags = ["--state-dir", str(args.state_dir), "--log-format", args.log_format, "--log-level", args.log_level,
+             "--max-deliveries", str(args.max_deliveries), "--retry-backoff", str(args.retry_backoff),
+             "--concurrency", str(args.concurrency), "--host", args.host, "--default-port", str(args.default_port),
+             "--workers", str(_workers(args)), "--no-ui", "--no-hooks", "--metrics-port", "0"]
+    return (*flags, "--dry-run") if args.dry_run else tuple(flags)
 
 
 def _loop_factory() -> Any:
@@ -118,7 +145,7 @@ def _loop_factory() -> Any:
 
 
 def _ui_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.no_ui:
+    if args.no_ui or args.worker_index:
         return None
     return {"port": args.ui_port, "host": args.ui_host, "token": args.ui_token}
 

@@ -72,6 +72,8 @@ class DeliveryPolicy:
     concurrency: int = 16
     """Events handled at once per sensor; state updates are compare-and-set, so order is not needed. 16 keeps
     an HTTP trigger's connection pool small (httpcore scans its pool on every request) while hiding latency."""
+    workers: int = 1
+    """Processes pulling from the same consumer (``run --workers``): the consumer's unacked budget scales with it."""
 
 
 def consumer_name(sensor: str) -> str:
@@ -119,7 +121,8 @@ class Dispatcher:
             deliver_policy=api.DeliverPolicy.NEW,
             max_deliver=-1,
             ack_wait=self.policy.ack_wait,
-            max_ack_pending=self.policy.concurrency * 4,
+            # room for every worker's delivery slots (`run --workers`), with the same headroom per worker as one had
+            max_ack_pending=self.policy.concurrency * 4 * max(1, self.policy.workers),
             filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
         )

@@ -102,14 +102,19 @@ def asgi_app(handler: Handler, log: logging.Logger | None = None,
     return app
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``; :class:`errors.KneventsError` naming the port when taken."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port``; :class:`errors.KneventsError` naming the port when taken.
+
+    ``reuse_port``: several processes (``run --workers``) listen on the port and the kernel spreads connections.
+    """
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the listening
     # socket says TCP. Without it uvicorn's separate head and body writes meet Nagle's algorithm and
     # the client's delayed ACK: ~40 ms per keep-alive request instead of ~0.1 ms.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

@@ -36,6 +36,7 @@ from knevents.local import (
     routes,
     runnerfile,
     streams,
+    workers,
 )
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
@@ -61,6 +62,17 @@ class RunOptions:
     """Apply provider webhooks at start (``--no-hooks`` turns it off); see :mod:`knevents.local.hookrun`."""
     metrics_port: int = 7777
     """Port of ``/metrics`` for the whole runner (Argo's metrics port); 0 serves none."""
+    workers: int = 1
+    """Processes serving this runner (:mod:`knevents.local.workers`); worker 0 starts the others."""
+    worker_index: int = 0
+    """0 for the runner itself; 1..N-1 for a worker it started (then ``nats_url`` is the runner's, stripped)."""
+    worker_flags: tuple[str, ...] = ()
+    """The command-line flags a worker is started with (the runner's own, minus what only worker 0 does)."""
+
+    @property
+    def is_worker(self) -> bool:
+        """A process started by the runner, not the runner itself."""
+        return self.worker_index > 0
 
 
 def kubeconfig_in_use(settings: Settings, home: Path | None = None) -> str | None:
@@ -121,6 +133,7 @@ class Runner:
         self._sensors_info: list[runnerfile.SensorInfo] = []
         self._hooks: Any = None
         self._lock_fd: int | None = None
+        self._pool: workers.WorkerPool | None = None
         self._metrics_url: str | None = None
 
     # --- configuration -------------------------------------------------------------
@@ -155,6 +168,9 @@ class Runner:
     async def start(self) -> None:
         """Start nats-server (unless --nats-url), the bus, the sensors' consumers, then the sources."""
         self.check()
+        if self.options.is_worker:
+            await self._start_worker()
+            return
         if self._lock_fd is None:  # refuse before touching the nats-server or store of a running runner
             self._lock_fd = runnerfile.lock(self.options.state_dir)
         url = await self._start_nats()
@@ -183,6 +199,36 @@ class Runner:
         await self._start_metrics()
         self._write_runner_file(running=True)
         self._banner()
+        if self.options.workers > 1:
+            self._start_pool()
+
+    async def _start_worker(self) -> None:
+        """Worker i: the runner's NATS (its credentials from the state dir), its consumers and webhook ports."""
+        from knevents.bus import jetstream
+
+        url = natsauth.client_url(self.options.state_dir, self.options.nats_url or "")
+        self.settings = dataclasses.replace(
+            self.settings,
+            nats=dataclasses.replace(self.settings.nats, url=url),
+            bus=dataclasses.replace(self.settings.bus, bus_name=self.bus_name, sink=None),
+        )
+        self.nc = await jetstream.connect(self.settings.nats)
+        js = self.nc.jetstream()
+        await self._start_sensors(js)
+        await self._start_sources(js)
+        self._tasks.append(asyncio.create_task(workers.watch_parent(self.stop_event, os.getppid()),
+                                               name="parent-watch"))
+        self.console.emit("info", f"worker {self.options.worker_index} ready (pid {os.getpid()})",
+                          worker=self.options.worker_index, pid=os.getpid())
+
+    def _start_pool(self) -> None:
+        flags = [*self.options.worker_flags, "--nats-url", natsauth.strip(self.settings.nats.url),
+                 "--bus", self.bus_name]
+        paths = [str(p) for p in self.options.paths]
+        self._pool = workers.WorkerPool(lambda i: workers.worker_command(i, paths, flags), self.options.workers,
+                                        lambda line: self.console.emit("warning", line))
+        self._pool.start()
+        self._tasks.append(asyncio.create_task(self._pool.supervise(self.stop_event), name="workers"))
 
     async def _start_nats(self) -> str:
         if self.options.nats_url:
@@ -271,14 +317,17 @@ class Runner:
             for port, endpoint, method in runtime.routes():
                 real_port = port or self.options.default_port
                 by_port.setdefault(real_port, []).append((method, endpoint, runtime))
-            self._tasks.append(asyncio.create_task(runtime.run_pull(self.stop_event), name=f"pull-{es.metadata.name}"))
+            if not self.options.is_worker:  # pull sources run once, in worker 0 (two would publish twice)
+                self._tasks.append(asyncio.create_task(runtime.run_pull(self.stop_event),
+                                                       name=f"pull-{es.metadata.name}"))
             runtimes.append((es, runtime))
         for port, port_routes in sorted(by_port.items()):
             tls = next((c for c in (routes.ssl_of(r, port) for _m, _e, r in port_routes) if c is not None), None)
             self._tls_ports.update({port} if tls is not None else set())
             max_body = max(getattr(r, "max_body", lambda _p: self.settings.server.max_body)(port)
                            for _m, _e, r in port_routes)
-            server = httpserve.PortServer(httpserve.bind(self.options.host, port), routes.router(port, port_routes), tls,
+            sock = httpserve.bind(self.options.host, port, reuse_port=self.options.workers > 1 or self.options.is_worker)
+            server = httpserve.PortServer(sock, routes.router(port, port_routes), tls,
                                           max_body=max_body, limits=self.settings.server)
             await server.start()
             self._servers.append(server)
@@ -345,8 +394,10 @@ class Runner:
     async def stop(self) -> None:
         """Stop accepting, finish work in flight, close connections, stop nats-server, mark the state stopped."""
         self.stop_event.set()
-        if self._lock_fd is None:  # refused at start (another runner holds the state dir): touch nothing of it
+        if self._lock_fd is None and not self.options.is_worker:  # refused at start: touch nothing of the state
             return
+        if self._pool is not None:
+            await self._pool.stop()
         # Closing connections on purpose makes the NATS clients report "disconnected": not news at exit.
         for name in ("knevents.state", "knevents.bus", "nats"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -368,14 +419,17 @@ class Runner:
                 await self.nc.drain()
         if self.nats is not None:
             await asyncio.to_thread(self.nats.stop)
-        with contextlib.suppress(Exception):
-            self._write_runner_file(running=False)
+        if not self.options.is_worker:
+            with contextlib.suppress(Exception):
+                self._write_runner_file(running=False)
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
     def kill(self) -> None:
         """Stop the embedded nats-server at once (a forced exit); JetStream recovers its store on the next start."""
+        if self._pool is not None:
+            self._pool.kill()
         if self.nats is not None:
             self.nats.stop(timeout=2.0)
 
