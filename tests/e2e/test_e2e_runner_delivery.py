@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,5 +172,45 @@ def test_a_crashed_runner_s_event_is_redelivered_within_seconds(
             json.dumps({"crash_recovery_seconds": round(recovered, 2)})
         )  # reported, not asserted (noisy CI)
         assert second.stop() == 0
+    finally:
+        sink.close()
+
+
+def test_a_trigger_working_longer_than_the_ack_wait_is_not_handed_out_twice(
+    tmp_path: Path, runners: list[harness.RunnerProcess]
+) -> None:
+    """In-progress acks keep the message while an atLeastOnce trigger waits 9 s between attempts (ack wait: 4 s).
+
+    Without them the server would redeliver the event after 4 s and a second delivery would fire the
+    trigger at its first attempt; with them the one firing is the original delivery's second attempt.
+    """
+    answers = iter([503])
+    sink = harness.Sink(lambda r: next(answers, 200))
+    try:
+        port, metrics_port = free_port(), free_port()
+        manifests = tmp_path / "m"
+        manifests.mkdir()
+        (manifests / "eventsource.yaml").write_text(_ES.format(port=port))
+        sensor = yaml.safe_load(_sensor("atleastonce", "fail", sink.url + "/t"))
+        trigger = sensor["spec"]["triggers"][0]
+        trigger["template"]["http"]["method"] = "POST"
+        trigger["retryStrategy"] = {"steps": 2, "duration": "9s"}
+        (manifests / "sensor.yaml").write_text(yaml.safe_dump(sensor))
+        env = harness.knevents_env(tmp_path)
+        runner = harness.RunnerProcess(
+            [manifests], tmp_path / "state", env, ["--metrics-port", str(metrics_port)]
+        )
+        runners.append(runner.start())
+        sent = harness.cli(
+            ["send", "--url", f"http://127.0.0.1:{port}/example", "--data", "{}"], env, tmp_path
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        runner.wait_for(lambda r: r.get("tag") == "fired", "the trigger's success")
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        retried = 'knevents_sensor_triggers_retried_total{sensor="e2e-atleastonce-sensor",trigger="trigger-atleastonce"}'
+        assert f"{retried} 1.0" in text  # the firing was the second attempt of the one delivery
+        assert len(sink.received) == 2 and runner.matching(lambda r: r.get("tag") == "retry") == []
+        assert runner.stop() == 0
     finally:
         sink.close()
