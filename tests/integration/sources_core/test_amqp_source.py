@@ -65,8 +65,9 @@ async def _until(check: Callable[[], bool], what: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _running(spec: dict[str, Any], name: str = "es") -> AsyncIterator[tuple[Any, Any]]:
-    rt, memory = runtime(spec, name=name)
+async def _running(spec: dict[str, Any], name: str = "es",
+                   secrets: dict[str, str] | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    rt, memory = runtime(spec, name=name, secrets=secrets)
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run_pull(stop))
     try:
@@ -213,6 +214,31 @@ async def test_unreachable_broker_is_retried_and_health_says_why() -> None:
     assert answer.status == 503
     assert text.startswith("not ready: e: broker amqp://127.0.0.1:") and "Error" in text
     assert "s3cret" not in text
+
+
+async def test_tls_with_a_client_certificate_from_secrets(rabbitmq: RabbitMQ) -> None:
+    exchange, queue = _names()
+    tls = {"caCertSecret": {"name": "tls", "key": "ca"}, "clientCertSecret": {"name": "tls", "key": "cert"},
+           "clientKeySecret": {"name": "tls", "key": "key"}}
+    url = f"amqps://guest:guest@127.0.0.1:{rabbitmq.tls_port}/"
+    pki = rabbitmq.pki
+    secrets = {"tls/ca": pki.ca.cert, "tls/cert": pki.client.cert, "tls/key": pki.client.key}
+    spec = {"amqp": {"e": _entry(url, exchange, queue, tls=tls)}}
+    async with _running(spec, secrets=secrets) as (rt, memory):
+        await _declared(rt)
+        async with _producer(rabbitmq.url) as channel:
+            await _publish(channel, exchange, b"over tls")
+        await _until(lambda: len(memory.events) == 1, "the message consumed over TLS")
+    assert base64.b64decode(events.data_json(memory.events[0])["body"]) == b"over tls"
+    # without the client certificate the broker refuses the handshake; /health says so
+    no_cert = {"amqp": {"e": _entry(url, exchange, queue, tls={"caCertSecret": tls["caCertSecret"]},
+                                    connectionBackoff={"duration": "100ms"})}}
+    async with _running(no_cert, secrets=secrets) as (rt, _):
+        await _until(lambda: "broker amqps://127.0.0.1" in " ".join(rt.not_ready()), "the refused handshake")
+        answer = await rt.handle(request("GET", "/health"))
+    # the broker's refusal reads CERTIFICATE_REQUIRED or a reset connection, depending on timing
+    assert answer.status == 503 and answer.body.decode().startswith("not ready: e: broker amqps://127.0.0.1:")
+    assert pki.client.key not in answer.body.decode()
 
 
 async def test_broker_restart_mid_stream_loses_nothing(rabbitmq: RabbitMQ) -> None:

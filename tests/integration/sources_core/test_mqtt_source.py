@@ -55,8 +55,9 @@ async def _until(check: Callable[[], bool]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _running(spec: dict[str, Any], name: str = "es", memory: Any = None) -> AsyncIterator[tuple[Any, Any]]:
-    rt, mem = runtime(spec, memory, name=name)
+async def _running(spec: dict[str, Any], name: str = "es", memory: Any = None,
+                   secrets: dict[str, str] | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    rt, mem = runtime(spec, memory, name=name, secrets=secrets)
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run_pull(stop))
     try:
@@ -138,6 +139,19 @@ async def test_unreachable_broker_health_says_why() -> None:
         answer = await rt.handle(request("GET", "/health"))
     assert answer.status == 503
     assert answer.body.decode().startswith("not ready: e: cannot connect to broker tcp://127.0.0.1:")
+
+
+async def test_tls_with_a_client_certificate_from_secrets(mosquitto: Mosquitto) -> None:
+    pki = mosquitto.pki
+    secrets = {"tls/ca": pki.ca.cert, "tls/cert": pki.client.cert, "tls/key": pki.client.key}
+    tls = {"caCertSecret": {"name": "tls", "key": "ca"}, "clientCertSecret": {"name": "tls", "key": "cert"},
+           "clientKeySecret": {"name": "tls", "key": "key"}}
+    entry = {**_entry(mosquitto, "secure"), "url": f"ssl://127.0.0.1:{mosquitto.tls_port}", "tls": tls}
+    async with _running({"mqtt": {"e": entry}}, secrets=secrets) as (rt, memory):
+        await _subscribed(rt)
+        await asyncio.to_thread(_send, mosquitto, "secure", [b"over tls"])
+        await _until(lambda: len(memory.events) == 1)
+    assert base64.b64decode(events.data_json(memory.events[0])["body"]) == b"over tls"
 
 
 async def test_broker_restart_mid_stream_loses_nothing(mosquitto: Mosquitto) -> None:

@@ -106,6 +106,27 @@ def _template(url: str, **fields: Any) -> dict[str, Any]:
     return {"name": "forward", "amqp": {"url": url, "exchangeName": "amq.direct", "routingKey": "k", **fields}}
 
 
+async def test_tls_with_a_client_certificate(rabbitmq: RabbitMQ) -> None:
+    exchange = f"tls-{uuid.uuid4().hex[:6]}"
+    queue = await _queue(rabbitmq.url, exchange, "tls-k")
+    tls = {"caCertSecret": {"name": "tls", "key": "ca"}, "clientCertSecret": {"name": "tls", "key": "cert"},
+           "clientKeySecret": {"name": "tls", "key": "key"}}
+    pki = rabbitmq.pki
+    secrets = {env_name("SECRET", "tls", "ca"): pki.ca.cert, env_name("SECRET", "tls", "cert"): pki.client.cert,
+               env_name("SECRET", "tls", "key"): pki.client.key}
+    url = f"amqps://guest:guest@127.0.0.1:{rabbitmq.tls_port}/"
+    resolved = support.resolved(_template(url, exchangeName=exchange, routingKey="tls-k", tls=tls),
+                                payload=b'{"over": "tls"}')
+    result = await triggers.fire(resolved, support.context(secrets=secrets))
+    assert result.detail.endswith("(confirmed)")
+    assert (await _get(rabbitmq.url, queue)).body == b'{"over": "tls"}'
+    without = support.resolved(_template(url, routingKey="tls-k", tls={"caCertSecret": tls["caCertSecret"]}),
+                               payload=b"{}")
+    with pytest.raises(errors.TriggerRetryableError, match="could not connect") as info:  # the broker refuses
+        await triggers.fire(without, support.context(secrets=secrets))
+    assert "guest" not in str(info.value)
+
+
 async def test_unroutable_message_is_retried_then_gives_up(rabbitmq: RabbitMQ) -> None:
     resolved = support.resolved(_template(rabbitmq.url, routingKey=f"nobody-{uuid.uuid4().hex}"), payload=b"{}",
                                 retryStrategy={"steps": 2, "duration": "10ms"})
