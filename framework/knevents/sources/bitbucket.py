@@ -65,8 +65,11 @@ class BitbucketSource(hooked.HookedSource):
         body = common.json_text(request.body)
         if body is None:
             return self.refuse(400, "invalid event: body is not JSON")
+        return self.publish_bodies(request, self.split(key, body))
+
+    def publish_bodies(self, request: web.Request, bodies: list[str]) -> base.PushResult:
+        """One event per body, ids derived from the delivery header and the index."""
         delivery = request.headers.get(self.delivery_header) or None
-        bodies = self.split(key, body)
         out = tuple(
             self.event(hooked.headers_body(request, text, self.metadata),
                        f"{delivery}/{index}" if delivery else None)

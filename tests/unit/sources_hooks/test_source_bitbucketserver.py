@@ -70,3 +70,37 @@ async def test_diagnostics_ping_is_not_an_event() -> None:
     body = json.dumps({"test": True}).encode()
     answer = await hook.post("/push", body, _headers(body, key="diagnostics:ping"))
     assert answer.status == 200 and answer.published == []
+
+
+async def test_skip_branch_refs_changed_on_open_pr_asks_the_server_per_changed_branch() -> None:
+    from tests.fixtures.provider_api import ProviderApi
+
+    api = ProviderApi("bitbucketserver", "t")
+    try:
+        api.pull_requests["178864a7d521b6f5e720b386b2c2b0ef8563e0dc"] = [{"id": 7, "state": "OPEN"}]
+        api.pull_requests["aaaa000000000000000000000000000000000000"] = [{"id": 8, "state": "MERGED"}]
+        entry = {**ENTRY, "skipBranchRefsChangedOnOpenPR": True, "bitbucketserverBaseURL": api.url + "/rest"}
+        hook = Hook({"bitbucketserver": {"example": entry}}, SECRETS)
+        doc = json.loads(payload("bitbucketserver-refs-changed.json"))
+        doc["changes"][1]["toHash"] = "aaaa000000000000000000000000000000000000"
+        doc["changes"].append({"ref": {"id": "refs/tags/v1", "displayId": "v1", "type": "TAG"},
+                               "refId": "refs/tags/v1", "fromHash": "0" * 40,
+                               "toHash": "178864a7d521b6f5e720b386b2c2b0ef8563e0dc", "type": "ADD"})
+        body = json.dumps(doc).encode()
+        answer = await hook.post("/push", body, _headers(body))
+        assert answer.status == 200, answer.body
+        kept = [c["refId"] for c in answer.data()["body"]["changes"]]
+        assert kept == ["refs/heads/feature", "refs/tags/v1"]  # master has an open PR; a tag is never looked up
+        looked_up = [r.path for r in api.requests]
+        assert len(looked_up) == 2 and all("/projects/PROJECTKEY1/repos/name-of-repository1/commits/" in p
+                                           for p in looked_up)
+        assert all(r.headers["authorization"] == "Bearer t" for r in api.requests)
+        api.pull_requests["aaaa000000000000000000000000000000000000"] = [{"id": 9, "state": "OPEN"}]
+        doc["changes"] = doc["changes"][:2]
+        body = json.dumps(doc).encode()
+        none_left = await hook.post("/push", body, _headers(body))
+        assert none_left.status == 200 and none_left.published == []
+        refused = Hook({"bitbucketserver": {"example": entry}}, {**SECRETS, "bitbucketserver-access/token": "x"})
+        assert (await refused.post("/push", body, _headers(body))).status == 503  # the server retries
+    finally:
+        api.close()
