@@ -35,6 +35,7 @@ def test_a_second_runner_on_the_same_state_dir_is_refused_naming_the_first(
     assert second.returncode == 1, out
     assert f"another `knevents run` (pid {first.proc.pid}) is running on state dir" in out
     assert "Traceback" not in out
+    assert "stopping" not in out and "stopped" not in out  # it started nothing, so it says only why
 
     # The first runner was left alone: still marked running, its nats-server still answers.
     status = harness.cli(

@@ -190,10 +190,13 @@ async def _serve(options: Any, manifests: Any, console: Any, ui_options: dict[st
         ui_server = await _start_ui(ui_options, the_runner, manifests, console)
         await the_runner.wait()
     finally:
-        console.emit("info", "stopping")
+        refused = not the_runner.holds_state_dir  # another runner has it: nothing of ours to stop, say only why
+        if not refused:
+            console.emit("info", "stopping")
         if ui_server is not None:
             await ui_server.stop()
         await the_runner.stop()
-        console.emit("info", "stopped")
+        if not refused:
+            console.emit("info", "stopped")
         sys.stdout.flush()
     return 0

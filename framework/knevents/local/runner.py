@@ -426,6 +426,11 @@ class Runner:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
+    @property
+    def holds_state_dir(self) -> bool:
+        """Whether this runner took its state dir (False before start, or when another runner holds it)."""
+        return self._lock_fd is not None
+
     def kill(self) -> None:
         """Stop the embedded nats-server at once (a forced exit); JetStream recovers its store on the next start."""
         if self._pool is not None:
