@@ -89,6 +89,18 @@ def is_push(key: str, config: Mapping[str, Any]) -> bool:
     return False
 
 
+def _consumer_group(key: str, config: Mapping[str, Any]) -> bool:
+    """Whether the type's descriptor deploys this entry as consumer-group replicas (a Kafka group)."""
+    from knevents import sources
+    from knevents.sources import base
+
+    try:
+        kind = sources.find(key)
+        return kind.knative(kind.parse(config)) is base.Knative.CONSUMER_GROUP
+    except Exception:  # an unknown type or an entry that does not parse: validation reports it, one replica here
+        return False
+
+
 def _pull_scale(found: list[tuple[str, str, Mapping[str, Any]]], replicas: Any) -> dict[str, str]:
     """One replica for a pull EventSource, unless every entry consumes in an upstream consumer group.
 
@@ -96,7 +108,7 @@ def _pull_scale(found: list[tuple[str, str, Mapping[str, Any]]], replicas: Any) 
     ``spec.replicas`` replicas (default 1), each a member, and may be scaled further by hand or an HPA
     (no ``max-scale`` cap); Knative's request-driven autoscaler never adds replicas to a pull source.
     """
-    if found and all(key == "kafka" and config.get("consumerGroup") for key, _, config in found):
+    if found and all(_consumer_group(key, config) for key, _, config in found):
         count = replicas if isinstance(replicas, int) and replicas > 0 else 1
         return {"autoscaling.knative.dev/min-scale": str(count)}
     return {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/max-scale": "1"}

@@ -182,8 +182,9 @@ SOURCE = base.SourceType(
     key="redisStream",
     model=models.RedisStreamEventSource,
     factory=create,
-    # Argo's consumer group shares the entries among replicas (XREADGROUP); each is acked once
-    knative=base.always(base.Knative.CONSUMER_GROUP),
+    # one replica: every replica would read as Argo's one consumer name, and each would re-read the
+    # shared pending list at start (duplicates); see docs/event-sources.md
+    knative=base.always(base.Knative.ONE_REPLICA),
     check=check,
     data='{"stream", "message_id", "values": {field: value}, "metadata"?}',
 )

@@ -7,9 +7,8 @@ import logging
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from knevents import errors, triggers
+from knevents import errors, triggers, validation
 from knevents.secrets import env_name
-from knevents.spec import loading
 
 from tests.fixtures.brokers import Tansu
 from tests.integration.brokers.kafka_support import create_topic
@@ -80,5 +79,5 @@ spec:
         name: k
         kafka: {url: "h:1", topic: t, payload: [], schemaRegistry: {url: "http://r", schemaId: 1}}
 """
-    problems = [f"{p.path}: {p.message}" for p in loading.load_text(text).problems]
+    problems = [f"{p.path}: {p.message}" for p in validation.load_text(text).problems]
     assert any("kafka.schemaRegistry: not supported" in p for p in problems), problems
