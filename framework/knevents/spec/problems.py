@@ -161,6 +161,11 @@ LEGACY: dict[tuple[str, str], str] = {
         "type",
     ): "`spec.type` was removed from Argo Events; the type is the key (webhook:, minio: …)",
     ("HTTPTrigger", "serverURL"): "`serverURL` was renamed `url` in Argo Events",
+    **{
+        ("StandardK8STrigger", key): f"`{key}` was removed from Argo Events' k8s trigger; "
+        "the resource's own `apiVersion` and `kind` say what it is"
+        for key in ("group", "version", "resource")
+    },
     ("URLArtifact", "verifycert"): "did you mean `verifyCert`? (field names are case-sensitive)",
     (
         "ConfigMapKeySelector",

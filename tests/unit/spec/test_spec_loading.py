@@ -354,5 +354,37 @@ def test_mistyped_kind_or_version_is_an_error_not_a_skip(
 
 
 def test_other_argo_kinds_are_skipped() -> None:
-    manifests = validation.load_text(json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow"}))
+    manifests = validation.load_text(
+        json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow"})
+    )
     assert manifests.problems == [] and len(manifests.skipped) == 1
+
+
+STRESS_SENSOR = """apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: stress-testing-log}
+spec:
+  dependencies: [{name: dep, eventSourceName: stress-testing, eventName: test}]
+  triggers:
+  - template:
+      name: workflow-trigger
+      k8s:
+        group: argoproj.io
+        version: v1alpha1
+        resource: workflows
+        operation: create
+        source:
+          resource: {apiVersion: argoproj.io/v1alpha1, kind: Workflow, metadata: {generateName: hello-world-}}
+"""
+"""Argo's stress-test sensor (test/stress/testdata/sensors/workflow.yaml), with the k8s fields of Argo < 1.2."""
+
+
+def test_argo_s_stress_test_sensor_loads_with_its_old_k8s_fields_ignored() -> None:
+    loaded = validation.load_text(STRESS_SENSOR)
+    assert not loaded.problems and len(loaded.sensors) == 1
+    assert [w.path for w in loaded.warnings] == [
+        "spec.triggers[0].template.k8s.group",
+        "spec.triggers[0].template.k8s.version",
+        "spec.triggers[0].template.k8s.resource",
+    ]
+    assert all("was removed from Argo Events' k8s trigger" in w.message for w in loaded.warnings)
