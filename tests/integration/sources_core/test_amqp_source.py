@@ -202,18 +202,45 @@ async def test_bad_messages_are_dead_lettered_and_counted(rabbitmq: RabbitMQ, ca
     assert await _queue_depth(rabbitmq.url, queue) == 0
 
 
-async def test_unreachable_broker_is_retried_and_health_says_why() -> None:
+async def _forward(listen: int, target: int) -> asyncio.Server:
+    """A TCP forwarder 127.0.0.1:listen -> 127.0.0.1:target: the broker "appears" at ``listen`` once started."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    return await asyncio.start_server(serve, "127.0.0.1", listen)
+
+
+async def test_unreachable_broker_is_retried_and_health_says_why(rabbitmq: RabbitMQ) -> None:
     port = free_port()
-    spec = {"amqp": {"e": {"url": f"amqp://user:s3cret-pw@127.0.0.1:{port}/", "exchangeName": "x",
-                           "exchangeType": "fanout", "routingKey": "k",
-                           "connectionBackoff": {"duration": "50ms", "factor": 1}}}}
-    async with _running(spec) as (rt, _):
+    exchange, queue = _names()
+    spec = {"amqp": {"e": _entry(f"amqp://user:s3cret-pw@127.0.0.1:{port}/", exchange, queue,
+                                 connectionBackoff={"duration": "50ms", "factor": 2})}}
+    spec["amqp"]["e"]["auth"] = {"username": {"name": "rmq", "key": "user"}, "password": {"name": "rmq", "key": "pw"}}
+    async with _running(spec, secrets={"rmq/user": "guest", "rmq/pw": "guest"}) as (rt, memory):
         await asyncio.sleep(0.5)
         answer = await rt.handle(request("GET", "/health"))
-    text = answer.body.decode()
-    assert answer.status == 503
-    assert text.startswith("not ready: e: broker amqp://127.0.0.1:") and "Error" in text
-    assert "s3cret" not in text
+        text = answer.body.decode()
+        assert answer.status == 503
+        assert text.startswith("not ready: e: broker amqp://127.0.0.1:") and "Error" in text
+        assert "s3cret" not in text and "guest" not in text
+        server = await _forward(port, rabbitmq.port)  # the broker becomes reachable
+        try:
+            await _declared(rt)
+            assert (await rt.handle(request("GET", "/health"))).status == 200
+            async with _producer(rabbitmq.url) as channel:
+                await _publish(channel, exchange, b"late")
+            await _until(lambda: len(memory.events) == 1, "the message after the broker appeared")
+        finally:
+            server.close()
 
 
 async def test_tls_with_a_client_certificate_from_secrets(rabbitmq: RabbitMQ) -> None:

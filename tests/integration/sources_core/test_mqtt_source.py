@@ -132,13 +132,23 @@ async def test_bad_messages_are_counted_and_the_source_keeps_consuming(
     assert "jsonBody is set but the payload is not JSON" in caplog.text
 
 
-async def test_unreachable_broker_health_says_why() -> None:
-    spec = {"mqtt": {"e": {"url": f"tcp://127.0.0.1:{free_port()}", "topic": "t", "clientId": "c1"}}}
-    async with _running(spec) as (rt, _):
+async def test_unreachable_broker_health_says_why_then_it_connects(tmp_path: Path) -> None:
+    port = free_port()
+    entry = {"url": f"tcp://127.0.0.1:{port}", "topic": "t", "clientId": "late-c1",
+             "connectionBackoff": {"duration": "1s"}}
+    async with _running({"mqtt": {"e": entry}}) as (rt, memory):
         await _until(lambda: "cannot connect" in str(rt.not_ready()))
         answer = await rt.handle(request("GET", "/health"))
-    assert answer.status == 503
-    assert answer.body.decode().startswith("not ready: e: cannot connect to broker tcp://127.0.0.1:")
+        assert answer.status == 503
+        assert answer.body.decode().startswith("not ready: e: cannot connect to broker tcp://127.0.0.1:")
+        broker = Mosquitto(tmp_path / "late", port=port).start()  # the broker comes up later
+        try:
+            await _subscribed(rt)
+            assert (await rt.handle(request("GET", "/health"))).status == 200
+            await asyncio.to_thread(_send, broker, "t", [b"late"])
+            await _until(lambda: len(memory.events) == 1)
+        finally:
+            broker.stop()
 
 
 async def test_tls_with_a_client_certificate_from_secrets(mosquitto: Mosquitto) -> None:
