@@ -78,10 +78,11 @@ def _waiting_for(runner: harness.RunnerProcess, text: str) -> None:
     runner.wait_for(lambda r: text in str(r.get("msg", "")), f"log line {text!r}", timeout=90)
 
 
-def _kafka_send(url: str, numbers: range, pause: float = 0.0) -> None:
+def _kafka_send(url: str, numbers: range, pause: float = 0.0, partitions: int = 1) -> None:
     async def send() -> None:
         for n in numbers:
-            await produce(url, "topic-2", [b'{"n": %d}' % n], partition=1, key=b"k")
+            await produce(url, "topic-2", [b'{"n": %d}' % n], partition=1 if partitions == 1 else n % partitions,
+                          key=b"k")
             if pause:
                 await asyncio.sleep(pause)
 
@@ -119,6 +120,40 @@ def test_kafka_upstream_example_sigkill_and_down_time_lose_nothing(tmp_path: Pat
     duplicates = len(numbers) - len(set(numbers))
     print(f"kafka SIGKILL test: 170 records, {len(numbers)} trigger calls, {duplicates} duplicates")
     assert set(numbers) == {str(n) for n in range(170)}
+    assert duplicates <= kafka.BATCH
+
+
+def test_kafka_consumer_group_variant_sigkill_loses_nothing(tmp_path: Path, tansu: Tansu, sink: harness.Sink) -> None:
+    """The example's commented-out consumerGroup instead of `partition`: all 3 partitions, offsets committed
+    only after the bus accepted; a SIGKILLed member's uncommitted batch is read again by the restarted one."""
+    asyncio.run(create_topic(tansu.url, "topic-2", 3))
+    folder = _folder(tmp_path / "g", "kafka.yaml", "kafka.argo-events:9092", tansu.url,
+                     _sensor("kafka", sink, ["body.n", "partition"]))
+    text = (folder / "eventsource.yaml").read_text()
+    (folder / "eventsource.yaml").write_text(text.replace('partition: "1"', "consumerGroup:\n        groupName: "
+                                                                            "test-group\n        oldest: true"))
+    _kafka_send(tansu.url, range(30), partitions=3)  # before the group exists: read (oldest: true)
+    first = _runner(folder, tmp_path)
+    try:
+        sink.wait(10, timeout=90)
+        producer = threading.Thread(target=_kafka_send, args=(tansu.url, range(30, 120), 0.01, 3))
+        producer.start()
+        sink.wait(40, timeout=60)
+        first.kill()
+        producer.join(120)
+        _kafka_send(tansu.url, range(120, 150), partitions=3)
+    finally:
+        first.kill()
+    second = _runner(folder, tmp_path)
+    try:
+        harness.poll(lambda: len({r.json()["body_n"] for r in sink.received}) == 150, "all 150 records", 150)
+    finally:
+        second.kill()
+    numbers = [r.json()["body_n"] for r in sink.received]
+    duplicates = len(numbers) - len(set(numbers))
+    print(f"kafka group SIGKILL test: 150 records on 3 partitions, {len(numbers)} trigger calls, {duplicates} duplicates")
+    assert set(numbers) == {str(n) for n in range(150)}
+    assert {r.json()["partition"] for r in sink.received} == {"0", "1", "2"}
     assert duplicates <= kafka.BATCH
 
 
