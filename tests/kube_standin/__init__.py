@@ -16,7 +16,8 @@ client uses, with the real wire formats:
 * watch (``?watch=1``: chunked watch events, bookmarks, 410 Gone after :meth:`KubeStandIn.compact`;
   see :mod:`tests.kube_standin.watching`);
 * errors as ``Status`` objects with the real ``reason``/``code``: 403 Forbidden
-  (configured per test with :meth:`KubeStandIn.forbid`), 404 NotFound,
+  (configured per test with :meth:`KubeStandIn.forbid`, or as RBAC would with
+  :meth:`KubeStandIn.authorize`), 404 NotFound,
   409 AlreadyExists / Conflict, 422 Invalid, 415, and injected failures
   (:meth:`KubeStandIn.fail_next`) for retry tests.
 
@@ -32,6 +33,7 @@ import random
 import string
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,6 +101,7 @@ class _State:
     objects: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     forbidden: set[tuple[str, str]] = field(default_factory=set)
+    authorizer: Callable[[str, str, str, str | None], bool] | None = None
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     version: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -200,6 +203,14 @@ class KubeStandIn:
         with self._state.lock:
             self._state.forbidden.add((verb, resource))
 
+    def authorize(self, allowed: Callable[[str, str, str, str | None], bool] | None) -> None:
+        """Answer 403 to every resource request ``allowed(verb, group, plural, namespace)`` refuses, as RBAC would.
+
+        ``namespace`` is None for a cluster-scoped resource (or a request across all namespaces).
+        """
+        with self._state.lock:
+            self._state.authorizer = allowed
+
     def fail_next(self, verb: str, resource: str, status: int = 500, count: int = 1) -> None:
         """Answer ``status`` to the next ``count`` ``verb`` requests on ``resource`` (plural)."""
         with self._state.lock:
@@ -255,8 +266,11 @@ class KubeStandIn:
         query = parse_qs(parts.query)
         route = self._route(parts.path)
         with self._state.lock:
-            self._state.requests.append(RecordedRequest(
-                "GET", parts.path, query, headers, None, "watch", route.resource.plural if route else None))
+            self._state.requests.append(
+                RecordedRequest(
+                    "GET", parts.path, query, headers, None, "watch", route.resource.plural if route else None
+                )
+            )
             if headers.get("authorization") != f"Bearer {self.token}":
                 return 401, _ApiError(401, "Unauthorized", "Unauthorized").status(), None
             try:
@@ -271,8 +285,14 @@ class KubeStandIn:
             with self._state.lock:
                 return self._state.version, [(k, copy.deepcopy(o)) for k, o in self._state.objects.items()]
 
-        events = watching.stream(self._state.journal, (r.group, r.version, r.plural), route.namespace, query,
-                                 current, _selector_matches)
+        events = watching.stream(
+            self._state.journal,
+            (r.group, r.version, r.plural),
+            route.namespace,
+            query,
+            current,
+            _selector_matches,
+        )
         return 200, None, events
 
     def _resource_for(self, obj: dict[str, Any]) -> ApiResource:
@@ -476,7 +496,10 @@ class KubeStandIn:
     def _check(self, verb: str, route: _Route) -> None:
         r = route.resource
         state = self._state
-        if {(verb, r.plural), (verb, "*"), ("*", r.plural)} & state.forbidden:
+        refused = state.authorizer is not None and not state.authorizer(
+            verb, r.group, r.plural, route.namespace
+        )
+        if refused or {(verb, r.plural), (verb, "*"), ("*", r.plural)} & state.forbidden:
             where = f' in the namespace "{route.namespace}"' if route.namespace else " at the cluster scope"
             raise _ApiError(
                 403,
@@ -537,7 +560,9 @@ class KubeStandIn:
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if self.command == "GET" and parse_qs(urlsplit(self.path).query).get("watch", [""])[0] in (
-                        "1", "true"):
+                    "1",
+                    "true",
+                ):
                     self._watch(headers)
                     return
                 status, value = standin.serve(self.command, self.path, headers, raw)

@@ -129,10 +129,7 @@ def supported(key: str) -> bool:
     """Whether knevents runs event source type ``key``: asked of the source registry, never listed here."""
     from knevents import sources
 
-    registry = getattr(sources, "TYPES", None)  # the descriptor registry (issue 11), else the module map
-    if registry is not None:
-        return registry.get(key) is not None
-    return key in getattr(sources, "MODULES", ())
+    return sources.TYPES.get(key) is not None
 
 
 def _refuse_unsupported(name: str, found: list[tuple[str, str, Mapping[str, Any]]]) -> None:

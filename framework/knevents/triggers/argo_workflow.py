@@ -13,10 +13,10 @@ knevents has no CLI in its image; it does what the CLI does:
   CronWorkflow's ``spec.workflowSpec``), labelled as the CLI labels it.
 * ``suspend`` / ``stop`` / ``terminate``: merge-patch ``spec.suspend: true`` /
   ``spec.shutdown: Stop|Terminate`` on the named Workflow, as the Argo server does.
-* ``resume``: through the Argo Server REST API when ``KNEVENTS_ARGO_SERVER_URL``
-  is set (it also resumes suspend-template nodes); otherwise clears ``spec.suspend``.
-* ``resubmit`` / ``retry``: only the Argo Server can do these (they rebuild node
-  state); they need ``KNEVENTS_ARGO_SERVER_URL``.
+* ``resume`` / ``resubmit`` / ``retry``: through the Argo Server REST API
+  (``KNEVENTS_ARGO_SERVER_URL``): only the server rebuilds node state and
+  resumes suspend-template nodes (clearing ``spec.suspend`` would not), so the
+  sensor needs no Workflow permission for them.
 
 ``policy.k8s`` then polls the Workflow's labels (e.g. ``workflows.argoproj.io/completed``).
 """
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, k8s, kube, policy
+from knevents.triggers import base, k8s, kube, permissions, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
@@ -38,9 +38,9 @@ __all__ = ["OPERATIONS", "TRIGGER", "ArgoWorkflowTrigger", "apply_submit_args", 
 
 GROUP_VERSION = "argoproj.io/v1alpha1"
 OPERATIONS = ("submit", "submit-from", "resubmit", "resume", "retry", "suspend", "stop", "terminate")
+_ARGO_SERVER_OPERATIONS = ("resume", "resubmit", "retry")
 _PATCHES: dict[str, dict[str, Any]] = {
     "suspend": {"spec": {"suspend": True}},
-    "resume": {"spec": {"suspend": None}},
     "stop": {"spec": {"shutdown": "Stop"}},
     "terminate": {"spec": {"shutdown": "Terminate"}},
 }
@@ -154,9 +154,7 @@ class ArgoWorkflowTrigger:
             )
         if not name:
             raise errors.TriggerError(f"argoWorkflow {operation} needs metadata.name of the Workflow")
-        if operation in ("resubmit", "retry") or (
-            operation == "resume" and ctx.settings.http.argo_server_url
-        ):
+        if operation in _ARGO_SERVER_OPERATIONS:
             return await self._argo_server(resolved, ctx, operation, name, namespace)
         if client is None:
             return base.TriggerResult(
@@ -277,10 +275,44 @@ def _check(wf: models.ArgoWorkflowTrigger, ctx: base.CheckContext) -> Iterator[t
     yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
 
 
+def _permissions(
+    wf: models.ArgoWorkflowTrigger, trigger: models.Trigger, namespace: str
+) -> Iterator[base.Grant | str]:
+    """Exactly the Kubernetes calls ArgoWorkflowTrigger makes for the operation (none for the Argo Server's)."""
+    where = f"trigger {trigger.template.name}"
+    operation = (wf.operation or "submit").lower()
+    if operation in _ARGO_SERVER_OPERATIONS:  # the Argo Server acts with its own identity
+        yield (
+            f"{where}: {operation} goes through the Argo Server REST API: set KNEVENTS_ARGO_SERVER_URL "
+            "in the sensor's spec.template.container.env"
+        )
+        return
+    if operation not in OPERATIONS:
+        return  # refused by _check
+    resource = permissions.inline_resource(wf.source)
+    if resource is None:
+        yield permissions.not_inline(where, wf.source)
+        resource = {}
+    workflow = {"apiVersion": GROUP_VERSION, "kind": "Workflow", "metadata": resource.get("metadata") or {}}
+    if operation in _PATCHES:  # suspend / stop / terminate: one merge patch, nothing read
+        yield from permissions.grants(workflow, ("patch",), namespace, wf.parameters, where)
+        return
+    verbs = ("create", "get") if permissions.polls(trigger) else ("create",)
+    if operation == "submit-from":
+        kind = str(resource.get("kind") or "")
+        workflow["metadata"] = {"namespace": (resource.get("metadata") or {}).get("namespace")}
+        if kind.lower() == "cronworkflow":  # the CronWorkflow's spec is read; templates are only referenced
+            yield from permissions.grants(resource, ("get",), namespace, None, where)
+        elif kind.lower() not in ("workflowtemplate", "clusterworkflowtemplate"):
+            yield f"{where}: submit-from of kind {kind or 'unknown'!r}; a CronWorkflow source also needs get"
+    yield from permissions.grants(workflow, verbs, namespace, wf.parameters, where)
+
+
 TRIGGER = base.TriggerKind(
     key="argoWorkflow",
     model=models.ArgoWorkflowTrigger,
     executor=ArgoWorkflowTrigger(),
     summary="submits (or suspends, resumes, retries …) an Argo Workflow built from the events",
     check=_check,
+    permissions=_permissions,
 )

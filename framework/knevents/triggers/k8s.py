@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, kube, policy
+from knevents.triggers import base, kube, permissions, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
@@ -268,10 +268,38 @@ def _check(k8s: models.StandardK8STrigger, ctx: base.CheckContext) -> Iterator[t
     yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
 
 
+# exactly what K8sTrigger._run calls: update/patch read first and create a missing object (as Argo
+# does); delete reads first (a missing object is a success); create only creates
+_VERBS: Mapping[str, tuple[str, ...]] = {
+    "create": ("create",),
+    "update": ("get", "create", "update"),
+    "patch": ("get", "create", "patch"),
+    "delete": ("get", "delete"),
+}
+
+
+def _permissions(
+    k8s: models.StandardK8STrigger, trigger: models.Trigger, namespace: str
+) -> Iterator[base.Grant | str]:
+    where = f"trigger {trigger.template.name}"
+    resource = permissions.inline_resource(k8s.source)
+    if resource is None:
+        yield permissions.not_inline(where, k8s.source)
+        return
+    verbs = _VERBS.get((k8s.operation or "create").lower())
+    if verbs is None:
+        yield f"{where}: unknown k8s operation {k8s.operation!r}; no permissions derived"
+        return
+    if permissions.polls(trigger):  # policy.k8s reads the object back (update/patch/delete read anyway)
+        verbs = (*verbs, "get")
+    yield from permissions.grants(resource, verbs, namespace, k8s.parameters, where)
+
+
 TRIGGER = base.TriggerKind(
     key="k8s",
     model=models.StandardK8STrigger,
     executor=K8sTrigger(),
     summary="creates, updates, patches or deletes a Kubernetes resource built from the events",
     check=_check,
+    permissions=_permissions,
 )
