@@ -136,3 +136,49 @@ def test_a_broker_rendered_twice_differently_is_reported() -> None:
     other["metadata"]["annotations"]["eventing.knative.dev/broker.class"] = "MTChannelBasedBroker"
     found = check.check([kafka, other])
     assert [f.path for f in found] == ["spec"]
+
+
+def _synthetic() -> list[tuple[str, render.Rendering]]:
+    """One rendering per issue-18 item that the examples do not cover."""
+    from tests.deploy import test_deploy_rbac_runtime as rbac_cases
+
+    meta = {"apiVersion": "argoproj.io/v1alpha1"}
+    kafka_bus = {
+        **meta,
+        "kind": "EventBus",
+        "metadata": {"name": "kafka"},
+        "spec": {"kafka": {"url": "k:9092"}},
+    }
+    stream = "maxBytes: 1GB\nmaxAge: 72h\nduplicates: 300s\nreplicas: 3\nretention: 1\n"
+    js_bus = {
+        **meta,
+        "kind": "EventBus",
+        "metadata": {"name": "js"},
+        "spec": {"jetstream": {"streamConfig": stream}},
+    }
+    env = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    source = {
+        **meta,
+        "kind": "EventSource",
+        "metadata": {"name": "hooks"},
+        "spec": {
+            "eventBusName": "kafka",
+            "template": {"serviceAccountName": "hooks-sa", "container": {"env": env}},
+            "webhook": {"e": {"endpoint": "/e", "method": "POST", "port": "12000"}},
+        },
+    }
+    out = [
+        ("kafka-bus-and-downward-env", render.render([source], [], [kafka_bus])),
+        ("stream-config", render.render([], [], [js_bus])),
+    ]
+    out += [(f"rbac-{s.id}", render.render([], [rbac_cases._sensor(s)])) for s in rbac_cases.SCENARIOS]
+    return out
+
+
+SYNTHETIC = _synthetic()
+
+
+@pytest.mark.parametrize("release", crds.RELEASES)
+@pytest.mark.parametrize("rendering", [r for _, r in SYNTHETIC], ids=[i for i, _ in SYNTHETIC])
+def test_synthetic_inputs_of_each_item_pass(rendering: render.Rendering, release: str) -> None:
+    assert [str(f) for f in crds.findings(rendering.objects, release)] == []
