@@ -16,7 +16,8 @@ object it knows. A restarted function resumes the watch from there instead
 of replaying the whole list as ``ADD`` (Argo does replay it); when the API
 answers ``410 Gone`` it lists again and reports only the differences (new
 objects as ``ADD``, changed ones as ``UPDATE``, vanished ones as ``DELETE``).
-The previous body of an object is kept in memory only, so the first
+``afterStart`` counts from the source's first start (kept with its place),
+not from the latest restart. The previous body of an object is kept in memory only, so the first
 ``UPDATE`` of an object after a restart carries ``oldBody: null``.
 
 The client blocks, so the list/watch loop runs in a worker thread and hands
@@ -283,6 +284,12 @@ class ResourceSource:
         self._publish_fn = publish
         raw = await self._store.load(self.event_name)
         place: dict[str, Any] = json.loads(raw) if raw else {}
+        # afterStart counts from the source's first start, kept with its place: what happened while a restarted
+        # function was down is after that start and must not be filtered out (Argo restarts the clock and loses it)
+        first = _time(place.get("started"))
+        if first is not None:
+            self._started = first
+        place["started"] = self._started.isoformat()
         loop = asyncio.get_running_loop()
         halt = threading.Event()
 

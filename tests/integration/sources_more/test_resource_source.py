@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,7 +19,9 @@ from knevents.secrets import SecretResolver
 from knevents.settings import KubeSettings, NatsSettings, SecretSettings, Settings
 
 from tests import upstream
+from tests.e2e import harness
 from tests.fixtures.kube import KubeApi
+from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import event_source
 
 WAIT = 30.0
@@ -186,3 +192,34 @@ def test_render_grants_get_list_watch_on_the_watched_resource() -> None:
     [service] = [o for o in objs if o["kind"] == "Service"]
     [account] = [o for o in objs if o["kind"] == "ServiceAccount"]
     assert service["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_upstream_example_under_knevents_run_resumes_after_a_kill(kube_api: KubeApi, tmp_path: Path) -> None:
+    doc = yaml.safe_load(upstream.example("event-sources", "resource.yaml").read_text())
+    doc["spec"]["resource"]["example"]["eventTypes"] = ["ADD", "UPDATE"]
+    env = {"KUBECONFIG": str(kube_api.kubeconfig_path)}
+    labels = {"app": "my-workflow"}
+    sink = harness.Sink()
+    try:
+        sensor = local_run.sensor_yaml("resource", "example", ["type", "body", "oldBody"], sink.url)
+        with local_run.running(tmp_path, doc, sensor, env) as runner:
+            harness.poll(lambda: any(r.verb == "watch" for r in kube_api.requests), "the watch")
+            time.sleep(1.1)  # afterStart compares creationTimestamps, which have one-second resolution
+            kube_api.put_object(_workflow("wf-1", labels))
+            sink.wait(1)
+            assert runner.proc is not None
+            os.kill(runner.proc.pid, signal.SIGKILL)  # the runner dies; its nats-server is stopped by the next one
+            runner.proc.wait()
+            kube_api.put_object(_workflow("wf-2", labels))  # while nothing watches
+            kube_api.server.set_labels(*WF, "argo-events", "wf-1", {"phase": "Succeeded"})
+            watches = len([r for r in kube_api.requests if r.verb == "watch"])
+            runner.start()
+            harness.poll(lambda: len({(r.json()["type"], json.loads(r.json()["body"])["metadata"]["name"])
+                                      for r in sink.received}) >= 3, "the changes made while the runner was dead",
+                         timeout=60)
+    finally:
+        sink.close()
+    seen = {(r.json()["type"], json.loads(r.json()["body"])["metadata"]["name"]) for r in sink.received}
+    assert seen == {("ADD", "wf-1"), ("ADD", "wf-2"), ("UPDATE", "wf-1")}
+    resumed = [r for r in kube_api.requests if r.verb == "watch"][watches]
+    assert resumed.query["resourceVersion"] != ["0"]  # resumed from the saved place, no relist

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +19,9 @@ from knevents.settings import NatsSettings, SecretSettings, Settings
 from knevents.sources import progress, sftp
 
 from tests import upstream
+from tests.e2e import harness
 from tests.fixtures.sshd import PASSWORD, USER, Sshd
+from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import event_source
 
 WAIT = 30.0
@@ -143,3 +148,30 @@ async def test_a_wrong_password_is_logged_counted_and_retried(sshd: Sshd, nats_u
         await running.close()
     assert running.memory.events == []
     assert "PermissionDenied" in caplog.text and "wrong-pa55word" not in caplog.text
+
+
+def test_upstream_example_under_knevents_run_survives_a_kill(sshd: Sshd, tmp_path: Path) -> None:
+    doc = yaml.safe_load(upstream.example("event-sources", "sftp.yaml").read_text())
+    entry = doc["spec"]["sftp"]["example"]
+    entry["watchPathConfig"] = {"directory": f"{sshd.root}/", "pathRegexp": r"^f\d$|^probe"}
+    entry["pollIntervalDuration"] = "200ms"
+    sink = harness.Sink()
+    try:
+        sensor = local_run.sensor_yaml("sftp", "example", ["name", "op"], sink.url)
+        with local_run.running(tmp_path, doc, sensor, _secrets(sshd)) as runner:
+            local_run.probe(lambda n: (sshd.root / f"probe{n}").write_text("p"), sink)
+            for i in range(3):
+                (sshd.root / f"f{i}").write_text(str(i))
+            harness.poll(lambda: len({r.json()["name"] for r in sink.received if r.json()["name"][0] == "f"}) == 3,
+                         "the first three files")
+            assert runner.proc is not None
+            os.kill(runner.proc.pid, signal.SIGKILL)  # the runner dies; its nats-server is stopped by the next one
+            runner.proc.wait()
+            for i in range(3, 6):
+                (sshd.root / f"f{i}").write_text(str(i))
+            runner.start()
+            harness.poll(lambda: {r.json()["name"] for r in sink.received} >= {f"f{i}" for i in range(6)},
+                         "the files dropped while the runner was dead", timeout=60)
+    finally:
+        sink.close()
+    assert {r.json()["op"] for r in sink.received} == {"CREATE"}
