@@ -211,14 +211,16 @@ def main() -> None:
     nats_server = NatsServer(store_dir=work / "nats").start()
     kport, rport = free_port(), free_port()
     listen = f"tcp://127.0.0.1:{kport}"
-    procs = [_start([tansu_bin, "broker", "--listener-url", listen, "--advertised-listener-url", listen],
-                    kport, work / "tansu.log"),
-             _start([shutil.which("redis-server") or "redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--dir", str(work)], rport, work / "redis.log")]
+    procs: list[subprocess.Popen[bytes]] = []
     nats_pid = nats_server._proc.pid if nats_server._proc is not None else 0  # its CPU is part of the cost
     rows = []
     choice: dict[str, Any] = {}
-    try:
+    try:  # the servers start inside the try: a failure never leaves one running
+        procs.append(_start([tansu_bin, "broker", "--listener-url", listen, "--advertised-listener-url", listen],
+                            kport, work / "tansu.log"))
+        procs.append(_start([shutil.which("redis-server") or "redis-server", "--port", str(rport), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(work)], rport,
+                            work / "redis.log"))
         kurl = f"127.0.0.1:{kport}"
         asyncio.run(_kafka_backlog(kurl, n))
         raw = asyncio.run(_kafka_raw(kurl, n))
