@@ -47,6 +47,24 @@ def _wait(sink: harness.Sink, seconds: float) -> bool:
     return True
 
 
+def upstream_webhook(port: int) -> dict[str, Any]:
+    """Argo's upstream ``event-sources/webhook.yaml`` (``webhook/example``) on ``port``."""
+    from tests import upstream
+
+    source = yaml.safe_load(upstream.example("event-sources", "webhook.yaml").read_text())
+    source["spec"]["webhook"]["example"]["port"] = str(port)
+    return dict(source)
+
+
+def post(runner: harness.RunnerProcess, port: int, body: dict[str, Any], cwd: Path) -> None:
+    """``knevents send`` a JSON body to the upstream webhook on ``port``."""
+    import json
+
+    sent = harness.cli(["send", "--url", f"http://127.0.0.1:{port}/example", "--data", json.dumps(body)],
+                       runner.env, cwd)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+
+
 @contextmanager
 def running(tmp_path: Path, event_source: dict[str, Any], sensor: str,
             env: dict[str, str] | None = None) -> Iterator[harness.RunnerProcess]:

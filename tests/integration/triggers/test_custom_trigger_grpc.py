@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import yaml
 from knevents import errors, events, spec, triggers
+from knevents.local.natsd import free_port
 from knevents.sensors import engine
 
 from tests import upstream
 from tests.fixtures.argo_grpc import TriggerServer
+from tests.integration.sources_more import local_run
 from tests.unit.triggers import trigger_support as support
 
 
@@ -68,3 +71,15 @@ async def test_unreachable_server_is_retryable_and_secure_needs_a_cert() -> None
     secure = {"name": "t", "custom": {"serverURL": "127.0.0.1:9", "secure": True, "spec": {}}}
     with pytest.raises(errors.TriggerError, match="CERT secret not defined"):
         await triggers.fire(support.resolved(secure), support.context())
+
+
+def test_upstream_custom_sensor_under_knevents_run(trigger_server: TriggerServer, tmp_path: Path) -> None:
+    port = free_port()
+    doc = yaml.safe_load(upstream.example("sensors", "custom-trigger.yaml").read_text())
+    doc["spec"]["triggers"][0]["template"]["custom"]["serverURL"] = trigger_server.url
+    with local_run.running(tmp_path, local_run.upstream_webhook(port), yaml.safe_dump(doc)) as runner:
+        local_run.post(runner, port, {"url": "https://example.com/p.yaml", "namespace": "ci"}, tmp_path)
+        runner.wait_for(lambda r: r.get("tag") == "fired", "the custom firing")
+    assert [name for name, _ in trigger_server.calls] == ["FetchResource", "Execute", "ApplyPolicy"]
+    assert json.loads(trigger_server.calls[1][1]["resource"]) == {"url": "https://example.com/p.yaml",
+                                                                   "metadata": {"namespace": "ci"}}

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from knevents import errors, events, spec, triggers
+from knevents.local.natsd import free_port
 from knevents.secrets import env_name
 from knevents.sensors import engine
 
 from tests import upstream
 from tests.fixtures.smtp import PASSWORD, USER, SmtpServer
+from tests.integration.sources_more import local_run
 from tests.unit.triggers import trigger_support as support
 
 SECRETS = {env_name("SECRET", "smtp-secret", "password"): PASSWORD}
@@ -86,3 +89,16 @@ async def test_untrusted_certificate_and_unreachable_server(smtp_server: SmtpSer
     with pytest.raises(errors.TriggerRetryableError, match="cannot send through SMTP server"):
         await triggers.fire(support.resolved(_email(9)), support.context(secrets=SECRETS))
     assert smtp_server.received == []
+
+
+def test_upstream_email_sensor_under_knevents_run(smtp_server: SmtpServer, tmp_path: Path) -> None:
+    port = free_port()
+    doc = yaml.safe_load(upstream.example("sensors", "email-trigger.yaml").read_text())
+    doc["spec"]["triggers"][0]["template"]["email"].update({"host": "127.0.0.1", "port": smtp_server.port,
+                                                             "username": USER})
+    with local_run.running(tmp_path, local_run.upstream_webhook(port), yaml.safe_dump(doc), SECRETS) as runner:
+        local_run.post(runner, port, {"to": "dev@example.com", "name": "Leia"}, tmp_path)
+        runner.wait_for(lambda r: r.get("tag") == "fired", "the email firing")
+    [(_, rcpts, msg)] = smtp_server.received
+    assert rcpts == ["dev@example.com"] and msg["Subject"] == "Hello There"
+    assert msg.get_payload(decode=True).decode().startswith("Hi Leia,")

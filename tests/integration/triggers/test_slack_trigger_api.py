@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from knevents import errors, events, triggers, validation
+from knevents.local.natsd import free_port
 from knevents.secrets import env_name
 from knevents.sensors import engine
 from knevents.triggers import base, slack
 
 from tests import upstream
 from tests.fixtures.slack_api import TOKEN, SlackApi
+from tests.integration.sources_more import local_run
 from tests.unit.triggers import trigger_support as support
 
 SECRETS = {env_name("SECRET", "slack-secret", "token"): TOKEN}
@@ -109,3 +112,13 @@ async def test_dry_run_posts_nothing(slack_api: SlackApi) -> None:
     result = await _fire(_slack(channel="#general", message="hi"), dry_run=True)
     assert result.detail == "dry run: would post to Slack #general"
     assert slack_api.posts == []
+
+
+def test_upstream_webhook_and_slack_sensor_under_knevents_run(slack_api: SlackApi, tmp_path: Path) -> None:
+    port = free_port()
+    sensor = upstream.example("sensors", "slack-trigger.yaml").read_text()
+    env = {**SECRETS, slack.API_URL_ENV: slack_api.url}
+    with local_run.running(tmp_path, local_run.upstream_webhook(port), sensor, env) as runner:
+        local_run.post(runner, port, {"channel": "builds", "message": "deployed 1.4.2"}, tmp_path)
+        runner.wait_for(lambda r: r.get("tag") == "fired", "the slack firing")
+    assert slack_api.posts == [{"channel": "builds", "text": "deployed 1.4.2", "as_user": True}]
