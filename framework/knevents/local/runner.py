@@ -306,7 +306,12 @@ class Runner:
         from knevents.bus import jetstream
         from knevents.runtime import source as source_runtime
 
-        publisher = _ConsolePublisher(jetstream.JetStreamPublisher(js, self.bus_name), self.console)
+        async def reconnect() -> Any:  # the shared client closed for good: sources get a connection of their own
+            client = await jetstream.connect(self.settings.nats)
+            self._closers.append(client.close)
+            return client.jetstream()
+
+        publisher = _ConsolePublisher(jetstream.JetStreamPublisher(js, self.bus_name, connector=reconnect), self.console)
         by_port: dict[int, list[tuple[str | None, str, Any]]] = {}
         runtimes: list[tuple[Any, Any]] = []
         for es in self.manifests.event_sources:
