@@ -23,7 +23,7 @@ not from the latest restart. The previous body of an object is kept in memory on
 The client blocks, so the list/watch loop runs in a worker thread and hands
 each event to the event loop, publishing in order; the place is saved after
 the bus accepted the event. On Knative the function runs one replica and
-needs ``get``/``list``/``watch`` on the resource (``knevents render`` derives
+needs ``list`` and ``watch`` on the resource (``knevents render`` derives
 the Role).
 """
 

@@ -175,12 +175,13 @@ async def test_forbidden_watch_is_logged_counted_and_retried(kube_api: KubeApi, 
     assert running.data()[0]["body"]["metadata"]["name"] == "after"
 
 
-def test_render_grants_get_list_watch_on_the_watched_resource() -> None:
+def test_render_grants_list_and_watch_on_the_watched_resource() -> None:
+    # the source lists, then watches; it never gets one object (no unused verb)
     doc = yaml.safe_load(upstream.example("event-sources", "resource.yaml").read_text())
     rendered = eventsource.render(doc, "argo-events", RenderOptions())
     by_kind = {obj["kind"]: obj for obj in rendered.objects}
     assert by_kind["Role"]["rules"] == [
-        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "watch"]}]
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["list", "watch"]}]
     assert by_kind["RoleBinding"]["subjects"][0]["name"] == "your-service-account"
     assert "ServiceAccount" not in by_kind  # the template names its own
     everywhere = {**doc, "spec": {"resource": {"pods": {"version": "v1", "resource": "pods", "eventTypes": ["ADD"]}}}}
@@ -188,7 +189,7 @@ def test_render_grants_get_list_watch_on_the_watched_resource() -> None:
     kinds = [o["kind"] for o in objs]
     assert "ClusterRole" in kinds and "ClusterRoleBinding" in kinds and "ServiceAccount" in kinds
     [cluster_role] = [o for o in objs if o["kind"] == "ClusterRole"]
-    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}]
     [service] = [o for o in objs if o["kind"] == "Service"]
     [account] = [o for o in objs if o["kind"] == "ServiceAccount"]
     assert service["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
