@@ -205,7 +205,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     warnings += [f"EventSource {name}: {w}" for w in perms.warnings]
     warnings.extend(
         f"EventSource {name}: file.{event_name} watches {(config.get('watchPathConfig') or {}).get('directory')} "
-        "inside the pod: mount it through spec.template volumes; the Service runs one replica"
+        "inside its pod: mount that directory into the rendered Service (add the volume to it); it runs one replica"
         for key, event_name, config in found
         if key == "file"
     )

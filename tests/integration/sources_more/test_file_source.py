@@ -198,3 +198,28 @@ def test_killed_runner_delivers_every_dropped_file_after_restart(tmp_path: Path)
 def test_event_data_shape_is_argo() -> None:
     event = events.new_event(source="s", subject="e", type="file", data={"name": "/d/x", "op": "CREATE"})
     assert json.loads(event.data or b"") == {"name": "/d/x", "op": "CREATE"}
+
+
+def test_upstream_example_under_knevents_run_feeds_a_sensor(tmp_path: Path) -> None:
+    drop = tmp_path / "test-data"
+    drop.mkdir()
+    sink = harness.Sink()
+    try:
+        sensor = local_run.sensor_yaml("file", "example", ["name", "op"], sink.url)
+        with local_run.running(tmp_path, _upstream(drop), sensor):
+            for n in range(int(harness.WAIT / 0.5)):  # x.txt again until the watcher has its first listing
+                (drop / "x.txt").write_text(str(n))
+                if _got(sink, 0.5):
+                    break
+                (drop / "x.txt").unlink()
+    finally:
+        sink.close()
+    assert sink.received[0].json() == {"name": f"{drop}/x.txt", "op": "CREATE"}
+
+
+def _got(sink: harness.Sink, seconds: float) -> bool:
+    try:
+        sink.wait(1, timeout=seconds)
+    except AssertionError:
+        return False
+    return True
