@@ -63,8 +63,8 @@ _FIELDS = "knevents_fields"
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", _FIELDS}
 _WHO = ("sensor", "eventsource", "event", "trigger", "dependency")
 """Fields shown first in text lines: what the line is about."""
-_IDS = frozenset({"event_id", "event_ids", "source", "subject", "logger"})
-"""Fields that text lines leave out (they are in the JSON records): ids, not reasons."""
+_IDS = frozenset({"event_id", "event_ids", "source", "subject", "logger", "status"})
+"""Fields that text lines leave out (they are in the JSON records): ids and numbers the message already says."""
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
