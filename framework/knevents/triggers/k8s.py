@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, kube, permissions, policy
+from knevents.triggers import apiresources, base, kube, permissions, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
@@ -42,19 +42,6 @@ PATCH_TYPES = {
     "application/json-patch+json": "application/json-patch+json",
     "application/strategic-merge-patch+json": "application/strategic-merge-patch+json",
 }
-_CLUSTER_KINDS = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "ClusterWorkflowTemplate",
-        "PriorityClass",
-    }
-)
 _OPERATIONS = ("create", "update", "patch", "delete")
 
 
@@ -135,8 +122,10 @@ async def namespace_of(
         namespaced = await kube.call(
             kube.Target("discover", api_version, kind), client.namespaced, api_version, kind
         )
-    else:
-        namespaced = kind not in _CLUSTER_KINDS
+    else:  # no cluster (dry run): the kind table, as render uses it
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        known = apiresources.lookup(group, kind)
+        namespaced = known.namespaced if known is not None else True
     if not namespaced:
         obj["metadata"].pop("namespace", None)
         return None
