@@ -33,13 +33,13 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Apply or delete every hook; one line per repository/project."""
-    from knevents import errors, hooks, spec
+    from knevents import errors, hooks, validation
     from knevents.hooks import base
     from knevents.secrets import SecretResolver
     from knevents.settings import Settings
 
     try:
-        manifests = spec.load_paths(args.paths)
+        manifests = validation.load_paths(args.paths)
         found = list(hooks.targets(list(manifests.event_sources), args.url))
     except (OSError, errors.KneventsError) as exc:
         print(f"knevents hooks: {exc}", file=sys.stderr)

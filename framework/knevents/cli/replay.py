@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sensor(paths: list[str], name: str) -> Any:
-    from knevents import errors, spec
+    from knevents import errors, validation
 
-    manifests = spec.load_paths(paths)
+    manifests = validation.load_paths(paths)
     for sensor in manifests.sensors:
         if sensor.metadata.name == name:
             return sensor

@@ -75,8 +75,14 @@ SHAPE = """{
 _ATTRIBUTES = frozenset({"id", "source", "subject", "type", "datacontenttype", "data", "time"})
 """CloudEvent attribute names: a document with two or more of them is taken for a (broken) CloudEvent."""
 
-_HOOK_TYPES = frozenset({"webhook", "github", "gitlab", "bitbucket", "bitbucketserver", "gerrit"})
-"""Source types whose event data is Argo's ``{header, body}`` of the HTTP request."""
+
+
+def _wraps_request(key: str) -> bool:
+    """Whether a source type's event data is Argo's ``{header, body}`` of the HTTP request."""
+    from knevents import sources
+
+    source_type = sources.TYPES.get(key)
+    return source_type is not None and source_type.wraps_request
 
 
 def _paths(files: list[str]) -> list[Path]:
@@ -102,20 +108,21 @@ def _wrap(body: Any, source: str, event_name: str, kind: str, number: int) -> di
 
 def _source_type(sensor_file: str, source: str, event_name: str) -> str:
     """The type of ``source`` from the EventSources beside the sensor (``webhook`` when none is there)."""
-    from knevents.spec import crosscheck, loading
+    from knevents import validation
+    from knevents.sources import webhook
+    from knevents.spec import crosscheck, support
 
     folder = Path(sensor_file).parent
-    for es in loading.collect([folder]).event_sources:
+    for es in validation.collect([folder]).event_sources:
         if (
             es.metadata is not None
             and es.metadata.name == source
             and event_name in crosscheck.event_names(es)
         ):
-            spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
-            for key, entries in spec.items():
-                if isinstance(entries, dict) and event_name in entries and key not in ("template", "service"):
-                    return str(key)
-    return "webhook"
+            for key, entries in support.source_types(es.spec):
+                if isinstance(entries, dict) and event_name in entries:
+                    return key
+    return webhook.SOURCE.key
 
 
 def _plain(where: str, element: Any, args: argparse.Namespace, number: int) -> Any:
@@ -132,7 +139,7 @@ def _plain(where: str, element: Any, args: argparse.Namespace, number: int) -> A
             "(samples: examples/*/events/*.json)"
         )
     kind = _source_type(args.sensor, args.source, args.event_name)
-    if kind not in _HOOK_TYPES:
+    if not _wraps_request(kind):
         raise ValueError(
             f"{where}: EventSource {args.source} is of type {kind}, whose events are not a request body; "
             f"give a CloudEvent with {kind}'s data (samples: examples/*/events/*.json)"

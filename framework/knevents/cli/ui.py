@@ -43,13 +43,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; exit 1 with a clear message when NATS, the port or the manifests fail."""
-    from knevents import errors, spec
+    from knevents import errors, validation
 
     if not args.nats_url:
         print("knevents ui: name the bus's NATS server with --nats-url (or KNEVENTS_NATS_URL)", file=sys.stderr)
         return 2
     try:
-        manifests = spec.load_paths(args.paths)
+        manifests = validation.load_paths(args.paths)
         return asyncio.run(_serve(args, manifests))
     except (OSError, errors.KneventsError) as exc:
         print(f"knevents ui: {exc}", file=sys.stderr)

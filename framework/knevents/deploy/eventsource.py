@@ -38,32 +38,15 @@ from typing import Any
 
 import yaml
 
-from knevents import errors
+from knevents import errors, sources
 from knevents.deploy import names, objects, rbac, refs, workload
 from knevents.deploy.options import RenderOptions
+from knevents.sources import base
+from knevents.spec import loading
 
-__all__ = ["PUSH", "Rendered", "is_push", "render", "supported"]
+__all__ = ["Entry", "Rendered", "entries", "render", "supported"]
 
-PUSH = "push"
-PULL = "pull"
-
-_ALWAYS_PUSH = frozenset(
-    {
-        "webhook",
-        "github",
-        "gitlab",
-        "sns",
-        "bitbucket",
-        "bitbucketserver",
-        "slack",
-        "stripe",
-        "storageGrid",
-        "gerrit",
-    }
-)
 _NOT_EVENTS = frozenset({"template", "eventBusName", "replicas", "service"})
-CALENDAR_PATH = "/calendar/{event}"
-"""Where a PingSource posts a calendar tick (the calendar source's push route)."""
 
 
 @dataclass(frozen=True)
@@ -74,67 +57,45 @@ class Rendered:
     warnings: tuple[str, ...] = ()
 
 
-def is_push(key: str, config: Mapping[str, Any]) -> bool:
-    """Whether one event entry of type ``key`` receives its events as HTTP requests."""
-    if key in _ALWAYS_PUSH:
-        return True
-    if key == "s3":
-        return not config.get("sqs")
-    if key == "minio":  # Argo's default listens on MinIO's stream (pull); sns/webhook deliveries are pushed
-        return bool(config.get("sns") or config.get("webhook"))
-    if key == "pubSub":
-        return bool(config.get("push"))
-    if key == "calendar":
-        return bool(config.get("schedule"))
-    return False
+@dataclass(frozen=True)
+class Entry:
+    """One event entry of the spec, with its type when knevents runs it and its config parses."""
+
+    key: str
+    name: str
+    raw: Mapping[str, Any]
+    type: base.SourceType[Any] | None
+    config: Any
+
+    @property
+    def way(self) -> base.Knative:
+        """How the entry is deployed; a type knevents does not run (or a config that does not parse) polls."""
+        if self.type is None or self.config is None:
+            return base.Knative.ONE_REPLICA
+        return self.type.knative(self.config)
 
 
-def _consumer_group(key: str, config: Mapping[str, Any]) -> bool:
-    """Whether the type's descriptor deploys this entry as consumer-group replicas (a Kafka group)."""
-    from knevents import sources
-    from knevents.sources import base
-
-    try:
-        kind = sources.find(key)
-        return kind.knative(kind.parse(config)) is base.Knative.CONSUMER_GROUP
-    except Exception:  # an unknown type or an entry that does not parse: validation reports it, one replica here
-        return False
-
-
-def _pull_scale(found: list[tuple[str, str, Mapping[str, Any]]], replicas: Any) -> dict[str, str]:
-    """One replica for a pull EventSource, unless every entry consumes in an upstream consumer group.
-
-    A Kafka consumer group shares the partitions among its members, so such an EventSource runs
-    ``spec.replicas`` replicas (default 1), each a member, and may be scaled further by hand or an HPA
-    (no ``max-scale`` cap); Knative's request-driven autoscaler never adds replicas to a pull source.
-    """
-    if found and all(_consumer_group(key, config) for key, _, config in found):
-        count = replicas if isinstance(replicas, int) and replicas > 0 else 1
-        return {"autoscaling.knative.dev/min-scale": str(count)}
-    return {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/max-scale": "1"}
-
-
-def entries(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """Every (type key, event name, config) of an EventSource spec, in spec order."""
+def entries(spec: Mapping[str, Any]) -> list[Entry]:
+    """Every entry of an EventSource spec, in spec order."""
     out = []
     for key, events in spec.items():
         if key in _NOT_EVENTS or not isinstance(events, Mapping):
             continue
-        for event_name, config in events.items():
-            out.append((key, str(event_name), config if isinstance(config, Mapping) else {}))
+        source_type = sources.TYPES.get(key)
+        for event_name, raw in events.items():
+            config = raw if isinstance(raw, Mapping) else {}
+            out.append(Entry(key, str(event_name), config, source_type, _parse(source_type, config)))
     return out
 
 
 def supported(key: str) -> bool:
     """Whether knevents runs event source type ``key``: asked of the source registry, never listed here."""
-    from knevents import sources
-
     return sources.TYPES.get(key) is not None
 
 
-def _refuse_unsupported(name: str, found: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+def _refuse_unsupported(name: str, found: list[Entry]) -> None:
     """An entry of a type knevents does not run would deploy a Service that never emits: refuse it."""
-    keys = sorted({key for key, _, _ in found if not supported(key)})
+    keys = sorted({entry.key for entry in found if entry.type is None})
     if keys:
         raise errors.SpecError(
             [
@@ -147,6 +108,28 @@ def _refuse_unsupported(name: str, found: list[tuple[str, str, Mapping[str, Any]
                 for key in keys
             ]
         )
+
+
+def _parse(source_type: base.SourceType[Any] | None, raw: Mapping[str, Any]) -> Any:
+    # unknown fields are dropped, as Argo (and the functions) read them
+    return loading.lenient(source_type.model, dict(raw)) if source_type is not None else None
+
+
+def _scale(found: list[Entry], replicas: Any) -> dict[str, str]:
+    """Scale to zero when every entry is pushed; else one replica, or consumer-group members.
+
+    A consumer group (a Kafka group, a Redis stream group) shares the work among its members, so an
+    EventSource whose entries all consume in one runs ``spec.replicas`` replicas (default 1) and may be
+    scaled further by hand or an HPA (no ``max-scale`` cap); Knative's request-driven autoscaler never
+    adds replicas to a pull source. Any other pull entry pins the EventSource to one replica.
+    """
+    ways = {entry.way for entry in found}
+    if all(way.push for way in ways):
+        return {"autoscaling.knative.dev/min-scale": "0"}
+    if ways == {base.Knative.CONSUMER_GROUP}:
+        count = replicas if isinstance(replicas, int) and replicas > 0 else 1
+        return {"autoscaling.knative.dev/min-scale": str(count)}
+    return {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/max-scale": "1"}
 
 
 def service_name(event_source: str) -> str:
@@ -163,14 +146,9 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     bus = str(spec.get("eventBusName") or "default")
     found = entries(spec)
     _refuse_unsupported(name, found)
-    push = all(is_push(key, config) for key, _, config in found)
-    scale = (
-        {"autoscaling.knative.dev/min-scale": "0"}
-        if push
-        else _pull_scale(found, spec.get("replicas"))
-    )
+    scale = _scale(found, spec.get("replicas"))
     config_map = objects.config_map(svc, namespace, {names.SPEC_FILE: _spec_yaml(doc, namespace)}, labels)
-    perms = rbac.for_sources(spec)
+    perms = rbac.for_sources(found)
     account: str | None = (spec.get("template") or {}).get("serviceAccountName")
     access = [objects.service_account(svc, namespace, labels)] if perms and not account else []
     access += rbac.role_objects("eventsource", name, namespace, perms, account or svc, labels)
@@ -188,15 +166,11 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
             revision_annotations=scale,
             template=spec.get("template") or {},
             service_account=account or (svc if perms else None),
-            public=any(is_push(key, config) and key != "calendar" for key, _, config in found),
+            public=any(entry.way is base.Knative.SERVICE for entry in found),
         ),
         options.image,
     )
-    pings = [
-        _ping(name, svc, namespace, event_name, config, labels)
-        for key, event_name, config in found
-        if key == "calendar" and config.get("schedule")
-    ]
+    pings = [ping for entry in found if (ping := _ping(name, svc, namespace, entry, labels)) is not None]
     warnings = [
         f"EventSource {name}: spec.template.{field} is not rendered (a Knative Service does not take it)"
         for field in workload.unsupported_template_fields(spec.get("template") or {})
@@ -204,10 +178,10 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     warnings += [f"EventSource {name}: {w}" for w in workload.env_warnings(spec.get("template") or {})]
     warnings += [f"EventSource {name}: {w}" for w in perms.warnings]
     warnings.extend(
-        f"EventSource {name}: file.{event_name} watches {(config.get('watchPathConfig') or {}).get('directory')} "
-        "inside its pod: mount that directory into the rendered Service (add the volume to it); it runs one replica"
-        for key, event_name, config in found
-        if key == "file"
+        f"EventSource {name}: {note}"
+        for entry in found
+        if entry.type is not None and entry.config is not None
+        for note in entry.type.notes(entry.name, entry.config)
     )
     if not found:
         warnings.append(f"EventSource {name}: no event entries found")
@@ -216,28 +190,19 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> Re
     return Rendered((config_map, *access, binding, service, *pings), tuple(warnings))
 
 
-def _endpoint(key: str, event_name: str, config: Mapping[str, Any]) -> str | None:
-    """The HTTP path a push entry listens on (None for pull entries)."""
-    if not is_push(key, config):
-        return None
-    if key == "webhook":
-        return str(config.get("endpoint") or "/")
-    if key == "calendar":
-        return CALENDAR_PATH.format(event=event_name)
-    if key in ("s3", "minio"):
-        return str((config.get("sns") or {}).get("endpoint") or f"/{event_name}")
-    if key == "pubSub":
-        return str((config.get("push") or {}).get("endpoint") or f"/{event_name}")
-    return str((config.get("webhook") or {}).get("endpoint") or f"/{event_name}")
+def _endpoints(entry: Entry) -> list[str]:
+    """The HTTP paths a push entry listens on (none for pull entries)."""
+    if entry.type is None or entry.config is None or not entry.way.push:
+        return []
+    return [found.path(entry.name) for found in entry.type.endpoints(entry.name, entry.config)]
 
 
-def _route_clashes(found: list[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+def _route_clashes(found: list[Entry]) -> list[str]:
     """Push entries that would share one path: fine on separate ports standalone, not on Knative's one $PORT."""
     owners: dict[str, list[str]] = {}
-    for key, event_name, config in found:
-        endpoint = _endpoint(key, event_name, config)
-        if endpoint is not None:
-            owners.setdefault(endpoint, []).append(f"{key}.{event_name}")
+    for entry in found:
+        for endpoint in _endpoints(entry):
+            owners.setdefault(endpoint, []).append(f"{entry.key}.{entry.name}")
     return [
         f"{' and '.join(events)} listen on the same path {path}; on Knative every event shares one port, "
         "give them different endpoints"
@@ -246,36 +211,29 @@ def _route_clashes(found: list[tuple[str, str, Mapping[str, Any]]]) -> list[str]
     ]
 
 
-def _env(
-    found: list[tuple[str, str, Mapping[str, Any]]], namespace: str, bus: str, options: RenderOptions
-) -> dict[str, str]:
+def _env(found: list[Entry], namespace: str, bus: str, options: RenderOptions) -> dict[str, str]:
     env = {"KNEVENTS_BUS": bus}
-    # calendar catch-up keeps the last tick in JetStream KV: the only state an event source has
-    if any(key == "calendar" and _catchup(config) for key, _, config in found):
+    # an entry that keeps state in JetStream KV (a calendar's catch-up) needs the NATS settings
+    if any(entry.type is not None and entry.config is not None and entry.type.keeps_state(entry.config)
+           for entry in found):
         env.update(options.nats_env())
     return env
 
 
-def _catchup(config: Mapping[str, Any]) -> bool:
-    catchup = (config.get("persistence") or {}).get("catchup") or {}
-    return bool(catchup.get("enabled"))
-
-
-def _ping(
-    source: str,
-    svc: str,
-    namespace: str,
-    event_name: str,
-    config: Mapping[str, Any],
-    labels: Mapping[str, str],
-) -> objects.Obj:
-    sink = objects.destination(svc, uri=CALENDAR_PATH.format(event=event_name))
+def _ping(source: str, svc: str, namespace: str, entry: Entry, labels: Mapping[str, str]) -> objects.Obj | None:
+    """The PingSource of a ``Knative.PING`` entry, posting to the entry's endpoint on the Service."""
+    if entry.type is None or entry.config is None or entry.type.ping is None:
+        return None
+    ping = entry.type.ping(entry.config)
+    paths = [found.path(entry.name) for found in entry.type.endpoints(entry.name, entry.config)]
+    if ping is None or not paths:
+        return None
     return objects.ping_source(
-        names.dns_label(source, event_name),
+        names.dns_label(source, entry.name),
         namespace,
-        schedule=str(config["schedule"]),
-        timezone=config.get("timezone") or None,
-        sink=sink,
+        schedule=ping.schedule,
+        timezone=ping.timezone,
+        sink=objects.destination(svc, uri=paths[0]),
         labels=labels,
     )
 

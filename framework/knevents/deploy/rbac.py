@@ -19,7 +19,7 @@ Roles/ClusterRoles and their bindings for either kind of function.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,16 +91,17 @@ def rules(grants: Mapping[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
     ]
 
 
-def for_sources(spec: Mapping[str, Any]) -> Permissions:
-    """What an EventSource's ``resource`` entries read: get/list/watch on each watched resource."""
+def for_sources(found: Iterable[Any]) -> Permissions:
+    """What an EventSource's entries declare (``eventsource.Entry`` values: type and parsed config)."""
     perms = Permissions()
-    for name, config in (spec.get("resource") or {}).items():
-        if not isinstance(config, Mapping) or not config.get("resource"):
-            perms.warnings.append(f"resource.{name}: no `resource` to grant access to")
+    for entry in found:
+        if entry.type is None or entry.config is None:
             continue
-        target = str(config.get("namespace") or CLUSTER)
-        # sources/resource.py lists, then watches: it never gets one object
-        perms.add(target, str(config.get("group") or ""), str(config["resource"]), ("list", "watch"))
+        for item in entry.type.permissions(entry.name, entry.config):
+            if isinstance(item, str):
+                perms.warnings.append(item)
+            else:
+                perms.add(item.namespace, item.group, item.resource, item.verbs)
     return perms
 
 

@@ -18,10 +18,17 @@ from knevents import errors
 from knevents.local import console as console_mod
 from knevents.local import streams
 
-__all__ = ["KUBE_KINDS", "FiringObserver", "now"]
+__all__ = ["FiringObserver", "needs_cluster", "now"]
 
-KUBE_KINDS = frozenset({"k8s", "argoWorkflow"})
-"""Trigger kinds that need a cluster; without one they print the resolved resource instead."""
+
+def needs_cluster(kind: str) -> bool:
+    """Whether a trigger kind calls the Kubernetes API (it declares permissions); without a cluster the
+    runner prints the resolved resource instead."""
+    from knevents import triggers
+    from knevents.triggers import base
+
+    found = triggers.find(kind)
+    return found is not None and found.permissions is not base.no_permissions
 
 
 class FiringObserver:
@@ -37,7 +44,7 @@ class FiringObserver:
         self.forced_dry_run = forced_dry_run
 
     async def __call__(self, resolved: Any, ctx: Any) -> Any:
-        if resolved.kind in KUBE_KINDS and not ctx.dry_run and not self.cluster:
+        if needs_cluster(resolved.kind) and not ctx.dry_run and not self.cluster:
             ctx = dataclasses.replace(ctx, dry_run=True)
         ids = {dep: ev.id for dep, ev in resolved.events.items()}
         where = f"{self.sensor}/{resolved.trigger} {resolved.kind}"

@@ -51,32 +51,28 @@ def ssl_of(runtime: Any, port: int) -> Any:
 
 def spec_entries(es: Any) -> list[tuple[str, list[str]]]:
     """(spec key, event names) for every event-source type map set in the spec."""
-    out = []
-    spec = es.spec.model_dump(by_alias=True, exclude_none=True) if es.spec is not None else {}
-    for key, value in spec.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) \
-                and key not in ("template", "service"):
-            out.append((key, list(value)))
-    return out
+    from knevents.spec import support
+
+    if es.spec is None:
+        return []
+    return [(key, list(entries)) for key, entries in support.source_types(es.spec) if entries]
 
 
 def event_of_route(es: Any, endpoint: str) -> str:
-    """The event name behind a push endpoint (for the banner and ``runner.json``)."""
-    for _key, entries in spec_entries(es):
-        spec = es.spec.model_dump(by_alias=True, exclude_none=True)[_key]
-        for name in entries:
-            config = spec[name]
-            candidates = {config.get("endpoint"), (config.get("webhook") or {}).get("endpoint"),
-                          (config.get("sns") or {}).get("endpoint"), (config.get("push") or {}).get("endpoint"),
-                          f"/{name}"}
-            if endpoint in candidates:
-                return str(name)
+    """The event name behind a push endpoint (for the banner and ``runner.json``): from the types' endpoints."""
+    from knevents.validation import sources
+
+    for _path, name, found in sources.endpoints(es.spec):
+        if found.path(name) == endpoint:
+            return name
     return endpoint.strip("/") or "/"
 
 
 def type_of(es: Any, event: str) -> str:
     """The spec key (``webhook``, ``github`` …) an event of an EventSource is declared under."""
+    from knevents.sources import webhook
+
     for key, entries in spec_entries(es):
         if event in entries:
             return key
-    return "webhook"
+    return webhook.SOURCE.key

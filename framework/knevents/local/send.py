@@ -76,7 +76,7 @@ async def publish(info: runnerfile.RunnerInfo, *, source: str, subject: str, dat
     from knevents.bus import jetstream
     from knevents.settings import NatsSettings
 
-    kind = type or next((s.type for s in info.sources if s.eventsource == source and s.event == subject), "webhook")
+    kind = type or next((s.type for s in info.sources if s.eventsource == source and s.event == subject), "")
     event = events.Event(
         id=id or events.new_id(), source=source, subject=subject, type=_ce_type(kind),
         time=events.parse_time(_now()), data=data or None, datacontenttype=content_type,
@@ -91,7 +91,12 @@ async def publish(info: runnerfile.RunnerInfo, *, source: str, subject: str, dat
 
 
 def _ce_type(kind: str) -> str:
-    return {"pubSub": "pubsub"}.get(kind, kind.lower())
+    """The CloudEvent type a source of spec key ``kind`` publishes (a webhook's when it is not known)."""
+    from knevents import sources
+    from knevents.sources import webhook
+
+    found = sources.TYPES.get(kind) if kind else webhook.SOURCE
+    return found.cloudevent_type if found is not None else kind.lower()
 
 
 def _now() -> str:

@@ -33,8 +33,17 @@ from knevents.spec import models
 
 __all__ = ["Advance", "DependencyResult", "Resolved", "SensorEngine", "TriggerState"]
 
-RESOURCE_KINDS = ("k8s", "argoWorkflow")
-"""Trigger kinds whose template-level parameters apply to a Kubernetes resource."""
+
+
+def is_resource_kind(kind_obj: Any) -> bool:
+    """Whether a trigger kind object reads a Kubernetes resource from ``source`` (k8s, argoWorkflow).
+
+    Told from Argo's schema, not from a list of names: such a kind's template-level parameters apply to
+    the resource it fetches, every other kind's to its own fields and its ``payload``.
+    """
+    return kind_obj is not None and "source" in type(kind_obj).model_fields
+
+
 FETCHED_RESOURCE_KINDS = ("custom",)
 """Trigger kinds whose own ``parameters`` apply to a resource their executor fetches at run time (Argo's custom
 trigger applies them to what its server's FetchResource answered): the engine leaves them to the executor."""
@@ -275,7 +284,7 @@ class SensorEngine:
                     )
         except params.ParamSpecError as exc:
             problems.append(errors.Problem(exc.message, exc.path))
-        if kind in RESOURCE_KINDS and kind_obj is not None:
+        if is_resource_kind(kind_obj):
             source = getattr(kind_obj, "source", None)
             if source is None:
                 problems.append(
@@ -424,7 +433,7 @@ class SensorEngine:
                 kind, kind_obj = template_kind(template)
             resource: dict[str, Any] | None = None
             payload: bytes | None = None
-            if kind in RESOURCE_KINDS:
+            if is_resource_kind(kind_obj):
                 resource = self._resource(kind_obj, base_resource, kind_params, fired)
             else:
                 if kind_params and kind_obj is not None and kind not in FETCHED_RESOURCE_KINDS:

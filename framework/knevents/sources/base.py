@@ -46,7 +46,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import pydantic
 
-from knevents import events, web
+from knevents import access, events, web
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
@@ -54,6 +54,7 @@ __all__ = [
     "Check",
     "Endpoint",
     "Knative",
+    "Ping",
     "Publish",
     "PullSource",
     "PushResult",
@@ -64,7 +65,10 @@ __all__ = [
     "SourceFactory",
     "SourceType",
     "always",
+    "never",
     "no_endpoints",
+    "no_notes",
+    "no_permissions",
     "no_rules",
 ]
 
@@ -164,11 +168,11 @@ class Endpoint:
     """An HTTP route one entry's config sets, for route-conflict checks, the runner and the renderer."""
 
     field: str
-    """Where in the entry it is set (``"webhook"``, ``"sns"``; ``""`` for the entry itself)."""
+    """Where in the entry it is set (``webhook``, ``sns``; ```` for the entry itself)."""
     endpoint: str
-    """The path; ``""`` when unset (the source then listens on ``/<event name>``)."""
+    """The path; ```` when unset (the source then listens on ``/<event name>``)."""
     port: str = ""
-    """The standalone port as the spec writes it (``""`` when unset: the function's ``$PORT``)."""
+    """The standalone port as the spec writes it (```` when unset: the function's ``$PORT``)."""
     method: str | None = "POST"
     """The HTTP method (``None``: any)."""
 
@@ -192,12 +196,36 @@ def no_endpoints(_event_name: str, _config: Any) -> Iterable[Endpoint]:
     return ()
 
 
+def no_permissions(_event_name: str, _config: Any) -> Iterable[access.Grant | str]:
+    """A ``permissions`` for a type that never calls the Kubernetes API."""
+    return ()
+
+
+def no_notes(_event_name: str, _config: Any) -> Iterable[str]:
+    """A ``notes`` for a type that renders without anything to point out."""
+    return ()
+
+
+def never(_config: Any) -> bool:
+    """A ``keeps_state`` for a type that keeps nothing between runs."""
+    return False
+
+
+@dataclass(frozen=True)
+class Ping:
+    """The Knative PingSource of a ``Knative.PING`` entry: when it ticks."""
+
+    schedule: str
+    """A cron schedule as PingSource takes it."""
+    timezone: str | None = None
+
+
 @dataclass(frozen=True)
 class SourceType(Generic[C]):
     """Everything about one event source type; a type module declares one as ``SOURCE``."""
 
     key: str
-    """The EventSource spec key, as Argo spells it (``"webhook"``, ``"pubSub"``)."""
+    """The EventSource spec key, as Argo spells it (``webhook``, ``pubSub``)."""
     model: type[C]
     """The pydantic model of one entry (``models.WebhookEventSource``)."""
     factory: Callable[[str, C, SourceContext], Source]
@@ -211,7 +239,19 @@ class SourceType(Generic[C]):
     endpoints: Callable[[str, C], Iterable[Endpoint]] = no_endpoints
     """The HTTP endpoints an entry's config sets: ``(event_name, config) -> Endpoint…``."""
     event_type: str = ""
-    """The CloudEvent ``type``; ``""`` means the key lower-cased, which is what Argo uses."""
+    """The CloudEvent ``type``; ```` means the key lower-cased, which is what Argo uses."""
+    ping: Callable[[C], Ping | None] | None = None
+    """For ``Knative.PING`` entries: the PingSource schedule (it posts to the entry's endpoint)."""
+    keeps_state: Callable[[C], bool] = never
+    """Whether an entry keeps state in JetStream KV (the renderer then passes the NATS settings)."""
+    permissions: Callable[[str, C], Iterable[access.Grant | str]] = no_permissions
+    """Kubernetes API calls an entry makes, in ``access.CLUSTER`` or the namespace it names; a ``str`` is a
+    warning for what the manifest cannot tell. The renderer binds them to the EventSource's account."""
+    notes: Callable[[str, C], Iterable[str]] = no_notes
+    """What ``knevents render`` must point out about an entry (a directory to mount …)."""
+    wraps_request: bool = False
+    """The event data is Argo's ``{header(s), body}`` of the HTTP request, so ``knevents test`` may wrap a
+    plain body that way."""
 
     @property
     def cloudevent_type(self) -> str:

@@ -107,4 +107,5 @@ SOURCE = hooked.declare(
     create,
     '{"headers": {<Canonical-Name>: [values]}, "body": <the payload>, "metadata"?: {...}}',
     _rules,
+    wraps_request=True,
 )

@@ -274,6 +274,16 @@ def _endpoints(event_name: str, config: models.CalendarEventSource) -> Iterator[
         yield base.Endpoint("", PATH.format(event=event_name), "", "POST")
 
 
+def _ping(config: models.CalendarEventSource) -> base.Ping | None:
+    return base.Ping(config.schedule, config.timezone or None) if config.schedule else None
+
+
+def _keeps_state(config: models.CalendarEventSource) -> bool:
+    # catch-up keeps the last tick in JetStream KV
+    catchup = config.persistence.catchup if config.persistence is not None else None
+    return bool(catchup is not None and catchup.enabled)
+
+
 SOURCE = base.SourceType(
     key="calendar",
     model=models.CalendarEventSource,
@@ -281,5 +291,7 @@ SOURCE = base.SourceType(
     knative=_knative,
     check=_check,
     endpoints=_endpoints,
+    ping=_ping,
+    keeps_state=_keeps_state,
     data='{"eventTime": "2024-05-01 10:30:00 +0000 UTC", "metadata"?: {...}}',
 )

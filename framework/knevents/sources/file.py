@@ -196,6 +196,14 @@ def check_watch_path(watch: models.WatchPathConfig | None, path: str) -> Iterato
             yield f"{path}.pathRegexp", f"invalid regular expression: {exc}"
 
 
+def _notes(event_name: str, config: models.FileEventSource) -> Iterator[str]:
+    directory = config.watch_path_config.directory if config.watch_path_config is not None else None
+    yield (
+        f"file.{event_name} watches {directory} inside its pod: mount that directory into the rendered Service "
+        "(add the volume to it); it runs one replica"
+    )
+
+
 def _check(config: models.FileEventSource, path: str) -> Iterator[tuple[str, str]]:
     if not config.event_type:
         yield f"{path}.eventType", "type must be specified (CREATE, WRITE, REMOVE, RENAME or CHMOD)"
@@ -212,4 +220,5 @@ SOURCE = base.SourceType(
     knative=base.always(base.Knative.ONE_REPLICA),
     check=_check,
     data='{"name": "<path of the file>", "op": "CREATE|WRITE|REMOVE|RENAME|CHMOD", "metadata"?: {...}}',
+    notes=_notes,
 )

@@ -69,4 +69,5 @@ SOURCE = hooked.declare(
     create,
     '{"headers": {<Canonical-Name>: [values]}, "body": <the Gerrit event>, "metadata"?: {...}}',
     _rules,
+    wraps_request=True,
 )

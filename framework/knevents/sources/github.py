@@ -167,4 +167,5 @@ SOURCE = base.SourceType(
     endpoints=lambda _name, config: webhook.context_endpoints(config.webhook),
     data='{"headers": {<Canonical-Name>: [values]}, "body": <the delivery, plus X-GitHub-Event and '
     'X-GitHub-Delivery keys>, "metadata"?: {...}}',
+    wraps_request=True,
 )

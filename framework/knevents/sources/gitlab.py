@@ -125,4 +125,5 @@ SOURCE = base.SourceType(
     endpoints=lambda _name, config: webhook.context_endpoints(config.webhook),
     data='{"headers": {<Canonical-Name>: [values], X-Gitlab-Token masked}, "body": <the hook payload>, '
     '"metadata"?: {...}}',
+    wraps_request=True,
 )

@@ -39,6 +39,8 @@ def declare(
     factory: Callable[[str, M, base.SourceContext], base.Source],
     data: str,
     rules: Callable[[M, str], Iterable[tuple[str, str]]] | None = None,
+    *,
+    wraps_request: bool = False,
 ) -> base.SourceType[M]:
     """The descriptor of a provider-webhook type: a scale-to-zero Service on its ``webhook`` route.
 
@@ -58,6 +60,7 @@ def declare(
         check=check,
         endpoints=lambda _name, config: webhook.context_endpoints(getattr(config, "webhook", None)),
         data=data,
+        wraps_request=wraps_request,
     )
 
 log = logging.getLogger(__name__)

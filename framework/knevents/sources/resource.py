@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from knevents import errors, events
+from knevents import access, errors, events
 from knevents.sensors import paths
 from knevents.sources import base, common, progress
 from knevents.spec import models
@@ -345,6 +345,14 @@ def create(event_name: str, config: models.ResourceEventSource, ctx: base.Source
     return ResourceSource(event_name, config, ctx)
 
 
+def _permissions(event_name: str, config: models.ResourceEventSource) -> Iterator[access.Grant | str]:
+    # the source lists, then watches: it never gets one object; every namespace when none is named (a ClusterRole)
+    if not config.resource:
+        yield f"resource.{event_name}: no `resource` to grant access to"
+        return
+    yield access.Grant(config.namespace or access.CLUSTER, config.group or "", config.resource, ("list", "watch"))
+
+
 def _check(config: models.ResourceEventSource, path: str) -> Iterator[tuple[str, str]]:
     if not config.version:
         yield f"{path}.version", "a resource event source needs `version`"
@@ -366,4 +374,5 @@ SOURCE = base.SourceType(
     check=_check,
     data='{"type": "ADD|UPDATE|DELETE", "body": <the object>, "oldBody"?: <before an UPDATE>, "group", "version", '
     '"resource", "metadata"?}',
+    permissions=_permissions,
 )

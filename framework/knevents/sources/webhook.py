@@ -260,4 +260,5 @@ SOURCE = base.SourceType(
     endpoints=_endpoints,
     data='{"header": {<Canonical-Name>: [values]}, "body": <the JSON body, or the form/query as value lists>, '
     '"metadata"?: {...}}',
+    wraps_request=True,
 )

@@ -43,6 +43,7 @@ __all__ = [
     "Manifests",
     "Rules",
     "collect",
+    "lenient",
     "load_one",
     "load_paths",
     "load_text",
@@ -169,6 +170,11 @@ def _without_unknown(
         return cls.model_validate(current, by_alias=True, by_name=False), dropped, None
     except pydantic.ValidationError as exc:
         return None, dropped, exc
+
+
+def lenient(cls: type[Model], obj: dict[str, Any]) -> Model | None:
+    """``obj`` as ``cls`` with unknown fields dropped, as Argo reads it; None when it is invalid otherwise."""
+    return _without_unknown(cls, obj)[0]
 
 
 def _ignored(message: str, path: str) -> str:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 
-from knevents import events
+from knevents import access, events
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
@@ -93,22 +93,8 @@ class TriggerExecutor(Protocol):
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
-CLUSTER = ""
-"""The namespace of a :class:`Grant` on a cluster-scoped resource (rendered as a ClusterRole)."""
-
-
-@dataclass(frozen=True)
-class Grant:
-    """Kubernetes API verbs a trigger calls on one resource type in one namespace."""
-
-    namespace: str
-    """Where; :data:`CLUSTER` for a cluster-scoped kind."""
-    group: str
-    """The API group (``""`` for the core group, ``argoproj.io`` …)."""
-    resource: str
-    """The plural resource name (``configmaps``, ``workflows``)."""
-    verbs: tuple[str, ...]
-    """Exactly the verbs the executor calls (``create``; ``get`` + ``patch`` …)."""
+CLUSTER = access.CLUSTER
+Grant = access.Grant
 
 
 @dataclass(frozen=True)
@@ -139,7 +125,7 @@ class TriggerKind(Generic[M]):
     """Everything about one trigger kind; a kind module declares one as ``TRIGGER``."""
 
     key: str
-    """The trigger template key, as Argo spells it (``"http"``, ``"argoWorkflow"``)."""
+    """The trigger template key, as Argo spells it (``http``, ``argoWorkflow``)."""
     model: type[M]
     """The pydantic model of the template's kind object (``models.HTTPTrigger``)."""
     executor: TriggerExecutor

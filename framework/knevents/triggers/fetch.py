@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from knevents import errors
+from knevents.spec import support
 from knevents.triggers import base
 
 __all__ = ["fetch_resource", "parse_resource"]
@@ -43,9 +44,8 @@ def parse_resource(text: str, where: str) -> dict[str, Any]:
 
 async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, Any] | None:
     """The base resource of ``trigger`` (a spec ``Trigger``); ``None`` when it is inline or has none."""
-    template = trigger.template
-    part = getattr(template, "k8s", None) or getattr(template, "argo_workflow", None)
-    source = getattr(part, "source", None) if part is not None else None
+    part = next((obj for _key, obj in support.resource_kinds(trigger.template)), None)
+    source = part.source if part is not None else None
     if source is None or getattr(source, "resource", None) is not None or getattr(source, "inline", None):
         return None
     if getattr(source, "configmap", None) is not None:
