@@ -1,23 +1,22 @@
 """Render one Argo EventSource: its spec ConfigMap, its Knative Service, and PingSources.
 
-Scaling follows how events arrive. A *push* source (webhook, github, gitlab,
-sns, s3/minio notified through SNS, Pub/Sub push, a calendar ``schedule``
-ticked by a PingSource) only works when a request comes in, so its Service
-scales to zero (``min-scale: "0"``). A *pull* source (sqs, s3/minio through
-SQS, Pub/Sub pull, nats, kafka, a calendar ``interval`` …) has to run to
-poll, so it keeps one replica (``min-scale: "1"``) and no more
-(``max-scale: "1"``) — except Kafka consumer groups, see :func:`_pull_scale`: like Argo's single active event source pod, two
-pollers of a calendar interval or a plain NATS subscription would emit every
-event twice. One pull entry makes the whole EventSource pull-type.
+How each entry runs is declared by its type (``SourceType.knative``, see
+docs/extending.md); nothing here names a type. Scaling follows how events
+arrive. A *push* entry (a webhook, an SNS or Pub/Sub push, a calendar
+``schedule`` ticked by a PingSource) only works when a request comes in, so
+the Service scales to zero (``min-scale: "0"``). A *pull* entry (sqs, nats, a
+calendar ``interval`` …) has to run to poll, so it keeps one replica
+(``min-scale: "1"``) and no more (``max-scale: "1"``): like Argo's single
+active event source pod, two pollers of a calendar interval or a plain NATS
+subscription would emit every event twice. One pull entry makes the whole
+EventSource pull-type, except that consumer-group entries (a Kafka group)
+run ``spec.replicas`` members with no cap.
 
-An EventSource with an entry of a type knevents does not run (no module in
-:mod:`knevents.sources` registers it) is refused with a
-:class:`~knevents.errors.SpecError`: deployed, it would be a Service that
-never emits.
-
-Only an EventSource that receives requests from outside (a push entry other
-than a calendar, which a PingSource ticks from inside) gets a public route;
-the others are ``cluster-local``.
+Only an EventSource with a ``Knative.SERVICE`` entry (requests from outside)
+gets a public route; a PingSource ticks from inside, so the others are
+``cluster-local``. ``Knative.PING`` entries get a PingSource posting to their
+endpoint; entries that keep state in JetStream KV (a calendar's catch-up) get
+the NATS settings; the types' ``notes`` become render warnings.
 
 Events are published to the Broker named by ``spec.eventBusName`` (default
 ``default``) at ``K_SINK``, which a SinkBinding sets from the Broker's
@@ -25,9 +24,7 @@ Events are published to the Broker named by ``spec.eventBusName`` (default
 channel-based broker's ``broker-ingress``, the Kafka broker's
 ``kafka-broker-ingress`` …), so it is never guessed here. The SinkBinding
 comes before the Service so that Knative's webhook injects ``K_SINK`` into
-the Service's first revision. A calendar with
-``persistence.catchup`` also gets ``KNEVENTS_NATS_URL``: it keeps its last
-tick in JetStream KV.
+the Service's first revision.
 """
 
 from __future__ import annotations
