@@ -118,6 +118,20 @@ def start_function(source: Path, target: str, env: Mapping[str, str] | None = No
     return Proc(popen, port)
 
 
+def start_entry(function: str, env: Mapping[str, str], server: str = "knevents", *,
+                port: int | None = None) -> Proc:
+    """Start a function the way the image does (``python -m knevents.deploy.entrypoint``) with ``server``.
+
+    ``server`` is ``KNEVENTS_SERVER``: ``knevents`` (the thin entry) or ``functions-framework``.
+    """
+    port = port or free_port()
+    full_env = {**os.environ, **env, "KNEVENTS_FUNCTION": function, "KNEVENTS_SERVER": server,
+                "KNEVENTS_FUNCTIONS_DIR": str(ROOT / "functions"), "HOST": "127.0.0.1", "PORT": str(port)}
+    popen = subprocess.Popen([sys.executable, "-m", "knevents.deploy.entrypoint"], env=full_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
+    return Proc(popen, port)
+
+
 async def _client(host: str, port: int, requests: Sequence[bytes], latencies: list[float],
                   errors: list[int], rate: float | None, start: float, index: int, concurrency: int) -> None:
     reader, writer = await asyncio.open_connection(host, port)

@@ -12,9 +12,13 @@ because these machines are shared and noisy):
 * ``webhook→sink`` — the same publishing to an HTTP sink (``K_SINK``, a raw asyncio server in its
   own process standing in for the broker ingress);
 * ``webhook→js (wsgi)`` — the synchronous target, for comparison;
-* cold start — exec of functions-framework → first 2xx of a webhook POST (median of runs), the
-  no-op's cold start, and a ``slack`` source's (a signed Events API callback: HMAC-SHA256 check,
-  provider payload) — the provider-webhook types scale to zero, so their first answer matters;
+* ``… [thin]`` — the same two ASGI cases served by the thin entry (``python -m
+  knevents.deploy.entrypoint`` with ``KNEVENTS_SERVER=knevents``: one uvicorn process, no
+  Starlette), run next to their functions-framework twins (A B B A order, to spread drift);
+* cold start — exec of the image's entry point → first 2xx of a webhook POST (median of runs),
+  functions-framework and the thin entry taking turns; the no-op's cold start; and a ``slack``
+  source's (a signed Events API callback: HMAC-SHA256 check, provider payload) — the
+  provider-webhook types scale to zero, so their first answer matters;
 * CPU per request of the function's processes (from /proc), steadier than req/s on a shared machine.
 
 The load generator uses keep-alive connections (``bench.common.load``). The last
@@ -148,18 +152,33 @@ def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int
         proc.stop()
 
 
-def _cold_start(source: Path, target: str, env: dict[str, str], path: str, repeats: int,
-                make: Any = _plain_request) -> float:
-    times = []
+def _cold_starts(starters: dict[str, Any], path: str, repeats: int,
+                 make: Any = _plain_request) -> dict[str, float]:
+    """Median exec → first 2xx of each starter; the starters take turns, so load drift hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in starters}
     for _ in range(repeats):
-        started = time.monotonic()
-        proc = common.start_function(source, target, env, asgi=True)
-        try:
-            if _first_2xx(proc.port, path, started + 30, make):
-                times.append(time.monotonic() - started)
-        finally:
-            proc.stop()
-    return round(common.percentile(times, 50), 3) if times else float("nan")
+        for name, start in starters.items():
+            started = time.monotonic()
+            proc = start()
+            try:
+                if _first_2xx(proc.port, path, started + 30, make):
+                    times[name].append(time.monotonic() - started)
+            finally:
+                proc.stop()
+    return {name: round(common.percentile(t, 50), 3) if t else float("nan") for name, t in times.items()}
+
+
+def _ff(env: dict[str, str]) -> Any:
+    return lambda: common.start_function(SOURCE_MAIN, "handle_async", env, asgi=True)
+
+
+def _thin(env: dict[str, str]) -> Any:
+    return lambda: common.start_entry("eventsource", env, "knevents")
+
+
+def _ff_entry(env: dict[str, str]) -> Any:
+    """functions-framework as the image starts it (the entry point, ``KNEVENTS_SERVER=functions-framework``)."""
+    return lambda: common.start_entry("eventsource", env, "functions-framework")
 
 
 def main() -> None:
@@ -188,24 +207,26 @@ def main() -> None:
         common.wait_port(sink_port)
         js_env = {"KNEVENTS_SPEC": str(spec), "KNEVENTS_NATS_URL": nats.url, "LOG_LEVEL": "warning"}
         sink_env = {"KNEVENTS_SPEC": str(spec), "K_SINK": f"http://127.0.0.1:{sink_port}/"}
+        slack_env = {"KNEVENTS_SPEC": str(slack_spec), "K_SINK": f"http://127.0.0.1:{sink_port}/",
+                     "KNEVENTS_SECRET_SLACK_SECRET_SIGNINGSECRET": SLACK_SECRET}
         try:
             noop_r = _throughput("noop", common.start_function(noop, "noop", asgi=True), "/", warmup, total,
                                  concurrency)
-            js_r = _throughput("webhook→js", common.start_function(SOURCE_MAIN, "handle_async", js_env, asgi=True),
-                               "/example", warmup, total, concurrency)
-            sink_r = _throughput("webhook→sink",
-                                 common.start_function(SOURCE_MAIN, "handle_async", sink_env, asgi=True),
-                                 "/example", warmup, total, concurrency)
+            js_r = _throughput("webhook→js", _ff(js_env)(), "/example", warmup, total, concurrency)
+            js_thin = _throughput("webhook→js [thin]", _thin(js_env)(), "/example", warmup, total, concurrency)
+            sink_thin = _throughput("webhook→sink [thin]", _thin(sink_env)(), "/example", warmup, total,
+                                    concurrency)
+            sink_r = _throughput("webhook→sink", _ff(sink_env)(), "/example", warmup, total, concurrency)
             wsgi_r: dict[str, Any] = {"name": "webhook→js (wsgi)", "skipped": "quick"}
             if not args.quick:
                 wsgi_r = _throughput("webhook→js (wsgi)", common.start_function(SOURCE_MAIN, "handle", js_env),
                                      "/example", warmup, total, concurrency)
-            results += [noop_r, js_r, sink_r, wsgi_r]
-            cold = _cold_start(SOURCE_MAIN, "handle_async", sink_env, "/example", repeats)
-            cold_noop = _cold_start(noop, "noop", {}, "/", repeats)
-            slack_env = {"KNEVENTS_SPEC": str(slack_spec), "K_SINK": f"http://127.0.0.1:{sink_port}/",
-                         "KNEVENTS_SECRET_SLACK_SECRET_SIGNINGSECRET": SLACK_SECRET}
-            cold_slack = _cold_start(SOURCE_MAIN, "handle_async", slack_env, "/slack", repeats, _slack_request)
+            results += [noop_r, js_r, js_thin, sink_r, sink_thin, wsgi_r]
+            cold = _cold_starts({"ff": _ff_entry(sink_env), "thin": _thin(sink_env)}, "/example", repeats)
+            cold_noop = _cold_starts({"noop": lambda: common.start_function(noop, "noop", asgi=True)}, "/",
+                                     repeats)["noop"]
+            cold_slack = _cold_starts({"ff": _ff_entry(slack_env), "thin": _thin(slack_env)}, "/slack", repeats,
+                                      _slack_request)
         finally:
             sink.terminate()
             sink.wait()
@@ -221,14 +242,23 @@ def main() -> None:
         "webhook_wsgi_rps": wsgi_r.get("rps"),
         "noop_cpu_ms": noop_r.get("cpu_ms_per_request"),
         "webhook_cpu_ms": js_r.get("cpu_ms_per_request"),
-        "cold_start_s": cold,
+        "webhook_thin_cpu_ms": js_thin.get("cpu_ms_per_request"),
+        "webhook_sink_cpu_ms": sink_r.get("cpu_ms_per_request"),
+        "webhook_sink_thin_cpu_ms": sink_thin.get("cpu_ms_per_request"),
+        "webhook_thin_rps": js_thin.get("rps"),
+        "cold_start_s": cold["ff"],
+        "cold_start_thin_s": cold["thin"],
         "noop_cold_start_s": cold_noop,
-        "slack_cold_start_s": cold_slack,
+        "slack_cold_start_s": cold_slack["ff"],
+        "slack_cold_start_thin_s": cold_slack["thin"],
         "quick": args.quick,
         "cases": results,
     }
     print(f"[eventsource] webhook→JetStream {webhook_rps} req/s = {summary['webhook_ratio']} × no-op; "
-          f"cold start {cold} s (no-op {cold_noop} s, slack {cold_slack} s)", flush=True)
+          f"CPU/request at 300/s: functions-framework {summary['webhook_cpu_ms']} ms, "
+          f"thin {summary['webhook_thin_cpu_ms']} ms (no-op {summary['noop_cpu_ms']} ms); cold start "
+          f"functions-framework {cold['ff']} s, thin {cold['thin']} s (no-op {cold_noop} s; slack "
+          f"{cold_slack['ff']} s, thin {cold_slack['thin']} s)", flush=True)
     print(json.dumps(summary))
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,15 @@ def container_env(service: Mapping[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
+@dataclass
+class Running:
+    """A function process started by :func:`running`."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
 def started(
     service: Mapping[str, Any],
@@ -40,7 +50,23 @@ def started(
     overrides: Mapping[str, str],
     port: int | None = None,
 ) -> Iterator[str]:
-    """Run the function of a rendered Service locally; yields its base URL once /health answers 200."""
+    """Run the function of a rendered Service locally; yields its base URL once /health answers 200.
+
+    ``overrides`` may choose the server (``KNEVENTS_SERVER``); the image's default otherwise.
+    """
+    with running(service, config_map, tmp, overrides, port) as function:
+        yield function.url
+
+
+@contextmanager
+def running(
+    service: Mapping[str, Any],
+    config_map: Mapping[str, Any],
+    tmp: Path,
+    overrides: Mapping[str, str],
+    port: int | None = None,
+) -> Iterator[Running]:
+    """:func:`started`, yielding the process too (to signal it); stopped with SIGTERM at the end if still up."""
     tmp.mkdir(parents=True, exist_ok=True)
     spec_dir = tmp / "spec"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +94,7 @@ def started(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url, tmp / "function.log")
-        yield url
+        yield Running(url, proc, tmp / "function.log")
     finally:
         proc.terminate()
         try:

@@ -38,8 +38,8 @@ class Sink:
 
 
 @contextmanager
-def running(status: int = 200) -> Iterator[Sink]:
-    """Serve on a free loopback port, answering every POST with ``status``."""
+def running(status: int = 200, delay: float = 0.0) -> Iterator[Sink]:
+    """Serve on a free loopback port, answering every POST with ``status`` (``delay`` seconds after recording it)."""
     sink = Sink(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -49,6 +49,7 @@ def running(status: int = 200) -> Iterator[Sink]:
             sink.received.append(
                 Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
+            time.sleep(delay)  # a slow broker: the caller's request stays in flight meanwhile
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()

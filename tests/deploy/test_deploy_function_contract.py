@@ -3,21 +3,33 @@
 Only the rendered container environment, the mounted spec and ``$PORT`` are
 given (``python -m knevents.deploy.entrypoint``, the image's ENTRYPOINT); a
 CloudEvent is posted as the Broker posts it (binary mode, ``ce-`` headers,
-Knative's ``knativearrivaltime`` extension).
+Knative's ``knativearrivaltime`` extension). Every behaviour is checked with
+both servers the entry point can run (``KNEVENTS_SERVER``): the thin entry
+(the default) and functions-framework.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from knevents.deploy import entrypoint, names, render
 
 from tests.deploy import corpus, functionproc, localsink
+
+
+@pytest.fixture(params=entrypoint.SERVERS)
+def server(request: pytest.FixtureRequest) -> str:
+    """``KNEVENTS_SERVER``: each contract test runs with the thin entry and with functions-framework."""
+    value: str = request.param
+    return value
 
 
 def _sensor(sink_url: str) -> dict[str, Any]:
@@ -61,12 +73,13 @@ def _broker_post(url: str, event_id: str) -> httpx.Response:
     )
 
 
-def test_sensor_function_fires_on_a_broker_delivery(tmp_path: Path, nats_url: str) -> None:
+def test_sensor_function_fires_on_a_broker_delivery(tmp_path: Path, nats_url: str, server: str) -> None:
     with localsink.running() as sink:
         objs = render.render([], [_sensor(sink.url)]).objects
         service = next(o for o in objs if o["kind"] == "Service")
         config_map = next(o for o in objs if o["kind"] == "ConfigMap" and names.SPEC_FILE in o["data"])
-        with functionproc.started(service, config_map, tmp_path, {"KNEVENTS_NATS_URL": nats_url}) as url:
+        overrides = {"KNEVENTS_NATS_URL": nats_url, "KNEVENTS_SERVER": server}
+        with functionproc.started(service, config_map, tmp_path, overrides) as url:
             first = _broker_post(url, "e1")
             assert 200 <= first.status_code < 300, first.text
             (hit,) = sink.wait_for(1)
@@ -90,8 +103,13 @@ def test_entrypoint_refuses_unclear_environments(tmp_path: Path) -> None:
         ({}, "KNEVENTS_FUNCTION must be eventsource or sensor, got ''"),
         ({"KNEVENTS_FUNCTION": "sensor"}, "KNEVENTS_SPEC is not set"),
         (
-            {"KNEVENTS_FUNCTION": "sensor", "KNEVENTS_SPEC": "x", "KNEVENTS_FUNCTIONS_DIR": str(tmp_path)},
+            {"KNEVENTS_FUNCTION": "sensor", "KNEVENTS_SPEC": "x", "KNEVENTS_FUNCTIONS_DIR": str(tmp_path),
+             "KNEVENTS_SERVER": "functions-framework"},
             "function source",
+        ),
+        (
+            {"KNEVENTS_FUNCTION": "sensor", "KNEVENTS_SPEC": "x", "KNEVENTS_SERVER": "gunicorn"},
+            "KNEVENTS_SERVER must be knevents or functions-framework, got 'gunicorn'",
         ),
         (
             {
@@ -123,7 +141,7 @@ def test_entrypoint_fills_functions_framework_defaults_but_keeps_explicit_values
         "KNEVENTS_FUNCTIONS_DIR": str(corpus.REPO / "functions"),
         "FUNCTION_TARGET": "sensor",
     }
-    entrypoint.prepare(env)
+    assert entrypoint.prepare(env) == entrypoint.DEFAULT_SERVER == "knevents"
     assert env["FUNCTION_SOURCE"] == str(corpus.REPO / "functions" / "sensor" / "main.py")
     assert env["FUNCTION_TARGET"] == "sensor"  # explicit wins
     assert env["FUNCTION_SIGNATURE_TYPE"] == "http"
@@ -146,7 +164,12 @@ def _rendered(doc: dict[str, Any], kind: str = "EventSource") -> tuple[dict[str,
     return next(o for o in objs if o["kind"] == "Service"), spec
 
 
-def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path) -> None:
+def test_the_thin_entry_needs_no_function_sources(tmp_path: Path) -> None:
+    env = {"KNEVENTS_FUNCTION": "eventsource", "KNEVENTS_SPEC": "x", "KNEVENTS_FUNCTIONS_DIR": str(tmp_path)}
+    assert entrypoint.prepare(env) == "knevents"  # functions/*/main.py is functions-framework's, not needed here
+
+
+def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path, server: str) -> None:
     doc = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "EventSource",
@@ -158,7 +181,7 @@ def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path
     }
     service, config_map = _rendered(doc)
     with localsink.running(status=202) as broker:  # the broker ingress accepts with 202
-        overrides = {"K_SINK": broker.url + "/default/default"}
+        overrides = {"K_SINK": broker.url + "/default/default", "KNEVENTS_SERVER": server}
         with functionproc.started(service, config_map, tmp_path, overrides) as url:
             answer = httpx.post(url + "/deploy", json={"ref": "main"}, timeout=20)
             assert answer.status_code == 200, answer.text
@@ -187,3 +210,53 @@ def test_event_source_function_publishes_to_k_sink_in_binary_mode(tmp_path: Path
             assert (published.headers["ce-type"], published.headers["ce-subject"]) == ("calendar", "nightly")
             # nothing ticks in process on Knative (K_SERVICE is set): only the ping produced a calendar event
             assert len(broker.received) == 2
+
+
+def test_health_metrics_routing_and_body_limit_match_functions_framework(tmp_path: Path, server: str) -> None:
+    objs = render.render([], [_sensor("http://127.0.0.1:9")]).objects
+    service = next(o for o in objs if o["kind"] == "Service")
+    config_map = next(o for o in objs if o["kind"] == "ConfigMap" and names.SPEC_FILE in o["data"])
+    overrides = {"KNEVENTS_SERVER": server, "KNEVENTS_MAX_BODY": "2048"}
+    with functionproc.started(service, config_map, tmp_path, overrides) as url:
+        assert httpx.get(url + "/health", timeout=5).text == "ok"
+        metrics = httpx.get(url + "/metrics", timeout=5)
+        assert metrics.status_code == 200 and "# TYPE" in metrics.text
+        # functions-framework answers these two itself; the thin entry does the same
+        assert httpx.get(url + "/robots.txt", timeout=5).status_code == 404
+        assert httpx.get(url + "/favicon.ico", timeout=5).status_code == 404
+        assert httpx.request("TRACE", url + "/", timeout=5).status_code == 405
+        big = _ce_headers("big") | {"content-type": "application/json"}
+        too_large = httpx.post(url, headers=big, content=b'{"body":"' + b"x" * 4096 + b'"}', timeout=10)
+        assert too_large.status_code == 413
+        assert "2048" in too_large.text
+        no_event = httpx.post(url, headers={"content-type": "application/json"}, content=b"{}", timeout=10)
+        assert no_event.status_code == 400  # not a CloudEvent: a retry cannot help
+        assert httpx.get(url + "/health", timeout=5).status_code == 200  # still up
+
+
+def _ce_headers(event_id: str) -> dict[str, str]:
+    return {"ce-specversion": "1.0", "ce-id": event_id, "ce-source": "github", "ce-type": "github",
+            "ce-subject": "push"}
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, server: str) -> None:
+    doc = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": "hooks"},
+        "spec": {"webhook": {"deploy": {"endpoint": "/deploy", "method": "POST", "port": "12000"}}},
+    }
+    service, config_map = _rendered(doc)
+    with localsink.running(status=202, delay=1.5) as broker:  # a slow broker: the POST stays in flight
+        overrides = {"K_SINK": broker.url + "/default/default", "KNEVENTS_SERVER": server}
+        with functionproc.running(service, config_map, tmp_path, overrides) as function:
+            answers: list[int] = []
+            post = threading.Thread(target=lambda: answers.append(
+                httpx.post(function.url + "/deploy", json={"ref": "main"}, timeout=30).status_code))
+            post.start()
+            broker.wait_for(1)  # the function is now waiting on the broker
+            function.proc.send_signal(signal.SIGTERM)  # Knative scales the revision down
+            post.join(30)
+            assert answers == [200]  # accepted by the bus, then answered: nothing lost at scale-down
+            function.proc.wait(30)  # and the process ends by itself
+            assert "Traceback" not in function.log.read_text()

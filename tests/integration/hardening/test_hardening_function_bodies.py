@@ -1,4 +1,4 @@
-"""Issue 12 §5: both functions read a request body only up to their limit (WSGI and ASGI), before buffering it."""
+"""Issue 12 §5: both functions read a request body only up to their limit (thin entry, WSGI, ASGI), before buffering it."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ FUNCTIONS = {  # function, its spec, its synchronous (WSGI) target, the path eve
 }
 
 
-@pytest.fixture(params=[(f, s) for f in FUNCTIONS for s in ("asgi", "wsgi")], ids=lambda p: "-".join(p))
+@pytest.fixture(params=[(f, s) for f in FUNCTIONS for s in ("thin", "asgi", "wsgi")], ids=lambda p: "-".join(p))
 def function(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int]]:
     name, server = request.param
     spec_file, wsgi_target, path = FUNCTIONS[name]
@@ -48,6 +48,8 @@ def function(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     env.update({"KNEVENTS_FUNCTION": name, "KNEVENTS_SPEC": str(REPO / spec_file),
                 "KNEVENTS_FUNCTIONS_DIR": str(REPO / "functions"), "PORT": str(port),
                 "K_SINK": f"http://127.0.0.1:{free_port()}/"})  # the event source's broker: nobody listens
+    # thin: the entry point's own server (the default); asgi/wsgi: functions-framework's two targets
+    env["KNEVENTS_SERVER"] = "knevents" if server == "thin" else "functions-framework"
     if server == "wsgi":
         env.update({"FUNCTION_TARGET": wsgi_target, "FUNCTION_USE_ASGI": "false"})
     log = (tmp_path / "function.log").open("wb")

@@ -1,4 +1,5 @@
-"""Connection guards for the runner's uvicorn ports: header size and count limits, header and body timeouts.
+"""Connection guards for every uvicorn server (runner ports, the thin function entry): header size and count
+limits, header and body timeouts.
 
 uvicorn's httptools protocol accepts any amount of header data and waits for a
 slow client forever, so one client could pin memory with megabytes of headers
@@ -11,7 +12,7 @@ subclass counts what the parser hands over and arms a timer per phase:
 A request over ``max_header_bytes`` or ``max_headers`` is answered 431 and the
 connection closed; a timer that fires closes the connection (408 when nothing
 was answered yet). The body limit itself is checked by the ASGI app while it
-reads (:mod:`.httpserve`), so nothing past it is buffered.
+reads (:mod:`.asgi`), so nothing past it is buffered.
 """
 
 from __future__ import annotations
