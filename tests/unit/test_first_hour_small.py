@@ -65,3 +65,28 @@ def test_a_reader_that_leaves_early_is_not_a_traceback() -> None:
     proc.stderr.close()
     assert proc.wait(60) == 0, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+async def test_an_unreachable_queue_is_reported_naming_the_source_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from knevents.local.natsd import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    spec = {
+        "sqs": {"jobs": {"region": "us-east-1", "queue": "jobs", "endpoint": endpoint, "waitTimeSeconds": 1}}
+    }
+    rt, _ = runtime(spec, secrets={})
+    stop = asyncio.Event()
+    with caplog.at_level(logging.ERROR, logger="knevents"):
+        task = asyncio.create_task(rt.run_pull(stop))
+        for _ in range(600):  # botocore gives up on a closed port within seconds
+            if any("retrying in" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    [line, *_] = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert line.startswith("sqs es/jobs: ") and line.count("es/jobs") == 1, line
