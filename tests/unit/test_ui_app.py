@@ -120,3 +120,12 @@ def test_since_takes_durations_and_times() -> None:
     assert app.parse_since("2026-01-01T00:00:00Z", now) == datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="neither a duration"):
         app.parse_since("yesterday", now)
+
+
+async def test_health_answers_without_the_token_and_says_nothing_else() -> None:
+    ui = _ui(loopback=False, bearer="s3cret-token")
+    status, headers, body = await _call(ui, "GET", "/health", {"host": "10.0.0.7:8080"})
+    assert (status, body, headers["content-type"]) == (200, b"ok\n", "text/plain")
+    for path in ("/health/", "/healthz", "/api/graph", "/"):  # only that one path is open
+        assert (await _call(ui, "GET", path, {"host": "10.0.0.7:8080"}))[0] == 401
+    assert (await _call(ui, "POST", "/health", {"host": "10.0.0.7:8080"}))[0] == 401

@@ -6,7 +6,8 @@ reported with every problem and exit code 1, never a traceback. Warnings
 not be derived) go to stderr; the manifests or commands go to stdout, or to
 one file per EventSource / Sensor / Broker under ``-o DIR``. With ``--check``
 the objects are first checked offline as a cluster would (:mod:`knevents.deploy.check`);
-any finding is printed and nothing is written (exit code 2).
+any finding is printed and nothing is written (exit code 2). ``--ui`` adds the web UI
+(:mod:`knevents.deploy.ui`), read-only unless ``--ui-allow-actions``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ def add_parser(subparsers: Any) -> None:
         "--backoff-delay", default="PT0.2S", help="first redelivery delay, ISO-8601 (default: %(default)s)"
     )
     parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="also deploy the web UI (Knative Service knevents-ui, read-only) against the same NATS",
+    )
+    parser.add_argument(
+        "--ui-allow-actions",
+        action="store_true",
+        help="with --ui: let the page replay and discard dead letters and replay archived events",
+    )
+    parser.add_argument(
+        "--ui-token-secret",
+        default="knevents-ui",
+        metavar="SECRET",
+        help="with --ui: the Secret whose key 'token' is the UI's bearer token (default: %(default)s)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the output against Knative's CRD schemas, Kubernetes' schemas and Knative's admission "
@@ -97,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
         dead_letter_sink=args.dead_letter_sink,
         retry=args.retry,
         backoff_delay=args.backoff_delay,
+        ui=args.ui,
+        ui_allow_actions=args.ui_allow_actions,
+        ui_token_secret=args.ui_token_secret,
     )
+    if (args.ui_allow_actions or args.ui_token_secret != "knevents-ui") and not args.ui:
+        print("knevents render: --ui-allow-actions and --ui-token-secret go with --ui", file=sys.stderr)
+        return 1
     try:
         rendering = render.render_paths(args.paths, opts)
     except errors.SpecError as exc:

@@ -129,6 +129,9 @@ def _service(obj: objects.Obj) -> str:
     # --force replaces a Service that exists: the script can run again
     words = ["kn", "service", "create", meta["name"], "--force", "--namespace", meta["namespace"]]
     words += ["--image", container["image"]]
+    # the UI runs `knevents ui` instead of the image's entrypoint; `--arg=--host`: a value may start with --
+    words += [f"--cmd={word}" for word in container.get("command") or ()]
+    words += [f"--arg={word}" for word in container.get("args") or ()]
     for key, value in (meta.get("labels") or {}).items():
         if key == objects.VISIBILITY:
             words += ["--cluster-local"] if value == "cluster-local" else []

@@ -52,3 +52,9 @@ class RenderOptions:
     backoff from 0.2 s spans ~6 s, enough for a sensor to scale from zero and NATS to fail over."""
     backoff_delay: str = "PT0.2S"
     """``--backoff-delay``: ISO-8601 duration of the first retry delay, doubled each time."""
+    ui: bool = False
+    """``--ui``: also render the web UI (:mod:`knevents.deploy.ui`), one per namespace and bus."""
+    ui_allow_actions: bool = False
+    """``--ui-allow-actions``: let the deployed UI replay and discard; read-only otherwise."""
+    ui_token_secret: str = "knevents-ui"
+    """``--ui-token-secret``: the Secret whose key ``token`` is the UI's bearer token (a prerequisite)."""

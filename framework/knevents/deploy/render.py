@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from knevents import errors
-from knevents.deploy import eventbus, eventsource, names, objects, prereqs, sensor
+from knevents.deploy import eventbus, eventsource, names, objects, prereqs, sensor, ui
 from knevents.deploy.options import RenderOptions
 
 __all__ = ["Group", "Rendering", "dump_yaml", "render", "render_paths", "write_dir"]
@@ -34,7 +34,7 @@ class Group:
     """The objects rendered for one manifest (or one implicit Broker)."""
 
     kind: str
-    """``eventbus``, ``eventsource`` or ``sensor``."""
+    """``eventbus``, ``eventsource``, ``sensor`` or ``ui`` (``--ui``)."""
     name: str
     namespace: str
     objects: tuple[objects.Obj, ...]
@@ -106,12 +106,24 @@ def render(
                 continue
             groups.append(Group(kind, str(doc["metadata"]["name"]), ns, done.objects))
             warnings.extend(done.warnings)
+    if options.ui and not problems:
+        problems.extend(_ui(groups, [*event_sources, *sensors], options))
     problems.extend(_clashes(groups))
     if problems:
         raise errors.SpecError(problems)
     needed = prereqs.find(obj for group in groups for obj in group.objects)
     warnings.extend(f"not rendered, create it before applying: {p}" for p in needed)
     return Rendering(tuple(groups), tuple(warnings))
+
+
+def _ui(groups: list[Group], docs: Sequence[Mapping[str, Any]], options: RenderOptions) -> list[errors.Problem]:
+    """``--ui``: append the UI's groups (:mod:`knevents.deploy.ui`); the problems found instead, if any."""
+    try:
+        rendered = ui.render([(_namespace(d, options), d) for d in docs], options)
+    except errors.SpecError as exc:
+        return list(exc.problems)
+    groups.extend(Group("ui", r.name, r.namespace, r.objects) for r in rendered)
+    return []
 
 
 def _duplicate_manifests(

@@ -28,7 +28,7 @@ from typing import Any
 from knevents.deploy import entrypoint, names, objects, refs
 from knevents.settings import SecretSettings
 
-__all__ = ["Workload", "build", "env_warnings", "unsupported_template_fields"]
+__all__ = ["Workload", "build", "env_warnings", "security_context", "unsupported_template_fields"]
 
 _TEMPLATE_CARRIED = frozenset({"serviceAccountName", "container", "imagePullSecrets"})
 _CONTAINER_CARRIED = frozenset({"env", "resources", "envFrom"})
@@ -78,6 +78,16 @@ def _mounts(work: Workload) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return volumes, mounts
 
 
+def security_context() -> dict[str, Any]:
+    """The restricted container security context (``kn --security-context strict``), a fresh copy each call."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def _container(work: Workload, image: str, mounts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     function = entrypoint.FUNCTIONS[work.function]
     env = {
@@ -95,12 +105,7 @@ def _container(work: Workload, image: str, mounts: Sequence[dict[str, Any]]) -> 
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "volumeMounts": list(mounts),
         "readinessProbe": {"httpGet": {"path": "/health"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": security_context(),
     }
     user = work.template.get("container") or {}
     if user.get("env"):

@@ -447,8 +447,17 @@ def _with_lines(found: Iterable[errors.Problem], doc: yamlio.Document) -> Iterat
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        # hidden entries are skipped: a mounted ConfigMap keeps a second copy of each file under ..<timestamp>/
+        return sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in YAML_SUFFIXES and p.is_file() and not _hidden(p.relative_to(path))
+        )
     return [path]
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def collect(paths: Iterable[str | Path], *, rules: Rules = STRUCTURE) -> Manifests:

@@ -11,7 +11,9 @@ Safe by default:
   cannot reach it through DNS rebinding);
 - actions are POSTs that carry the per-session token embedded in the page
   (``X-Knevents-Token``); a cross-site form cannot send that header;
-- ``read_only`` refuses every action (the default for a deployed UI).
+- ``read_only`` refuses every action (the default for a deployed UI);
+- ``GET /health`` is the one path open without the token (a probe has none): it
+  answers ``ok`` and nothing else.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ class UiApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"].upper(), scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if path == "/health" and method == "GET":  # Knative's readiness probe: no token, no data
+            await _answer(send, 200, b"ok\n", "text/plain")
+            return
         refusal = self._refuse(headers, query, path)
         if refusal is not None:
             await _answer(send, *refusal)

@@ -85,20 +85,27 @@ class Hub:
     async def start(self) -> None:
         """Backfill the newest events and firings, then follow the bus."""
         from nats.js import api
+        from nats.js.errors import NotFoundError
 
         stream = naming.stream_name(self.bus)
         try:
             info = await self.js.stream_info(stream)
-            last = int(info.state.last_seq or 0)
+        except NotFoundError:
+            # a cluster's NATS: events travel through the Knative Broker, not a knevents bus stream;
+            # the graph and the sensors' state (KV) are still there to show
+            log.warning("no stream %s for bus %r on this NATS: the live event list stays empty", stream, self.bus)
+            info = None
         except Exception as exc:
             raise errors.KneventsError(f"the UI cannot read bus {self.bus!r}: {exc}") from exc
-        start = max(1, last - (self._raw.maxlen or HISTORY) + 1)
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start, mem_storage=True,
-        )
-        self._subs.append(await self.js.subscribe(
-            naming.subject_filter(self.bus), cb=self._on_event, ordered_consumer=True, config=config,
-            stream=stream))
+        if info is not None:
+            last = int(info.state.last_seq or 0)
+            start = max(1, last - (self._raw.maxlen or HISTORY) + 1)
+            config = api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start, mem_storage=True,
+            )
+            self._subs.append(await self.js.subscribe(
+                naming.subject_filter(self.bus), cb=self._on_event, ordered_consumer=True, config=config,
+                stream=stream))
         for name in self.sensors:
             for firing in reversed(await streams.last_firings(self.js, name, streams.FIRINGS_KEPT)):
                 self._remember_firing(asdict(firing), live=False)

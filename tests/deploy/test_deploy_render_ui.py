@@ -1,0 +1,237 @@
+"""``knevents render --ui``: the web UI as a Knative Service against the cluster's NATS.
+
+The objects are checked against Knative's CRD schemas and Kubernetes' schemas (the checker of
+``render --check``, and the schema models of tests/deploy/schemas.py); the rendered container is then run
+the way Knative would run it: its command and args, ``$PORT`` set, the ConfigMap laid out as the kubelet
+mounts one (``..<timestamp>/`` plus ``..data`` and per-file symlinks), the token read from the "Secret",
+against a real nats-server that holds no knevents bus stream (as a cluster's NATS does not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from knevents import cli, spec
+from knevents.deploy import check, kn, options, render, ui
+from knevents.local.natsd import NatsServer, free_port
+
+from tests.deploy import corpus, crds, schemas
+from tests.fixtures.ports import wait_for_port
+
+QUICKSTART = corpus.REPO / "examples" / "quickstart"
+TOKEN = "ui-t0ken-from-the-secret"
+
+
+def _rendering(**kwargs: Any) -> render.Rendering:
+    return render.render_paths([QUICKSTART], options.RenderOptions(**kwargs))
+
+
+def _ui_objects(rendering: render.Rendering) -> dict[str, dict[str, Any]]:
+    group = next(g for g in rendering.groups if g.kind == "ui")
+    return {obj["kind"]: obj for obj in group.objects}
+
+
+def _container(service: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = service["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_the_ui_is_rendered_only_with_ui() -> None:
+    plain = _rendering()
+    assert not [g for g in plain.groups if g.kind == "ui"]
+    assert not [o for o in plain.objects if o["metadata"]["name"].startswith("knevents-ui")]
+    with_ui = _rendering(ui=True)
+    assert [(g.kind, g.name, g.namespace) for g in with_ui.groups if g.kind == "ui"] == [
+        ("ui", "knevents-ui", "default")
+    ]
+    assert with_ui.objects[: len(plain.objects)] == plain.objects  # the rest is unchanged
+
+
+@pytest.mark.parametrize("release", crds.RELEASES)
+def test_the_ui_objects_pass_knative_and_kubernetes_schemas(release: str) -> None:
+    objs = list(_ui_objects(_rendering(ui=True, nats_credentials_secret="nats-creds")).values())
+    assert [str(f) for f in crds.findings(objs, release)] == []
+
+
+def test_the_ui_objects_pass_the_vendored_schemas_and_survive_a_schema_round_trip() -> None:
+    objs = list(_ui_objects(_rendering(ui=True, ui_allow_actions=True)).values())
+    assert [str(f) for f in check.check(objs, schemas=check.knative_schemas())] == []
+    for obj in objs:
+        assert schemas.roundtrip(obj) == obj  # no field the schema does not know
+
+
+def test_the_configmap_holds_every_eventsource_and_sensor_mounted_where_the_command_reads() -> None:
+    objs = _ui_objects(_rendering(ui=True))
+    held = [yaml.safe_load(text) for text in objs["ConfigMap"]["data"].values()]
+    assert sorted((d["kind"], d["metadata"]["name"], d["metadata"]["namespace"]) for d in held) == [
+        ("EventSource", "webhook", "default"), ("Sensor", "build-sensor", "default")
+    ]
+    pod = objs["Service"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "knevents-ui")
+    mount = next(m for m in _container(objs["Service"])["volumeMounts"] if m["name"] == volume["name"])
+    container = _container(objs["Service"])
+    assert mount["mountPath"] == ui.UI_DIR and mount["readOnly"] is True
+    assert container["command"] == ["knevents"]
+    assert container["args"] == ["ui", ui.UI_DIR, "--host", "0.0.0.0"]
+    assert "PORT" not in {e["name"] for e in container["env"]}  # Knative sets it
+    assert container["readinessProbe"] == {"httpGet": {"path": "/health"}}
+    annotations = objs["Service"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+
+
+def test_the_token_comes_from_a_secret_listed_as_a_prerequisite() -> None:
+    for secret in ("knevents-ui", "my-ui-token"):
+        rendering = _rendering(ui=True, ui_token_secret=secret)
+        env = {e["name"]: e for e in _container(_ui_objects(rendering)["Service"])["env"]}
+        assert env["KNEVENTS_UI_TOKEN"] == {
+            "name": "KNEVENTS_UI_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "token"}}
+        }
+        assert f"Secret default/{secret} (used by Service default/knevents-ui)" in map(
+            str, rendering.prerequisites)
+        assert any(secret in w and "create it before applying" in w for w in rendering.warnings)
+
+
+def test_read_only_unless_actions_are_asked_for() -> None:
+    assert "--allow-actions" not in _container(_ui_objects(_rendering(ui=True))["Service"])["args"]
+    allowed = _container(_ui_objects(_rendering(ui=True, ui_allow_actions=True))["Service"])
+    assert allowed["args"][-1] == "--allow-actions"
+
+
+def test_nats_wiring_is_the_sensor_services_own() -> None:
+    rendering = _rendering(ui=True, nats_url="nats://nats.events:4222", nats_credentials_secret="nats-creds")
+    services = {o["metadata"]["name"]: o for o in rendering.objects if o["kind"] == "Service"}
+    sensor, shown = services["build-sensor-sensor"], services["knevents-ui"]
+
+    def nats(service: dict[str, Any]) -> tuple[list[Any], list[Any], list[Any]]:
+        pod = service["spec"]["template"]["spec"]
+        env = [e for e in _container(service)["env"] if e["name"].startswith("KNEVENTS_NATS")]
+        volumes = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "nats-creds"]
+        mounts = [m for m in _container(service)["volumeMounts"] if m["name"] in {v["name"] for v in volumes}]
+        return env, volumes, mounts
+
+    assert nats(shown) == nats(sensor)
+    env, volumes, mounts = nats(shown)
+    assert {e["name"] for e in env} == {"KNEVENTS_NATS_URL", "KNEVENTS_NATS_CREDS"} and volumes and mounts
+    bus = {e["name"]: e.get("value") for e in _container(shown)["env"]}["KNEVENTS_BUS_NAME"]
+    assert bus == "default"
+
+
+def test_one_ui_per_namespace_and_bus() -> None:
+    docs = corpus.documents(QUICKSTART / "sensor.yaml")["Sensor"][0]
+    other = {**docs, "metadata": {**docs["metadata"], "name": "other"}, "spec": {**docs["spec"], "eventBusName": "ops"}}
+    rendering = render.render([], [docs, other], options=options.RenderOptions(ui=True))
+    uis = {g.name: g for g in rendering.groups if g.kind == "ui"}
+    assert set(uis) == {"knevents-ui", "knevents-ui-ops"}
+    held = yaml.safe_load(next(iter(uis["knevents-ui-ops"].objects[0]["data"].values())))
+    assert held["metadata"]["name"] == "other"
+
+
+def test_the_cli_flags(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["render", str(QUICKSTART), "--ui", "--ui-allow-actions", "--check"]) == 0
+    objs = list(yaml.safe_load_all(capsys.readouterr().out))
+    service = next(o for o in objs if o["metadata"]["name"] == "knevents-ui" and o["kind"] == "Service")
+    assert "--allow-actions" in _container(service)["args"]
+    assert cli.main(["render", str(QUICKSTART), "--ui-allow-actions"]) == 1
+    assert "go with --ui" in capsys.readouterr().err
+    assert cli.main(["render", str(QUICKSTART), "--ui", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "ui-default-knevents-ui.yaml").is_file()
+    assert "ui-default-knevents-ui.yaml" in (tmp_path / "kustomization.yaml").read_text()
+
+
+def test_the_kn_script_runs_the_same_command_with_the_token_from_the_secret() -> None:
+    rendering = _rendering(ui=True)
+    script = kn.script(rendering)
+    line = next(x for x in script.splitlines() if x.startswith("kn service create knevents-ui "))
+    words = shlex.split(line)
+    container = _container(_ui_objects(rendering)["Service"])
+    assert [w.removeprefix("--cmd=") for w in words if w.startswith("--cmd=")] == container["command"]
+    assert [w.removeprefix("--arg=") for w in words if w.startswith("--arg=")] == container["args"]
+    assert "KNEVENTS_UI_TOKEN=secret:knevents-ui:token" in words
+    assert "/etc/knevents/ui=cm:knevents-ui" in words and "http::8080:/health" in words
+    assert "# - Secret default/knevents-ui (used by Service default/knevents-ui)" in script
+
+
+def _mount_like_the_kubelet(data: dict[str, str], where: Path) -> Path:
+    """A ConfigMap volume as the kubelet writes it: files in ``..<time>/``, ``..data`` and per-key symlinks."""
+    stamped = where / "..2026_12_05_19_30_00.000000001"
+    stamped.mkdir(parents=True)
+    for key, text in data.items():
+        (stamped / key).write_text(text)
+        (where / key).symlink_to(Path("..data") / key)
+    (where / "..data").symlink_to(stamped.name)
+    return where
+
+
+def test_a_mounted_configmap_loads_each_manifest_once(tmp_path: Path) -> None:
+    data = _ui_objects(_rendering(ui=True))["ConfigMap"]["data"]
+    loaded = spec.load_paths([_mount_like_the_kubelet(data, tmp_path / "ui")])
+    assert [s.metadata.name for s in loaded.sensors] == ["build-sensor"]
+    assert [e.metadata.name for e in loaded.event_sources] == ["webhook"]
+
+
+def _get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _knative_env(container: dict[str, Any], nats_url: str, port: int) -> dict[str, str]:
+    """The container's env as the kubelet resolves it, with the cluster's NATS being the test's server."""
+    secrets = {("knevents-ui", "token"): TOKEN}
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "HOME": os.environ.get("HOME", "/tmp"), "PORT": str(port)}
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[(ref["name"], ref["key"])]
+    env["KNEVENTS_NATS_URL"] = nats_url
+    return env
+
+
+def test_the_rendered_container_serves_health_openly_and_the_rest_with_the_token(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    objs = _ui_objects(_rendering(ui=True))
+    container = _container(objs["Service"])
+    mounted = _mount_like_the_kubelet(objs["ConfigMap"]["data"], tmp_path / "mnt")
+    port = free_port()
+    argv = [str(mounted) if word == ui.UI_DIR else word for word in [*container["command"], *container["args"]]]
+    proc = subprocess.Popen(argv, env=_knative_env(container, nats_server.url, port),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, "knevents ui (the rendered container)")
+        base = f"http://127.0.0.1:{port}"
+        assert _get(f"{base}/health") == (200, b"ok\n")
+        status, body = _get(f"{base}/api/graph")
+        assert status == 401 and b"build-sensor" not in body
+        assert _get(f"{base}/api/graph", "a-wrong-token")[0] == 401
+        status, body = _get(f"{base}/api/graph", TOKEN)
+        graph = json.loads(body)
+        assert status == 200 and graph["read_only"] is True
+        assert [n["label"] for n in graph["graph"]["nodes"] if n["kind"] == "sensor"] == ["build-sensor"]
+        status, body = _get(f"{base}/api/state", TOKEN)
+        assert status == 200 and [s["trigger"] for s in json.loads(body)] == ["trigger-workflow"]
+        assert _get(f"{base}/api/deadletters/1/discard", TOKEN, method="POST")[0] == 403  # read-only
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    assert TOKEN.encode() not in out
