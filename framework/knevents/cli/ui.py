@@ -1,6 +1,6 @@
 """``knevents ui PATH...``: the web UI on its own, against a NATS that runners or functions already use.
 
-This is how the UI runs beside a cluster (``knevents render --ui`` would deploy
+This is how the UI runs beside a cluster (``knevents render --ui`` deploys
 it as a Knative Service): it reads the manifests, follows the bus on
 ``--nats-url`` (or ``KNEVENTS_NATS_URL``), and is **read-only** unless
 ``--allow-actions`` is given. Listening beyond loopback needs ``--token``.
