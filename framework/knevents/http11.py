@@ -92,7 +92,8 @@ class Http11Pool:
             while self._idle:  # a kept-alive connection the server closed fails before any answer: try the next
                 conn = self._idle.pop()
                 try:
-                    return await asyncio.wait_for(self._exchange(conn, request, method), self._timeout)
+                    async with asyncio.timeout(self._timeout):  # not wait_for: that costs a task per request
+                        return await self._exchange(conn, request, method)
                 except (ConnectionError, asyncio.IncompleteReadError) as exc:
                     conn.close()
                     if not isinstance(exc, asyncio.IncompleteReadError) or exc.partial:
@@ -100,9 +101,11 @@ class Http11Pool:
                 except BaseException:
                     conn.close()
                     raise
-            conn = await asyncio.wait_for(self._open(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                conn = await self._open()
             try:
-                return await asyncio.wait_for(self._exchange(conn, request, method), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    return await self._exchange(conn, request, method)
             except BaseException:
                 conn.close()
                 raise
