@@ -22,17 +22,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-from croniter import croniter
 
 from knevents import errors, events
 from knevents.sensors import conditions, filters, params, paths, transform
+from knevents.sensors import cron as cron_mod
 from knevents.spec import models
 
 __all__ = ["Advance", "DependencyResult", "Resolved", "SensorEngine", "TriggerState"]
 
+
+
+class _EveryName(tuple[str, ...]):
+    """Stands for "any dependency name": template parameters a trigger parameter may still rewrite."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
 
 
 def is_resource_kind(kind_obj: Any) -> bool:
@@ -153,8 +159,9 @@ class _Dependency:
 
 @dataclass(frozen=True)
 class _Reset:
-    cron: str
+    spec: str
     zone: tzinfo
+    schedule: cron_mod.Schedule
 
 
 @dataclass(frozen=True)
@@ -254,33 +261,34 @@ class SensorEngine:
             if by_time is None or not by_time.cron:
                 continue
             at = f"{where}.template.conditionsReset[{i}].byTime"
-            zone: tzinfo = ZoneInfo("UTC")
-            if by_time.timezone:
-                try:
-                    zone = ZoneInfo(by_time.timezone)
-                except (ZoneInfoNotFoundError, ValueError):
-                    problems.append(
-                        errors.Problem(f"unknown time zone {by_time.timezone!r}", f"{at}.timezone")
-                    )
-                    continue
-            if len(by_time.cron.split()) != 5 or not croniter.is_valid(by_time.cron):
-                problems.append(errors.Problem(f"invalid cron expression {by_time.cron!r}", f"{at}.cron"))
+            try:
+                zone = cron_mod.zone(by_time.timezone)
+            except cron_mod.CronError as exc:
+                problems.append(errors.Problem(exc.reason, f"{at}.timezone"))
                 continue
-            resets.append(_Reset(by_time.cron, zone))
+            try:
+                schedule = cron_mod.parse(by_time.cron, by_time.timezone)
+            except cron_mod.CronError as exc:
+                problems.append(errors.Problem(exc.reason, f"{at}.cron"))
+                continue
+            resets.append(_Reset(by_time.cron, zone, schedule))
         trigger_params: tuple[params.CompiledParam, ...] = ()
         kind_params: tuple[params.CompiledParam, ...] = ()
         payload_params: tuple[params.CompiledParam, ...] | None = None
+        # trigger-level parameters may rewrite the template's own (Argo's tutorial sensor-05 fills a
+        # placeholder dependency name that way): those are checked again once rewritten, at fire time
+        template_names = _EveryName() if trig.parameters else self._dep_names
         try:
             trigger_params = params.compile_params(trig.parameters, f"{where}.parameters", self._dep_names)
             if kind_obj is not None:
                 kind_params = params.compile_params(
                     getattr(kind_obj, "parameters", None),
                     f"{where}.template.{kind}.parameters",
-                    self._dep_names,
+                    template_names,
                 )
                 if hasattr(kind_obj, "payload"):
                     payload_params = params.compile_params(
-                        kind_obj.payload, f"{where}.template.{kind}.payload", self._dep_names
+                        kind_obj.payload, f"{where}.template.{kind}.payload", template_names
                     )
         except params.ParamSpecError as exc:
             problems.append(errors.Problem(exc.message, exc.path))
@@ -309,7 +317,7 @@ class SensorEngine:
         for name in condition.dependencies:
             dep = by_name.get(name)
             parts.append(f"{name}={dep.source}/{dep.event_name}" if dep else name)
-        parts.extend(f"reset={r.cron}@{r.zone}" for r in resets)
+        parts.extend(f"reset={r.spec}@{r.zone}" for r in resets)
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     def _trigger(self, trigger: str) -> _Trigger:
@@ -377,11 +385,7 @@ class SensorEngine:
         """The latest ``conditionsReset`` tick at or before ``now`` (``None`` without resets)."""
         latest: datetime | None = None
         for reset in self._trigger(trigger).resets:
-            local = now.astimezone(reset.zone)
-            itr = croniter(reset.cron, local)
-            tick = (
-                local if croniter.match(reset.cron, local) and local.second == 0 else itr.get_prev(datetime)
-            )
+            tick = reset.schedule.last(now)
             if latest is None or tick > latest:
                 latest = tick
         return latest

@@ -31,8 +31,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knevents import errors, events, web
+from knevents.sensors import cron
 from knevents.sources import base, calendar_store, common, webhook
-from knevents.spec import checks, models
+from knevents.spec import models
 
 __all__ = ["SOURCE", "CalendarSource", "create", "event_time", "parse_exclusion_dates"]
 
@@ -100,11 +101,13 @@ class CalendarSource:
         self._metadata = dict(config.metadata) if config.metadata else None
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         self._sleep: Sleep = sleep or _sleep
-        self._cron: str | None = None
+        self._cron: cron.Schedule | None = None
         self._interval = 0.0
         if config.schedule:
-            self._cron = config.schedule.strip()
-            self._check_cron(where)
+            try:
+                self._cron = cron.parse(config.schedule, config.timezone)
+            except cron.CronError as exc:
+                raise errors.SpecError(f"{where}.schedule: {exc.reason}") from None
         elif config.interval:
             seconds = common.parse_go_duration(config.interval, f"{where}.interval")
             if seconds <= 0:
@@ -125,13 +128,6 @@ class CalendarSource:
             )
         self._store = store
 
-    def _check_cron(self, where: str) -> None:
-        from croniter import croniter
-
-        assert self._cron is not None
-        if len(self._cron.split()) != 5 or not croniter.is_valid(self._cron):
-            raise errors.SpecError(f"{where}.schedule: {self._cron!r} is not a 5-field cron expression")
-
     # --- the schedule ----------------------------------------------------------------
 
     def _excluded(self, when: datetime) -> bool:
@@ -142,9 +138,7 @@ class CalendarSource:
         current = last.astimezone(self._zone)
         for _ in range(10_000):  # an exclusion list cannot hide every day; this only bounds a bad spec
             if self._cron is not None:
-                from croniter import croniter
-
-                current = croniter(self._cron, current).get_next(datetime)
+                current = self._cron.next(current)
             else:
                 current = current.replace(microsecond=0) + timedelta(seconds=self._interval)
             if not self._excluded(current):
@@ -256,12 +250,23 @@ def create(event_name: str, config: models.CalendarEventSource, ctx: base.Source
 def _check(config: models.CalendarEventSource, path: str) -> Iterator[tuple[str, str]]:
     if not config.schedule and not config.interval:
         yield path, "a calendar needs either `schedule` or `interval`"
-    if config.schedule and (msg := checks.cron(config.schedule)) is not None:
-        yield f"{path}.schedule", msg
-    if config.interval and (msg := checks.duration(config.interval)) is not None:
-        yield f"{path}.interval", msg
-    if config.timezone and (msg := checks.timezone(config.timezone)) is not None:
-        yield f"{path}.timezone", msg
+    # the same parsers the source runs with: what passes here starts
+    if config.schedule:
+        try:
+            cron.parse(config.schedule)
+        except cron.CronError as exc:
+            yield f"{path}.schedule", exc.reason
+    elif config.interval:
+        try:
+            if common.parse_go_duration(config.interval, f"{path}.interval") <= 0:
+                yield f"{path}.interval", f"interval must be positive, got `{config.interval}`"
+        except errors.SpecError:
+            yield f"{path}.interval", f"`{config.interval}` is not a duration (use a number with a unit: 30s, 5m, 1h)"
+    if config.timezone:
+        try:
+            cron.zone(config.timezone)
+        except cron.CronError as exc:
+            yield f"{path}.timezone", exc.reason
 
 
 def _knative(config: models.CalendarEventSource) -> base.Knative:

@@ -1,8 +1,11 @@
-"""Small value checks shared by the admission rules: durations, cron, time zones, ports, condition syntax.
+"""Small value checks shared by the admission rules: durations, time zones, ports, condition syntax.
+
+Cron schedules are not checked here: :mod:`knevents.sensors.cron` is the one parser, used by
+validation, the engine and the calendar source alike.
 
 Each returns an error message (``str``) or ``None``, so a rule reads as
 ``if (msg := checks.port(value)): yield path, msg``. They follow the formats
-Argo Events' Go code accepts (Go durations, robfig/cron five-field specs, IANA
+Argo Events' Go code accepts (Go durations, IANA
 zone names, ``15:04:05`` times), because the same YAML must mean the same thing.
 """
 
@@ -14,7 +17,6 @@ from functools import cache
 __all__ = [
     "HTTP_METHODS",
     "condition_names",
-    "cron",
     "data_value",
     "duration",
     "jq_program",
@@ -62,21 +64,6 @@ def timezone(name: str) -> str | None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return f"unknown time zone `{name}` (use an IANA name such as Europe/Paris or UTC)"
-    return None
-
-
-def cron(spec: str) -> str | None:
-    """A five-field cron spec (minute hour day-of-month month day-of-week) or a ``@every``/``@daily`` form."""
-    from croniter import croniter
-
-    text = spec.strip()
-    if text.startswith("@every "):
-        return duration(text.split(None, 1)[1])
-    fields = text.split()
-    if not text.startswith("@") and len(fields) != 5:
-        return f"invalid cron expression `{spec}`: expected 5 fields, got {len(fields)}"
-    if not croniter.is_valid(text):
-        return f"invalid cron expression `{spec}`"
     return None
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from knevents import errors, triggers
+from knevents.sensors import engine
 from knevents.spec import checks, models, sensor_rules, support
 from knevents.triggers import base
 
@@ -39,10 +40,28 @@ def check_trigger(trigger: models.Trigger, path: str, dependencies: set[str]) ->
 
 
 def check_sensor(sensor: models.Sensor) -> Found:
-    """The kind rules of every trigger of ``sensor``, dlqTriggers included."""
+    """The kind rules of every trigger (dlqTriggers included), then what the engine refuses to compile."""
     names = sensor_rules.dependency_names(sensor)
-    for path, trigger in sensor_rules.triggers(sensor):
-        yield from check_trigger(trigger, path, names)
+    kinds = [found for path, trigger in sensor_rules.triggers(sensor) for found in check_trigger(trigger, path, names)]
+    yield from kinds
+    reported = {path for path, _ in (*sensor_rules.check_sensor(sensor), *kinds)}
+    yield from _compiled(sensor, reported)
+
+
+def _compiled(sensor: models.Sensor, reported: set[str]) -> Found:
+    """The problems the sensor engine finds while compiling (crons, zones, conditions, filters, parameters …).
+
+    The engine is what the sensor function and ``knevents test`` run, so a sensor ``validate`` accepts is one
+    they can build. Paths the rules above already reported are not repeated.
+    """
+    if not sensor.spec.dependencies or not sensor.spec.triggers:
+        return  # reported by the rules; the engine would add nothing
+    try:
+        engine.SensorEngine(sensor)
+    except errors.SpecError as exc:
+        for problem in exc.problems:
+            if not any(problem.path == p or problem.path.startswith(p + ".") for p in reported):
+                yield problem.path, problem.message
 
 
 def check_sensor_parts(obj: Any) -> Found:

@@ -290,7 +290,7 @@ CASES: list[tuple[str, str, Any, str, str]] = [
         f"{T0}.template.conditionsReset",
         [{"byTime": {"cron": "* * *"}}],
         "spec.triggers[0].template.conditionsReset[0].byTime.cron",
-        "expected 5 fields, got 3",
+        "expected exactly 5 fields, found 3",
     ),
     (
         "reset-timezone",
