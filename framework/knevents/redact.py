@@ -77,9 +77,15 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{MASK}", text)
-    text = _SCHEME_CRED.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    return _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    # each pattern needs a literal word to match: look for it first (every answer passes here; most have none)
+    lowered = text.lower()
+    if "authorization" in lowered:
+        text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{MASK}", text)
+    if "basic" in lowered or "bearer" in lowered:
+        text = _SCHEME_CRED.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    return text
 
 
 def redact_bytes(body: bytes) -> bytes:
