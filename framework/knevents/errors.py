@@ -9,15 +9,26 @@ broker stops retrying; a temporary failure answers 5xx/429 so the broker retries
 
     KneventsError
     ├── SpecError (ValueError)            a manifest is invalid; lists every problem
+    │   └── CompileError                  one part does not compile (path, reason); the engine's
+    │       ├── ConditionError            ``conditions`` expression
+    │       ├── CronError                 cron schedule or time zone (sensors.cron)
+    │       ├── FilterSpecError           dependency filter
+    │       ├── ParamSpecError            trigger parameter
+    │       └── TransformSpecError        dependency transform
     ├── NotSupportedError                 valid Argo, but knevents does not run it
     ├── EventError (ValueError)           a CloudEvent / request could not be parsed
     ├── PermanentError                    retrying cannot help → 2xx + log / DLQ
-    │   ├── FilterError                   a filter could not be evaluated → event dropped
-    │   ├── ParameterError                a trigger parameter could not be resolved
+    │   ├── EvaluationError (ValueError)  an expression, template or script failed on one event
+    │   │   ├── ExprError                 expr-lang expression
+    │   │   ├── TemplateError             Go template / sprig
+    │   │   ├── LuaError                  Lua filter or transform script
+    │   │   ├── TransformError            dependency transform (the event is dropped)
+    │   │   └── ParamError                trigger parameter resolution
     │   ├── TriggerError                  a trigger failed for good (4xx, bad resource …)
     │   ├── SecretError                   a referenced secret is missing
     │   ├── MissingExtraError             an optional client is not installed ("install knevents[aws]")
-    │   └── EventTooLargeError            the event is larger than the bus accepts → 413
+    │   ├── EventTooLargeError            the event is larger than the bus accepts → 413
+    │   └── StateValueTooLargeError (ValueError)  a state value exceeds the bucket's maximum
     └── TemporaryError                    retrying may help → 5xx / 429
         ├── StateUnavailableError         NATS / KV unreachable
         ├── StateConflictError            lost a compare-and-set race (retry at once)
@@ -36,20 +47,31 @@ from dataclasses import dataclass
 
 __all__ = [
     "BusUnavailableError",
+    "CompileError",
+    "ConditionError",
+    "CronError",
+    "EvaluationError",
     "EventError",
     "EventTooLargeError",
-    "FilterError",
+    "ExprError",
+    "FilterSpecError",
     "KneventsError",
+    "LuaError",
     "MissingExtraError",
     "NotSupportedError",
-    "ParameterError",
+    "ParamError",
+    "ParamSpecError",
     "PermanentError",
     "Problem",
     "SecretError",
     "SpecError",
     "StateConflictError",
     "StateUnavailableError",
+    "StateValueTooLargeError",
+    "TemplateError",
     "TemporaryError",
+    "TransformError",
+    "TransformSpecError",
     "TriggerError",
     "TriggerRetryableError",
 ]
@@ -104,12 +126,84 @@ class PermanentError(KneventsError):
     """Retrying cannot help: log or dead-letter, then answer 2xx."""
 
 
-class FilterError(PermanentError):
-    """A dependency filter could not be evaluated; Argo drops the event."""
+class CompileError(SpecError):
+    """One part of a manifest does not compile; ``path`` and ``message`` say where and why.
+
+    ``str()`` is the reason alone (``text``), as the engine puts it in a :class:`Problem`; ``problems``
+    holds one or more ``(path, message)`` pairs, like any SpecError.
+    """
+
+    def __init__(
+        self, message: str, path: str = "", problems: Iterable[tuple[str, str]] = (), *, text: str | None = None
+    ) -> None:
+        found = tuple(problems) or ((path, message),)
+        self.problems = tuple(Problem(message=m, path=p) for p, m in found)
+        self.path = path
+        self.message = message
+        Exception.__init__(self, message if text is None else text)
 
 
-class ParameterError(PermanentError):
-    """A trigger parameter could not be resolved."""
+class ConditionError(CompileError):
+    """A ``conditions`` expression does not parse or names an unknown dependency."""
+
+
+class CronError(CompileError):
+    """A schedule robfig/cron would refuse, or an unknown time zone; ``reason`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.reason = message
+
+
+class FilterSpecError(CompileError):
+    """A filter is invalid whatever the event; ``path`` says which field, ``problems`` lists all found."""
+
+    def __init__(self, path: str, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        found = tuple(problems) or ((path, message),)
+        super().__init__(message, path, found, text="; ".join(f"{p}: {m}" for p, m in found))
+        self.problem_pairs: tuple[tuple[str, str], ...] = found
+
+
+class ParamSpecError(CompileError):
+    """A parameter is invalid whatever the events (``path`` names it)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message, path, text=f"{path}: {message}")
+
+
+class TransformSpecError(CompileError):
+    """A transform cannot compile; ``path`` names the field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message, path, text=f"{path}: {message}")
+
+
+class EvaluationError(PermanentError, ValueError):
+    """An expression, template, script or parameter failed on one event: that event (or firing) fails."""
+
+
+class ExprError(EvaluationError):
+    """An expression does not parse or cannot be evaluated with the given values."""
+
+
+class TemplateError(EvaluationError):
+    """A template does not parse or fails while executing."""
+
+
+class LuaError(EvaluationError):
+    """A Lua script failed to compile or to run."""
+
+
+class TransformError(EvaluationError):
+    """A transform failed on an event (the event is dropped for this dependency)."""
+
+
+class ParamError(EvaluationError):
+    """A parameter could not be resolved or written for this firing."""
+
+
+class StateValueTooLargeError(PermanentError, ValueError):
+    """A value exceeds the state bucket's maximum value size; retrying cannot help."""
 
 
 class TriggerError(PermanentError):

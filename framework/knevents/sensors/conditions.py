@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from knevents import errors
+
 __all__ = ["Condition", "ConditionError", "parse_condition"]
 
 Test = Callable[[Collection[str]], bool]
@@ -23,8 +25,7 @@ Test = Callable[[Collection[str]], bool]
 _TOKEN = re.compile(r"\s*(?:(&&)|(\|\|)|(\()|(\))|([A-Za-z0-9_.\-:]+))")
 
 
-class ConditionError(ValueError):
-    """A ``conditions`` expression does not parse or names an unknown dependency."""
+ConditionError = errors.ConditionError
 
 
 def _key(name: str) -> str:

@@ -34,12 +34,7 @@ from knevents import errors
 __all__ = ["CronError", "Schedule", "parse", "zone"]
 
 
-class CronError(errors.SpecError):
-    """A schedule robfig/cron would refuse; the message says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.reason = message
+CronError = errors.CronError
 
 
 _DESCRIPTORS = {

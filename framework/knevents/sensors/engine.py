@@ -235,7 +235,7 @@ class SensorEngine:
                 dep.filters, dep.filters_logical_operator, f"{where}.filters"
             )
         except filters.FilterSpecError as exc:
-            problems.extend(errors.Problem(message, path) for path, message in exc.problems)
+            problems.extend(errors.Problem(message, path) for path, message in exc.problem_pairs)
         return _Dependency(
             dep.name, dep.event_source_name, dep.event_name, compiled_transform, compiled_filter
         )

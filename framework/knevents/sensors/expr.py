@@ -19,14 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from knevents import errors
+
 __all__ = ["ExprError", "Expression", "compile_expr"]
 
 Env = Mapping[str, Any]
 Node = Callable[[Env], Any]
 
 
-class ExprError(ValueError):
-    """An expression does not parse or cannot be evaluated with the given values."""
+ExprError = errors.ExprError
 
 
 _OPERATORS = (

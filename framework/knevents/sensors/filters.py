@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pygjson
 
-from knevents import events
+from knevents import errors, events
 from knevents.sensors import expr, gotemplate, lua, paths
 
 __all__ = ["Check", "CompiledFilter", "FilterSpecError", "compile_filter"]
@@ -36,14 +36,7 @@ __all__ = ["Check", "CompiledFilter", "FilterSpecError", "compile_filter"]
 OR = "or"
 
 
-class FilterSpecError(ValueError):
-    """A filter is invalid whatever the event; ``path`` says which field, ``problems`` lists all found."""
-
-    def __init__(self, path: str, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
-        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((path, message),)
-        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
-        self.path = path
-        self.message = message
+FilterSpecError = errors.FilterSpecError
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +320,7 @@ class CompiledFilter:
             try:
                 return fn()
             except FilterSpecError as exc:
-                problems.extend(exc.problems)
+                problems.extend(exc.problem_pairs)
                 return None
 
         op_path = where.removesuffix("filters") + "filtersLogicalOperator"

@@ -17,6 +17,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from knevents import errors
+
 __all__ = [
     "MISSING",
     "TemplateError",
@@ -32,8 +34,7 @@ __all__ = [
 ]
 
 
-class TemplateError(ValueError):
-    """A template does not parse or fails while executing."""
+TemplateError = errors.TemplateError
 
 
 class _Missing:

@@ -16,6 +16,8 @@ from typing import Any
 
 import lupa
 
+from knevents import errors
+
 __all__ = ["LuaError", "LuaScript"]
 
 _INSTRUCTION_LIMIT = 10_000_000
@@ -48,8 +50,7 @@ return compile, run
 """
 
 
-class LuaError(ValueError):
-    """A Lua script failed to compile or to run."""
+LuaError = errors.LuaError
 
 
 class _Runtime:

@@ -30,7 +30,7 @@ from typing import Any
 import pygjson
 import yaml
 
-from knevents import events
+from knevents import errors, events
 from knevents.sensors import gotemplate, paths
 
 __all__ = [
@@ -45,17 +45,10 @@ __all__ = [
 _STRING = paths.STRING
 
 
-class ParamError(ValueError):
-    """A parameter could not be resolved or written for this firing."""
+ParamError = errors.ParamError
 
 
-class ParamSpecError(ValueError):
-    """A parameter is invalid whatever the events (``path`` names it)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
+ParamSpecError = errors.ParamSpecError
 
 
 @dataclass(frozen=True)

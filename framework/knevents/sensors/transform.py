@@ -16,23 +16,16 @@ from typing import Any
 
 import jq
 
-from knevents import events
+from knevents import errors, events
 from knevents.sensors import gotemplate, lua
 
 __all__ = ["CompiledTransform", "TransformError", "TransformSpecError", "compile_transform"]
 
 
-class TransformError(ValueError):
-    """A transform failed on an event (the event is dropped for this dependency)."""
+TransformError = errors.TransformError
 
 
-class TransformSpecError(ValueError):
-    """A transform cannot compile; ``path`` names the field."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
+TransformSpecError = errors.TransformSpecError
 
 
 class CompiledTransform:

@@ -41,8 +41,7 @@ class Entry(NamedTuple):
     revision: int
 
 
-class StateValueTooLargeError(errors.PermanentError, ValueError):
-    """A value exceeds the bucket's maximum value size; retrying cannot help."""
+StateValueTooLargeError = errors.StateValueTooLargeError
 
 
 class Bucket(Protocol):
