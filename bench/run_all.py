@@ -260,7 +260,13 @@ def write_page(results: dict[str, Any], headline: dict[str, Any], made: list[str
         lines.append("None in this run.")
     for row in missed:
         lines.append(f"- **{row[0]}**: {_fmt(row[1], 2)} against a target of {row[4]}. {WHY.get(row[0], '')}")
-    (DOCS / "benchmarks.md").write_text("\n".join(lines) + "\n")
+    page = DOCS / "benchmarks.md"
+    kept = page.read_text().partition(KEPT)[1:] if page.exists() else ("", "")
+    page.write_text("\n".join(lines) + "\n" + (f"\n{kept[0]}{kept[1]}" if kept[0] else ""))
+
+
+KEPT = "<!-- Sections below are written by hand (commands and figures in their text); bench/run_all.py keeps them. -->"
+"""Everything from this line on in docs/benchmarks.md survives a regeneration of the page."""
 
 
 def headline_table(results: dict[str, Any]) -> dict[str, Any]:
