@@ -179,7 +179,7 @@ class _Trigger:
 
 
 def template_kind(template: models.TriggerTemplate) -> tuple[str, Any]:
-    """The template key that is set (``"http"``, ``"k8s"`` …) and its object; ``("", None)`` if none."""
+    """The template key that is set (``http``, ``k8s`` …) and its object; ``("", None)`` if none."""
     for field_name, info in type(template).model_fields.items():
         alias = info.alias or field_name
         if alias in _NOT_KINDS:
