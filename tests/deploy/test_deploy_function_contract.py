@@ -134,6 +134,27 @@ def test_entrypoint_refuses_unclear_environments(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
 
 
+def test_thin_entry_names_a_taken_port_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = tmp_path / "es.yaml"
+        spec.write_text("apiVersion: argoproj.io/v1alpha1\nkind: EventSource\nmetadata: {name: x}\n"
+                        "spec: {webhook: {a: {port: '12000', endpoint: /a, method: POST}}}\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "knevents.deploy.entrypoint"],
+            env={"KNEVENTS_FUNCTION": "eventsource", "KNEVENTS_SPEC": str(spec), "HOST": "127.0.0.1",
+                 "PORT": str(port), "K_SINK": "http://127.0.0.1:9/"},
+            capture_output=True, text=True, check=False, timeout=60,
+        )
+    assert done.returncode == entrypoint.EX_UNAVAILABLE
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_entrypoint_fills_functions_framework_defaults_but_keeps_explicit_values() -> None:
     env = {
         "KNEVENTS_FUNCTION": "sensor",

@@ -25,7 +25,8 @@ environment, as Knative starts a container: ``KNEVENTS_FUNCTION``
   signals from the kubelet reach the server directly).
 
 A missing or wrong setting is one line on stderr and exit code 64
-(``EX_USAGE``), never a traceback. ``KNEVENTS_FUNCTIONS_DIR`` (default
+(``EX_USAGE``), a port the thin entry cannot listen on one line and 69
+(``EX_UNAVAILABLE``); never a traceback. ``KNEVENTS_FUNCTIONS_DIR`` (default
 ``./functions``; ``/app/functions`` in the image) is where the function
 sources are (functions-framework only).
 """
@@ -39,9 +40,13 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from knevents import errors
+
 __all__ = ["DEFAULT_SERVER", "FUNCTIONS", "SERVERS", "Function", "main", "prepare"]
 
 EX_USAGE = 64
+EX_UNAVAILABLE = 69
+"""The thin entry cannot listen on ``$HOST:$PORT`` (sysexits' ``EX_UNAVAILABLE``)."""
 SERVER_ENV = "KNEVENTS_SERVER"
 SERVERS = ("knevents", "functions-framework")
 DEFAULT_SERVER = "knevents"
@@ -113,6 +118,9 @@ def main() -> int:
     except UsageError as exc:
         print(f"knevents: {exc}", file=sys.stderr)
         return EX_USAGE
+    except errors.KneventsError as exc:  # the port is taken or the host unknown: say which, no traceback
+        print(f"knevents: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     sys.argv = ["functions-framework"]  # everything is in the environment; no flags to parse
     runpy.run_module("functions_framework", run_name="__main__", alter_sys=True)
     return 0
