@@ -37,6 +37,7 @@ __all__ = [
     "parse_time",
     "to_binary",
     "to_json",
+    "to_stored",
     "to_structured",
 ]
 
@@ -194,6 +195,20 @@ def _text_attr(obj: Mapping[str, Any], name: str, where: str) -> str | None:
     if not isinstance(value, str):
         raise errors.EventError(f"{where}: attribute {name!r} must be a string, got {type(value).__name__}")
     return value
+
+
+def to_stored(event: Event) -> dict[str, Any]:
+    """The form an event is kept in state and outbox: :func:`to_json`, but byte for byte.
+
+    JSON data stays a nested object when :func:`from_json` gives back the same bytes; any other data
+    (spacing, ``1.50``, non-ASCII text, binary) is kept as ``data_base64``, so a saved event fires
+    with exactly the data it arrived with.
+    """
+    out = to_json(event)
+    if "data" in out and json.dumps(out["data"], separators=(",", ":")).encode() != event.data:
+        del out["data"]
+        out["data_base64"] = base64.b64encode(event.data or b"").decode("ascii")
+    return out
 
 
 def from_json(obj: Any, *, where: str = "event") -> Event:

@@ -4,13 +4,17 @@ One value holds everything a compare-and-set must change atomically:
 
 * ``fp`` — the engine's fingerprint of the trigger's conditions and dependencies;
   a mismatch means the spec changed, and the saved state is dropped (as Argo does);
-* ``state`` — the engine's :class:`~knevents.sensors.engine.TriggerState` bytes;
+* ``state`` — the engine's :class:`~knevents.sensors.engine.TriggerState`, nested as an object (its
+  events encoded as in the outbox, ``events.to_stored``);
 * ``applied`` — the last ``(event id, dependency)`` pairs folded into the state, so
   a redelivered event whose first attempt crashed half-way is not counted twice;
 * ``outbox`` — satisfied firings not yet finished. The write that satisfies the
   condition adds the firing here in the same compare-and-set that clears the
   state; the trigger runs; another compare-and-set removes it. A crash in
   between leaves it here for the next invocation to finish.
+
+Records are versioned: version 2 nests the state as an object; version 1 (the previous release)
+held it as a JSON string and is still read, so an upgrade keeps half-satisfied conditions.
 
 Pure encoding and decoding; no I/O, no clock.
 """
@@ -30,7 +34,8 @@ __all__ = ["APPLIED_WINDOW", "Firing", "Record", "decode", "encode"]
 APPLIED_WINDOW = 128
 """How many recent (event, dependency) pairs a trigger remembers: must exceed the events one
 trigger sees between a crash and the broker's redelivery of the crashed event."""
-_VERSION = 1
+_VERSION = 2
+_READ = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class Record:
 
 
 def _event_to_json(event: events.Event) -> dict[str, Any]:
-    return events.to_json(event)
+    return events.to_stored(event)
 
 
 def _firing_to_json(firing: Firing) -> dict[str, Any]:
@@ -90,8 +95,8 @@ def encode(record: Record) -> bytes:
     obj: dict[str, Any] = {"v": _VERSION, "fp": record.fingerprint, "applied": list(record.applied)}
     if record.state is not None:
         try:
-            obj["state"] = record.state.decode()
-        except UnicodeDecodeError:
+            obj["state"] = json.loads(record.state)  # nested, not a JSON string inside JSON
+        except (ValueError, UnicodeDecodeError):
             obj["state_b64"] = base64.b64encode(record.state).decode("ascii")
     if record.outbox:
         obj["outbox"] = [_firing_to_json(f) for f in record.outbox]
@@ -112,13 +117,15 @@ def decode(value: bytes) -> Record:
     """A record from its KV value; ValueError when it is not one."""
     try:
         obj = json.loads(value)
-        if not isinstance(obj, dict) or obj.get("v") != _VERSION:
+        if not isinstance(obj, dict) or obj.get("v") not in _READ:
             raise ValueError(
                 f"unknown state record version {obj.get('v') if isinstance(obj, dict) else None!r}"
             )
         state: bytes | None = None
-        if "state" in obj:
-            state = str(obj["state"]).encode()
+        if "state" in obj and obj["v"] == 1:
+            state = str(obj["state"]).encode()  # version 1 kept the state as a JSON string
+        elif "state" in obj:
+            state = json.dumps(obj["state"], separators=(",", ":"), sort_keys=True).encode()
         elif "state_b64" in obj:
             state = base64.b64decode(obj["state_b64"])
         return Record(

@@ -75,39 +75,34 @@ class TriggerState:
     EMPTY: ClassVar[TriggerState]
 
     def to_bytes(self) -> bytes:
-        """Serialise for the state store (event data kept byte for byte)."""
+        """Serialise for the state store: version 3, each event as the outbox keeps it (``events.to_stored``)."""
         deps = {
-            dep: [_event_fields(event), self.saved_at[dep].isoformat()] for dep, event in self.events.items()
+            dep: {"event": events.to_stored(event), "saved_at": self.saved_at[dep].isoformat()}
+            for dep, event in self.events.items()
         }
-        return json.dumps({"v": 2, "deps": deps}, separators=(",", ":"), sort_keys=True).encode()
+        return json.dumps({"v": 3, "deps": deps}, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, b: bytes) -> TriggerState:
-        """Read what :meth:`to_bytes` wrote; raises ValueError when it is not that."""
+        """Read what :meth:`to_bytes` wrote, or the version 2 of the previous release; ValueError otherwise."""
         try:
             doc = json.loads(b)
-            if doc.get("v") != 2:
-                raise ValueError(f"unknown format version {doc.get('v')!r}")
-            saved = {dep: _event_from(fields) for dep, (fields, _) in doc["deps"].items()}
-            times = {dep: datetime.fromisoformat(at) for dep, (_, at) in doc["deps"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            version = doc.get("v")
+            if version == 3:
+                saved = {dep: events.from_json(item["event"], where=dep) for dep, item in doc["deps"].items()}
+                times = {dep: datetime.fromisoformat(item["saved_at"]) for dep, item in doc["deps"].items()}
+            elif version == 2:  # [fields, saved_at] pairs, data base64: state saved before the upgrade
+                saved = {dep: _event_from(fields) for dep, (fields, _) in doc["deps"].items()}
+                times = {dep: datetime.fromisoformat(at) for dep, (_, at) in doc["deps"].items()}
+            else:
+                raise ValueError(f"unknown format version {version!r}")
+        except (ValueError, KeyError, TypeError, AttributeError, errors.EventError) as exc:
             raise ValueError(f"saved trigger state is not readable: {exc}") from None
         return cls(saved, times)
 
 
-_EVENT_FIELDS = ("id", "source", "type", "subject", "datacontenttype", "dataschema", "specversion")
-
-
-def _event_fields(event: events.Event) -> dict[str, Any]:
-    fields: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_FIELDS}
-    fields["time"] = None if event.time is None else event.time.isoformat()
-    fields["data"] = None if event.data is None else base64.b64encode(event.data).decode("ascii")
-    if event.extensions:
-        fields["extensions"] = dict(event.extensions)
-    return fields
-
-
 def _event_from(fields: dict[str, Any]) -> events.Event:
+    """An event as version 2 of the state kept it (read when upgrading)."""
     data = fields.get("data")
     when = fields.get("time")
     return events.Event(
