@@ -30,7 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from knevents import errors, events, redact
+from knevents import errors, events, natskv, redact
 from knevents.bus import codec, naming, retention
 from knevents.settings import BusSettings, NatsSettings, Settings
 
@@ -46,11 +46,7 @@ DEFAULT_DUPLICATE_WINDOW = 120.0
 """Seconds JetStream remembers a ``Nats-Msg-Id``: NATS' own default, longer than any publish retry."""
 
 
-def _nats_errors() -> tuple[type[BaseException], ...]:
-    import nats.errors
-    import nats.js.errors
-
-    return (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError, OSError)
+_nats_errors = natskv.nats_errors
 
 
 DLQ_HEADROOM = 2048
@@ -97,16 +93,12 @@ def _guarded_client() -> Any:
 
 async def connect(settings: NatsSettings) -> NatsClient:
     """Connect to NATS: fail fast when no server answers now, reconnect forever once connected."""
-    servers = [url.strip() for url in settings.url.split(",") if url.strip()]
+    servers = natskv.servers(settings.url)
     client: NatsClient = _guarded_client()
     try:
         # nats-py retries the *first* connect up to max_reconnect_attempts per server, which
         # with unlimited attempts never ends; so connect with one retry, then allow unlimited.
-        options: dict[str, Any] = {  # nats-py annotates the timeouts as int; floats work
-            "connect_timeout": settings.connect_timeout,
-            "reconnect_time_wait": 0.2,
-            **settings.auth_options(),
-        }
+        options: dict[str, Any] = {"reconnect_time_wait": 0.2, **natskv.options(settings)}
         await client.connect(
             servers=servers, allow_reconnect=False, max_reconnect_attempts=1, error_cb=_log_error, **options
         )

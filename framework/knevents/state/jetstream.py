@@ -25,7 +25,7 @@ import nats.errors
 import nats.js.api
 import nats.js.errors
 
-from knevents import errors
+from knevents import errors, natskv
 from knevents.settings import Settings
 from knevents.state import base
 
@@ -186,7 +186,7 @@ class JetStreamStore:
                 # the deadline keeps a cold function from hanging on a dead NATS.
                 await asyncio.wait_for(
                     nc.connect(
-                        servers=[u.strip() for u in self.url.split(",") if u.strip()],
+                        servers=natskv.servers(self.url),
                         connect_timeout=timeout,  # type: ignore[arg-type]  # floats work; the stub says int
                         allow_reconnect=True,
                         max_reconnect_attempts=-1,
