@@ -13,7 +13,9 @@ Measures, in one run on the same machine:
   trigger's KV entry, outbox, trigger fired every second event);
 * ``… thin`` — both cases served by the thin entry (``python -m knevents.deploy.entrypoint``
   with ``KNEVENTS_SERVER=knevents``: one uvicorn process, no Starlette), run between the
-  functions-framework targets (sync, async, thin for ``single``; thin, async, sync for ``and``).
+  functions-framework targets (sync, async, thin for ``single``; thin, async, sync for ``and``);
+* ``--pairs N`` — then N more rounds of thin and async alternating (CPU per request at 300/s only),
+  the A/B that is steady on a busy machine.
 
 Every request carries a fresh CloudEvent id (the sensor dedupes by id). The load
 generator is a raw-socket asyncio client with keep-alive connections running in
@@ -205,12 +207,48 @@ def _measure(
     return result
 
 
+def _start(target: str, kind: str, spec: str, tmp: Path, sink_port: int, nats_url: str,
+           tag: str) -> common.Proc:
+    """The sensor of ``spec`` served by ``target``: ``sync``/``async`` (functions-framework) or ``thin``."""
+    path = tmp / f"{kind}-{tag}.yaml"
+    # a separate sensor name per run, so every run starts from empty KV buckets
+    path.write_text(spec.replace("SINKPORT", str(sink_port)).replace("name: bench-", f"name: bench-{tag}-"))
+    env = {"KNEVENTS_SPEC": str(path), "KNEVENTS_NATS_URL": nats_url, "KNEVENTS_LOG_LEVEL": "warning"}
+    if target == "thin":
+        return common.start_entry("sensor", env, "knevents")
+    return common.start_function(SENSOR_MAIN, "sensor_async" if target == "async" else "sensor", env,
+                                 asgi=target == "async")
+
+
+def _pairs(count: int, tmp: Path, sink_port: int, nats_url: str, warmup: int,
+           concurrency: int) -> dict[str, dict[str, list[float]]]:
+    """CPU ms per request at 300/s, thin entry and functions-framework's async target taking turns."""
+    out: dict[str, dict[str, list[float]]] = {"single": {"thin": [], "async": []}, "and": {"thin": [], "async": []}}
+    for i in range(count):
+        for kind, spec in (("single", SINGLE), ("and", AND)):
+            for target in ("thin", "async") if i % 2 == 0 else ("async", "thin"):
+                proc = _start(target, kind, spec, tmp, sink_port, nats_url, f"{target}-p{i}")
+                try:
+                    common.wait_port(proc.port, 60)
+                    _load(proc.port, warmup, concurrency, kind)
+                    before = common.cpu_seconds(proc.popen.pid)
+                    _load(proc.port, CPU_REQUESTS, concurrency, kind, rate=CPU_RATE)
+                    cpu = (common.cpu_seconds(proc.popen.pid) - before) * 1000 / CPU_REQUESTS
+                finally:
+                    proc.stop()
+                out[kind][target].append(round(cpu, 3))
+                print(f"pair {i + 1} {kind} {target}: CPU {cpu:.3f} ms/request at {CPU_RATE:.0f}/s", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer requests (about a minute)")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pairs", type=int, default=0, metavar="N",
+                        help="then N interleaved thin/async pairs per case, CPU per request at 300/s only")
     args = parser.parse_args()
     from knevents.local.natsd import NatsServer
 
@@ -229,26 +267,9 @@ def main() -> None:
             for kind, spec in (("single", SINGLE), ("and", AND)):
                 order = ("sync", "async", "thin") if kind == "single" else ("thin", "async", "sync")
                 for target in order:
-                    path = tmp / f"{kind}-{target}.yaml"
-                    # a separate sensor name per run, so every run starts from empty KV buckets
-                    path.write_text(
-                        spec.replace("SINKPORT", str(sink_port)).replace(
-                            "name: bench-", f"name: bench-{target}-"
-                        )
-                    )
-                    env = {
-                        "KNEVENTS_SPEC": str(path),
-                        "KNEVENTS_NATS_URL": nats.url,
-                        "KNEVENTS_LOG_LEVEL": "warning",
-                    }
-                    if target == "thin":
-                        proc = common.start_entry("sensor", env, "knevents")
-                    else:
-                        proc = common.start_function(
-                            SENSOR_MAIN, "sensor_async" if target == "async" else "sensor", env,
-                            asgi=target == "async",
-                        )
+                    proc = _start(target, kind, spec, tmp, sink_port, nats.url, target)
                     results[f"{kind}_{target}"] = _measure(f"{kind} {target}", proc, kind, warmup, total, c)
+            pairs = _pairs(args.pairs, tmp, sink_port, nats.url, warmup, c)
     finally:
         sink.terminate()
         sink.wait()
@@ -287,6 +308,7 @@ def main() -> None:
         "single_cpu_ms_per_request": results[f"single_{best}"]["cpu_ms_per_request"],
         "and_cpu_ms_per_request": results[f"and_{best}"]["cpu_ms_per_request"],
         "cpu_rate": CPU_RATE,
+        "pairs": pairs,
     }
     print(json.dumps(headline))
 
