@@ -19,7 +19,9 @@ because these machines are shared and noisy):
   functions-framework and the thin entry taking turns; the no-op's cold start; and a ``slack``
   source's (a signed Events API callback: HMAC-SHA256 check, provider payload) — the
   provider-webhook types scale to zero, so their first answer matters;
-* CPU per request of the function's processes (from /proc), steadier than req/s on a shared machine.
+* CPU per request of the function's processes (from /proc), steadier than req/s on a shared machine;
+* ``--pairs N`` — then N more rounds of the thin entry and functions-framework taking turns (CPU per
+  request at 300/s only), the A/B that is steady on a busy machine.
 
 The load generator uses keep-alive connections (``bench.common.load``). The last
 line printed is JSON:
@@ -152,6 +154,32 @@ def _throughput(name: str, proc: common.Proc, path: str, warmup: int, total: int
         proc.stop()
 
 
+def _paced_cpu(proc: common.Proc, path: str, warmup: int, concurrency: int) -> float:
+    """CPU ms per request of ``proc`` at 300 requests/s (after a warm-up), nothing else."""
+    try:
+        if not _first_2xx(proc.port, path, time.monotonic() + 60):
+            return float("nan")
+        request = common.http_request(path, BODY, HEADERS, proc.port)
+        common.load(proc.port, request, warmup, concurrency)
+        before = common.cpu_seconds(proc.popen.pid)
+        paced = common.load(proc.port, request, 900, concurrency, rate=300.0)
+        return round((common.cpu_seconds(proc.popen.pid) - before) * 1000 / max(paced.sent, 1), 3)
+    finally:
+        proc.stop()
+
+
+def _pairs(count: int, envs: dict[str, dict[str, str]], warmup: int, concurrency: int) -> dict[str, Any]:
+    """``count`` rounds of the thin entry and functions-framework taking turns, per case: CPU at 300/s."""
+    out: dict[str, dict[str, list[float]]] = {case: {"thin": [], "ff": []} for case in envs}
+    for i in range(count):
+        for case, env in envs.items():
+            for server in ("thin", "ff") if i % 2 == 0 else ("ff", "thin"):
+                cpu = _paced_cpu((_thin if server == "thin" else _ff)(env)(), "/example", warmup, concurrency)
+                out[case][server].append(cpu)
+                print(f"[eventsource] pair {i + 1} {case} {server}: CPU {cpu} ms/request at 300/s", flush=True)
+    return out
+
+
 def _cold_starts(starters: dict[str, Any], path: str, repeats: int,
                  make: Any = _plain_request) -> dict[str, float]:
     """Median exec → first 2xx of each starter; the starters take turns, so load drift hits them alike."""
@@ -184,6 +212,8 @@ def _ff_entry(env: dict[str, str]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests and repeats (under a minute)")
+    parser.add_argument("--pairs", type=int, default=0, metavar="N",
+                        help="then N interleaved thin/functions-framework pairs per case, CPU per request at 300/s only")
     parser.add_argument("_sink", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("_port", nargs="?", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -227,6 +257,7 @@ def main() -> None:
                                      repeats)["noop"]
             cold_slack = _cold_starts({"ff": _ff_entry(slack_env), "thin": _thin(slack_env)}, "/slack", repeats,
                                       _slack_request)
+            pairs = _pairs(args.pairs, {"webhook→js": js_env, "webhook→sink": sink_env}, warmup, concurrency)
         finally:
             sink.terminate()
             sink.wait()
@@ -252,6 +283,7 @@ def main() -> None:
         "slack_cold_start_s": cold_slack["ff"],
         "slack_cold_start_thin_s": cold_slack["thin"],
         "quick": args.quick,
+        "pairs": pairs,
         "cases": results,
     }
     print(f"[eventsource] webhook→JetStream {webhook_rps} req/s = {summary['webhook_ratio']} × no-op; "
