@@ -33,6 +33,7 @@ broker stops retrying; a temporary failure answers 5xx/429 so the broker retries
         ├── StateUnavailableError         NATS / KV unreachable
         ├── StateConflictError            lost a compare-and-set race (retry at once)
         ├── BusUnavailableError           the bus did not accept an event
+        │   └── BatchRefusedError         ... of a batch; ``done`` leading items were accepted
         └── TriggerRetryableError         a trigger failed but may succeed later
 
 Third-party exceptions are translated at the adapter that calls the library and
@@ -46,6 +47,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BatchRefusedError",
     "BusUnavailableError",
     "CompileError",
     "ConditionError",
@@ -281,3 +283,11 @@ class BusUnavailableError(TemporaryError):
 
 class TriggerRetryableError(TemporaryError):
     """A trigger failed, but a later attempt may succeed (5xx, timeout, 429)."""
+
+
+class BatchRefusedError(BusUnavailableError):
+    """The bus refused an event of a batch: the first ``done`` items were accepted (commit those, re-read the rest)."""
+
+    def __init__(self, message: str, *, done: int) -> None:
+        super().__init__(message)
+        self.done = done

@@ -12,7 +12,7 @@ reads the bus back. This package never imports sources, triggers or state.
 
 from __future__ import annotations
 
-from knevents.bus.base import Publisher
+from knevents.bus.base import BatchPublisher, Publisher
 from knevents.bus.codec import MSG_ID_HEADER, binary_headers, decode_nats, encode_nats
 from knevents.bus.http import HttpSinkPublisher
 from knevents.bus.jetstream import DEFAULT_DUPLICATE_WINDOW, JetStreamPublisher, connect, ensure_stream
@@ -23,6 +23,7 @@ from knevents.settings import Settings
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
     "MSG_ID_HEADER",
+    "BatchPublisher",
     "HttpSinkPublisher",
     "JetStreamPublisher",
     "MemoryPublisher",

@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events, natskv, redact
-from knevents.bus import codec, naming, retention
+from knevents.bus import codec, naming, pipeline, retention
 from knevents.settings import BusSettings, NatsSettings, Settings
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ class JetStreamPublisher:
         self._settings = settings or BusSettings()
         self._lock = asyncio.Lock()
         self._client: NatsClient | None = None
+        self._inbox = pipeline.AckInbox()
 
     @classmethod
     def lazy(cls, settings: Settings) -> JetStreamPublisher:
@@ -256,6 +257,55 @@ class JetStreamPublisher:
         raise errors.BusUnavailableError(
             f"JetStream did not accept event {event.id} on {subject}: {failure!r}"
         ) from failure
+
+    async def publish_many(self, batch: Sequence[events.Event]) -> list[BaseException | None]:
+        """Publish ``batch`` pipelined, in order; per event ``None`` (acked), EventTooLargeError or BusUnavailableError.
+
+        Every message is sent before any ack is awaited, so the server stores them in batch order. Messages
+        not acked are sent again (same ``Nats-Msg-Id``: a late ack's copy is stored once) with the same
+        retries and backoff as :meth:`publish`.
+        """
+        outcomes: list[BaseException | None] = [None] * len(batch)
+        wire: dict[int, tuple[str, dict[str, str], bytes]] = {}
+        for index, event in enumerate(batch):
+            headers, body = codec.encode_nats(event)
+            try:
+                self._check_size(event, body, headers)
+            except errors.EventTooLargeError as exc:
+                outcomes[index] = exc
+                continue
+            wire[index] = (naming.subject(self.bus_name, event.source, event.subject), headers, body)
+        failures = await self._send_retrying(wire)
+        for index, failure in failures.items():
+            event = batch[index]
+            refused = errors.BusUnavailableError(f"JetStream did not accept event {event.id}: {failure!r}")
+            refused.__cause__ = failure
+            outcomes[index] = refused
+        return outcomes
+
+    async def _send_retrying(self, wire: dict[int, tuple[str, dict[str, str], bytes]]) -> dict[int, BaseException]:
+        """Send ``wire`` (index → message) until acked or out of attempts; the last failure of each left."""
+        failures: dict[int, BaseException] = {}
+        pending = sorted(wire)
+        delay = self._settings.publish_backoff
+        for attempt in range(self._settings.publish_retries + 1):
+            if not pending:
+                break
+            if attempt:
+                await asyncio.sleep(delay)
+                delay *= 2
+            try:
+                await self._context()
+                outcomes = await self._inbox.send(self._nats_client(), [wire[i] for i in pending],
+                                                  self._settings.publish_timeout)
+            except errors.BusUnavailableError as exc:  # no connection: as publish(), fail now
+                failures.update(dict.fromkeys(pending, exc))
+                break
+            except _nats_errors() as exc:
+                outcomes = [exc] * len(pending)
+            failures = {i: out for i, out in zip(pending, outcomes, strict=True) if out is not None}
+            pending = sorted(failures)
+        return failures
 
     async def close(self) -> None:
         """Close the connection this publisher opened itself (not one it was given)."""

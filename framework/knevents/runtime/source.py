@@ -23,7 +23,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -257,6 +257,21 @@ class SourceRuntime:
 
     async def _publish(self, entry: _Entry, event: events.Event, traceparent: str | None = None) -> bool:
         """Filter and publish one event; False when filtered out; BusUnavailableError when refused."""
+        admitted = self._admit(entry, event, traceparent)
+        if admitted is None:
+            return False
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(admitted)
+        except errors.BusUnavailableError as exc:
+            self._metrics.failed(entry.event_name, time.perf_counter() - started)
+            self._log_refused(entry, admitted.id, exc)
+            raise
+        self._published(entry, admitted, time.perf_counter() - started)
+        return True
+
+    def _admit(self, entry: _Entry, event: events.Event, traceparent: str | None = None) -> events.Event | None:
+        """Count ``event`` received and pass it through the EventSource filter; ``None`` when dropped."""
         self._metrics.received(entry.event_name)
         if traceparent and "traceparent" not in event.extensions:
             event = replace(event, extensions={**event.extensions, "traceparent": traceparent})
@@ -272,22 +287,11 @@ class SourceRuntime:
                     event_id=event.id,
                     reason=why,
                 )
-                return False
-        started = time.perf_counter()
-        try:
-            await self.publisher.publish(event)
-        except errors.BusUnavailableError as exc:
-            self._metrics.failed(entry.event_name, time.perf_counter() - started)
-            source_obs.log_event(
-                logging.ERROR,
-                "the bus did not accept an event",
-                eventsource=self.name,
-                event=entry.event_name,
-                event_id=event.id,
-                error=str(exc),
-            )
-            raise
-        self._metrics.published(entry.event_name, time.perf_counter() - started)
+                return None
+        return event
+
+    def _published(self, entry: _Entry, event: events.Event, seconds: float) -> None:
+        self._metrics.published(entry.event_name, seconds)
         # DEBUG, not INFO: one JSON line per event costs a third of the request on the hot path;
         # the published counter and latency histogram say the same in aggregate.
         source_obs.log_event(
@@ -298,7 +302,53 @@ class SourceRuntime:
             event_id=event.id,
             type=event.type,
         )
-        return True
+
+    def _log_refused(self, entry: _Entry, event_id: str, exc: BaseException, **more: Any) -> None:
+        source_obs.log_event(
+            logging.ERROR,
+            "the bus did not accept an event",
+            eventsource=self.name,
+            event=entry.event_name,
+            event_id=event_id,
+            error=str(exc),
+            **more,
+        )
+
+    def _log_too_large(self, entry: _Entry, exc: Exception) -> None:
+        # can never be delivered: say so, and do not make the source loop on it
+        source_obs.log_event(logging.ERROR, "event dropped: too large for the bus",
+                             eventsource=self.name, event=entry.event_name, error=str(exc))
+
+    async def _publish_many(self, entry: _Entry, batch: Sequence[events.Event]) -> None:
+        """Filter every event, publish the rest pipelined in batch order; BatchRefusedError(done=k) on a refusal.
+
+        ``done`` counts the leading events of ``batch`` (filtered ones included) before the first refused
+        one. Without a pipelining publisher (the HTTP sink) the events are published concurrently.
+        """
+        kept = [(i, admitted) for i, event in enumerate(batch) if (admitted := self._admit(entry, event)) is not None]
+        started = time.perf_counter()
+        outcomes: Sequence[BaseException | None]
+        if isinstance(self.publisher, bus.BatchPublisher):
+            outcomes = await self.publisher.publish_many([event for _, event in kept])
+        else:
+            outcomes = await asyncio.gather(*(self.publisher.publish(e) for _, e in kept), return_exceptions=True)
+        seconds = time.perf_counter() - started
+        refused: tuple[int, BaseException] | None = None
+        for (index, event), outcome in zip(kept, outcomes, strict=True):
+            if outcome is None:
+                self._published(entry, event, seconds)
+            elif isinstance(outcome, errors.EventTooLargeError):
+                self._log_too_large(entry, outcome)
+            elif isinstance(outcome, errors.BusUnavailableError):
+                self._metrics.failed(entry.event_name, seconds)
+                if refused is None:
+                    refused = (index, outcome)
+            else:
+                raise outcome
+        if refused is not None:
+            index, exc = refused
+            self._log_refused(entry, batch[index].id, exc, batch=len(batch), accepted_before=index)
+            raise errors.BatchRefusedError(str(exc), done=index) from exc
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -334,13 +384,7 @@ class SourceRuntime:
         await asyncio.gather(*(self._run_one(entry, stop) for entry in pulls))
 
     async def _run_one(self, entry: _Entry, stop: asyncio.Event) -> None:
-        async def publish(event: events.Event) -> None:
-            try:
-                await self._publish(entry, event)
-            except errors.EventTooLargeError as exc:  # can never be delivered: say so, do not loop on it
-                source_obs.log_event(logging.ERROR, "event dropped: too large for the bus",
-                                     eventsource=self.name, event=entry.event_name, error=str(exc))
-
+        publish = _EntryPublish(self, entry)
         while not stop.is_set():
             try:
                 await entry.source.run(publish, stop)
@@ -373,6 +417,23 @@ class SourceRuntime:
                     await close()
                 except Exception as exc:  # closing must not fail a shutdown
                     source_obs.log.debug("closing %s failed: %r", entry.event_name, exc)
+
+
+class _EntryPublish:
+    """The ``publish`` a pull source gets (:class:`base.BatchPublish`): one event, or a batch pipelined."""
+
+    def __init__(self, runtime: SourceRuntime, entry: _Entry) -> None:
+        self._runtime = runtime
+        self._entry = entry
+
+    async def __call__(self, event: events.Event) -> None:
+        try:
+            await self._runtime._publish(self._entry, event)
+        except errors.EventTooLargeError as exc:
+            self._runtime._log_too_large(self._entry, exc)
+
+    async def many(self, batch: Sequence[events.Event]) -> None:
+        await self._runtime._publish_many(self._entry, batch)
 
 
 def _payload_limit(source: Any) -> int | None:

@@ -15,6 +15,10 @@ Two shapes exist:
 * **pull** sources run a loop (sqs, pubSub pull, nats, calendar ``interval``).
   :meth:`PullSource.run` calls ``publish`` for every message and acks/deletes
   upstream only after ``publish`` returned (it raises when the bus refused).
+  A source that fetches batches (kafka, redisStream) hands a whole batch to
+  :func:`publish_batch`: the runtime sends it pipelined, in order, and raises
+  :class:`errors.BatchRefusedError` naming how many leading items were
+  accepted, so the source commits exactly those and reads the rest again.
 
 Optional members the runtime (:mod:`knevents.runtime.source`) honours when a
 source has them: ``ssl_context() -> ssl.SSLContext | None`` (a push source
@@ -40,17 +44,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import pydantic
 
-from knevents import access, events, web
+from knevents import access, errors, events, web
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
 __all__ = [
+    "BatchPublish",
     "Check",
     "Endpoint",
     "Knative",
@@ -70,10 +75,48 @@ __all__ = [
     "no_notes",
     "no_permissions",
     "no_rules",
+    "publish_batch",
 ]
 
 Publish = Callable[[events.Event], Awaitable[None]]
 """Publish one event to the bus; returns when accepted, raises BusUnavailableError otherwise."""
+
+
+@runtime_checkable
+class BatchPublish(Protocol):
+    """What the runtime passes to :meth:`PullSource.run`: ``publish(event)``, plus ``many`` for a batch."""
+
+    def __call__(self, event: events.Event) -> Awaitable[None]:
+        """As :data:`Publish`."""
+        ...
+
+    def many(self, batch: Sequence[events.Event]) -> Awaitable[None]:
+        """Publish ``batch`` pipelined and in order; BatchRefusedError(done=k) when only the first k were accepted."""
+        ...
+
+
+async def publish_batch(publish: Publish, batch: Sequence[events.Event | None]) -> None:
+    """Publish the events of ``batch`` (one slot per upstream item; ``None``: nothing to publish) in order.
+
+    Returns when every event was accepted (or dropped by the filter / as too large, as ``publish`` does).
+    Raises :class:`errors.BatchRefusedError` whose ``done`` counts the leading *slots* to acknowledge
+    upstream: everything before the first event the bus refused. Pipelined when ``publish`` is the
+    runtime's (it has ``many``), one at a time otherwise.
+    """
+    slots = [i for i, event in enumerate(batch) if event is not None]
+    present = [event for event in batch if event is not None]
+    try:
+        if isinstance(publish, BatchPublish):
+            await publish.many(present)
+        else:
+            for k, event in enumerate(present):
+                try:
+                    await publish(event)
+                except errors.BusUnavailableError as exc:
+                    raise errors.BatchRefusedError(str(exc), done=k) from exc
+    except errors.BatchRefusedError as exc:
+        done = slots[exc.done] if exc.done < len(slots) else len(batch)
+        raise errors.BatchRefusedError(str(exc), done=done) from exc.__cause__ or exc
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ Two modes, as in Argo:
   members (several replicas on Knative), ``oldest`` for a new group,
   ``rebalanceStrategy`` range / roundrobin / sticky.
 
-Offsets are committed after each batch whose events the bus accepted; a crash
+Each fetched batch of a partition is published pipelined (every event sent in
+offset order on the one bus connection, then every ack awaited) and its offset
+committed only then; when the bus refused one, only the records before it are
+committed and the consumer seeks back to it and retries after a pause (the
+records after it, perhaps stored already, are deduped by their id). A crash
 re-delivers at most one batch (:data:`BATCH` records) per consumer, deduped
-downstream by the event id. When the bus refuses, the consumer seeks back and
-retries the same record after a pause. aiokafka is imported lazily.
+downstream by the event id. aiokafka is imported lazily.
 """
 
 from __future__ import annotations
@@ -210,22 +213,22 @@ class KafkaSource:
         failure: Exception | None = None
         if self._pause:
             for record in records:
+                event = self._event_of(record)
                 try:
-                    await self._publish_one(record, publish)
+                    if event is not None:
+                        await publish(event)
                 except errors.BusUnavailableError as exc:
                     failure = exc
                     break
                 accepted += 1
                 await _sleep(stop, self._pause)
         else:
-            outcomes = await asyncio.gather(*(self._publish_one(r, publish) for r in records), return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    if not isinstance(outcome, errors.BusUnavailableError):
-                        raise outcome
-                    failure = outcome
-                    break
-                accepted += 1
+            # pipelined: the whole batch is sent in partition order, then every ack awaited
+            try:
+                await base.publish_batch(publish, [self._event_of(r) for r in records])
+                accepted = len(records)
+            except errors.BatchRefusedError as exc:
+                accepted, failure = exc.done, exc
         if accepted:
             await consumer.commit({tp: records[accepted - 1].offset + 1})
             self._last_ts[tp] = records[accepted - 1].timestamp
@@ -241,30 +244,29 @@ class KafkaSource:
         common.rejected(self._ctx.event_source_name, self.event_name, reason)
         log.error("kafka %s: record skipped (%s): %s", self.event_name, reason, why)
 
-    async def _publish_one(self, record: Any, publish: base.Publish) -> None:
-        """Publish one record, or skip it for good with a logged reason (bad JSON, too large, unconvertible)."""
+    def _event_of(self, record: Any) -> events.Event | None:
+        """The event of one record, or ``None`` when it is skipped for good (bad JSON, too large, unconvertible)."""
         where = f"{record.topic}/{record.partition}@{record.offset}"
         try:
             data = record_data(record, json_body=bool(self._config.json_body), metadata=self._metadata)
         except Exception as exc:  # a record we cannot convert must not block its partition
             self._reject("poison", f"{where}: {type(exc).__name__}: {exc}")
-            return
+            return None
         if data is None:
             self._reject("malformed", f"{where}: jsonBody is set but the value is not JSON")
-            return
+            return None
         if len(data) > MAX_DATA:
             self._reject("too_large",
                           f"{where}: {len(data)} bytes of event data, limit {MAX_DATA}")
-            return
+            return None
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
         trace = common.traceparent(headers.get("traceparent"))
         # Argo's id, plus the record timestamp: a recreated topic starts its offsets at 0 again and
         # must not collide with the old records inside the bus's and the sensor's dedupe windows
         event_id = (f"{self._ctx.event_source_name}:{self.event_name}:{self._url0}:{record.topic}:"
                     f"{record.partition}:{record.offset}:{record.timestamp}")
-        await publish(events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="kafka",
-                                       data=data, id=event_id, extensions={"traceparent": trace} if trace else None))
-
+        return events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="kafka",
+                                data=data, id=event_id, extensions={"traceparent": trace} if trace else None)
 
 async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
     """Run ``work`` until it ends or ``stop`` is set (then cancel it: a client call may be retrying for long)."""

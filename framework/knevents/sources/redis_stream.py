@@ -126,38 +126,31 @@ class RedisStreamSource:
                     cursors[stream] = last
 
     async def _publish_entries(self, stream: str, entries: list[Any], publish: base.Publish) -> tuple[list[str], str | None]:
-        """Publish entries concurrently; the ids to XACK and the last id, ``None`` when the bus refused one."""
+        """Publish entries pipelined, in stream order; the ids to XACK and the last id, ``None`` when the bus refused one."""
         ids = [_text(message_id) for message_id, _ in entries]
-        outcomes = await asyncio.gather(*(self._publish_one(stream, i, v or {}, publish)
-                                          for i, (_, v) in zip(ids, entries, strict=True)), return_exceptions=True)
-        done = []
-        refused = None
-        for message_id, outcome in zip(ids, outcomes, strict=True):
-            if isinstance(outcome, errors.BusUnavailableError):
-                refused = outcome
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                done.append(message_id)
-        if refused is not None:
-            log.error("redisStream %s: the bus refused an entry of %s; it stays pending: %s", self.event_name,
-                      stream, refused)
-            return done, None
-        return done, ids[-1]
+        try:
+            await base.publish_batch(publish, [self._event_of(stream, i, v or {})
+                                               for i, (_, v) in zip(ids, entries, strict=True)])
+        except errors.BatchRefusedError as exc:
+            log.error("redisStream %s: the bus refused entry %s of %s; it and the entries after it stay pending: %s",
+                      self.event_name, ids[exc.done], stream, exc)
+            return ids[:exc.done], None
+        return ids, ids[-1]
 
-    async def _publish_one(self, stream: str, message_id: str, values: dict[Any, Any], publish: base.Publish) -> None:
+    def _event_of(self, stream: str, message_id: str, values: dict[Any, Any]) -> events.Event | None:
+        """The event of one entry, or ``None`` when it is skipped (and acknowledged) for good."""
         try:
             data = entry_data(stream, message_id, values, self._metadata)
         except Exception as exc:  # an entry we cannot convert must not block the stream
             self._reject("poison", f"{stream} {message_id}: {type(exc).__name__}: {exc}")
-            return
+            return None
         if len(data) > MAX_DATA:
             self._reject("too_large", f"{stream} {message_id}: {len(data)} bytes of event data, limit {MAX_DATA}")
-            return
+            return None
         trace = common.traceparent(_text(values.get(b"traceparent", b"")) or None)
-        await publish(events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="redisstream",
-                                       data=data, id=f"{self._ctx.event_source_name}:{self.event_name}:{stream}:{message_id}",
-                                       extensions={"traceparent": trace} if trace else None))
+        return events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="redisstream",
+                                data=data, id=f"{self._ctx.event_source_name}:{self.event_name}:{stream}:{message_id}",
+                                extensions={"traceparent": trace} if trace else None)
 
     def _reject(self, reason: str, why: str) -> None:
         common.rejected(self._ctx.event_source_name, self.event_name, reason)
