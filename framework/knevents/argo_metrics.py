@@ -79,9 +79,11 @@ class SourceSeries:
     def running(self, count: int) -> None:
         self._running.set(count)
 
-    def sent(self, event: str, seconds: float) -> None:
-        self._sent.labels(*self._key, event).inc()
-        self._duration.labels(*self._key, event).observe(seconds * 1000.0)
+    def sent(self, event: str, seconds: float, count: int = 1) -> None:
+        self._sent.labels(*self._key, event).inc(count)
+        duration = self._duration.labels(*self._key, event)
+        for _ in range(count):
+            duration.observe(seconds * 1000.0)
 
     def send_failed(self, event: str, seconds: float) -> None:
         self._sent_failed.labels(*self._key, event).inc()

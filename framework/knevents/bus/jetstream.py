@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.js import JetStreamContext
 
-__all__ = ["DEFAULT_DUPLICATE_WINDOW", "DLQ_HEADROOM", "JetStreamPublisher", "connect", "ensure_stream", "message_size"]
+__all__ = ["DEFAULT_DUPLICATE_WINDOW", "DLQ_HEADROOM", "JetStreamPublisher", "connect", "ensure_stream", "fits",
+           "message_size"]
 
 _log = logging.getLogger("knevents.bus")
 
@@ -67,6 +68,16 @@ def message_size(payload: bytes, headers: dict[str, str] | None) -> int:
     return block + len(payload)
 
 
+def fits(payload: bytes, headers: dict[str, str] | None, limit: int) -> bool:
+    """Whether :func:`message_size` is at most ``limit``; exact, but measured only near the limit.
+
+    A code point is at most 4 bytes of UTF-8, so the characters of the headers times 4 bound their
+    bytes: far below the limit (every event but a huge one) no header is encoded.
+    """
+    rough = len(payload) + 12 + (sum(len(k) + len(v) + 1 for k, v in headers.items()) * 4 if headers else 0)
+    return rough <= limit or message_size(payload, headers) <= limit
+
+
 async def _log_error(exc: Exception) -> None:
     # nats-py's default logs a full traceback per reconnect attempt; one line per 10 s is enough.
     global _last_error_log
@@ -84,7 +95,7 @@ def _guarded_client() -> Any:
     class GuardedClient(Client):
         async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                           headers: dict[str, str] | None = None) -> None:
-            if message_size(payload, headers) > self.max_payload:
+            if not fits(payload, headers, self.max_payload):
                 raise nats.errors.MaxPayloadError
             await super().publish(subject, payload, reply, headers)
 
@@ -225,8 +236,8 @@ class JetStreamPublisher:
     def _check_size(self, event: events.Event, body: bytes, headers: dict[str, str]) -> None:
         client = self._nats_client()
         limit = int(getattr(client, "max_payload", 0) or 0) - DLQ_HEADROOM
-        size = message_size(body, headers)
-        if limit > 0 and size > limit:
+        if limit > 0 and not fits(body, headers, limit):
+            size = message_size(body, headers)
             raise errors.EventTooLargeError(
                 f"event {event.id} is {size} bytes with its headers; the bus accepts at most {limit} bytes "
                 f"(NATS max_payload less {DLQ_HEADROOM} for dead-letter headers)", limit=limit)

@@ -270,9 +270,11 @@ class SourceRuntime:
         self._published(entry, admitted, time.perf_counter() - started)
         return True
 
-    def _admit(self, entry: _Entry, event: events.Event, traceparent: str | None = None) -> events.Event | None:
-        """Count ``event`` received and pass it through the EventSource filter; ``None`` when dropped."""
-        self._metrics.received(entry.event_name)
+    def _admit(self, entry: _Entry, event: events.Event, traceparent: str | None = None, *,
+               count: bool = True) -> events.Event | None:
+        """Count ``event`` received (unless the caller counted it) and pass it through the filter; ``None``: dropped."""
+        if count:
+            self._metrics.received(entry.event_name)
         if traceparent and "traceparent" not in event.extensions:
             event = replace(event, extensions={**event.extensions, "traceparent": traceparent})
         if entry.filter is not None:
@@ -290,8 +292,9 @@ class SourceRuntime:
                 return None
         return event
 
-    def _published(self, entry: _Entry, event: events.Event, seconds: float) -> None:
-        self._metrics.published(entry.event_name, seconds)
+    def _published(self, entry: _Entry, event: events.Event, seconds: float, *, count: bool = True) -> None:
+        if count:
+            self._metrics.published(entry.event_name, seconds)
         # DEBUG, not INFO: one JSON line per event costs a third of the request on the hot path;
         # the published counter and latency histogram say the same in aggregate.
         source_obs.log_event(
@@ -325,7 +328,9 @@ class SourceRuntime:
         ``done`` counts the leading events of ``batch`` (filtered ones included) before the first refused
         one. Without a pipelining publisher (the HTTP sink) the events are published concurrently.
         """
-        kept = [(i, admitted) for i, event in enumerate(batch) if (admitted := self._admit(entry, event)) is not None]
+        self._metrics.received(entry.event_name, len(batch))
+        kept = [(i, admitted) for i, event in enumerate(batch)
+                if (admitted := self._admit(entry, event, count=False)) is not None]
         started = time.perf_counter()
         outcomes: Sequence[BaseException | None]
         if isinstance(self.publisher, bus.BatchPublisher):
@@ -334,9 +339,12 @@ class SourceRuntime:
             outcomes = await asyncio.gather(*(self.publisher.publish(e) for _, e in kept), return_exceptions=True)
         seconds = time.perf_counter() - started
         refused: tuple[int, BaseException] | None = None
+        self._metrics.published(entry.event_name, seconds, outcomes.count(None))
+        debug = source_obs.log.isEnabledFor(logging.DEBUG)
         for (index, event), outcome in zip(kept, outcomes, strict=True):
             if outcome is None:
-                self._published(entry, event, seconds)
+                if debug:
+                    self._published(entry, event, seconds, count=False)
             elif isinstance(outcome, errors.EventTooLargeError):
                 self._log_too_large(entry, outcome)
             elif isinstance(outcome, errors.BusUnavailableError):

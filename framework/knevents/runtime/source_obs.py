@@ -67,14 +67,16 @@ class SourceMetrics:
             self._children[event] = found
         return found
 
-    def received(self, event: str) -> None:
-        self._of(event)[0].inc()
+    def received(self, event: str, count: int = 1) -> None:
+        self._of(event)[0].inc(count)
 
-    def published(self, event: str, seconds: float) -> None:
+    def published(self, event: str, seconds: float, count: int = 1) -> None:
+        """``count`` events accepted, each after ``seconds`` (a pipelined batch's events share its time)."""
         _, published, latency = self._of(event)
-        published.inc()
-        latency.observe(seconds)
-        self.argo.sent(event, seconds)
+        published.inc(count)
+        for _ in range(count):
+            latency.observe(seconds)
+        self.argo.sent(event, seconds, count)
 
     def rejected(self, event: str, reason: str) -> None:
         self._rejected.labels(self.eventsource, event, reason).inc()

@@ -20,7 +20,7 @@ import nats
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from knevents import bus, errors, events
+from knevents import bus, errors, events, metrics
 from knevents.settings import NatsSettings, Settings
 from knevents.sources import base
 
@@ -108,6 +108,14 @@ async def test_kafka_batches_reach_the_bus_in_partition_order(tansu: Tansu, nats
     finally:
         await publisher.close()
     assert _ns(await _stored(js)) == list(range(450))  # three fetched batches (200, 200, 50), in offset order
+    for name in ("received", "published"):  # counted per event, as one at a time
+        series = metrics.REGISTRY.get_sample_value(f"knevents_eventsource_events_{name}_total",
+                                                   {"eventsource": "order", "event": "o"})
+        assert series == 450, (name, series)
+    assert metrics.REGISTRY.get_sample_value("knevents_eventsource_publish_seconds_count",
+                                             {"eventsource": "order", "event": "o"}) == 450
+    assert metrics.REGISTRY.get_sample_value("argo_events_events_sent_total", {
+        "namespace": "default", "eventsource_name": "order", "event_name": "o"}) == 450
 
 
 async def test_kafka_refused_middle_event_commits_only_before_it_and_is_read_again(
