@@ -1,28 +1,41 @@
 """``simulate``: run a Sensor over a list of CloudEvents in memory, resolving triggers without executing them.
 
-This is the dry run behind ``knevents test``. It drives the very same
-:class:`knevents.sensors.engine.SensorEngine` the deployed sensor uses (match,
-transform, filters, conditions, saved state, parameters), with the state kept
-in a dict instead of JetStream KV and the trigger executors left out. Events
-are processed in order; an event id seen before is ignored (the runtime
-dedupes the same way); ``{"reset": true}`` is a ``conditionsReset`` tick for
-every trigger. "Now" for each event is its ``time`` (else the wall clock), so
-time filters and resets behave as they would have when the event was sent.
+This is the dry run behind ``knevents test``. It is the sensor function's own
+pipeline, :class:`knevents.runtime.sensor.SensorRuntime` (match, transform,
+filters, dedupe, compare-and-set AND-state, outbox, parameters), on the
+in-memory state store, with three things injected: a ``fire`` that records the
+resolved resource/payload and executes nothing, a ``fetch`` that fetches nothing
+(a resource kept in a configmap or at a url stays offline), and a clock that
+reads the event's ``time`` (else the wall clock), so ``conditionsReset``
+behaves as it would have when the event was sent (time filters read the
+event's time anyway). Logs and metrics are left out: a simulation is not a
+delivery. Events are processed in order; an event id seen before is reported
+as a duplicate and ignored; ``{"reset": true}`` is a ``conditionsReset`` tick
+for every trigger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from knevents import errors, events, validation
+from knevents import errors, events, triggers, validation
+from knevents.runtime.sensor import SensorRuntime
+from knevents.secrets import SecretResolver
 from knevents.sensors import engine
+from knevents.settings import Settings
+from knevents.spec import models
+from knevents.state.memory import MemoryStore
 
 __all__ = ["Simulation", "StepNotes", "simulate"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -91,70 +104,55 @@ def _payload_value(payload: bytes | None) -> Any:
 
 
 class Simulation:
-    """A sensor plus in-memory trigger state; feed it events one by one."""
+    """A sensor on the sensor function's pipeline with the in-memory store; feed it events one by one."""
 
     def __init__(self, sensor: Mapping[str, Any] | str | Path) -> None:
-        self.engine = engine.SensorEngine(_load_sensor(sensor))
-        self.states: dict[str, engine.TriggerState] = {}
+        self._now = 0.0
+        self._resolved: list[engine.Resolved] = []
+        self.runtime = SensorRuntime(
+            _load_sensor(sensor), MemoryStore(), settings=Settings(), secrets=SecretResolver(), dry_run=True,
+            fire=self._record_firing, fetch=_offline, clock=lambda: self._now, observe=False,
+        )
+        self.engine = self.runtime.engine
         self.seen: set[str] = set()
         self.steps: list[dict[str, Any]] = []
         self.notes: list[StepNotes] = []
         self._order = {name: i for i, name in enumerate(self.engine.trigger_names)}
-        self._actions: dict[str, str] = {}
+        self._pending: dict[str, dict[str, str]] = {}
 
     def feed(self, item: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
         """Process one element of the event list and return its report step."""
         if isinstance(item, Mapping) and item.get("reset") is True and "specversion" not in item:
-            self.states.clear()
-            step: dict[str, Any] = {"event": None, "dependencies": [], "fired": []}
-            return self._record(step, StepNotes())
+            _run(self.runtime.reset_conditions())
+            return self._record({"event": None, "dependencies": [], "fired": []}, StepNotes())
         event = events.from_json(item, where=f"event {index}")
-        step = {"event": event.id, "dependencies": [], "fired": []}
+        step: dict[str, Any] = {"event": event.id, "dependencies": [], "fired": []}
         notes = StepNotes()
-        if event.id in self.seen:
+        if event.id in self.seen:  # every id counts, matched or not (the function dedupes passing ones only)
             notes.duplicate = True
             return self._record(step, notes)
         self.seen.add(event.id)
-        now = event.time or datetime.now(UTC)
-        results = self.engine.match(event)
-        if not results:
+        self._now = (event.time or datetime.now(UTC)).timestamp()
+        self._resolved = []
+        outcome = _run(self.runtime.process(event))
+        if not outcome.results:
             notes.unmatched = (event.source, event.subject)
-        fired: list[dict[str, Any]] = []
-        self._actions = notes.actions
-        for result in results:
-            step["dependencies"].append(
-                {
-                    "name": result.name,
-                    "passed": result.passed,
-                    "error": result.error,
-                    "data": _data_value(result.event),
-                }
-            )
-            if not result.passed:
-                continue
-            for trigger in self.engine.triggers_for(result.name):
-                current = self.states.get(trigger, engine.TriggerState.EMPTY)
-                advance = self.engine.advance(trigger, current, result.name, result.event, now)
-                self.states[trigger] = advance.state
-                if advance.fired is not None:
-                    fired.append(self._fire(trigger, advance.fired))
-        fired.sort(key=lambda f: self._order.get(f["trigger"], 0))
-        step["fired"] = fired
+        step["dependencies"] = [
+            {"name": r.name, "passed": r.passed, "error": r.error, "data": _data_value(r.event)}
+            for r in outcome.results
+        ]
+        resolved = sorted(self._resolved, key=lambda r: self._order.get(r.trigger, 0))
+        step["fired"] = [_firing(r) for r in resolved]
+        notes.actions = {r.trigger: _describe(r) for r in resolved}
         return self._record(step, notes)
 
-    def _fire(self, trigger: str, firing: Mapping[str, events.Event]) -> dict[str, Any]:
-        resolved = self.engine.resolve(trigger, firing)
-        self._actions[trigger] = _describe(resolved)
-        return {
-            "trigger": trigger,
-            "events": {dep: event.id for dep, event in firing.items()},
-            "resource": resolved.resource,
-            "payload": _payload_value(resolved.payload),
-            "payload_raw": None if resolved.payload is None else resolved.payload.decode("utf-8", "replace"),
-            "error": resolved.error,
-        }
+    async def _record_firing(self, resolved: engine.Resolved, ctx: triggers.TriggerContext) -> triggers.TriggerResult:
+        """The pipeline's ``fire``: remember what would run, run nothing."""
+        self._resolved.append(resolved)
+        return triggers.TriggerResult(resolved.trigger, resolved.kind, "simulated: not executed")
 
     def _record(self, step: dict[str, Any], notes: StepNotes) -> dict[str, Any]:
+        self._pending = _run(self._saved())
         notes.stored = self.pending()
         for trigger, saved in notes.stored.items():
             deps = self.engine.trigger_dependencies(trigger)
@@ -163,17 +161,47 @@ class Simulation:
         self.notes.append(notes)
         return step
 
+    async def _saved(self) -> dict[str, dict[str, str]]:
+        out = {}
+        for trigger in self.engine.trigger_names:
+            held = await self.runtime.saved_state(trigger)
+            if held.events:
+                out[trigger] = {dep: event.id for dep, event in held.events.items()}
+        return out
+
     def pending(self) -> dict[str, dict[str, str]]:
         """Saved dependency state per trigger (non-empty entries only)."""
-        return {
-            trigger: {dep: event.id for dep, event in state.events.items()}
-            for trigger, state in self.states.items()
-            if state.events
-        }
+        return {trigger: dict(saved) for trigger, saved in self._pending.items()}
 
     def report(self) -> dict[str, Any]:
         """The report of every step so far (see ``simulate``)."""
         return {"sensor": self.engine.name, "steps": list(self.steps), "pending": self.pending()}
+
+
+def _firing(resolved: engine.Resolved) -> dict[str, Any]:
+    return {
+        "trigger": resolved.trigger,
+        "events": {dep: event.id for dep, event in resolved.events.items()},
+        "resource": resolved.resource,
+        "payload": _payload_value(resolved.payload),
+        "payload_raw": None if resolved.payload is None else resolved.payload.decode("utf-8", "replace"),
+        "error": resolved.error,
+    }
+
+
+async def _offline(trigger: models.Trigger, ctx: triggers.TriggerContext) -> dict[str, Any] | None:
+    """A simulation fetches nothing: a resource kept outside the spec resolves without its base."""
+    return None
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run the pipeline's coroutine to the end from synchronous code, even under a running loop (the UI)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def simulate(sensor: Mapping[str, Any] | str | Path, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Each ``--event`` file holds one structured CloudEvent or a JSON array of them
 (``{"reset": true}`` is a conditionsReset tick), or is a folder of such files
 (read in name order); they are processed in order by
-:func:`knevents.testing.simulate`, the same engine the deployed sensor runs.
+:func:`knevents.testing.simulate`, the deployed sensor function's own pipeline.
 A plain request body (no ``specversion``) is wrapped as a webhook-like source
 would put it on the bus when ``--source``/``--event-name`` say which event it
 is; without them the message shows the CloudEvent shape expected.

@@ -51,7 +51,7 @@ from knevents.sensors import engine
 from knevents.settings import Settings
 from knevents.spec import models
 
-__all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FireFn", "FiringReport", "Outcome", "SensorRuntime"]
+__all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FetchFn", "FireFn", "FiringReport", "Outcome", "SensorRuntime"]
 
 FAULT_ENV = "KNEVENTS_FAULT"
 CRASH_AFTER_SATISFY = "crash-after-satisfy"
@@ -62,6 +62,8 @@ _REPLAY_TRIGGER = "knreplaytrigger"
 """Extension restricting a replayed event to one trigger."""
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
+FetchFn = Callable[[models.Trigger, triggers.TriggerContext], Awaitable[dict[str, Any] | None]]
+"""Fetches a trigger's base resource kept outside the spec (configmap, file, url); ``None`` when inline."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Outcome:
     retry: str | None = None
     """Why a redelivery is wanted (a trigger under atLeastOnce failed and may succeed later)."""
     retry_after: float | None = None
+    results: tuple[engine.DependencyResult, ...] = field(default=(), compare=False, repr=False)
+    """Every dependency the event matched, passed or not, with the event after transform (not in the JSON)."""
 
     @property
     def status(self) -> int:
@@ -135,6 +139,7 @@ class _Acc:
     """Stateless firings taken or done by earlier deliveries of this event (kept when rewriting the entry)."""
     retry: str | None = None
     retry_after: float | None = None
+    results: tuple[engine.DependencyResult, ...] = ()
 
     def outcome(self, duplicate: bool = False) -> Outcome:
         return Outcome(
@@ -147,6 +152,7 @@ class _Acc:
             tuple(self.failed),
             self.retry,
             self.retry_after,
+            self.results,
         )
 
 
@@ -162,9 +168,13 @@ class SensorRuntime:
         secrets: SecretResolver,
         dry_run: bool = False,
         fire: FireFn = triggers.fire,
+        fetch: FetchFn = triggers.fetch_resource,
         clock: Callable[[], float] = time.time,
         bucket_prefix: str = "knevents",
+        observe: bool = True,
     ) -> None:
+        """``fire``/``fetch``/``clock`` are injectable (``knevents test`` resolves without executing or fetching,
+        with the event's time as "now"); ``observe=False`` keeps the run out of the logs and metrics."""
         self.sensor = sensor
         self.engine = engine.SensorEngine(sensor)
         self.name = self.engine.name
@@ -174,6 +184,7 @@ class SensorRuntime:
         self._secrets = secrets
         self._dry_run = dry_run
         self._fire = fire
+        self._fetch = fetch
         self._clock = clock
         self._bucket_names = (
             state.bucket_name(self.namespace, self.name, prefix=bucket_prefix),
@@ -186,7 +197,10 @@ class SensorRuntime:
         self._writers: dict[str, sensor_batch.KeyWriter] = {}
         self._dlq_engine: engine.SensorEngine | None = None
         self._fault = os.environ.get(FAULT_ENV, "")
-        self.metrics = sensor_obs.SensorMetrics(self.name, self.namespace)
+        self.metrics = (
+            sensor_obs.SensorMetrics(self.name, self.namespace) if observe else sensor_obs.QuietMetrics(self.name)
+        )
+        self._emit = sensor_obs.log_event if observe else sensor_obs.no_log
 
     # --- HTTP -------------------------------------------------------------
 
@@ -235,7 +249,8 @@ class SensorRuntime:
         acc = _Acc(event.id, event.extensions.get("traceparent"))
         try:
             passing = []
-            for result in self.engine.match(event):
+            acc.results = tuple(self.engine.match(event))
+            for result in acc.results:
                 if result.passed:
                     acc.matched.append(result.name)
                     passing.append(result)
@@ -367,7 +382,7 @@ class SensorRuntime:
         try:
             record = sensor_record.decode(entry.value)
         except ValueError as exc:
-            sensor_obs.log_event(
+            self._emit(
                 WARNING,
                 "unreadable trigger state discarded",
                 sensor=self.name,
@@ -377,7 +392,7 @@ class SensorRuntime:
             return sensor_record.Record(fingerprint)
         if record.fingerprint != fingerprint:
             # The trigger's conditions or dependencies changed: saved events no longer mean the same.
-            sensor_obs.log_event(
+            self._emit(
                 INFO, "spec changed; saved trigger state purged", sensor=self.name, trigger=trigger
             )
             return sensor_record.Record(fingerprint, outbox=record.outbox)
@@ -394,7 +409,7 @@ class SensorRuntime:
         try:
             # A resource kept outside the spec (configmap, file, url) is fetched first: Argo's step one.
             try:
-                base_resource = await triggers.fetch_resource(spec, ctx)
+                base_resource = await self._fetch(spec, ctx)
                 result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
             except ImportError as missing:  # an optional client is not installed: say which extra
                 translated = errors.missing_extra(missing)
@@ -406,7 +421,7 @@ class SensorRuntime:
             return await self._failed(spec, trigger, fired, ids, exc, acc, ctx)
         self.metrics.fired(trigger, time.perf_counter() - started, result.attempts)
         acc.fired.append(FiringReport(trigger, ids, True, result.detail))
-        sensor_obs.log_event(
+        self._emit(
             INFO,
             "trigger fired",
             sensor=self.name,
@@ -438,7 +453,7 @@ class SensorRuntime:
             and isinstance(exc, errors.TemporaryError)
             and (dlq is None or not dlq.startswith("ok"))
         )
-        sensor_obs.log_event(
+        self._emit(
             ERROR,
             "trigger failed",
             sensor=self.name,
@@ -468,7 +483,7 @@ class SensorRuntime:
             self.metrics.failed(name, time.perf_counter() - started)
             return f"failed: {exc}"
         self.metrics.fired(name, time.perf_counter() - started, result.attempts)
-        sensor_obs.log_event(
+        self._emit(
             INFO,
             "dlqTrigger fired",
             sensor=self.name,
@@ -523,6 +538,21 @@ class SensorRuntime:
             return
         await bucket.put_nowait(state.kv_key(event_id), _DONE)
 
+    # --- inspection (knevents test) ------------------------------------------
+
+    async def saved_state(self, trigger: str) -> engine.TriggerState:
+        """The AND-state the trigger holds now, read through its writer (an unchanged record writes nothing)."""
+        if not self.engine.needs_state(trigger):
+            return engine.TriggerState.EMPTY
+        _, record = await (await self._writer(trigger)).apply(lambda record, now: (record, record))
+        return engine.TriggerState.from_bytes(record.state) if record.state else engine.TriggerState.EMPTY
+
+    async def reset_conditions(self) -> None:
+        """Forget every trigger's saved AND-state, as a ``conditionsReset`` tick does (pending firings stay)."""
+        for trigger in self._triggers:
+            if self.engine.needs_state(trigger):
+                await (await self._writer(trigger)).apply(_forget_state)
+
     # --- plumbing ---------------------------------------------------------
 
     def _fingerprint(self, trigger: str) -> str:
@@ -553,7 +583,7 @@ class SensorRuntime:
         return self._dedupe
 
     def _log(self, level: int, msg: str, event: events.Event, **fields: Any) -> None:
-        sensor_obs.log_event(
+        self._emit(
             level,
             msg,
             sensor=self.name,
@@ -568,6 +598,10 @@ def _dedupe_id(event: events.Event) -> str:
     """The dedupe key: the event id, or ``<id>~<replay id>`` for an event a user replayed (``knevents replay``)."""
     replay = event.extensions.get(_REPLAY)
     return f"{event.id}~{replay}" if replay else event.id
+
+
+def _forget_state(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, None]:
+    return (record if record.state is None else dataclasses.replace(record, state=None)), None
 
 
 def _clear(firing_id: str) -> sensor_batch.Change:

@@ -16,7 +16,7 @@ from typing import Any
 
 from knevents import argo_metrics, metrics, redact
 
-__all__ = ["JsonFormatter", "SensorMetrics", "configure_json_logging", "log_event"]
+__all__ = ["JsonFormatter", "QuietMetrics", "SensorMetrics", "configure_json_logging", "log_event", "no_log"]
 
 logger = logging.getLogger("knevents.sensor")
 
@@ -72,6 +72,10 @@ def log_event(level: int, msg: str, **fields: Any) -> None:
     """One structured log line; ``None`` fields are left out."""
     if logger.isEnabledFor(level):
         logger.log(level, msg, extra={_FIELDS: {k: v for k, v in fields.items() if v is not None}})
+
+
+def no_log(level: int, msg: str, **fields: Any) -> None:
+    """``log_event``'s silent twin, for a pipeline run that is not a real delivery (``knevents test``)."""
 
 
 class SensorMetrics:
@@ -154,3 +158,28 @@ class SensorMetrics:
 
     def processed(self, seconds: float) -> None:
         self._processing.observe(seconds)
+
+
+class QuietMetrics(SensorMetrics):
+    """Counts nothing: a simulated run must not show in the process' metrics (the UI reads them)."""
+
+    def __init__(self, sensor: str) -> None:  # no super().__init__: registers no series
+        self.sensor = sensor
+
+    def received(self) -> None:
+        pass
+
+    def filtered(self, dependency: str) -> None:
+        pass
+
+    def deduplicated(self) -> None:
+        pass
+
+    def fired(self, trigger: str, seconds: float, attempts: int) -> None:
+        pass
+
+    def failed(self, trigger: str, seconds: float) -> None:
+        pass
+
+    def processed(self, seconds: float) -> None:
+        pass
