@@ -40,6 +40,10 @@ FIRINGS_KEPT = 200
 """Firing records kept for the page."""
 PUSH_EVERY = 0.5
 """Seconds between live updates to browsers: one batch, however many events arrived."""
+PUSH_MAX = 40
+"""Newest events sent per live batch; older ones of the batch are listed when the page asks."""
+FILTERED_EVERY = 2.0
+"""Seconds between reads of the filtered counters from the metrics registry."""
 PREVIEW = 160
 """Characters of event data shown in the live list."""
 
@@ -79,12 +83,16 @@ class Hub:
         self._changed = False
         self._dlq_changed = False
         self._sent_counts: dict[str, int] = {}
+        self._seq = 0
+        """The page's own numbering of the events it keeps (live messages carry no stream sequence)."""
+        self._backfilling: list[_Raw] | None = None
+        self._filtered: dict[tuple[str, str], int] = {}
+        self._filtered_at = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Backfill the newest events and firings, then follow the bus."""
-        from nats.js import api
         from nats.js.errors import NotFoundError
 
         stream = naming.stream_name(self.bus)
@@ -97,20 +105,52 @@ class Hub:
             info = None
         except Exception as exc:
             raise errors.KneventsError(f"the UI cannot read bus {self.bus!r}: {exc}") from exc
+        # Live: a plain subscription on the bus subjects (no consumer bookkeeping per message). It starts before
+        # the backfill reads the stream's newest messages, so nothing falls in between; the overlap is dropped
+        # by message id.
+        self._backfilling = []
+        self._subs.append(await self.nc.subscribe(naming.subject_filter(self.bus), cb=self._on_event))
         if info is not None:
-            last = int(info.state.last_seq or 0)
-            start = max(1, last - (self._raw.maxlen or HISTORY) + 1)
-            config = api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start, mem_storage=True,
-            )
-            self._subs.append(await self.js.subscribe(
-                naming.subject_filter(self.bus), cb=self._on_event, ordered_consumer=True, config=config,
-                stream=stream))
+            await self._backfill(stream)
+        live, self._backfilling = self._backfilling, None
+        seen = {r.headers.get("Nats-Msg-Id") for r in self._raw}
+        for raw in live:
+            if raw.headers.get("Nats-Msg-Id") not in seen:
+                self._keep(raw)
         for name in self.sensors:
             for firing in reversed(await streams.last_firings(self.js, name, streams.FIRINGS_KEPT)):
                 self._remember_firing(asdict(firing), live=False)
         self._subs.append(await self.nc.subscribe("knevents.firings.*", cb=self._on_firing))
         self._pusher = asyncio.create_task(self._push_loop(), name="ui-push")
+
+    async def _backfill(self, stream: str) -> None:
+        """The newest :data:`HISTORY` messages of the bus stream, oldest first."""
+        from nats.js import api
+
+        info = await self.js.stream_info(stream)
+        last = int(info.state.last_seq or 0)
+        if not last:
+            return
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, last - HISTORY + 1),
+            ack_policy=api.AckPolicy.NONE, mem_storage=True, inactive_threshold=10.0,
+        )
+        sub = await self.js.pull_subscribe(naming.subject_filter(self.bus), stream=stream, config=config)
+        try:
+            taken = 0
+            while taken < HISTORY:
+                try:
+                    batch = await sub.fetch(HISTORY, timeout=1.0)
+                except TimeoutError:
+                    break
+                for msg in batch:
+                    taken += 1
+                    self._intake(msg.subject, msg.headers or {}, msg.data or b"")
+                if not batch or int(batch[-1].metadata.sequence.stream) >= last:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def close(self) -> None:
         """Stop following the bus and end every live stream."""
@@ -127,19 +167,36 @@ class Hub:
     # --- intake (hot path: keep it cheap) ------------------------------------------------
 
     async def _on_event(self, msg: Any) -> None:
-        parts = msg.subject.split(".")
-        if len(parts) != 3:
-            return  # replay subjects (4 tokens) are not new events
-        source, event = naming.decode_token(parts[1]), naming.decode_token(parts[2])
-        if source == streams.RESERVED_SOURCE:
-            self.counts[f"sensor:{event}:dlq"] += 1
-            self.last_failed = f"sensor:{event}"
-            self._dlq_changed = self._changed = True
+        raw = self._parse(msg.subject, msg.headers or {}, msg.data or b"")
+        if raw is None:
             return
-        seq = int(msg.metadata.sequence.stream) if msg.metadata else 0
-        raw = _Raw(seq, msg.subject, msg.headers or {}, msg.data or b"")
+        if self._backfilling is not None:  # still reading the stream's history: keep these for after it
+            self._backfilling.append(raw)
+            return
+        self._keep(raw)
+
+    def _intake(self, subject: str, headers: Mapping[str, str], data: bytes) -> None:
+        raw = self._parse(subject, headers, data)
+        if raw is not None:
+            self._keep(raw)
+
+    def _parse(self, subject: str, headers: Mapping[str, str], data: bytes) -> _Raw | None:
+        parts = subject.split(".")
+        if len(parts) != 3:
+            return None  # replay subjects (4 tokens) are not new events
+        if parts[1] == streams.RESERVED_SOURCE:
+            sensor = naming.decode_token(parts[2])
+            self.counts[f"sensor:{sensor}:dlq"] += 1
+            self.last_failed = f"sensor:{sensor}"
+            self._dlq_changed = self._changed = True
+            return None
+        self._seq += 1
+        return _Raw(self._seq, subject, headers, data)
+
+    def _keep(self, raw: _Raw) -> None:
+        _, source, event = raw.subject.split(".")
         self._raw.append(raw)
-        self.counts[f"event:{source}/{event}"] += 1
+        self.counts[f"event:{naming.decode_token(source)}/{naming.decode_token(event)}"] += 1
         self._changed = True
         if self._listeners:
             self._new_events.append(raw)
@@ -186,7 +243,9 @@ class Hub:
                 continue
             self._sent_counts = counts
             batch = {
-                "events": [self._summary(r) for r in reversed(self._new_events)],
+                # the newest few only: a page shows a screenful, and summarising every event at hundreds a
+                # second would cost the runner more than the page is worth (the rest is one click away)
+                "events": [self._summary(r) for r in reversed(self._new_events[-PUSH_MAX:])],
                 "firings": list(reversed(self._new_firings)),
                 "counts": counts,
                 "last_failed": self.last_failed,
@@ -276,7 +335,10 @@ class Hub:
     def node_counts(self) -> dict[str, int]:
         """Counts per graph node id, the bus's and this process's sensor metrics merged."""
         counts = dict(self.counts)
-        for (sensor, dependency), value in _filtered_counts().items():
+        now = asyncio.get_running_loop().time()
+        if now - self._filtered_at >= FILTERED_EVERY:  # walking the metrics registry is not free
+            self._filtered, self._filtered_at = _filtered_counts(), now
+        for (sensor, dependency), value in self._filtered.items():
             counts[f"dep:{sensor}/{dependency}:filtered"] = value
         return counts
 
