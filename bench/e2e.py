@@ -315,6 +315,46 @@ def _max_rate_with_workers(workdir: Path, sink: Sink, count: int, events: int, b
         _stop(runner)
 
 
+def _ui_profile_share(workdir: Path, sink: Sink, count: int) -> float | None:
+    """Share of the runner's busy CPU samples spent in the UI's code (py-spy, one page open, 200 events/s).
+
+    A sampling profile attributes CPU inside one process, so unlike an A/B of two runs it is not moved by
+    whatever else the machine does. It leaves out the NATS client's parsing of the UI's one extra message per
+    event (the whole read loop of the client is a few per cent of the samples; the UI's share of it is less).
+    """
+    import shutil
+
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    folder = workdir / "ui-profile"
+    folder.mkdir()
+    port, ui_port = common.free_port(), common.free_port()
+    runner = _start_runner(folder, port, sink, ui_port)
+    browser = _Browser(ui_port)
+    out = folder / "profile.txt"
+    try:
+        batch = _batch_for(port)
+        sink.wait(batch(300, 8, None)[0], 60)
+        seconds = count / 200.0
+        recorder = subprocess.Popen([spy, "record", "-p", str(runner.pid), "-r", "200", "-d", str(int(seconds) + 1),
+                                     "-f", "raw", "-o", str(out), "--nonblocking"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        sink.wait(batch(count, 16, 200.0)[0], 120)
+        recorder.wait(60)
+    finally:
+        browser.close()
+        _stop(runner)
+    total = ui = 0
+    for line in out.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        if "knevents/ui/" in stack:
+            ui += int(samples)
+    return ui / total * 100 if total else None
+
+
 def _ui_overhead(workdir: Path, sink: Sink, count: int, rounds: int, batch_for: Any) -> tuple[float, float]:
     """Runner CPU ms/event at 200 events/s without and with the UI (one page open), interleaved runs."""
     without: list[float] = []
@@ -405,7 +445,7 @@ def main() -> int:
                       f"end to end{over}")
         finally:
             _stop(runner)
-        ui_off = ui_on = None
+        ui_off = ui_on = ui_share = None
         try:
             cores = os.cpu_count() or 1
             workers_rate = _max_rate_with_workers(workdir, sink, cores, max_events, _batch_for)
@@ -415,6 +455,10 @@ def main() -> int:
                 ui_off, ui_on = _ui_overhead(workdir, sink, 1200 if args.quick else 3000, 3, _batch_for)
                 print(f"web UI (one page following live) at 200 events/s: runner {ui_off:.3f} -> {ui_on:.3f} ms "
                       f"CPU per event ({(ui_on / ui_off - 1) * 100:+.1f} %), median of interleaved runs")
+                ui_share = _ui_profile_share(workdir, sink, 2400 if args.quick else 6000)
+                if ui_share is not None:
+                    print(f"web UI share of the runner's CPU samples (py-spy, one page open, 200 events/s): "
+                          f"{ui_share:.1f} %")
         finally:
             sink.close()
     result = {"bench": "e2e", "noop_rps": round(noop_rps, 1), "max_events_per_s": round(max_rate, 1),
@@ -424,7 +468,8 @@ def main() -> int:
               "nats_cpu_ms_per_event": round(nats_cpu_300, 3) if nats_cpu_300 is not None else None}
     if ui_off is not None and ui_on is not None:
         result.update({"ui_off_cpu_ms_per_event": round(ui_off, 3), "ui_on_cpu_ms_per_event": round(ui_on, 3),
-                       "ui_cpu_overhead_pct": round((ui_on / ui_off - 1) * 100, 1)})
+                       "ui_cpu_overhead_pct": round((ui_on / ui_off - 1) * 100, 1),
+                       "ui_profile_share_pct": round(ui_share, 1) if ui_share is not None else None})
     print(json.dumps(result))
     return 0
 
