@@ -278,6 +278,10 @@ class JetStreamPublisher:
         """
         outcomes: list[BaseException | None] = [None] * len(batch)
         wire: dict[int, tuple[str, dict[str, str], bytes]] = {}
+        try:
+            await self._context()  # connected first: the size limit is the server's max_payload
+        except errors.BusUnavailableError as exc:
+            return [exc] * len(batch)
         for index, event in enumerate(batch):
             headers, body = codec.encode_nats(event)
             try:
@@ -286,9 +290,15 @@ class JetStreamPublisher:
                 outcomes[index] = exc
                 continue
             wire[index] = (naming.subject(self.bus_name, event.source, event.subject), headers, body)
+        import nats.errors
+
         failures = await self._send_retrying(wire)
         for index, failure in failures.items():
             event = batch[index]
+            if isinstance(failure, nats.errors.MaxPayloadError):  # a server with a smaller limit since the check
+                outcomes[index] = errors.EventTooLargeError(f"event {event.id} is larger than NATS max_payload",
+                                                            limit=int(getattr(self._nats_client(), "max_payload", 0)))
+                continue
             refused = errors.BusUnavailableError(f"JetStream did not accept event {event.id}: {failure!r}")
             refused.__cause__ = failure
             outcomes[index] = refused

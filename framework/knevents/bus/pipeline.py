@@ -11,8 +11,9 @@ server stores it in that order: one connection, one writer), and each ack
 lands in the batch's outcome list. The batch waits once, for all of them.
 
 Nothing here retries or raises for a refused message: :meth:`AckInbox.send`
-returns one outcome per message (``None`` stored, else the error), and the
-publisher decides. It must not import anything but nats (lazily, through the
+returns one outcome per message (``None`` stored, else the error: nats-py's
+``MaxPayloadError`` for one the client refused to send), and the publisher
+decides. It must not import anything but nats (lazily, through the
 caller's client) and the standard library.
 """
 
@@ -83,6 +84,8 @@ class AckInbox:
     async def send(self, client: Any, messages: Sequence[tuple[str, dict[str, str], bytes]],
                    timeout: float) -> list[BaseException | None]:
         """Publish ``(subject, headers, body)`` in order; wait up to ``timeout`` s after the last for every ack."""
+        from nats.errors import MaxPayloadError as too_large
+
         await self._ready(client)
         batch = _Batch(len(messages))
         tokens: list[str] = []
@@ -92,7 +95,11 @@ class AckInbox:
                 self._next += 1
                 self._waiting[token] = (batch, index)
                 tokens.append(token)
-                await client.publish(subject, body, reply=f"{self._prefix}.{token}", headers=headers)
+                try:
+                    await client.publish(subject, body, reply=f"{self._prefix}.{token}", headers=headers)
+                except too_large as exc:  # this message only (the client's size guard): the others go on
+                    self._waiting.pop(token, None)
+                    batch.settle(index, exc)
             if messages:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(batch.done), timeout)

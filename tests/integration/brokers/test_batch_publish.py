@@ -21,7 +21,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from knevents import bus, errors, events, metrics
-from knevents.settings import NatsSettings, Settings
+from knevents.local.natsd import NatsServer
+from knevents.settings import BusSettings, NatsSettings, Settings
 from knevents.sources import base
 
 from tests.fixtures.brokers import Redis, Tansu
@@ -167,6 +168,40 @@ async def test_redis_stream_order_and_refused_middle_entry_stays_pending(
     got = [int(events.data_json(e)["values"]["n"]) for e in await _stored(js)]
     # stream order, except the refused entry, stored when the bus took it (before the third batch was read)
     assert got == [*range(150), *range(151, 200), 150, *range(200, 250)]
+
+
+async def test_jetstream_publish_many_outcomes_too_large_bus_down_and_back(nats_server: NatsServer, js: Any) -> None:
+    settings = Settings(nats=NatsSettings(url=nats_server.url),
+                        bus=BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=2.0))
+    publisher = bus.JetStreamPublisher.lazy(settings)
+
+    def ev(i: int, size: int = 10) -> events.Event:
+        return events.new_event(source="s", subject="e", type="t", data=json.dumps({"n": i, "p": "x" * size}).encode(),
+                                id=f"s:e:{i}")
+
+    try:
+        outcomes = await publisher.publish_many([ev(0), ev(1, 2 * 1024 * 1024), ev(2)])
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], errors.EventTooLargeError)  # refused before sending, the others stored
+        assert await publisher.publish_many([ev(0), ev(2)]) == [None, None]  # again: stored once (same ids)
+        assert await _count(js) == 2
+        nats_server.kill()
+        down = await publisher.publish_many([ev(3), ev(4)])
+        assert all(isinstance(o, errors.BusUnavailableError) for o in down)
+        nats_server.restart()
+        for _ in range(200):  # nats-py reconnects on its own
+            if publisher.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert await publisher.publish_many([ev(3), ev(4), ev(5)]) == [None, None, None]
+    finally:
+        await publisher.close()
+    client = await nats.connect(nats_server.url)
+    try:
+        stored = await _stored(client.jetstream())
+    finally:
+        await client.close()
+    assert [int(events.data_json(e)["n"]) for e in stored] == [0, 2, 3, 4, 5]
 
 
 async def test_publish_batch_without_many_maps_refusal_to_slots() -> None:
