@@ -176,7 +176,7 @@ class SensorRuntime:
         """``fire``/``fetch``/``clock`` are injectable (``knevents test`` resolves without executing or fetching,
         with the event's time as "now"); ``observe=False`` keeps the run out of the logs and metrics."""
         self.sensor = sensor
-        self.engine = engine.SensorEngine(sensor)
+        self.engine = engine.SensorEngine(sensor, fetches_resource=triggers.fetches_resource)
         self.name = self.engine.name
         self.namespace = self.engine.namespace
         self._store = store
@@ -501,7 +501,9 @@ class SensorRuntime:
                 if t.dlq_trigger is not None:
                     seen.setdefault(t.dlq_trigger.template.name, t.dlq_trigger)
             spec = self.sensor.spec.model_copy(update={"triggers": list(seen.values())})
-            self._dlq_engine = engine.SensorEngine(self.sensor.model_copy(update={"spec": spec}))
+            self._dlq_engine = engine.SensorEngine(
+                self.sensor.model_copy(update={"spec": spec}), fetches_resource=triggers.fetches_resource
+            )
         return self._dlq_engine
 
     def _context(self, traceparent: str | None) -> triggers.TriggerContext:

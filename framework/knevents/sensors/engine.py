@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from typing import Any, ClassVar
@@ -30,7 +30,7 @@ from knevents.sensors import conditions, filters, params, paths, transform
 from knevents.sensors import cron as cron_mod
 from knevents.spec import models
 
-__all__ = ["Advance", "DependencyResult", "Resolved", "SensorEngine", "TriggerState"]
+__all__ = ["Advance", "DependencyResult", "FetchesResource", "Resolved", "SensorEngine", "TriggerState"]
 
 
 
@@ -50,9 +50,14 @@ def is_resource_kind(kind_obj: Any) -> bool:
     return kind_obj is not None and "source" in type(kind_obj).model_fields
 
 
-FETCHED_RESOURCE_KINDS = ("custom",)
-"""Trigger kinds whose own ``parameters`` apply to a resource their executor fetches at run time (Argo's custom
-trigger applies them to what its server's FetchResource answered): the engine leaves them to the executor."""
+FetchesResource = Callable[[str], bool]
+"""Whether a trigger kind's own ``parameters`` apply to a resource its executor fetches at run time (Argo's custom
+trigger applies them to what its server's FetchResource answered): the engine then leaves them to the executor.
+The kinds declare it (``TriggerKind.fetches_resource``); the runtime passes ``knevents.triggers.fetches_resource``."""
+
+
+def _fetches_nothing(kind: str) -> bool:
+    return False
 _NOT_KINDS = frozenset({"name", "conditions", "conditionsReset"})
 
 
@@ -188,8 +193,9 @@ def template_kind(template: models.TriggerTemplate) -> tuple[str, Any]:
 class SensorEngine:
     """A Sensor compiled once; every method is pure."""
 
-    def __init__(self, sensor: models.Sensor) -> None:
+    def __init__(self, sensor: models.Sensor, *, fetches_resource: FetchesResource = _fetches_nothing) -> None:
         self.sensor = sensor
+        self._fetches_resource = fetches_resource
         self.name: str = (sensor.metadata.name if sensor.metadata else None) or ""
         self.namespace: str = (sensor.metadata.namespace if sensor.metadata else None) or "default"
         problems: list[errors.Problem] = []
@@ -435,7 +441,7 @@ class SensorEngine:
             if is_resource_kind(kind_obj):
                 resource = self._resource(kind_obj, base_resource, kind_params, fired)
             else:
-                if kind_params and kind_obj is not None and kind not in FETCHED_RESOURCE_KINDS:
+                if kind_params and kind_obj is not None and not self._fetches_resource(kind):
                     kind_obj = self._apply_to_model(kind_obj, kind_params, fired)
                     template = template.model_copy(update={_field_of(template, kind): kind_obj})
                     spec = spec.model_copy(update={"template": template})

@@ -35,6 +35,7 @@ __all__ = [
     "aclose",
     "all_kinds",
     "fetch_resource",
+    "fetches_resource",
     "find",
     "fire",
 ]
@@ -53,6 +54,12 @@ KINDS: discovery.Registry[base.TriggerKind[Any]] = discovery.Registry(
 def find(key: str) -> base.TriggerKind[Any] | None:
     """The kind of template key ``key``, or None when knevents does not run it."""
     return KINDS.get(key)
+
+
+def fetches_resource(key: str) -> bool:
+    """Whether kind ``key`` applies its own parameters to a resource it fetches (the engine leaves them alone)."""
+    kind = find(key)
+    return kind is not None and kind.fetches_resource
 
 
 def all_kinds() -> Mapping[str, base.TriggerKind[Any]]:

@@ -137,6 +137,9 @@ class TriggerKind(Generic[M]):
     permissions: Callable[[M, models.Trigger, str], Iterable[Grant | str]] = no_permissions
     """The Kubernetes API calls the executor makes for this config, as grants in the sensor's namespace
     (the third argument); a ``str`` is a warning for what cannot be derived from the manifest."""
+    fetches_resource: bool = False
+    """The kind's own ``parameters`` apply to a resource its executor fetches at run time (Argo's custom trigger:
+    what FetchResource answered), so the sensor engine leaves them to the executor."""
 
     def parse(self, raw: Any) -> M:
         """The kind's object as its model (raises pydantic.ValidationError)."""

@@ -139,4 +139,5 @@ TRIGGER = base.TriggerKind(
     executor=CustomTrigger(),
     summary="calls the user's gRPC trigger server (FetchResource, Execute, ApplyPolicy), as Argo's custom trigger",
     check=_check,
+    fetches_resource=True,
 )

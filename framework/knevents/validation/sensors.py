@@ -57,7 +57,7 @@ def _compiled(sensor: models.Sensor, reported: set[str]) -> Found:
     if not sensor.spec.dependencies or not sensor.spec.triggers:
         return  # reported by the rules; the engine would add nothing
     try:
-        engine.SensorEngine(sensor)
+        engine.SensorEngine(sensor, fetches_resource=triggers.fetches_resource)
     except errors.SpecError as exc:
         for problem in exc.problems:
             if not any(problem.path == p or problem.path.startswith(p + ".") for p in reported):

@@ -23,7 +23,7 @@ from tests.unit.triggers import trigger_support as support
 def _fire_upstream(server: TriggerServer, body: dict[str, Any]) -> Any:
     doc = yaml.safe_load(upstream.example("sensors", "custom-trigger.yaml").read_text())
     doc["spec"]["triggers"][0]["template"]["custom"]["serverURL"] = server.url
-    machine = engine.SensorEngine(spec.parse_sensor(doc))
+    machine = engine.SensorEngine(spec.parse_sensor(doc), fetches_resource=triggers.fetches_resource)
     event = events.new_event(source="webhook", subject="example", type="webhook", time=datetime.now(UTC),
                              data={"header": {}, "body": body})
     [matched] = machine.match(event)

@@ -102,3 +102,14 @@ def test_looking_up_webhook_imports_no_other_type() -> None:
     loaded = eval(out)  # a printed list of module names
     assert "knevents.sources.webhook" in loaded
     assert not {"knevents.sources.s3", "knevents.sources.pubsub", "knevents.sources.sqs"} & set(loaded)
+
+
+def test_only_the_custom_kind_leaves_its_parameters_to_its_executor() -> None:
+    """The engine asks the kinds (``TriggerKind.fetches_resource``), no longer a list of its own."""
+    from knevents.triggers import custom
+
+    fetching = {key for key, kind in triggers.all_kinds().items() if kind.fetches_resource}
+    assert fetching == {custom.TRIGGER.key}
+    assert triggers.fetches_resource(custom.TRIGGER.key)
+    assert not triggers.fetches_resource(next(iter(set(triggers.all_kinds()) - fetching)))
+    assert not triggers.fetches_resource("noSuchKind")
