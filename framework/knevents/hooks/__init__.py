@@ -19,13 +19,16 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from knevents import errors
+from knevents import errors, sources
 from knevents.hooks import base
 
-__all__ = ["PROVIDERS", "api_bases", "apply", "delete", "has_credentials", "targets"]
+__all__ = ["api_bases", "apply", "delete", "has_credentials", "providers", "targets"]
 
-PROVIDERS = ("github", "gitlab", "bitbucket", "bitbucketserver", "gerrit", "stripe")
-"""EventSource spec keys whose hooks knevents manages (module of the same name in this package)."""
+
+def providers() -> tuple[str, ...]:
+    """EventSource spec keys whose hooks knevents manages (``SourceType.manages_hooks``), in spec-key order;
+    each has the module of the same name in this package."""
+    return tuple(sorted(key for key, kind in sources.all_types().items() if kind.manages_hooks))
 
 _SELECTORS = {
     "github": ("api_token", "webhook_secret"),
@@ -53,8 +56,9 @@ def targets(event_sources: list[Any], url: str | None = None, *,
 
     An entry with no public URL is a SpecError, or is passed to ``on_missing_url(message)`` and skipped.
     """
+    keys = providers()
     for es in event_sources:
-        for key in PROVIDERS:
+        for key in keys:
             entries = getattr(es.spec, key, None) or {}
             for name, config in entries.items():
                 if not _module(key).wants(config):

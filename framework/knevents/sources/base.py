@@ -295,6 +295,9 @@ class SourceType(Generic[C]):
     wraps_request: bool = False
     """The event data is Argo's ``{header(s), body}`` of the HTTP request, so ``knevents test`` may wrap a
     plain body that way."""
+    manages_hooks: bool = False
+    """Argo registers this type's webhook on the provider: ``knevents hooks`` (module ``knevents.hooks.<key>``)
+    creates, updates and deletes it."""
 
     @property
     def cloudevent_type(self) -> str:

@@ -108,4 +108,5 @@ SOURCE = hooked.declare(
     '{"headers": {<Canonical-Name>: [values]}, "body": <the payload>, "metadata"?: {...}}',
     _rules,
     wraps_request=True,
+    manages_hooks=True,
 )

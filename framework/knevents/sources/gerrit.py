@@ -70,4 +70,5 @@ SOURCE = hooked.declare(
     '{"headers": {<Canonical-Name>: [values]}, "body": <the Gerrit event>, "metadata"?: {...}}',
     _rules,
     wraps_request=True,
+    manages_hooks=True,
 )

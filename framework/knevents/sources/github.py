@@ -168,4 +168,5 @@ SOURCE = base.SourceType(
     data='{"headers": {<Canonical-Name>: [values]}, "body": <the delivery, plus X-GitHub-Event and '
     'X-GitHub-Delivery keys>, "metadata"?: {...}}',
     wraps_request=True,
+    manages_hooks=True,
 )

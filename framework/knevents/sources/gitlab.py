@@ -126,4 +126,5 @@ SOURCE = base.SourceType(
     data='{"headers": {<Canonical-Name>: [values], X-Gitlab-Token masked}, "body": <the hook payload>, '
     '"metadata"?: {...}}',
     wraps_request=True,
+    manages_hooks=True,
 )

@@ -41,6 +41,7 @@ def declare(
     rules: Callable[[M, str], Iterable[tuple[str, str]]] | None = None,
     *,
     wraps_request: bool = False,
+    manages_hooks: bool = False,
 ) -> base.SourceType[M]:
     """The descriptor of a provider-webhook type: a scale-to-zero Service on its ``webhook`` route.
 
@@ -61,6 +62,7 @@ def declare(
         endpoints=lambda _name, config: webhook.context_endpoints(getattr(config, "webhook", None)),
         data=data,
         wraps_request=wraps_request,
+        manages_hooks=manages_hooks,
     )
 
 log = logging.getLogger(__name__)

@@ -77,4 +77,5 @@ SOURCE = hooked.declare(
     create,
     '{"event": <the Stripe Event>, "metadata"?: {...}}',
     _rules,
+    manages_hooks=True,
 )

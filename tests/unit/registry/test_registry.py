@@ -113,3 +113,17 @@ def test_only_the_custom_kind_leaves_its_parameters_to_its_executor() -> None:
     assert triggers.fetches_resource(custom.TRIGGER.key)
     assert not triggers.fetches_resource(next(iter(set(triggers.all_kinds()) - fetching)))
     assert not triggers.fetches_resource("noSuchKind")
+
+
+def test_every_type_that_manages_hooks_has_its_hooks_module() -> None:
+    """``knevents hooks`` derives its providers from ``SourceType.manages_hooks``, no list of its own."""
+    import importlib
+
+    from knevents import hooks
+
+    declared = {key for key, kind in sources.all_types().items() if kind.manages_hooks}
+    assert set(hooks.providers()) == declared
+    assert len(declared) == 6  # the six providers whose hooks Argo registers and knevents manages
+    for key in declared:
+        module = importlib.import_module(f"knevents.hooks.{key}")
+        assert all(callable(getattr(module, name, None)) for name in ("wants", "apply", "delete")), key
