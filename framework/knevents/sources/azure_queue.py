@@ -98,17 +98,19 @@ class AzureQueueSource:
         self._wait = float(config.wait_time_in_seconds if config.wait_time_in_seconds is not None else 3)
         self._metadata = dict(config.metadata) if config.metadata else None
 
-    def _client(self) -> Any:
+    def _client(self) -> tuple[Any, Any]:
+        """A new QueueClient and the credential it owns (``None`` with a connection string)."""
         from azure.storage.queue.aio import QueueClient
 
         config = self._config
         if config.connection_string is not None:
             conn = common.read_secret(self._ctx.secrets, config.connection_string, "connectionString")
-            return QueueClient.from_connection_string(conn, config.queue_name)
+            return QueueClient.from_connection_string(conn, config.queue_name), None
         from azure.identity.aio import DefaultAzureCredential
 
         url = f"https://{config.storage_account_name}.queue.core.windows.net/"
-        return QueueClient(url, config.queue_name, credential=DefaultAzureCredential())
+        credential = DefaultAzureCredential()
+        return QueueClient(url, config.queue_name, credential=credential), credential
 
     def _event(self, message: Any) -> events.Event | None:
         data = message_data(str(message.id), str(message.content or ""), message.inserted_on,
@@ -151,23 +153,45 @@ class AzureQueueSource:
 
     async def run(self, publish: base.Publish, stop: asyncio.Event) -> None:
         """Poll until ``stop``; a message is deleted only after its event was published."""
+        client, credential = self._client()
+        try:
+            await self._loop(client, publish, stop)
+        finally:
+            # Each client owns an aiohttp session (and the credential one of its own, which closing the
+            # client does not close): close both on every way out, so that no session, connector or
+            # socket is left for the garbage collector when the runtime restarts or cancels this loop.
+            await _close_all(client, credential)
+
+    async def _loop(self, client: Any, publish: base.Publish, stop: asyncio.Event) -> None:
         from azure.core.exceptions import AzureError
 
-        async with self._client() as client:
-            while not stop.is_set():
-                delay = 0.0
-                try:
-                    if await self._poll(client, publish) == 0:
-                        delay = self._wait
-                except errors.BusUnavailableError:
-                    delay = 1.0
-                except AzureError as exc:
-                    log.error("azureQueueStorage %s: %s: %s", self.event_name, type(exc).__name__,
-                              str(exc).splitlines()[0][:200] if str(exc) else "")
-                    delay = 1.0
-                if delay:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
+        while not stop.is_set():
+            delay = 0.0
+            try:
+                if await self._poll(client, publish) == 0:
+                    delay = self._wait
+            except errors.BusUnavailableError:
+                delay = 1.0
+            except AzureError as exc:
+                log.error("azureQueueStorage %s: %s: %s", self.event_name, type(exc).__name__,
+                          str(exc).splitlines()[0][:200] if str(exc) else "")
+                delay = 1.0
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+
+
+async def _close_all(*closables: Any) -> None:
+    """Close each of ``closables``, even when closing an earlier one fails."""
+    for item in closables:
+        if item is None:
+            continue
+        try:
+            # QueueClient.close reaches aiohttp's connector close without yielding, so a cancel arriving
+            # meanwhile cannot leave the session half-open
+            await item.close()
+        except Exception as exc:  # a failed close must not hide why the loop ended
+            log.debug("azureQueueStorage: closing %s failed: %r", type(item).__name__, exc)
 
 
 def create(event_name: str, config: models.AzureQueueStorageEventSource, ctx: base.SourceContext) -> base.Source:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import gc
 import json
 import os
 import signal
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from azure.storage.queue import QueueServiceClient
 from azure.storage.queue.aio import QueueClient
@@ -33,10 +38,20 @@ async def _until(check: Any, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _queue(azurite: Azurite, name: str = "test") -> QueueClient:
-    client = QueueClient.from_connection_string(azurite.connection_string, name)
-    await client.create_queue()
-    return client
+Queues = Callable[..., Awaitable[QueueClient]]
+
+
+@pytest.fixture
+async def queues(azurite: Azurite) -> AsyncIterator[Queues]:
+    """Creates queues; every client it hands out is closed at teardown, whatever the test did."""
+    async with contextlib.AsyncExitStack() as stack:
+        async def make(name: str = "test") -> QueueClient:
+            client = await stack.enter_async_context(
+                QueueClient.from_connection_string(azurite.connection_string, name))
+            await client.create_queue()
+            return client
+
+        yield make
 
 
 async def _count(client: QueueClient) -> int:
@@ -69,8 +84,8 @@ def _upstream_spec() -> dict[str, Any]:
     return dict(doc["spec"])
 
 
-async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azurite) -> None:
-    queue = await _queue(azurite)
+async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azurite, queues: Queues) -> None:
+    queue = await queues()
     sent = await queue.send_message('{"build": 42}')
     running = Running(_upstream_spec(), azurite)
     try:
@@ -82,7 +97,6 @@ async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azu
     finally:
         await running.close()
         remaining = await _count(queue)
-        await queue.close()
     [data] = running.data()
     assert data["body"] == {"build": 42} and data["messageID"] == sent.id
     assert data["insertionTime"].endswith("Z") and data["insertionTime"][:4].isdigit()
@@ -91,8 +105,8 @@ async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azu
     assert remaining == 0
 
 
-async def test_decode_message_bytes_body_and_metadata(azurite: Azurite) -> None:
-    queue = await _queue(azurite, "raw")
+async def test_decode_message_bytes_body_and_metadata(azurite: Azurite, queues: Queues) -> None:
+    queue = await queues("raw")
     await queue.send_message(base64.b64encode(b"\x00binary").decode())
     spec = {"azureQueueStorage": {"raw": {"queueName": "raw", "decodeMessage": True, "waitTimeInSeconds": 1,
                                           "metadata": {"k": "v"},
@@ -102,14 +116,13 @@ async def test_decode_message_bytes_body_and_metadata(azurite: Azurite) -> None:
         await _until(lambda: running.memory.events, "the event")
     finally:
         await running.close()
-        await queue.close()
     [data] = running.data()
     assert data["body"] == base64.b64encode(b"\x00binary").decode()  # []byte, as Go marshals it
     assert data["metadata"] == {"k": "v"}
 
 
-async def test_bad_messages_are_deleted_or_kept_for_the_dlq(azurite: Azurite) -> None:
-    plain, dlq = await _queue(azurite, "plain"), await _queue(azurite, "dlq")
+async def test_bad_messages_are_deleted_or_kept_for_the_dlq(azurite: Azurite, queues: Queues) -> None:
+    plain, dlq = await queues("plain"), await queues("dlq")
     await plain.send_message("not json")
     await dlq.send_message("not json either")
     secret = {"name": "azure-secret", "key": "connectionstring"}
@@ -131,12 +144,10 @@ async def test_bad_messages_are_deleted_or_kept_for_the_dlq(azurite: Azurite) ->
         assert await _count(dlq) == 1  # left on the queue (invisible for 120 s), as Argo does with dlq
     finally:
         await running.close()
-        await plain.close()
-        await dlq.close()
 
 
-async def test_a_refused_event_keeps_its_message_until_the_bus_takes_it(azurite: Azurite) -> None:
-    queue = await _queue(azurite)
+async def test_a_refused_event_keeps_its_message_until_the_bus_takes_it(azurite: Azurite, queues: Queues) -> None:
+    queue = await queues()
     await queue.send_message('{"n": 1}')
     running = Running(_upstream_spec(), azurite)
     running.memory.fail = True
@@ -147,8 +158,26 @@ async def test_a_refused_event_keeps_its_message_until_the_bus_takes_it(azurite:
         await _until(lambda: running.memory.events, "the event once the bus is back")
     finally:
         await running.close()
-        await queue.close()
     assert len(running.memory.events) == 1
+
+
+async def test_no_client_session_is_left_open_after_a_stop_or_a_cancel(azurite: Azurite, queues: Queues) -> None:
+    queue = await queues("leak")
+    await queue.send_message('{"n": 1}')
+    spec = {"azureQueueStorage": {"leak": {"queueName": "leak", "jsonBody": True, "waitTimeInSeconds": 1,
+                                           "connectionString": {"name": "azure-secret", "key": "connectionstring"}}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        stopped = Running(spec, azurite)
+        await _until(lambda: stopped.memory.events, "the event")
+        await stopped.close()
+        cancelled = Running(spec, azurite)  # cancelled while it polls, as a shutdown of the process does
+        await asyncio.sleep(0.5)
+        cancelled.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled.task
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_knevents_run_feeds_a_sensor_and_loses_nothing_across_a_kill(azurite: Azurite, tmp_path: Path) -> None:
