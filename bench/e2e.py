@@ -306,6 +306,12 @@ def _max_rate_with_workers(workdir: Path, sink: Sink, count: int, events: int, b
     port = common.free_port()
     runner = _start_runner(folder, port, sink, workers=count)
     try:
+        # measure once every worker listens (a worker still importing would be measured as a slow one)
+        deadline = time.monotonic() + 60
+        while count > 1 and f"worker {count - 1} ready" not in (folder / "runner.log").read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker {count - 1} did not start")
+            time.sleep(0.1)
         batch = batch_for(port)
         sink.wait(batch(200, 8, None)[0], 60)
         start = time.monotonic()
