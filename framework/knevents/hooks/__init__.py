@@ -30,24 +30,20 @@ def providers() -> tuple[str, ...]:
     each has the module of the same name in this package."""
     return tuple(sorted(key for key, kind in sources.all_types().items() if kind.manages_hooks))
 
-_SELECTORS = {
-    "github": ("api_token", "webhook_secret"),
-    "gitlab": ("access_token", "secret_token"),
-    "bitbucketserver": ("access_token", "webhook_secret"),
-    "stripe": ("api_key",),
-}
-
 
 def _module(key: str) -> Any:
     return importlib.import_module(f"knevents.hooks.{key}")
 
 
 def api_bases(env: dict[str, str] | None = None) -> dict[str, str]:
-    """API base overrides for the providers whose spec has no base URL field (tests, proxies)."""
+    """API base overrides for the providers whose spec has no base URL field (``API_URL_ENV`` of their module)."""
     source = os.environ if env is None else env
-    names = {"bitbucket": "KNEVENTS_BITBUCKET_API_URL", "stripe": "KNEVENTS_STRIPE_API_URL",
-             "github": "KNEVENTS_GITHUB_API_URL"}
-    return {key: source[var] for key, var in names.items() if source.get(var)}
+    out = {}
+    for key in providers():
+        variable = getattr(_module(key), "API_URL_ENV", None)
+        if variable and source.get(variable):
+            out[key] = source[variable]
+    return out
 
 
 def targets(event_sources: list[Any], url: str | None = None, *,
@@ -77,13 +73,7 @@ def targets(event_sources: list[Any], url: str | None = None, *,
 
 def has_credentials(target: base.Target, secrets: Any) -> bool:
     """Whether every secret the hook calls need can be read (``knevents run`` skips the hook otherwise)."""
-    config = target.config
-    selectors = [getattr(config, attr) for attr in _SELECTORS.get(target.key, ())]
-    if target.key == "bitbucket" and config.auth is not None:
-        basic = config.auth.basic
-        selectors += [basic.username, basic.password] if basic is not None else [config.auth.oauth_token]
-    if target.key == "gerrit" and config.auth is not None:
-        selectors += [config.auth.username, config.auth.password]
+    selectors = _module(target.key).credentials(target.config)
     for selector in selectors:
         if selector is None:
             continue

@@ -17,9 +17,19 @@ from typing import Any
 
 from knevents.hooks import base
 
-__all__ = ["apply", "delete", "wants"]
+__all__ = ["API_URL_ENV", "apply", "credentials", "delete", "wants"]
 
 PROVIDER = "bitbucket"
+API_URL_ENV = "KNEVENTS_BITBUCKET_API_URL"
+"""Environment variable that overrides the provider's API base (tests, proxies): the spec has no field."""
+
+
+def credentials(config: Any) -> list[Any]:
+    """The Secret selectors the hook calls of one entry need (``knevents run`` skips the hook when one is unreadable)."""
+    if config.auth is None:
+        return []
+    basic = config.auth.basic
+    return [basic.username, basic.password] if basic is not None else [config.auth.oauth_token]
 
 
 def wants(config: Any) -> bool:

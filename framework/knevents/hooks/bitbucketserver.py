@@ -16,9 +16,14 @@ from typing import Any
 
 from knevents.hooks import base, bitbucket
 
-__all__ = ["apply", "delete", "wants"]
+__all__ = ["apply", "credentials", "delete", "wants"]
 
 PROVIDER = "bitbucketserver"
+
+
+def credentials(config: Any) -> list[Any]:
+    """The Secret selectors the hook calls of one entry need (``knevents run`` skips the hook when one is unreadable)."""
+    return [config.access_token, config.webhook_secret]
 
 
 def wants(config: Any) -> bool:

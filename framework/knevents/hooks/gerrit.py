@@ -17,9 +17,14 @@ from urllib.parse import quote
 
 from knevents.hooks import base
 
-__all__ = ["apply", "delete", "wants"]
+__all__ = ["apply", "credentials", "delete", "wants"]
 
 PROVIDER = "gerrit"
+
+
+def credentials(config: Any) -> list[Any]:
+    """The Secret selectors the hook calls of one entry need (``knevents run`` skips the hook when one is unreadable)."""
+    return [config.auth.username, config.auth.password] if config.auth is not None else []
 
 
 def wants(config: Any) -> bool:

@@ -16,9 +16,14 @@ from urllib.parse import quote
 
 from knevents.hooks import base
 
-__all__ = ["EVENT_OPTIONS", "apply", "delete", "wants"]
+__all__ = ["EVENT_OPTIONS", "apply", "credentials", "delete", "wants"]
 
 PROVIDER = "gitlab"
+
+
+def credentials(config: Any) -> list[Any]:
+    """The Secret selectors the hook calls of one entry need (``knevents run`` skips the hook when one is unreadable)."""
+    return [config.access_token, config.secret_token]
 EVENT_OPTIONS = {
     "PushEvents": "push_events", "TagPushEvents": "tag_push_events", "IssuesEvents": "issues_events",
     "ConfidentialIssuesEvents": "confidential_issues_events", "MergeRequestsEvents": "merge_requests_events",

@@ -17,9 +17,16 @@ from typing import Any
 
 from knevents.hooks import base
 
-__all__ = ["apply", "delete", "wants"]
+__all__ = ["API_URL_ENV", "apply", "credentials", "delete", "wants"]
 
 PROVIDER = "stripe"
+API_URL_ENV = "KNEVENTS_STRIPE_API_URL"
+"""Environment variable that overrides the provider's API base (tests, proxies): the spec has no field."""
+
+
+def credentials(config: Any) -> list[Any]:
+    """The Secret selectors the hook calls of one entry need (``knevents run`` skips the hook when one is unreadable)."""
+    return [config.api_key]
 
 
 def wants(config: Any) -> bool:
