@@ -25,6 +25,7 @@ from typing import Any
 
 from knevents import errors, events, testing
 from knevents.bus import codec, naming
+from knevents.runtime import sensor as sensor_runtime
 
 __all__ = [
     "REPLAY_EXTENSION",
@@ -38,9 +39,9 @@ __all__ = [
     "sensor_subjects",
 ]
 
-REPLAY_EXTENSION = "knreplay"
-"""CloudEvent extension naming the replay an event belongs to (also read by the sensor runtime)."""
-REPLAY_TRIGGER_EXTENSION = "knreplaytrigger"
+REPLAY_EXTENSION = sensor_runtime.REPLAY_EXTENSION
+"""CloudEvent extension naming the replay an event belongs to (the sensor runtime dedupes by it)."""
+REPLAY_TRIGGER_EXTENSION = sensor_runtime.REPLAY_TRIGGER_EXTENSION
 """CloudEvent extension restricting a replayed event to one trigger of the sensor."""
 _BATCH = 256
 """Messages fetched per request while reading the archive."""

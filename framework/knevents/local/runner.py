@@ -173,16 +173,9 @@ class Runner:
             return
         if self._lock_fd is None:  # refuse before touching the nats-server or store of a running runner
             self._lock_fd = runnerfile.lock(self.options.state_dir)
-        url = await self._start_nats()
-        self.settings = dataclasses.replace(
-            self.settings,
-            nats=dataclasses.replace(self.settings.nats, url=url),
-            bus=dataclasses.replace(self.settings.bus, bus_name=self.bus_name, sink=None),
-        )
         from knevents.bus import jetstream
 
-        self.nc = await jetstream.connect(self.settings.nats)
-        js = self.nc.jetstream()
+        js = await self._connect(await self._start_nats())
         self.retention = self._retention()
         # A duplicate window as long as the dedupe TTL: then a message delivered for the first time cannot be an
         # event the sensors already took, and they skip the dedupe read for it.
@@ -204,22 +197,25 @@ class Runner:
 
     async def _start_worker(self) -> None:
         """Worker i: the runner's NATS (its credentials from the state dir), its consumers and webhook ports."""
-        from knevents.bus import jetstream
-
-        url = natsauth.client_url(self.options.state_dir, self.options.nats_url or "")
-        self.settings = dataclasses.replace(
-            self.settings,
-            nats=dataclasses.replace(self.settings.nats, url=url),
-            bus=dataclasses.replace(self.settings.bus, bus_name=self.bus_name, sink=None),
-        )
-        self.nc = await jetstream.connect(self.settings.nats)
-        js = self.nc.jetstream()
+        js = await self._connect(natsauth.client_url(self.options.state_dir, self.options.nats_url or ""))
         await self._start_sensors(js)
         await self._start_sources(js)
         self._tasks.append(asyncio.create_task(workers.watch_parent(self.stop_event, os.getppid()),
                                                name="parent-watch"))
         self.console.emit("info", f"worker {self.options.worker_index} ready (pid {os.getpid()})",
                           worker=self.options.worker_index, pid=os.getpid())
+
+    async def _connect(self, url: str) -> Any:
+        """Point the settings at the bus's NATS (``url``) and connect; the JetStream context."""
+        from knevents.bus import jetstream
+
+        self.settings = dataclasses.replace(
+            self.settings,
+            nats=dataclasses.replace(self.settings.nats, url=url),
+            bus=dataclasses.replace(self.settings.bus, bus_name=self.bus_name, sink=None),
+        )
+        self.nc = await jetstream.connect(self.settings.nats)
+        return self.nc.jetstream()
 
     def _start_pool(self) -> None:
         flags = [*self.options.worker_flags, "--nats-url", natsauth.strip(self.settings.nats.url),

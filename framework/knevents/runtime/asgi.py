@@ -21,7 +21,7 @@ from knevents import errors, redact, web
 from knevents.runtime import httpguard
 from knevents.settings import ServerSettings
 
-__all__ = ["App", "Handler", "Receive", "Scope", "Send", "asgi_app", "bind", "has_module", "uvicorn_config"]
+__all__ = ["App", "Handler", "Receive", "Scope", "Send", "asgi_app", "bind", "has_module", "read_body", "uvicorn_config"]
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 """What a port serves: one request in, one response out."""
@@ -32,7 +32,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The body, or ``None`` when it passes ``limit`` (checked per chunk: nothing past it is kept)."""
     chunks: list[bytes] = []
     size = 0
@@ -82,7 +82,7 @@ def asgi_app(handler: Handler, log: logging.Logger | None = None,
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = None if _declared_too_large(scope, max_body) else await _read_body(receive, max_body)
+        body = None if _declared_too_large(scope, max_body) else await read_body(receive, max_body)
         if body is None:
             await _send(send, web.too_large(max_body), close=True)
             return

@@ -51,14 +51,24 @@ from knevents.sensors import engine
 from knevents.settings import Settings
 from knevents.spec import models
 
-__all__ = ["CRASH_AFTER_SATISFY", "FAULT_ENV", "FetchFn", "FireFn", "FiringReport", "Outcome", "SensorRuntime"]
+__all__ = [
+    "CRASH_AFTER_SATISFY",
+    "FAULT_ENV",
+    "REPLAY_EXTENSION",
+    "REPLAY_TRIGGER_EXTENSION",
+    "FetchFn",
+    "FireFn",
+    "FiringReport",
+    "Outcome",
+    "SensorRuntime",
+]
 
 FAULT_ENV = "KNEVENTS_FAULT"
 CRASH_AFTER_SATISFY = "crash-after-satisfy"
 _DONE = b"done"
-_REPLAY = "knreplay"
+REPLAY_EXTENSION = "knreplay"
 """Extension of an event a user replayed (its value is the replay id; see ``knevents.local.replay``)."""
-_REPLAY_TRIGGER = "knreplaytrigger"
+REPLAY_TRIGGER_EXTENSION = "knreplaytrigger"
 """Extension restricting a replayed event to one trigger."""
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
@@ -267,7 +277,7 @@ class SensorRuntime:
                 self._log(INFO, "duplicate event dropped", event)
                 return acc.outcome(duplicate=True)
             acc.previously_done = done
-            only = event.extensions.get(_REPLAY_TRIGGER)
+            only = event.extensions.get(REPLAY_TRIGGER_EXTENSION)
             await self._take_stateless(passing, done, event, only)
             for result in passing:
                 for trigger in self.engine.triggers_for(result.name):
@@ -598,7 +608,7 @@ class SensorRuntime:
 
 def _dedupe_id(event: events.Event) -> str:
     """The dedupe key: the event id, or ``<id>~<replay id>`` for an event a user replayed (``knevents replay``)."""
-    replay = event.extensions.get(_REPLAY)
+    replay = event.extensions.get(REPLAY_EXTENSION)
     return f"{event.id}~{replay}" if replay else event.id
 
 

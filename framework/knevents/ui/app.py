@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -32,15 +31,16 @@ from urllib.parse import parse_qs
 
 from knevents import errors, events
 from knevents.local import replay
+from knevents.runtime import asgi
 from knevents.ui import hub as hub_mod
 
 __all__ = ["UiApp", "parse_since"]
 
 log = logging.getLogger("knevents.ui")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Scope = asgi.Scope
+Receive = asgi.Receive
+Send = asgi.Send
 
 _MAX_BODY = 64 * 1024
 """Bytes: the API takes small JSON objects only."""
@@ -204,7 +204,7 @@ class UiApp:
         if not hmac.compare_digest(headers.get("x-knevents-token", ""), self.session_token):
             await _json(send, 403, {"error": "missing or wrong X-Knevents-Token (reload the page)"})
             return
-        body = await _read(receive)
+        body = await asgi.read_body(receive, _MAX_BODY)
         if body is None:
             await _json(send, 413, {"error": f"request body over {_MAX_BODY} bytes"})
             return
@@ -263,21 +263,6 @@ def _cookie(header: str, name: str) -> str:
         if key == name:
             return value
     return ""
-
-
-async def _read(receive: Receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, body: bytes, content_type: str,

@@ -23,7 +23,6 @@ import logging
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from knevents import errors, events
@@ -459,7 +458,3 @@ def _filtered_counts() -> dict[tuple[str, str], int]:
                 out[(sample.labels["sensor"], sample.labels["dependency"])] = int(sample.value)
     return out
 
-
-def now_iso() -> str:
-    """The current time for API answers."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
