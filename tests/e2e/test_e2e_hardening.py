@@ -21,13 +21,6 @@ NEAR_LIMIT = 1_048_176
 
 
 @pytest.fixture
-def sink() -> Iterator[harness.Sink]:
-    server = harness.Sink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def runner(tmp_path: Path, sink: harness.Sink) -> Iterator[tuple[harness.RunnerProcess, str]]:
     port = free_port()
     manifests = harness.prepare("http-trigger", tmp_path / "m", {'"12000"': f'"{port}"',

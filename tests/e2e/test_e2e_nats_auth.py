@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from knevents.local import natsd
 from knevents.local.natsd import free_port
 
 from tests.e2e import harness
 
 PASSWORD = "s3cr3t-Pa55word-for-nats"
-
-
-@pytest.fixture
-def sink() -> Iterator[harness.Sink]:
-    server = harness.Sink()
-    yield server
-    server.close()
 
 
 def _mode(path: Path) -> int:

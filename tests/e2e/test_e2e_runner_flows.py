@@ -16,13 +16,6 @@ KUBEDOJO = {"project": "kubedojo", "branch": "main", "commit": "abc123"}
 
 
 @pytest.fixture
-def sink() -> Iterator[harness.Sink]:
-    server = harness.Sink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def runners() -> Iterator[list[harness.RunnerProcess]]:
     started: list[harness.RunnerProcess] = []
     yield started

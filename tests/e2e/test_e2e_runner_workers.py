@@ -60,13 +60,6 @@ spec:
 
 
 @pytest.fixture
-def sink() -> Iterator[harness.Sink]:
-    server = harness.Sink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def runner(tmp_path: Path, sink: harness.Sink) -> Iterator[tuple[harness.RunnerProcess, int]]:
     port = free_port()
     folder = tmp_path / "m"
