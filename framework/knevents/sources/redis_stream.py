@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events
@@ -46,6 +47,10 @@ CONSUMER = "argo-events-worker"
 """Argo's consumer name: one per group, so a restarted source finds its own pending entries."""
 MAX_DATA = 1008 * 1024
 """Bytes of event data an entry may become (NATS takes 1 MiB per message, headers included)."""
+_PAUSE = 1.0
+"""Seconds before the pending list is read again after the bus refused an event."""
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds an encoder per call."""
 
 
 def _text(value: Any) -> str:
@@ -53,16 +58,24 @@ def _text(value: Any) -> str:
 
 
 def entry_data(stream: str, message_id: str, values: dict[Any, Any], metadata: dict[str, str] | None) -> bytes:
-    """The event data of one stream entry, in Argo's field order."""
-    fields = {_text(k): _text(v) for k, v in values.items()}
-    parts = ['{"stream":', json.dumps(stream, ensure_ascii=False), ',"message_id":', json.dumps(message_id),
-             ',"values":', json.dumps(dict(sorted(fields.items())), ensure_ascii=False)]
-    parts += [common.metadata_member(metadata), "}"]
-    return "".join(parts).encode()
+    """The event data of one stream entry, in Argo's field order (``metadata`` keys sorted by the caller)."""
+    try:  # the common case: redis-py's bytes, valid UTF-8; sorted by bytes as Go sorts its string keys
+        fields = {k.decode(): v.decode() for k, v in sorted(values.items())}
+    except (AttributeError, UnicodeDecodeError):
+        fields = {_text(k): _text(v) for k, v in sorted(values.items(), key=lambda kv: _text(kv[0]))}
+    data: dict[str, Any] = {"stream": stream, "message_id": message_id, "values": fields}
+    if metadata:
+        data["metadata"] = metadata
+    return _JSON.encode(data).encode()
 
 
 class RedisStreamSource:
-    """One ``redisStream`` entry: XREADGROUP, publish, XACK what the bus accepted."""
+    """One ``redisStream`` entry: XREADGROUP, publish, XACK what the bus accepted.
+
+    The next read is sent before the current batch is published, so Redis and the bus work at the same
+    time; at most one batch is read ahead (its entries are pending, so a crash loses none of them), and
+    at most one XACK is in flight (awaited before the next is sent, and before the pending list is read).
+    """
 
     def __init__(self, event_name: str, config: Any, ctx: base.SourceContext) -> None:
         where = f"redisStream.{event_name}"
@@ -72,7 +85,8 @@ class RedisStreamSource:
         self._ctx = ctx
         self._group = config.consumer_group or DEFAULT_GROUP
         self._count = config.max_msg_count_per_read or 10
-        self._metadata = dict(config.metadata) if config.metadata else None
+        self._metadata = dict(sorted(config.metadata.items())) if config.metadata else None
+        self._id_prefix = f"{ctx.event_source_name}:{event_name}:"
         self._reconnect = reconnect.Reconnect(None, f"{where}.connection")
 
     def not_ready(self) -> str | None:
@@ -107,50 +121,106 @@ class RedisStreamSource:
         cursors = dict.fromkeys(self._config.streams, "0-0")  # pending entries first, as Argo
         self._reconnect.connected()
         log.info("redisStream %s: reading %s as %s/%s", self.event_name, ", ".join(cursors), self._group, CONSUMER)
-        while not stop.is_set():
-            reply: Any = await client.xreadgroup(self._group, CONSUMER, cursors,  # type: ignore[arg-type]
-                                                 count=self._count, block=500)
-            for raw_stream, entries in reply or []:
-                stream = _text(raw_stream)
-                if not entries and cursors[stream] != ">":
-                    cursors[stream] = ">"  # no pending entry left: read new ones
-                    continue
-                done, last = await self._publish_entries(stream, entries, publish)
-                if done:
-                    await client.xack(stream, self._group, *done)
-                if last is None:  # the bus refused one: read the pending list again after a pause
-                    cursors[stream] = "0-0"
+        reading = asyncio.ensure_future(self._read(client, cursors))
+        acking: asyncio.Future[Any] | None = None
+        try:
+            while not stop.is_set():
+                batches = self._advance(cursors, await reading)
+                reading = asyncio.ensure_future(self._read(client, cursors))  # the read-ahead
+                acking, left = await self._publish_batches(client, batches, publish, acking)
+                if left:  # drop the read-ahead (its entries stay pending) and read the pending lists again
+                    await self._settle(reading, acking)
+                    acking = None
+                    cursors = dict.fromkeys(cursors, "0-0")
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                elif cursors[stream] != ">":
-                    cursors[stream] = last
+                        await asyncio.wait_for(stop.wait(), _PAUSE)
+                    # first only the refused entry and the rest of its read, as without the read-ahead: the
+                    # read-ahead's entries (pending too) follow once the bus took it, so it is not stored after them
+                    reading = asyncio.ensure_future(self._read(client, cursors, left))
+        finally:
+            reading.cancel()  # at a stop its entries are pending: the next start reads them first
+            await self._settle(reading, acking)
 
-    async def _publish_entries(self, stream: str, entries: list[Any], publish: base.Publish) -> tuple[list[str], str | None]:
-        """Publish entries pipelined, in stream order; the ids to XACK and the last id, ``None`` when the bus refused one."""
+    async def _read(self, client: Redis, cursors: dict[str, str], count: int | None = None) -> Any:
+        return await client.xreadgroup(self._group, CONSUMER, dict(cursors),  # type: ignore[arg-type]
+                                       count=count or self._count, block=500)
+
+    @staticmethod
+    def _advance(cursors: dict[str, str], reply: Any) -> list[tuple[str, list[Any]]]:
+        """The non-empty batches of ``reply``; moves ``cursors`` past them (``>`` once a pending list is empty)."""
+        batches = []
+        for raw_stream, entries in reply or []:
+            stream = _text(raw_stream)
+            if cursors[stream] != ">":
+                cursors[stream] = _text(entries[-1][0]) if entries else ">"
+            if entries:
+                batches.append((stream, entries))
+        return batches
+
+    async def _publish_batches(self, client: Redis, batches: list[tuple[str, list[Any]]], publish: base.Publish,
+                               acking: asyncio.Future[Any] | None) -> tuple[asyncio.Future[Any] | None, int]:
+        """Publish each stream's batch and XACK what was accepted.
+
+        Returns the XACK in flight and how many entries of a batch the bus refused (0: none; it stops at the
+        first such batch).
+        """
+        for stream, entries in batches:
+            done = await self._publish_entries(stream, entries, publish)
+            if done:
+                if acking is not None:
+                    await acking  # one XACK in flight at a time
+                acking = asyncio.ensure_future(client.xack(stream, self._group, *done))
+            if len(done) < len(entries):
+                return acking, len(entries) - len(done)
+        return acking, 0
+
+    async def _settle(self, reading: asyncio.Future[Any], acking: asyncio.Future[Any] | None) -> None:
+        """Wait for the read-ahead (its reply is dropped: the entries stay pending) and the XACK in flight.
+
+        Their errors are logged, not raised: an entry whose XACK failed is read again from the pending list
+        and its copy dropped by id. Only this task's own cancellation propagates.
+        """
+        for future in (reading, acking):
+            if future is None:
+                continue
+            await asyncio.wait([future])
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("redisStream %s: %r while stopping a read or an XACK", self.event_name,
+                            future.exception())
+
+    async def _publish_entries(self, stream: str, entries: list[Any], publish: base.Publish) -> list[str]:
+        """Publish entries pipelined, in stream order; the ids to XACK (all but a refused one and those after it)."""
         ids = [_text(message_id) for message_id, _ in entries]
         try:
-            await base.publish_batch(publish, [self._event_of(stream, i, v or {})
-                                               for i, (_, v) in zip(ids, entries, strict=True)])
+            await base.publish_batch(publish, self._events_of(stream, ids, entries))
         except errors.BatchRefusedError as exc:
             log.error("redisStream %s: the bus refused entry %s of %s; it and the entries after it stay pending: %s",
                       self.event_name, ids[exc.done], stream, exc)
-            return ids[:exc.done], None
-        return ids, ids[-1]
+            return ids[:exc.done]
+        return ids
 
-    def _event_of(self, stream: str, message_id: str, values: dict[Any, Any]) -> events.Event | None:
-        """The event of one entry, or ``None`` when it is skipped (and acknowledged) for good."""
-        try:
-            data = entry_data(stream, message_id, values, self._metadata)
-        except Exception as exc:  # an entry we cannot convert must not block the stream
-            self._reject("poison", f"{stream} {message_id}: {type(exc).__name__}: {exc}")
-            return None
-        if len(data) > MAX_DATA:
-            self._reject("too_large", f"{stream} {message_id}: {len(data)} bytes of event data, limit {MAX_DATA}")
-            return None
-        trace = common.traceparent(_text(values.get(b"traceparent", b"")) or None)
-        return events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="redisstream",
-                                data=data, id=f"{self._ctx.event_source_name}:{self.event_name}:{stream}:{message_id}",
-                                extensions={"traceparent": trace} if trace else None)
+    def _events_of(self, stream: str, ids: list[str], entries: list[Any]) -> list[events.Event | None]:
+        """One slot per entry: its event, or ``None`` when it is skipped (and acknowledged) for good."""
+        out: list[events.Event | None] = []
+        prefix, source = f"{self._id_prefix}{stream}:", self._ctx.event_source_name
+        for message_id, (_, values) in zip(ids, entries, strict=True):
+            values = values or {}
+            try:
+                data = entry_data(stream, message_id, values, self._metadata)
+            except Exception as exc:  # an entry we cannot convert must not block the stream
+                self._reject("poison", f"{stream} {message_id}: {type(exc).__name__}: {exc}")
+                out.append(None)
+                continue
+            if len(data) > MAX_DATA:
+                self._reject("too_large", f"{stream} {message_id}: {len(data)} bytes of event data, limit {MAX_DATA}")
+                out.append(None)
+                continue
+            trace = values.get(b"traceparent")
+            trace = common.traceparent(_text(trace)) if trace else None
+            out.append(events.Event(id=prefix + message_id, source=source, subject=self.event_name, type="redisstream",
+                                    time=datetime.now(UTC), data=data,
+                                    extensions={"traceparent": trace} if trace else {}))
+        return out
 
     def _reject(self, reason: str, why: str) -> None:
         common.rejected(self._ctx.event_source_name, self.event_name, reason)

@@ -193,7 +193,7 @@ def test_redis_streams_upstream_example_sigkill_and_down_time_lose_nothing(tmp_p
     duplicates = len(numbers) - len(set(numbers))
     print(f"redisStream SIGKILL test: 200 entries, {len(numbers)} trigger calls, {duplicates} duplicates")
     assert set(numbers) == {str(n) for n in range(200)}
-    assert duplicates <= 10  # maxMsgCountPerRead: the entries read but not acknowledged at the kill
+    assert duplicates <= 20  # 2 x maxMsgCountPerRead: a read whose XACK was in flight at the kill, and the next
 
 
 def test_redis_upstream_example_delivers_argos_fields(tmp_path: Path, redis_server: Redis,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from knevents import events
 
 from tests.fixtures.brokers import Redis
 from tests.integration.brokers.kafka_support import Running, until
@@ -91,4 +94,56 @@ async def test_oversize_entry_is_skipped_acknowledged_and_counted(redis_server: 
     assert running.data()[0]["values"] == {"ok": "1"}
     assert counter.labels("es", "big", "too_large")._value.get() == before + 1
     assert (await client.xpending("S", "argo-events-cg"))["pending"] == 0  # the skipped entry is acknowledged
+    await client.aclose()
+
+
+class _Stalled:
+    """A bus that never answers: the source stays inside the publish of its first batch (a crash to come)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def publish(self, event: events.Event) -> None:
+        self.calls += 1
+        await asyncio.Event().wait()
+
+    async def publish_many(self, batch: Sequence[events.Event]) -> list[BaseException | None]:
+        self.calls += 1
+        await asyncio.Event().wait()
+        return []
+
+
+async def _pending_ids(client: aioredis.Redis, stream: str) -> list[str]:
+    pending = await client.xpending_range(stream, "argo-events-cg", min="-", max="+", count=1000)
+    return [p["message_id"].decode() for p in pending]
+
+
+async def test_crash_with_a_read_ahead_batch_in_hand_loses_nothing(redis_server: Redis) -> None:
+    client = await _client(redis_server)
+    ids = [(await client.xadd("R", {"n": str(i)})).decode() for i in range(35)]
+    await client.xgroup_create("R", "argo-events-cg", id="0")
+    spec = {"redisStream": {"r": {"hostAddress": redis_server.address, "streams": ["R"], "maxMsgCountPerRead": 10}}}
+    stalled = _Stalled()
+    crashed = Running(spec, stalled)
+    await crashed.__aenter__()
+    for _ in range(600):  # the first batch is being published, the second read ahead
+        if len(await _pending_ids(client, "R")) >= 20 and stalled.calls:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    assert await _pending_ids(client, "R") == ids[:20]  # one read ahead, never more
+    assert crashed.task is not None
+    crashed.task.cancel()  # the process ends in the middle of the publish: no XACK, no clean stop
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed.task
+    await crashed.rt.close()
+    async with Running(spec) as running:  # restart: both batches come first, from the pending list, then the rest
+        await until(lambda: len(running.memory.events) == 35)
+        for _ in range(300):
+            if not await _pending_ids(client, "R"):
+                break
+            await asyncio.sleep(0.1)
+    assert [d["values"]["n"] for d in running.data()] == [str(i) for i in range(35)]
+    assert [e.id for e in running.memory.events] == [f"es:r:R:{i}" for i in ids]
+    assert await _pending_ids(client, "R") == []
     await client.aclose()
