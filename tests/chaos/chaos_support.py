@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,6 +123,66 @@ def stop_all(functions: list[Function]) -> None:
         function.stop()
 
 
+# --- the webhook caller ----------------------------------------------------------------------
+
+SENDERS = 24
+"""Webhook requests in flight at once."""
+
+
+@dataclass
+class Tally:
+    """What the chaos controller and the sender did."""
+
+    kills: int = 0
+    nats_restarts: int = 0
+    sent: int = 0
+    resends: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+def key(record: Record) -> int:
+    """The ``n`` a single-event trigger request carries."""
+    body = record.body
+    assert isinstance(body, dict) and "n" in body, f"sink got a request without the key: {body!r}"
+    return int(body["n"])
+
+
+async def post_accepted(client: httpx.AsyncClient, url: str, n: int, tally: Tally) -> None:
+    """POST ``{"n": n}`` until the webhook answers 2xx; a 5xx or a connection error is resent (a new delivery)."""
+    body = json.dumps({"n": n}).encode()
+    for attempt in range(300):
+        try:
+            response = await client.post(url, content=body, headers={"content-type": "application/json"})
+            status = response.status_code
+        except httpx.TransportError as exc:
+            status, reason = 0, type(exc).__name__
+        else:
+            reason = f"HTTP {status}"
+        if 200 <= status < 300:
+            tally.sent += 1
+            return
+        assert status == 0 or status >= 500, f"the webhook refused key {n}: {response.text}"
+        tally.resends += 1
+        tally.rejected[reason] += 1
+        await asyncio.sleep(min(1.0, 0.05 * (attempt + 1)))
+    raise AssertionError(f"key {n} was never accepted by {url}")
+
+
+async def send_all(url: str, tally: Tally, count: int) -> None:
+    """POST ``{"n": i}`` for every key from ``SENDERS`` callers at once, each resent until accepted."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+    limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            await post_accepted(client, url, queue.get_nowait(), tally)
+
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(SENDERS)))
+
+
 # --- the sink -----------------------------------------------------------------------------------
 
 
@@ -131,6 +192,7 @@ class Record:
 
     event_ids: tuple[str, ...]
     body: object
+    path: str = "/sink"
 
 
 @dataclass
@@ -157,7 +219,7 @@ class Sink:
         for line in complete.splitlines():
             rec = json.loads(line)
             ids = tuple(sorted(filter(None, rec["ids"].split(","))))
-            self.records.append(Record(ids, json.loads(rec["body"] or "null")))
+            self.records.append(Record(ids, json.loads(rec["body"] or "null"), rec.get("path", "/sink")))
         return self.records
 
 
@@ -185,13 +247,15 @@ async def _serve_sink(port: int, path: str) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                target = request_line.split(" ")[1] if request_line.count(" ") >= 2 else "/"
                 headers = {}
-                for line in head.decode("latin-1").split("\r\n")[1:]:
+                for line in header_lines:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length") or 0))
                 ids = headers.get("knevents-event-ids", "")
-                out.write(json.dumps({"ids": ids, "body": body.decode()}) + "\n")
+                out.write(json.dumps({"ids": ids, "body": body.decode(), "path": target}) + "\n")
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):

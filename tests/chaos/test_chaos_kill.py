@@ -22,15 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from knevents import bus, events, web
 from knevents.local import console as console_mod
 from knevents.local import dispatcher, streams
@@ -45,8 +42,6 @@ KILL_AT = (500, 1200, 1900, 2600, 3300, 4000)
 """Keys seen at the sink before each SIGKILL (replicas taken in turn): six kills spread over the run."""
 NATS_RESTART_AT = 2250
 """Keys seen at the sink before nats-server is restarted (between two kills)."""
-SENDERS = 24
-"""Webhook requests in flight at once."""
 CONCURRENCY = 16
 """Events the dispatcher has in flight at once, over all replicas (its default)."""
 BUS = "default"
@@ -95,56 +90,6 @@ def duplicate_bound(kills: int, nats_restarts: int) -> int:
     return (kills + nats_restarts) * CONCURRENCY
 
 
-@dataclass
-class Tally:
-    """What the chaos controller and the sender did."""
-
-    kills: int = 0
-    nats_restarts: int = 0
-    sent: int = 0
-    resends: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-
-
-def _key(record: cs.Record) -> int:
-    body = record.body
-    assert isinstance(body, dict) and "n" in body, f"sink got a request without the key: {body!r}"
-    return int(body["n"])
-
-
-async def _send_all(url: str, tally: Tally, count: int = EVENTS) -> None:
-    """POST ``{"n": i}`` for every key, resending (a new delivery) on 5xx or a connection error."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(count):
-        queue.put_nowait(n)
-    limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            n = queue.get_nowait()
-            body = json.dumps({"n": n}).encode()
-            for attempt in range(300):
-                try:
-                    response = await client.post(url, content=body, headers={"content-type": "application/json"})
-                    status = response.status_code
-                except httpx.TransportError as exc:
-                    status, reason = 0, type(exc).__name__
-                else:
-                    reason = f"HTTP {status}"
-                if 200 <= status < 300:
-                    tally.sent += 1
-                    break
-                assert status == 0 or status >= 500, f"the webhook refused key {n}: {response.text}"
-                tally.resends += 1
-                tally.rejected[reason] += 1
-                await asyncio.sleep(min(1.0, 0.05 * (attempt + 1)))
-            else:
-                raise AssertionError(f"key {n} was never accepted by the webhook")
-
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(SENDERS)))
-
-
 def _handler(replicas: list[cs.Function], client: httpx.AsyncClient) -> dispatcher.Handler:
     """Deliver to the replicas round-robin, as the Knative Service's load balancer would."""
     turn = itertools.count()
@@ -163,11 +108,11 @@ def _handler(replicas: list[cs.Function], client: httpx.AsyncClient) -> dispatch
     return handle
 
 
-async def _chaos(sink: cs.Sink, replicas: list[cs.Function], nats: NatsServer, tally: Tally) -> None:
+async def _chaos(sink: cs.Sink, replicas: list[cs.Function], nats: NatsServer, tally: cs.Tally) -> None:
     """Kill replicas and restart nats-server when the sink has seen the planned number of keys."""
     plan: list[tuple[int, str]] = [(n, "kill") for n in KILL_AT] + [(NATS_RESTART_AT, "nats")]
     for threshold, action in sorted(plan):
-        while len({_key(r) for r in sink.poll()}) < threshold:
+        while len({cs.key(r) for r in sink.poll()}) < threshold:
             await asyncio.sleep(0.05)
         if action == "kill":
             victim = replicas[tally.kills % len(replicas)]
@@ -188,7 +133,7 @@ async def _settled(js: Any, durable: str) -> tuple[int, int]:
     return int(info.num_pending or 0), int(info.num_ack_pending or 0)
 
 
-async def _run(nats: NatsServer, tmp: Path) -> tuple[Tally, list[cs.Record], tuple[int, int], dict[str, int]]:
+async def _run(nats: NatsServer, tmp: Path) -> tuple[cs.Tally, list[cs.Record], tuple[int, int], dict[str, int]]:
     with cs.sink_server(tmp) as sink:
         common = {"KNEVENTS_NATS_URL": nats.url, "KNEVENTS_BUS": BUS, "KNEVENTS_LOG_LEVEL": "warning"}
         sensor_env = {**common, "KNEVENTS_SPEC": SENSOR.replace("SINK_URL", sink.url)}
@@ -207,7 +152,7 @@ async def _run(nats: NatsServer, tmp: Path) -> tuple[Tally, list[cs.Record], tup
             js = nc.jetstream(timeout=5.0)
             stream = await bus.ensure_stream(js, BUS)
             await streams.ensure(js, BUS)
-            tally = Tally()
+            tally = cs.Tally()
             async with httpx.AsyncClient(
                 timeout=10.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
             ) as client:
@@ -224,13 +169,13 @@ async def _run(nats: NatsServer, tmp: Path) -> tuple[Tally, list[cs.Record], tup
                 await dispatch.ensure_consumer()
                 delivering = asyncio.create_task(dispatch.run(stop))
                 chaos = asyncio.create_task(_chaos(sink, replicas, nats, tally))
-                await asyncio.wait_for(_send_all(f"{source.url}load", tally), DEADLINE)
+                await asyncio.wait_for(cs.send_all(f"{source.url}load", tally, EVENTS), DEADLINE)
                 await asyncio.wait_for(chaos, DEADLINE)
                 deadline = time.monotonic() + DEADLINE
                 settled = (-1, -1)
                 while time.monotonic() < deadline:
                     settled = await _settled(js, dispatch.durable)
-                    seen = {_key(r) for r in sink.poll()}
+                    seen = {cs.key(r) for r in sink.poll()}
                     if settled == (0, 0) and len(seen) >= EVENTS:
                         break
                     await asyncio.sleep(0.1)
@@ -254,9 +199,9 @@ def test_sigkilled_replicas_and_a_nats_restart_lose_nothing(nats_server: NatsSer
     fired = Counter(r.event_ids for r in records)
     key_of: dict[tuple[str, ...], set[int]] = defaultdict(set)
     for r in records:
-        key_of[r.event_ids].add(_key(r))
+        key_of[r.event_ids].add(cs.key(r))
     duplicates = sum(n - 1 for n in fired.values())
-    resent_keys = len(fired) - len({_key(r) for r in records})
+    resent_keys = len(fired) - len({cs.key(r) for r in records})
     bound = duplicate_bound(tally.kills, tally.nats_restarts)
     print(
         f"\nchaos: {EVENTS} events, {tally.kills} kills, {tally.nats_restarts} nats restarts, "
@@ -265,96 +210,12 @@ def test_sigkilled_replicas_and_a_nats_restart_lose_nothing(nats_server: NatsSer
     )
 
     assert tally.kills >= 5 and tally.nats_restarts == 1
-    missing = set(range(EVENTS)) - {_key(r) for r in records}
+    missing = set(range(EVENTS)) - {cs.key(r) for r in records}
     assert not missing, f"{len(missing)} keys never reached the sink, e.g. {sorted(missing)[:10]}"
-    assert {_key(r) for r in records} == set(range(EVENTS))
+    assert {cs.key(r) for r in records} == set(range(EVENTS))
     assert all(len(keys) == 1 for keys in key_of.values()), "one event id carried two different keys"
     # Every extra event for a key is a webhook resend (a new delivery, so a new id), never more.
     assert resent_keys <= tally.resends
     assert (pending, unacked) == (0, 0), f"consumer not drained: {pending} pending, {unacked} unacked"
     assert not dead, f"events were dead-lettered: {dead}"
     assert duplicates <= bound, f"{duplicates} redelivery duplicates, above the bound {bound}"
-
-
-# --- knevents run: nats-server SIGKILLed alone, near-limit bodies in the stream of requests -------------------
-
-RUNNER_EVENTS = 1500
-NATS_KILLS_AT = (300, 900)
-"""Keys seen at the sink before each SIGKILL of the runner's nats-server (the runner restarts it)."""
-NEAR_LIMIT = 1_048_176
-"""Bytes of body under the webhook's 1 MiB limit that, with headers, are over NATS' max_payload."""
-
-
-def _nats_pid(state_dir: Path) -> int:
-    return int((state_dir / "jetstream" / "nats-server.pid").read_text().strip())
-
-
-async def _kill_nats(sink: cs.Sink, state_dir: Path, tally: Tally) -> None:
-    import os
-    import signal
-
-    for threshold in NATS_KILLS_AT:
-        while len({_key(r) for r in sink.poll()}) < threshold:
-            await asyncio.sleep(0.05)
-        os.kill(_nats_pid(state_dir), signal.SIGKILL)
-        tally.nats_restarts += 1
-
-
-async def _near_limit(url: str, stop: asyncio.Event, answers: Counter[int]) -> None:
-    """Near-limit bodies all along the run: each is refused (413, or 503 while NATS restarts), nothing breaks."""
-    body = b'{"big": "' + b"x" * (NEAR_LIMIT - 11) + b'"}'
-    async with httpx.AsyncClient(timeout=30.0) as client:
-        while not stop.is_set():
-            response = await client.post(url, content=body, headers={"content-type": "application/json"})
-            answers[response.status_code] += 1
-            await asyncio.sleep(0.1)
-
-
-async def _run_runner(tmp: Path, fault: str) -> tuple[Tally, list[cs.Record], Counter[int], Any]:
-    from tests.e2e import harness
-
-    with cs.sink_server(tmp) as sink:
-        port = cs.free_port()
-        folder = tmp / "m"
-        folder.mkdir()
-        (folder / "source.yaml").write_text(SOURCE.replace('"12000"', f'"{port}"'))
-        (folder / "sensor.yaml").write_text(SENSOR.replace("SINK_URL", sink.url))
-        runner = harness.RunnerProcess([folder], tmp / "state", harness.knevents_env(tmp),
-                                       ["--max-deliveries", "1000", "--retry-backoff", "0.05"]).start()
-        tally, answers, stop = Tally(), Counter[int](), asyncio.Event()
-        url = f"http://127.0.0.1:{port}/load"
-        try:
-            side = (_kill_nats(sink, runner.state_dir, tally) if fault == "kill-nats"
-                    else _near_limit(url, stop, answers))
-            chaos = asyncio.create_task(side)
-            await asyncio.wait_for(_send_all(url, tally, RUNNER_EVENTS), DEADLINE)
-            deadline = time.monotonic() + DEADLINE
-            while len({_key(r) for r in sink.poll()}) < RUNNER_EVENTS and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            stop.set()
-            await asyncio.wait_for(chaos, DEADLINE)
-            status = harness.cli(["status", "--state-dir", str(runner.state_dir), "--output", "json"],
-                                 runner.env, tmp)
-            assert status.returncode == 0, status.stderr
-            assert runner.stop() == 0
-            restarts = runner.matching(lambda r: "restarting it on port" in str(r.get("msg", "")))
-            return tally, sink.poll(), answers, (json.loads(status.stdout), len(restarts))
-        finally:
-            runner.kill()
-
-
-@pytest.mark.parametrize("fault", ["kill-nats", "near-limit-bodies"])
-def test_runner_loses_nothing_when_nats_is_killed_or_near_limit_bodies_arrive(tmp_path: Path, fault: str) -> None:
-    tally, records, answers, (status, restarts) = asyncio.run(_run_runner(tmp_path, fault))
-    keys = {_key(r) for r in records if isinstance(r.body, dict) and "n" in r.body}
-    print(f"\nrunner chaos ({fault}): {RUNNER_EVENTS} events, {tally.nats_restarts} nats kills, "
-          f"{tally.resends} webhook resends ({dict(tally.rejected)}), near-limit answers {dict(answers)}")
-    missing = set(range(RUNNER_EVENTS)) - keys
-    assert not missing, f"{len(missing)} acknowledged keys never reached the sink, e.g. {sorted(missing)[:10]}"
-    assert all(s["dead_letters"] == 0 for s in status["sensors"]), status["sensors"]
-    if fault == "kill-nats":
-        assert tally.nats_restarts == len(NATS_KILLS_AT)
-        assert restarts == len(NATS_KILLS_AT), "one log line per restart"
-    else:
-        assert answers[413] > 0 and set(answers) <= {413, 503}, answers
-        assert not tally.rejected, f"small requests were refused while near-limit bodies arrived: {tally.rejected}"

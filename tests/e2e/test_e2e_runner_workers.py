@@ -67,7 +67,7 @@ def runner(tmp_path: Path, sink: harness.Sink) -> Iterator[tuple[harness.RunnerP
     (folder / "all.yaml").write_text(MANIFESTS.format(port=port, sink=sink.url))
     process = harness.RunnerProcess([folder], tmp_path / "state", harness.knevents_env(tmp_path),
                                     ["--workers", "2"]).start()
-    process.wait_for(lambda r: r.get("worker") == 1, "worker 1 ready")
+    process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready")
     yield process, port
     process.kill()
 
@@ -106,14 +106,14 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(
     runner: tuple[harness.RunnerProcess, int], sink: harness.Sink
 ) -> None:
     process, port = runner
-    [ready] = process.wait_for(lambda r: r.get("worker") == 1, "worker 1 ready")
+    [ready] = process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready")
     for n in range(40):
         _post(port, "/one", {"n": n})
     os.kill(int(ready["pid"]), signal.SIGKILL)
     for n in range(40, 80):
         _post(port, "/one", {"n": n})
     process.wait_for(lambda r: "worker 1 exited" in str(r.get("msg")), "the restart line")
-    process.wait_for(lambda r: r.get("worker") == 1, "worker 1 ready again", count=2)
+    process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready again", count=2)
     got = sink.wait(80, lambda r: r.path == "/each", timeout=60)  # what the dead worker held is redelivered
     assert {int(r.json()["n"]) for r in got} == set(range(80))
 

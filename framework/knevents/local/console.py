@@ -32,6 +32,8 @@ class Console:
         self.fmt = fmt
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
+        self.origin: dict[str, Any] = {}
+        """Fields every line carries: ``{"worker": i}`` in a worker of ``run --workers`` (which process said it)."""
 
     def emit(self, tag: str, message: str, **fields: Any) -> None:
         """One line: ``tag`` is a short word (event, fired, failed, retry, dlq, warning, info)."""
@@ -39,10 +41,12 @@ class Console:
         if self.fmt == "json":
             record = {"time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "tag": tag,
                       "msg": message}
+            record.update(self.origin)
             record.update({k: v for k, v in fields.items() if v is not None})
             line = json.dumps(record, default=str)
         else:
-            line = f"{now.strftime('%H:%M:%S')} {tag:<7} {message}"
+            origin = "".join(f"[{k} {v}] " for k, v in self.origin.items())
+            line = f"{now.strftime('%H:%M:%S')} {tag:<7} {origin}{message}"
         line = redact.redact(line)
         with self._lock:
             self.stream.write(line + "\n")

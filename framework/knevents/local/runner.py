@@ -197,6 +197,7 @@ class Runner:
 
     async def _start_worker(self) -> None:
         """Worker i: the runner's NATS (its credentials from the state dir), its consumers and webhook ports."""
+        self.console.origin["worker"] = self.options.worker_index
         js = await self._connect(natsauth.client_url(self.options.state_dir, self.options.nats_url or ""))
         await self._start_sensors(js)
         await self._start_sources(js)
