@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,9 +114,52 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(
     for n in range(40, 80):
         _post(port, "/one", {"n": n})
     process.wait_for(lambda r: "worker 1 exited" in str(r.get("msg")), "the restart line")
-    process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready again", count=2)
+    [_, again] = process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready again", count=2)
     got = sink.wait(80, lambda r: r.path == "/each", timeout=60)  # what the dead worker held is redelivered
     assert {int(r.json()["n"]) for r in got} == set(range(80))
+    # status sees both processes, the restarted worker by its new pid
+    assert process.proc is not None
+    status = _status(process, "json")
+    assert json.loads(status)["runner"]["workers"] == [
+        {"index": 0, "pid": process.proc.pid, "alive": True}, {"index": 1, "pid": again["pid"], "alive": True}]
+    assert f"workers: 2 (0: pid {process.proc.pid}, 1: pid {again['pid']})" in _status(process, "text")
+
+
+def _status(process: harness.RunnerProcess, output: str) -> str:
+    done = harness.cli(["status", "--state-dir", str(process.state_dir), "--output", output], process.env,
+                       process.state_dir.parent)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_ctrl_c_in_a_terminal_stops_every_worker_cleanly(
+    runner: tuple[harness.RunnerProcess, int], sink: harness.Sink
+) -> None:
+    process, port = runner
+    for n in range(10):
+        _post(port, "/one", {"n": n})
+    sink.wait(10, lambda r: r.path == "/each")
+    assert process.proc is not None
+    os.killpg(process.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C goes to the whole foreground process group
+    assert process.proc.wait(60) == 0
+    process.wait_for(lambda r: r.get("msg") == "stopped", "the runner's last line")
+    # worker 1 took worker 0's SIGTERM for a second Ctrl-C and dropped its deliveries
+    assert not process.matching(lambda r: "forced stop" in str(r.get("msg"))), process.output()
+
+
+def test_a_worker_whose_worker_0_is_gone_does_not_serve(
+    runner: tuple[harness.RunnerProcess, int], tmp_path: Path
+) -> None:
+    process, _ = runner
+    assert process.proc is not None
+    info = json.loads((process.state_dir / "runner.json").read_text())
+    # started by another process than the worker 0 it names: as when worker 0 died while this worker started
+    command = workers.worker_command(1, [str(tmp_path / "m")], [
+        "--state-dir", str(process.state_dir), "--log-format", "json", "--no-ui", "--no-hooks", "--metrics-port", "0",
+        "--nats-url", info["nats_url"], "--bus", info["bus"], "--worker-parent", str(process.proc.pid)])
+    done = subprocess.run(command, env=process.env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"worker 0 (pid {process.proc.pid}) is gone" in done.stdout
 
 
 def test_default_worker_count_leaves_a_core_for_nats_server() -> None:

@@ -64,6 +64,7 @@ def add_parser(sub: Any) -> None:
                         help="processes serving the runner (env KNEVENTS_WORKERS; default: one per core beyond the "
                              "first, 1 on two cores)")
     parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-parent", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-hooks", action="store_true",
                         help="do not create provider webhooks (github, gitlab, bitbucket, …) at start")
     parser.set_defaults(handler=run)
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         paths=args.paths, state_dir=args.state_dir, nats_url=args.nats_url, dry_run=args.dry_run,
         bus=args.bus, host=args.host, default_port=args.default_port, hooks=not args.no_hooks,
         metrics_port=args.metrics_port, workers=count, worker_index=args.worker_index,
-        worker_flags=_worker_flags(args),
+        worker_parent=args.worker_parent, worker_flags=_worker_flags(args),
         policy=dispatcher.DeliveryPolicy(max_deliveries=args.max_deliveries, backoff=args.retry_backoff,
                                          concurrency=args.concurrency, workers=count),
     )
@@ -182,7 +183,13 @@ async def _serve(options: Any, manifests: Any, console: Any, ui_options: dict[st
             os._exit(130)
         the_runner.stop_event.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+    if options.is_worker:
+        # A terminal's Ctrl-C reaches every process of the group, and worker 0 then stops its workers with
+        # SIGTERM: taken as a second signal, that would make a worker drop its deliveries ("forced stop").
+        loop.add_signal_handler(signal.SIGINT, lambda: None)
+        stop_signals = (signal.SIGTERM,)
+    for sig in stop_signals:
         loop.add_signal_handler(sig, on_signal)
     ui_server = None
     try:

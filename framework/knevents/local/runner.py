@@ -66,6 +66,8 @@ class RunOptions:
     """Processes serving this runner (:mod:`knevents.local.workers`); worker 0 starts the others."""
     worker_index: int = 0
     """0 for the runner itself; 1..N-1 for a worker it started (then ``nats_url`` is the runner's, stripped)."""
+    worker_parent: int = 0
+    """In a worker: the pid of the worker 0 that started it (the worker leaves when that process is gone)."""
     worker_flags: tuple[str, ...] = ()
     """The command-line flags a worker is started with (the runner's own, minus what only worker 0 does)."""
 
@@ -135,6 +137,7 @@ class Runner:
         self._lock_fd: int | None = None
         self._pool: workers.WorkerPool | None = None
         self._metrics_url: str | None = None
+        self._started_at = observer.now()
 
     # --- configuration -------------------------------------------------------------
 
@@ -198,10 +201,16 @@ class Runner:
     async def _start_worker(self) -> None:
         """Worker i: the runner's NATS (its credentials from the state dir), its consumers and webhook ports."""
         self.console.origin["worker"] = self.options.worker_index
+        # Worker 0 may die while this one starts: then it is no longer our parent, and we must not serve (no one
+        # would stop us). Checked now, then every second (the parent's pid, not whoever adopted us).
+        parent = self.options.worker_parent or os.getppid()
+        if os.getppid() != parent:
+            raise errors.KneventsError(f"worker 0 (pid {parent}) is gone; worker {self.options.worker_index} "
+                                       "does not start")
         js = await self._connect(natsauth.client_url(self.options.state_dir, self.options.nats_url or ""))
         await self._start_sensors(js)
         await self._start_sources(js)
-        self._tasks.append(asyncio.create_task(workers.watch_parent(self.stop_event, os.getppid()),
+        self._tasks.append(asyncio.create_task(workers.watch_parent(self.stop_event, parent),
                                                name="parent-watch"))
         self.console.emit("info", f"worker {self.options.worker_index} ready (pid {os.getpid()})",
                           worker=self.options.worker_index, pid=os.getpid())
@@ -220,10 +229,11 @@ class Runner:
 
     def _start_pool(self) -> None:
         flags = [*self.options.worker_flags, "--nats-url", natsauth.strip(self.settings.nats.url),
-                 "--bus", self.bus_name]
+                 "--bus", self.bus_name, "--worker-parent", str(os.getpid())]
         paths = [str(p) for p in self.options.paths]
         self._pool = workers.WorkerPool(lambda i: workers.worker_command(i, paths, flags), self.options.workers,
-                                        lambda line: self.console.emit("warning", line))
+                                        lambda line: self.console.emit("warning", line),
+                                        started=lambda: self._write_runner_file(running=True))
         self._pool.start()
         self._tasks.append(asyncio.create_task(self._pool.supervise(self.stop_event), name="workers"))
 
@@ -460,7 +470,8 @@ class Runner:
             nats_url=natsauth.strip(self.settings.nats.url), bus=self.bus_name, pid=os.getpid(), running=running,
             managed_nats=self.nats is not None, state_dir=str(self.options.state_dir.resolve()),
             max_deliveries=self.options.policy.max_deliveries, sources=self._sources_info,
-            sensors=self._sensors_info, started=observer.now(),
+            sensors=self._sensors_info, started=self._started_at,
+            workers={index: proc.pid for index, proc in self._pool.procs.items()} if running and self._pool else {},
             paths=[str(Path(p).resolve()) for p in self.options.paths]))
 
     def _banner(self) -> None:

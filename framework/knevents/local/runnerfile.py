@@ -65,6 +65,8 @@ class RunnerInfo:
     started: str = ""
     paths: list[str] = field(default_factory=list)
     """The manifests the runner was started with (``knevents replay`` reads the sensors from them)."""
+    workers: dict[int, int] = field(default_factory=dict)
+    """Worker index -> pid of the processes worker 0 started (``run --workers``); empty once it stopped."""
 
     def nats_port(self) -> int | None:
         """The port of a runner-managed nats-server (to reuse it on restart)."""
@@ -140,6 +142,7 @@ def read(state_dir: Path) -> RunnerInfo:
     try:
         sources = [SourceInfo(**s) for s in obj.pop("sources", [])]
         sensors = [SensorInfo(**s) for s in obj.pop("sensors", [])]
-        return RunnerInfo(sources=sources, sensors=sensors, **obj)
+        workers = {int(index): int(pid) for index, pid in (obj.pop("workers", None) or {}).items()}
+        return RunnerInfo(sources=sources, sensors=sensors, workers=workers, **obj)
     except TypeError as exc:
         raise errors.KneventsError(f"{path} is not a knevents runner file: {exc}") from None

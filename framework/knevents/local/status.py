@@ -106,14 +106,22 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
                 "dead_letters": dead.get(sensor.name, 0),
                 "dlq_subject": streams.dlq_subject(info.bus, sensor.name),
             })
+    running = info.running and runnerfile.pid_alive(info.pid)
     result: dict[str, Any] = redact.redact_values({  # firing details were redacted when recorded; URL user info and auth here
-        "runner": {"running": info.running and runnerfile.pid_alive(info.pid), "pid": info.pid, "nats_url": info.nats_url,
-                   "bus": info.bus, "state_dir": info.state_dir, "max_deliveries": info.max_deliveries},
+        "runner": {"running": running, "pid": info.pid, "nats_url": info.nats_url,
+                   "bus": info.bus, "state_dir": info.state_dir, "max_deliveries": info.max_deliveries,
+                   "workers": _workers(info) if running else []},
         "sources": [dataclasses.asdict(s) for s in info.sources],
         "sensors": sensors,
         "bus_stream": stream,
     })
     return result
+
+
+def _workers(info: runnerfile.RunnerInfo) -> list[dict[str, Any]]:
+    """Every process serving the runner: worker 0 (the runner) and those it started (``run --workers``)."""
+    pids = {0: info.pid, **info.workers}
+    return [{"index": index, "pid": pid, "alive": runnerfile.pid_alive(pid)} for index, pid in sorted(pids.items())]
 
 
 async def _stream_size(js: Any, bus: str) -> dict[str, Any]:
@@ -138,6 +146,9 @@ def format_text(status: dict[str, Any]) -> str:
     runner = status["runner"]
     lines = [f"runner: {'running (pid ' + str(runner['pid']) + ')' if runner['running'] else 'stopped'}, "
              f"bus {runner['bus']!r}, NATS {runner['nats_url']}, state {runner['state_dir']}"]
+    if len(runner.get("workers") or []) > 1:
+        lines.append(f"workers: {len(runner['workers'])} (" + ", ".join(
+            f"{w['index']}: pid {w['pid']}{'' if w['alive'] else ' exited'}" for w in runner["workers"]) + ")")
     stream = status.get("bus_stream") or {}
     if "bytes" in stream:
         lines.append(f"bus stream {stream['name']}: {stream['messages']} events, {stream['bytes']} bytes "

@@ -54,6 +54,8 @@ class WorkerPool:
     """The command line of worker ``i``."""
     count: int
     report: Callable[[str], None]
+    started: Callable[[], None] = lambda: None
+    """Called after workers were started or restarted (worker 0 then lists their pids in ``runner.json``)."""
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stopping: bool = False
 
@@ -61,6 +63,7 @@ class WorkerPool:
         """Start every worker (they print their own lines on the runner's output)."""
         for index in range(1, self.count):
             self.procs[index] = subprocess.Popen(list(self.command(index)))
+        self.started()
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Restart a worker that exited while the runner runs; one line per restart."""
@@ -74,6 +77,7 @@ class WorkerPool:
                 if code is not None:
                     self.report(f"worker {index} exited ({code}); starting it again")
                     self.procs[index] = subprocess.Popen(list(self.command(index)))
+                    self.started()
 
     async def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM every worker, wait for them to finish their deliveries, SIGKILL what is left."""
