@@ -9,15 +9,20 @@ non-ASCII event names survive NATS and HTTP header rules.
 
 ``decode_nats`` is :func:`knevents.events.from_http` on the NATS headers: the
 local runner's dispatcher can read a bus message with either.
+
+:func:`header_block` is :func:`encode_nats`'s headers already in their wire
+form (the ``NATS/1.0`` block of an ``HPUB``), built in one pass: the batch
+publisher writes it as is instead of having nats-py re-check and re-encode
+every header of every event (a third of its publish cost).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from knevents import events
 
-__all__ = ["MSG_ID_HEADER", "binary_headers", "decode_nats", "encode_nats"]
+__all__ = ["MSG_ID_HEADER", "binary_headers", "decode_nats", "encode_nats", "header_block"]
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 """JetStream drops a second message with the same id inside the stream's duplicate window."""
@@ -46,6 +51,47 @@ def encode_nats(event: events.Event) -> tuple[dict[str, str], bytes]:
     headers = binary_headers(event)
     headers[MSG_ID_HEADER] = event.id
     return headers, event.data or b""
+
+
+def header_block(event: events.Event) -> bytes:
+    """The NATS header block (``NATS/1.0`` line to the blank line) of :func:`encode_nats`'s headers.
+
+    Byte for byte what nats-py writes for those headers. When every value is printable ASCII without
+    ``%`` (nothing to escape, no CR/LF to neutralise: the common case, checked in C once for all of
+    them) the block is one join; otherwise it is built from :func:`encode_nats` as nats-py would.
+    """
+    values = [event.specversion, event.id, event.source, event.type]
+    names: Sequence[str] = _CORE_NAMES
+    if event.subject is not None or event.time is not None or event.dataschema is not None or event.extensions \
+            or event.datacontenttype is not None:
+        names = more = list(names)
+        for name, value in (("ce-subject", event.subject), ("ce-time", event.time),
+                            ("ce-dataschema", event.dataschema)):
+            if value is not None:
+                more.append(name)
+                values.append(value if isinstance(value, str) else events.format_time(value))
+        for key, value in event.extensions.items():
+            more.append(f"ce-{key}")
+            values.append(value)
+        if event.datacontenttype is not None:
+            more.append("content-type")
+            values.append(event.datacontenttype)
+    joined = "".join(values)
+    if not (joined.isascii() and joined.isprintable() and "%" not in joined) or (
+            " " in joined and any(v != v.strip() for v in values)):
+        return _block_of(encode_nats(event)[0])
+    lines = [f"{name}: {value}\r\n" for name, value in zip(names, values, strict=True)]
+    return f"NATS/1.0\r\n{''.join(lines)}{MSG_ID_HEADER}: {event.id}\r\n\r\n".encode()
+
+
+_CORE_NAMES = ("ce-specversion", "ce-id", "ce-source", "ce-type")
+
+
+def _block_of(headers: Mapping[str, str]) -> bytes:
+    # as nats-py encodes headers: key and value stripped, CR/LF in a value made spaces, UTF-8
+    lines = [f"{key.strip()}: {value.strip().replace(chr(13), ' ').replace(chr(10), ' ')}\r\n"
+             for key, value in headers.items() if key.strip()]
+    return f"NATS/1.0\r\n{''.join(lines)}\r\n".encode()
 
 
 def decode_nats(headers: Mapping[str, str] | None, body: bytes) -> events.Event:

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from knevents import errors, events, natskv, redact
-from knevents.bus import codec, naming, pipeline, retention
+from knevents.bus import codec, fastbatch, naming, pipeline, retention
 from knevents.settings import BusSettings, NatsSettings, Settings
 
 if TYPE_CHECKING:
@@ -130,30 +130,39 @@ async def ensure_stream(
 
     With ``limits``, an existing stream is updated to them too (a bus made unbounded by an older
     version gets bounded); without, an existing stream is left as it is and a new one gets the defaults.
+    Either way the stream takes fast-ingest batches (``allow_batched``) when the server can
+    (nats-server 2.14 or later), and its duplicate window is widened to ``duplicate_window``.
     """
     import nats.js.errors
 
     name = naming.stream_name(bus_name)
     bounds = limits or retention.DEFAULT
+    batched = _can_batch(js)
     try:
         info = await js.stream_info(name)
         if limits is not None:
             await _apply_limits(js, info.config, limits)
-        if (info.config.duplicate_window or 0) < duplicate_window:  # widen, never narrow, an existing window
-            info.config.duplicate_window = duplicate_window
+        widen = (info.config.duplicate_window or 0) < duplicate_window  # widen, never narrow, an existing window
+        enable = batched and not getattr(info.config, "allow_batched", False)
+        if widen or enable:
+            info.config.duplicate_window = max(info.config.duplicate_window or 0, duplicate_window)
+            if enable:
+                info.config.allow_batched = True
             try:
                 await js.update_stream(info.config)
             except _nats_errors() as exc:
-                raise errors.BusUnavailableError(f"cannot widen the duplicate window of {name}: {exc!r}") from exc
+                raise errors.BusUnavailableError(f"cannot update stream {name}: {exc!r}") from exc
         return name
     except nats.js.errors.NotFoundError:
         pass
     except _nats_errors() as exc:
         raise errors.BusUnavailableError(f"cannot read stream {name}: {exc!r}") from exc
+    extra: dict[str, Any] = {"allow_batched": True} if batched else {}
     try:
         await js.add_stream(
             name=name, subjects=[naming.subject_filter(bus_name)], duplicate_window=duplicate_window,
             max_age=bounds.max_age, max_bytes=bounds.max_bytes, max_msgs=bounds.max_msgs,
+            **extra,
         )
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != 10058:  # created concurrently with the same name: fine
@@ -161,6 +170,13 @@ async def ensure_stream(
     except _nats_errors() as exc:
         raise errors.BusUnavailableError(f"cannot create stream {name}: {exc!r}") from exc
     return name
+
+
+def _can_batch(js: JetStreamContext) -> bool:
+    """Whether the server takes fast-ingest batches and this nats-py can set ``allow_batched`` on a stream."""
+    from nats.js.api import StreamConfig
+
+    return "allow_batched" in StreamConfig.__dataclass_fields__ and fastbatch.supported(getattr(js, "_nc", None))
 
 
 async def _apply_limits(js: JetStreamContext, config: Any, limits: retention.Retention) -> None:
@@ -193,6 +209,10 @@ class JetStreamPublisher:
         self._lock = asyncio.Lock()
         self._client: NatsClient | None = None
         self._inbox = pipeline.AckInbox()
+        self._fast = fastbatch.FastBatches()
+        self._fast_client: Any = None
+        """The connection whose stream refused fast batches (they are not tried again on it)."""
+        self._subjects: dict[tuple[str, str | None], str] = {}
 
     @classmethod
     def lazy(cls, settings: Settings) -> JetStreamPublisher:
@@ -234,13 +254,9 @@ class JetStreamPublisher:
         return self._js
 
     def _check_size(self, event: events.Event, body: bytes, headers: dict[str, str]) -> None:
-        client = self._nats_client()
-        limit = int(getattr(client, "max_payload", 0) or 0) - DLQ_HEADROOM
+        limit = self._size_limit()
         if limit > 0 and not fits(body, headers, limit):
-            size = message_size(body, headers)
-            raise errors.EventTooLargeError(
-                f"event {event.id} is {size} bytes with its headers; the bus accepts at most {limit} bytes "
-                f"(NATS max_payload less {DLQ_HEADROOM} for dead-letter headers)", limit=limit)
+            raise self._too_large(event, message_size(body, headers), limit)
 
     async def publish(self, event: events.Event) -> None:
         """Publish ``event`` and wait for the ack; BusUnavailableError when it never came, EventTooLargeError."""
@@ -272,39 +288,37 @@ class JetStreamPublisher:
     async def publish_many(self, batch: Sequence[events.Event]) -> list[BaseException | None]:
         """Publish ``batch`` pipelined, in order; per event ``None`` (acked), EventTooLargeError or BusUnavailableError.
 
-        Every message is sent before any ack is awaited, so the server stores them in batch order. Messages
-        not acked are sent again (same ``Nats-Msg-Id``: a late ack's copy is stored once) with the same
-        retries and backoff as :meth:`publish`.
+        Every message is sent before any ack is awaited, so the server stores them in batch order: as one
+        fast-ingest batch (:mod:`knevents.bus.fastbatch`) where the server and stream allow it, else with an
+        ack per message (:mod:`knevents.bus.pipeline`). Messages not acked are sent again, one ack each
+        (same ``Nats-Msg-Id``: a copy that was stored after all is dropped), with the same retries and
+        backoff as :meth:`publish`.
         """
         outcomes: list[BaseException | None] = [None] * len(batch)
-        wire: dict[int, tuple[str, dict[str, str], bytes]] = {}
+        wire: dict[int, pipeline.Wire] = {}
         try:
             await self._context()  # connected first: the size limit is the server's max_payload
         except errors.BusUnavailableError as exc:
             return [exc] * len(batch)
+        limit = self._size_limit()
+        subjects = self._subjects
         for index, event in enumerate(batch):
-            headers, body = codec.encode_nats(event)
-            try:
-                self._check_size(event, body, headers)
-            except errors.EventTooLargeError as exc:
-                outcomes[index] = exc
+            block, body = codec.header_block(event), event.data or b""
+            if 0 < limit < len(block) + len(body):
+                outcomes[index] = self._too_large(event, len(block) + len(body), limit)
                 continue
-            wire[index] = (naming.subject(self.bus_name, event.source, event.subject), headers, body)
-        import nats.errors
-
-        failures = await self._send_retrying(wire)
-        for index, failure in failures.items():
-            event = batch[index]
-            if isinstance(failure, nats.errors.MaxPayloadError):  # a server with a smaller limit since the check
-                outcomes[index] = errors.EventTooLargeError(f"event {event.id} is larger than NATS max_payload",
-                                                            limit=int(getattr(self._nats_client(), "max_payload", 0)))
-                continue
-            refused = errors.BusUnavailableError(f"JetStream did not accept event {event.id}: {failure!r}")
+            key = (event.source, event.subject)
+            subject = subjects.get(key)
+            if subject is None:
+                subject = subjects[key] = naming.subject(self.bus_name, event.source, event.subject)
+            wire[index] = (subject, block, body)
+        for index, failure in (await self._send_retrying(wire)).items():
+            refused = errors.BusUnavailableError(f"JetStream did not accept event {batch[index].id}: {failure!r}")
             refused.__cause__ = failure
             outcomes[index] = refused
         return outcomes
 
-    async def _send_retrying(self, wire: dict[int, tuple[str, dict[str, str], bytes]]) -> dict[int, BaseException]:
+    async def _send_retrying(self, wire: dict[int, pipeline.Wire]) -> dict[int, BaseException]:
         """Send ``wire`` (index → message) until acked or out of attempts; the last failure of each left."""
         failures: dict[int, BaseException] = {}
         pending = sorted(wire)
@@ -317,8 +331,7 @@ class JetStreamPublisher:
                 delay *= 2
             try:
                 await self._context()
-                outcomes = await self._inbox.send(self._nats_client(), [wire[i] for i in pending],
-                                                  self._settings.publish_timeout)
+                outcomes = await self._send_once([wire[i] for i in pending], first=not attempt)
             except errors.BusUnavailableError as exc:  # no connection: as publish(), fail now
                 failures.update(dict.fromkeys(pending, exc))
                 break
@@ -327,6 +340,31 @@ class JetStreamPublisher:
             failures = {i: out for i, out in zip(pending, outcomes, strict=True) if out is not None}
             pending = sorted(failures)
         return failures
+
+    async def _send_once(self, messages: list[pipeline.Wire], *, first: bool) -> list[BaseException | None]:
+        """One attempt: a fast batch the first time (when the server may take one), else one ack per message."""
+        client = self._nats_client()
+        timeout = self._settings.publish_timeout
+        if first and len(messages) > 1 and self._fast_client is not client and fastbatch.supported(client):
+            outcomes = await self._fast.send(client, messages, timeout)
+            unsupported = outcomes[0]
+            if not isinstance(unsupported, fastbatch.BatchUnsupportedError):
+                return outcomes
+            if unsupported.disabled:  # this stream does not take fast batches: not again on this connection
+                _log.info("the bus stream refuses fast-ingest batches (%s); publishing with an ack per event",
+                          unsupported)
+                self._fast_client = client
+        return await self._inbox.send(client, messages, timeout)
+
+    def _size_limit(self) -> int:
+        """Bytes a message (headers included) may have: NATS max_payload less the dead-letter headroom; 0: unknown."""
+        return int(getattr(self._nats_client(), "max_payload", 0) or 0) - DLQ_HEADROOM
+
+    @staticmethod
+    def _too_large(event: events.Event, size: int, limit: int) -> errors.EventTooLargeError:
+        return errors.EventTooLargeError(
+            f"event {event.id} is {size} bytes with its headers; the bus accepts at most {limit} bytes "
+            f"(NATS max_payload less {DLQ_HEADROOM} for dead-letter headers)", limit=limit)
 
     async def close(self) -> None:
         """Close the connection this publisher opened itself (not one it was given)."""

@@ -6,14 +6,22 @@ each ack before sending the next costs a round trip per event; a task per
 event (``asyncio.gather`` over ``js.publish``) costs a task, a timer and a
 future per event. Here one wildcard inbox subscription (``<inbox>.*``) serves
 every batch of one publisher: each message gets the reply subject
-``<inbox>.<n>``, the batch is written in order from one coroutine (so the
+``<inbox>.<n>``, the batch is written in order as one buffer (so the
 server stores it in that order: one connection, one writer), and each ack
 lands in the batch's outcome list. The batch waits once, for all of them.
+This is the fallback of :mod:`knevents.bus.fastbatch` (a server or stream
+without fast-ingest batches) and the path of retries and of single events.
+
+Messages are ``(subject, header block, body)``: the header block comes
+ready-encoded (:func:`knevents.bus.codec.header_block`) and :func:`write`
+puts the ``HPUB`` commands of a whole batch on the connection at once,
+through nats-py's own outgoing buffer and flusher (``_send_command``,
+``_flush_pending``: the calls its ``publish`` makes), without nats-py's
+per-message header checks and re-encoding. The caller has checked sizes.
 
 Nothing here retries or raises for a refused message: :meth:`AckInbox.send`
-returns one outcome per message (``None`` stored, else the error: nats-py's
-``MaxPayloadError`` for one the client refused to send), and the publisher
-decides. It must not import anything but nats (lazily, through the
+returns one outcome per message (``None`` stored, else the error), and the
+publisher decides. It must not import anything but nats (lazily, through the
 caller's client) and the standard library.
 """
 
@@ -25,10 +33,30 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["AckInbox", "AckTimeoutError", "RefusedByStreamError"]
+__all__ = ["AckInbox", "AckTimeoutError", "RefusedByStreamError", "Wire", "hpub", "write"]
+
+Wire = tuple[str, bytes, bytes]
+"""One message: ``(subject, header block, body)``."""
 
 _STATUS = "Status"
 _NO_RESPONDERS = "503"
+
+
+def hpub(subject: str, reply: str, block: bytes, body: bytes) -> bytes:
+    """The ``HPUB`` command of one message (``block`` is a whole ``NATS/1.0`` header block)."""
+    return b"%s %d %d\r\n%s%s\r\n" % (f"HPUB {subject} {reply}".encode(), len(block), len(block) + len(body),
+                                       block, body)
+
+
+async def write(client: Any, data: bytes) -> None:
+    """Queue ``data`` (protocol commands) on ``client``'s connection and wake its flusher, as its publish does."""
+    if client.is_closed:
+        from nats.errors import ConnectionClosedError
+
+        raise ConnectionClosedError
+    await client._send_command(data)
+    if client._flush_queue is not None and client._flush_queue.empty():
+        await client._flush_pending()
 
 
 class AckTimeoutError(TimeoutError):
@@ -81,25 +109,18 @@ class AckInbox:
         batch, index = waiting
         batch.settle(index, _refusal(msg))
 
-    async def send(self, client: Any, messages: Sequence[tuple[str, dict[str, str], bytes]],
-                   timeout: float) -> list[BaseException | None]:
-        """Publish ``(subject, headers, body)`` in order; wait up to ``timeout`` s after the last for every ack."""
-        from nats.errors import MaxPayloadError as too_large
-
+    async def send(self, client: Any, messages: Sequence[Wire], timeout: float) -> list[BaseException | None]:
+        """Publish ``(subject, header block, body)`` in order; wait up to ``timeout`` s after the last for every ack."""
         await self._ready(client)
         batch = _Batch(len(messages))
-        tokens: list[str] = []
+        tokens = [str(n) for n in range(self._next, self._next + len(messages))]
+        self._next += len(messages)
+        commands = []
+        for index, ((subject, block, body), token) in enumerate(zip(messages, tokens, strict=True)):
+            self._waiting[token] = (batch, index)
+            commands.append(hpub(subject, f"{self._prefix}.{token}", block, body))
         try:
-            for index, (subject, headers, body) in enumerate(messages):
-                token = str(self._next)
-                self._next += 1
-                self._waiting[token] = (batch, index)
-                tokens.append(token)
-                try:
-                    await client.publish(subject, body, reply=f"{self._prefix}.{token}", headers=headers)
-                except too_large as exc:  # this message only (the client's size guard): the others go on
-                    self._waiting.pop(token, None)
-                    batch.settle(index, exc)
+            await write(client, b"".join(commands))
             if messages:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(batch.done), timeout)

