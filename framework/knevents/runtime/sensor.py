@@ -203,6 +203,8 @@ class SensorRuntime:
         self._state: state.Bucket | None = None
         self._dedupe: state.Bucket | None = None
         self._triggers = {t.template.name: t for t in sensor.spec.triggers}
+        # asked once here, not per firing: the answer scans every kind field of the template
+        self._fetched = frozenset(name for name, t in self._triggers.items() if triggers.reads_resource(t))
         self._fingerprints: dict[str, str] = {}
         self._writers: dict[str, sensor_batch.KeyWriter] = {}
         self._dlq_engine: engine.SensorEngine | None = None
@@ -419,7 +421,7 @@ class SensorRuntime:
         try:
             # A resource kept outside the spec (configmap, file, url) is fetched first: Argo's step one.
             try:
-                base_resource = await self._fetch(spec, ctx)
+                base_resource = await self._fetch(spec, ctx) if trigger in self._fetched else None
                 result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
             except ImportError as missing:  # an optional client is not installed: say which extra
                 translated = errors.missing_extra(missing)

@@ -38,10 +38,13 @@ __all__ = [
     "fetches_resource",
     "find",
     "fire",
+    "reads_resource",
 ]
 
 fetch_resource = fetch.fetch_resource
 """``await fetch_resource(trigger_spec, ctx)``: a non-inline k8s/argoWorkflow resource (configmap, file, url)."""
+reads_resource = fetch.reads_resource
+"""``reads_resource(trigger_spec)``: whether ``fetch_resource`` has anything to read (asked once per trigger)."""
 
 logger = logging.getLogger(__name__)
 

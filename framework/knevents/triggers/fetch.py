@@ -26,7 +26,7 @@ from knevents import errors
 from knevents.spec import support
 from knevents.triggers import base
 
-__all__ = ["fetch_resource", "parse_resource"]
+__all__ = ["fetch_resource", "parse_resource", "reads_resource"]
 
 
 def parse_resource(text: str, where: str) -> dict[str, Any]:
@@ -42,11 +42,28 @@ def parse_resource(text: str, where: str) -> dict[str, Any]:
     return value
 
 
-async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, Any] | None:
-    """The base resource of ``trigger`` (a spec ``Trigger``); ``None`` when it is inline or has none."""
+def _outside_source(trigger: Any) -> Any | None:
+    """The ``source`` of ``trigger``'s resource when it is kept outside the spec; ``None`` when inline or none."""
     part = next((obj for _key, obj in support.resource_kinds(trigger.template)), None)
     source = part.source if part is not None else None
     if source is None or getattr(source, "resource", None) is not None or getattr(source, "inline", None):
+        return None
+    return source
+
+
+def reads_resource(trigger: Any) -> bool:
+    """Whether :func:`fetch_resource` has anything to read for ``trigger``.
+
+    The sensor runtime asks once per trigger when it starts, not per event: the answer scans
+    every kind field of the template, and an ``http`` trigger (most of them) never fetches.
+    """
+    return _outside_source(trigger) is not None
+
+
+async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, Any] | None:
+    """The base resource of ``trigger`` (a spec ``Trigger``); ``None`` when it is inline or has none."""
+    source = _outside_source(trigger)
+    if source is None:
         return None
     if getattr(source, "configmap", None) is not None:
         selector = source.configmap

@@ -76,3 +76,13 @@ async def test_text_that_is_not_an_object_is_refused(tmp_path: Path, monkeypatch
     path.write_text("- a\n- b\n")
     with pytest.raises(errors.TriggerError, match="must hold one object"):
         await triggers.fetch_resource(k8s_with({"file": {"path": str(path)}}), support.context())
+
+
+def test_reads_resource_exactly_when_fetch_has_something_to_read() -> None:
+    # the sensor runtime asks this once per trigger and skips fetch_resource for the others
+    assert triggers.reads_resource(k8s_with({"configmap": {"name": "workflow-cm", "key": "wf"}}))
+    assert triggers.reads_resource(k8s_with({"file": {"path": "wf.yaml"}}))
+    assert triggers.reads_resource(k8s_with({"url": {"path": "http://127.0.0.1:1/wf.yaml"}}))
+    assert triggers.reads_resource(k8s_with({"git": {"url": "https://github.com/x/y.git", "filePath": "wf.yaml"}}))
+    assert not triggers.reads_resource(k8s_with({"resource": {"apiVersion": "v1", "kind": "ConfigMap"}}))
+    assert not triggers.reads_resource(support.trigger({"name": "t", "http": {"url": "http://127.0.0.1:1/"}}))
