@@ -88,11 +88,13 @@ async def _log_error(exc: Exception) -> None:
 
 
 def _guarded_client() -> Any:
-    """A nats-py client that refuses, before sending, a message nats-server would close the connection for."""
+    """A nats-py client that refuses, before sending, a message nats-server would close the connection for
+    (and sends requests the lean way, :mod:`knevents.natsclient`)."""
     import nats.errors
-    from nats.aio.client import Client
 
-    class GuardedClient(Client):
+    from knevents.natsclient import LeanClient
+
+    class GuardedClient(LeanClient):
         async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                           headers: dict[str, str] | None = None) -> None:
             if not fits(payload, headers, self.max_payload):

@@ -25,7 +25,7 @@ import nats.errors
 import nats.js.api
 import nats.js.errors
 
-from knevents import errors, natskv
+from knevents import errors, natsclient, natskv
 from knevents.settings import Settings
 from knevents.state import base
 
@@ -180,7 +180,7 @@ class JetStreamStore:
                 return self._js
             self._buckets.clear()
             timeout = self._settings.nats.connect_timeout
-            nc = nats.aio.client.Client()
+            nc = natsclient.LeanClient()
             try:
                 # nats-py retries the initial connect forever when reconnects are allowed;
                 # the deadline keeps a cold function from hanging on a dead NATS.
