@@ -1,0 +1,100 @@
+"""natsclient.LeanClient on a real nats-server: requests answer, route, time out and fail like nats-py's.
+
+It overrides a private method of nats-py's Client; these tests are what fails if a nats-py
+upgrade changes the response multiplexing it relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import nats.errors
+import nats.js.errors
+import pytest
+from knevents.natsclient import LeanClient
+from nats.aio.msg import Msg
+
+
+@pytest.fixture
+async def client(nats_url: str) -> AsyncIterator[LeanClient]:
+    nc = LeanClient()
+    await nc.connect(servers=[nats_url], allow_reconnect=False)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def _echo(nc: LeanClient, subject: str, delay_odd: float = 0.0) -> None:
+    async def answer(msg: Msg) -> None:
+        # odd requests answer late, so replies come back out of order
+        if delay_odd and int(msg.data) % 2:
+            await asyncio.sleep(delay_odd)
+        await msg.respond(b"re:" + msg.data + b":" + (msg.headers or {}).get("k", "").encode())
+
+    async def serve(msg: Msg) -> None:
+        asyncio.get_running_loop().create_task(answer(msg))
+
+    await nc.subscribe(subject, cb=serve)
+
+
+async def test_concurrent_requests_each_get_their_own_reply(client: LeanClient) -> None:
+    await _echo(client, "echo", delay_odd=0.05)
+    replies = await asyncio.gather(*(client.request("echo", str(i).encode(), timeout=10, headers={"k": str(i)})
+                                     for i in range(200)))
+    assert [r.data for r in replies] == [f"re:{i}:{i}".encode() for i in range(200)]
+    assert client._resp_map == {}  # nothing left waiting
+
+
+async def test_tokens_are_not_reused(client: LeanClient) -> None:
+    subjects: list[str] = []
+
+    async def serve(msg: Msg) -> None:
+        subjects.append(msg.reply)
+        await msg.respond(b"ok")
+
+    await client.subscribe("seen", cb=serve)
+    for _ in range(50):
+        await client.request("seen", b"", timeout=10)
+    assert len(set(subjects)) == 50
+
+
+async def test_timeout_is_nats_timeout_and_a_late_reply_is_dropped(client: LeanClient) -> None:
+    release = asyncio.Event()
+    late: list[Msg] = []
+
+    async def slow(msg: Msg) -> None:
+        late.append(msg)
+        await release.wait()
+        await msg.respond(b"late")
+
+    async def serve(msg: Msg) -> None:
+        asyncio.get_running_loop().create_task(slow(msg))
+
+    await client.subscribe("slow", cb=serve)
+    with pytest.raises(nats.errors.TimeoutError):
+        await client.request("slow", b"", timeout=0.2)
+    assert client._resp_map == {}
+    release.set()
+    await _echo(client, "echo")
+    # the late reply to the timed-out request does not answer the next one
+    assert (await client.request("echo", b"x", timeout=10)).data == b"re:x:"
+
+
+async def test_no_responders(client: LeanClient) -> None:
+    with pytest.raises(nats.errors.NoRespondersError):
+        await client.request("nobody.listens", b"", timeout=10)
+
+
+async def test_jetstream_publish_and_kv_through_it(client: LeanClient) -> None:
+    js = client.jetstream(timeout=10)
+    await js.add_stream(name="S", subjects=["s.>"])
+    acks = await asyncio.gather(*(js.publish("s.x", str(i).encode()) for i in range(50)))
+    assert sorted(a.seq for a in acks) == list(range(1, 51))
+    kv = await js.create_key_value(bucket="b")
+    revision = await kv.create("k", b"v1")
+    assert (await kv.get("k")).value == b"v1"
+    await kv.update("k", b"v2", last=revision)
+    with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
+        await kv.update("k", b"v3", last=revision)  # compare-and-set still refuses a stale revision
