@@ -273,14 +273,21 @@ class SensorRuntime:
             if not passing:
                 return acc.outcome()
             dedupe_id = _dedupe_id(event)
-            done = frozenset[str]() if first_delivery else await self._already_done(dedupe_id)
+            only = event.extensions.get(REPLAY_TRIGGER_EXTENSION)
+            taking = self._at_most_once(passing, only)
+            done: frozenset[str] | None = frozenset()
+            if first_delivery:
+                pass
+            elif taking and await self._claim(dedupe_id, taking):
+                taking = set()  # recorded by the claim
+            else:
+                done = await self._already_done(dedupe_id)
             if done is None:
                 self.metrics.deduplicated()
                 self._log(INFO, "duplicate event dropped", event)
                 return acc.outcome(duplicate=True)
             acc.previously_done = done
-            only = event.extensions.get(REPLAY_TRIGGER_EXTENSION)
-            await self._take_stateless(passing, done, event, only)
+            await self._take_stateless(taking - done, done, event)
             for result in passing:
                 for trigger in self.engine.triggers_for(result.name):
                     if only and trigger != only:
@@ -306,18 +313,32 @@ class SensorRuntime:
         finally:
             self.metrics.processed(time.perf_counter() - started)
 
-    async def _take_stateless(
-        self, passing: list[engine.DependencyResult], done: frozenset[str], event: events.Event,
-        only: str | None = None,
-    ) -> None:
-        """At-most-once: record the stateless firings about to run before running them (one KV write)."""
-        taking = {
+    def _at_most_once(self, passing: list[engine.DependencyResult], only: str | None) -> set[str]:
+        """The stateless at-most-once firings (``trigger/dependency``) this event would run."""
+        return {
             f"{trigger}/{result.name}"
             for result in passing
             for trigger in self.engine.triggers_for(result.name)
             if not self.engine.needs_state(trigger) and not self._triggers[trigger].at_least_once
             and (not only or trigger == only)
-        } - done
+        }
+
+    async def _claim(self, dedupe_id: str, taking: set[str]) -> bool:
+        """A first delivery: create the event's dedupe entry with the firings about to run, in one request.
+
+        Creating succeeds only when no entry exists, which is what reading it and finding none meant; so
+        the common case costs one KV request instead of a read and a write. False when an entry exists
+        (a redelivery, a replica's copy): the caller reads it as before.
+        """
+        bucket = await self._dedupe_bucket()
+        try:
+            await bucket.create(state.kv_key(dedupe_id), json.dumps({"done": sorted(taking)}).encode())
+        except errors.StateConflictError:
+            return False
+        return True
+
+    async def _take_stateless(self, taking: set[str], done: frozenset[str], event: events.Event) -> None:
+        """At-most-once: record the stateless firings about to run before running them (one KV write)."""
         if taking:
             bucket = await self._dedupe_bucket()
             await bucket.put(state.kv_key(_dedupe_id(event)), json.dumps({"done": sorted(done | taking)}).encode())

@@ -51,3 +51,26 @@ async def test_concurrent_and_events_on_two_replicas_fire_each_satisfied_set_onc
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_one_event_at_two_replicas_at_once_fires_once_and_a_redelivery_is_a_duplicate(
+    nats_server: NatsServer,
+) -> None:
+    # a first delivery claims the event's dedupe entry in one create; whoever loses the create reads it
+    stores = [await JetStreamStore.connect(nats_server.url) for _ in range(2)]
+    fire = sup.Recorder()
+    sensor = sup.sensor(sup.SINGLE_SENSOR)
+    replicas = [
+        SensorRuntime(sensor, store, settings=Settings(), secrets=SecretResolver(env={}), fire=fire)
+        for store in stores
+    ]
+    try:
+        sent = [sup.event("a", i) for i in range(40)]
+        outcomes = await asyncio.gather(*(r.process(e) for e in sent for r in replicas))
+        assert sorted(r.events["a"].id for r, _ in fire.calls) == sorted(e.id for e in sent)
+        assert sum(len(o.fired) for o in outcomes) == len(sent)
+        again = [await replicas[i % 2].process(e) for i, e in enumerate(sent)]
+        assert all(o.duplicate for o in again) and len(fire.calls) == len(sent)
+    finally:
+        for store in stores:
+            await store.close()
