@@ -183,6 +183,54 @@ async def send_all(url: str, tally: Tally, count: int) -> None:
         await asyncio.gather(*(worker(client) for _ in range(SENDERS)))
 
 
+# --- a && b pairs -------------------------------------------------------------------------------
+
+PAIRS_YAML = """
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata: {{name: pairsrc, namespace: chaos}}
+spec:
+  webhook:
+    a: {{port: "{port}", endpoint: /a, method: POST}}
+    b: {{port: "{port}", endpoint: /b, method: POST}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {{name: pairs, namespace: chaos}}
+spec:
+  dependencies:
+    - {{name: a, eventSourceName: pairsrc, eventName: a}}
+    - {{name: b, eventSourceName: pairsrc, eventName: b}}
+  triggers:{triggers}
+"""
+_PAIR_TRIGGER = """
+    - atLeastOnce: {sure}
+      template:
+        name: {name}
+        conditions: "a && b"
+        http:
+          url: {sink}/{name}
+          method: POST
+          payload:
+            - {{src: {{dependencyName: a, dataKey: body.n}}, dest: a}}
+            - {{src: {{dependencyName: b, dataKey: body.n}}, dest: b}}"""
+
+
+def pair_manifests(port: int, sink: str) -> str:
+    """Webhooks ``/a`` and ``/b`` on ``port`` and sensor ``pairs`` (namespace chaos) with two ``a && b`` triggers
+    posting ``{a, b}`` to ``<sink>/<trigger>``: ``once`` (Argo's at-most-once default) and ``sure`` (atLeastOnce)."""
+    triggers = "".join(_PAIR_TRIGGER.format(sure=sure, name=name, sink=sink)
+                       for name, sure in (("once", "false"), ("sure", "true")))
+    return PAIRS_YAML.format(port=port, triggers=triggers)
+
+
+def pair_keys(record: Record) -> set[int]:
+    """The ``n`` of the a and b events a pair firing carries."""
+    body = record.body
+    assert isinstance(body, dict), body
+    return {int(v) for k, v in body.items() if k in ("a", "b")}
+
+
 # --- the sink -----------------------------------------------------------------------------------
 
 

@@ -54,8 +54,6 @@ metadata: {{name: hooks, namespace: chaos}}
 spec:
   webhook:
     load: {{port: "{port}", endpoint: /load, method: POST}}
-    a: {{port: "{port}", endpoint: /a, method: POST}}
-    b: {{port: "{port}", endpoint: /b, method: POST}}
 ---
 apiVersion: argoproj.io/v1alpha1
 kind: Sensor
@@ -71,27 +69,8 @@ spec:
           method: POST
           payload: [{{src: {{dependencyName: load, dataKey: body.n}}, dest: n}}]
 ---
-apiVersion: argoproj.io/v1alpha1
-kind: Sensor
-metadata: {{name: pairs, namespace: chaos}}
-spec:
-  dependencies:
-    - {{name: a, eventSourceName: hooks, eventName: a}}
-    - {{name: b, eventSourceName: hooks, eventName: b}}
-  triggers:
-{triggers}
+{pairs}
 """
-PAIR_TRIGGER = """
-    - atLeastOnce: {sure}
-      template:
-        name: {name}
-        conditions: "a && b"
-        http:
-          url: {sink}/{name}
-          method: POST
-          payload:
-            - {{src: {{dependencyName: a, dataKey: body.n}}, dest: a}}
-            - {{src: {{dependencyName: b, dataKey: body.n}}, dest: b}}"""
 
 CASES = [
     pytest.param("kill-nats", 1, id="kill-nats-1-worker"),
@@ -133,12 +112,6 @@ def _keys(sink: cs.Sink) -> set[int]:
     return {cs.key(r) for r in sink.poll() if r.path == "/sink"}
 
 
-def _pair_keys(record: cs.Record) -> set[int]:
-    body = record.body
-    assert isinstance(body, dict), body
-    return {int(v) for k, v in body.items() if k in ("a", "b")}
-
-
 async def _wait_keys(sink: cs.Sink, count: int) -> None:
     while len(_keys(sink)) < count:
         await asyncio.sleep(0.05)
@@ -156,7 +129,7 @@ async def _pair_lane(base: str, sink: cs.Sink, done: asyncio.Event, run: Run) ->
             deadline = time.monotonic() + PAIR_WAIT
             while n not in fired:
                 records = sink.poll()
-                fired.update(k for r in records[seen:] if r.path == "/sure" for k in _pair_keys(r))
+                fired.update(k for r in records[seen:] if r.path == "/sure" for k in cs.pair_keys(r))
                 seen = len(records)
                 if time.monotonic() > deadline:
                     run.late.append(n)
@@ -221,9 +194,7 @@ async def _scenario(tmp: Path, fault: str, workers: int) -> tuple[Run, list[cs.R
         folder = tmp / "m"
         folder.mkdir()
         base = f"http://127.0.0.1:{sink.port}"
-        triggers = "".join(PAIR_TRIGGER.format(sure=sure, name=name, sink=base)
-                           for name, sure in (("once", "false"), ("sure", "true")))
-        (folder / "all.yaml").write_text(MANIFESTS.format(port=port, sink=base, triggers=triggers))
+        (folder / "all.yaml").write_text(MANIFESTS.format(port=port, sink=base, pairs=cs.pair_manifests(port, base).strip()))
         # info lines name the worker that processed each event (pairs split over workers are counted from them)
         flags = ["--max-deliveries", "1000", "--retry-backoff", "0.05", "--workers", str(workers),
                  *(["--log-level", "info"] if workers > 1 else [])]
