@@ -50,7 +50,8 @@ class LeanClient(Client):
             await self._init_request_sub()
         assert self._resp_sub_prefix
         self._requests += 1
-        token = format(self._requests, "x")
+        # a letter first: never all digits, so never like the bus's own ``_INBOX.<id>.<n>`` ack inboxes
+        token = "r" + format(self._requests, "x")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         self._resp_map[token] = future
