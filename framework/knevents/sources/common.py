@@ -93,6 +93,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+"""``json.loads`` with these options builds a decoder per call; one is enough (it keeps no state)."""
+
+
 def json_text(raw: bytes) -> str | None:
     """``raw`` as compact-enough JSON text to splice into event data, or ``None`` when it is not JSON.
 
@@ -101,7 +105,7 @@ def json_text(raw: bytes) -> str | None:
     """
     try:
         text = raw.decode("utf-8")
-        json.loads(text, parse_constant=_reject_constant)
+        _STRICT_JSON.decode(text)
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
         return None
     return text.strip()

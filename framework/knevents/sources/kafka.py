@@ -61,13 +61,25 @@ refuse a larger event on every retry (the Knative broker's limit is of the same 
 
 def go_time(millis: int) -> str:
     """Go's ``time.Time.String()`` of a Kafka timestamp in UTC: ``2024-05-01 10:00:00.5 +0000 UTC``."""
-    moment = datetime.fromtimestamp(millis / 1000, UTC)
-    fraction = f"{millis % 1000:03d}".rstrip("0")
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + " +0000 UTC"
+    global _last_second
+    second, ms = divmod(millis, 1000)
+    if _last_second[0] != second:  # the records of a batch mostly share their second: format it once
+        _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    fraction = f".{ms:03d}".rstrip("0") if ms else ""
+    return f"{_last_second[1]}{fraction} +0000 UTC"
+
+
+_last_second: tuple[int | None, str] = (None, "")
 
 
 def record_data(record: ConsumerRecord[Any, Any], *, json_body: bool, metadata: dict[str, str] | None) -> bytes | None:
     """The event data of one record, or ``None`` when ``json_body`` is set and the value is not JSON."""
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+    return _data(record, headers, json_body, common.metadata_member(metadata))
+
+
+def _data(record: Any, headers: dict[str, str], json_body: bool, metadata_member: str) -> bytes | None:
+    """:func:`record_data` with the record's headers decoded and the metadata member made by the caller."""
     value: bytes | None = record.value
     if value is None:
         body = "null"
@@ -77,14 +89,23 @@ def record_data(record: ConsumerRecord[Any, Any], *, json_body: bool, metadata: 
             return None
         body = text
     else:
-        body = json.dumps(base64.b64encode(value).decode("ascii"))
-    key = record.key.decode("utf-8", "replace") if record.key is not None else ""
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
-    parts = ['{"topic":', json.dumps(record.topic, ensure_ascii=False), ',"key":', json.dumps(key, ensure_ascii=False),
-             ',"partition":', str(record.partition), ',"body":', body, ',"timestamp":', json.dumps(go_time(record.timestamp)),
-             ',"headers":', json.dumps(dict(sorted(headers.items())), ensure_ascii=False)]
-    parts += [common.metadata_member(metadata), "}"]
-    return "".join(parts).encode()
+        body = f'"{base64.b64encode(value).decode("ascii")}"'
+    key = _string(record.key.decode("utf-8", "replace")) if record.key is not None else '""'
+    members = _string_map(headers) if headers else "{}"
+    return (f'{{"topic":{_string(record.topic)},"key":{key},"partition":{record.partition},"body":{body},'
+            f'"timestamp":"{go_time(record.timestamp)}","headers":{members}{metadata_member}}}').encode()
+
+
+def _string(text: str) -> str:
+    """``json.dumps(text, ensure_ascii=False)``, without the encoder for the common text that needs no escape."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _string_map(values: dict[str, str]) -> str:
+    """A JSON object of ``values`` with sorted keys, as Go marshals a ``map[string]string``."""
+    return json.dumps(dict(sorted(values.items())), ensure_ascii=False)
 
 
 class KafkaSource:
@@ -104,6 +125,9 @@ class KafkaSource:
         self._next_reset_check = 0.0
         self._url0 = str(config.url).split(",")[0].strip()
         self._metadata = dict(config.metadata) if config.metadata else None
+        self._metadata_member = common.metadata_member(self._metadata)
+        self._json_body = bool(config.json_body)
+        self._id_prefix = f"{ctx.event_source_name}:{event_name}:{self._url0}:"
         self._pause = 1.0 / config.limit_events_per_second if config.limit_events_per_second else 0.0
         for name, value in (("config", config.config), ("version", config.version)):
             if value:
@@ -246,27 +270,30 @@ class KafkaSource:
 
     def _event_of(self, record: Any) -> events.Event | None:
         """The event of one record, or ``None`` when it is skipped for good (bad JSON, too large, unconvertible)."""
-        where = f"{record.topic}/{record.partition}@{record.offset}"
         try:
-            data = record_data(record, json_body=bool(self._config.json_body), metadata=self._metadata)
+            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+            data = _data(record, headers, self._json_body, self._metadata_member)
         except Exception as exc:  # a record we cannot convert must not block its partition
-            self._reject("poison", f"{where}: {type(exc).__name__}: {exc}")
+            self._reject("poison", f"{_where(record)}: {type(exc).__name__}: {exc}")
             return None
         if data is None:
-            self._reject("malformed", f"{where}: jsonBody is set but the value is not JSON")
+            self._reject("malformed", f"{_where(record)}: jsonBody is set but the value is not JSON")
             return None
         if len(data) > MAX_DATA:
             self._reject("too_large",
-                          f"{where}: {len(data)} bytes of event data, limit {MAX_DATA}")
+                          f"{_where(record)}: {len(data)} bytes of event data, limit {MAX_DATA}")
             return None
-        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
-        trace = common.traceparent(headers.get("traceparent"))
+        trace = common.traceparent(headers.get("traceparent")) if headers else None
         # Argo's id, plus the record timestamp: a recreated topic starts its offsets at 0 again and
         # must not collide with the old records inside the bus's and the sensor's dedupe windows
-        event_id = (f"{self._ctx.event_source_name}:{self.event_name}:{self._url0}:{record.topic}:"
-                    f"{record.partition}:{record.offset}:{record.timestamp}")
+        event_id = f"{self._id_prefix}{record.topic}:{record.partition}:{record.offset}:{record.timestamp}"
         return events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="kafka",
                                 data=data, id=event_id, extensions={"traceparent": trace} if trace else None)
+
+
+def _where(record: Any) -> str:
+    return f"{record.topic}/{record.partition}@{record.offset}"
+
 
 async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
     """Run ``work`` until it ends or ``stop`` is set (then cancel it: a client call may be retrying for long)."""
