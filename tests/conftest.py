@@ -22,5 +22,6 @@ pytest_plugins = [
     "tests.fixtures.openwhisk_api",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",
+    "tests.fixtures.kafka_secure",
     "tests.fixtures.mosquitto",
 ]

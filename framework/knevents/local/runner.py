@@ -268,6 +268,7 @@ class Runner:
 
         self.store = await state_jetstream.JetStreamStore.connect(self.settings.nats.url, settings=self.settings)
         self._closers.append(self.store.close)
+        self._closers.append(triggers.aclose)  # pooled trigger clients (HTTP, kafka producers) of this loop
         bus_stream = naming.stream_name(self.bus_name)
         for sensor in self.manifests.sensors:
             name = sensor.metadata.name

@@ -40,7 +40,7 @@ from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from knevents import errors, events
+from knevents import errors, events, kafkaconn
 from knevents.sources import base, common, kafka_client, reconnect
 from knevents.spec import models
 
@@ -153,7 +153,7 @@ class KafkaSource:
         group = self._config.consumer_group
         consumer = kafka_client.consumer(self._config, options, self._private_group() if group is None else None)
         try:
-            await consumer.start()
+            await kafka_client.start(consumer, options)
             if group is None:
                 if not await self._assign_partition(consumer, stop):
                     return
@@ -334,8 +334,7 @@ def check(config: models.KafkaEventSource, path: str) -> Iterator[tuple[str, str
         yield f"{path}.consumerGroup.groupName", "a consumer group needs `groupName`"
     if group is not None and group.rebalance_strategy not in (None, "", "range", "roundrobin", "sticky"):
         yield f"{path}.consumerGroup.rebalanceStrategy", "rebalanceStrategy is one of range, roundrobin, sticky"
-    if config.sasl is not None and (config.sasl.mechanism or "PLAIN") not in kafka_client.SASL_MECHANISMS:
-        yield f"{path}.sasl.mechanism", f"SASL mechanism must be one of {', '.join(kafka_client.SASL_MECHANISMS)}"
+    yield from kafkaconn.check(config.tls, config.sasl, path)
     if config.schema_registry is not None:
         yield f"{path}.schemaRegistry", "not supported by knevents: Avro decoding through a schema registry"
     if config.aws_msk_iam_auth is not None:

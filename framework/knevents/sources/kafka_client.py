@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from knevents import kafkaconn
 from knevents.sources import base, common, tls
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
-__all__ = ["SASL_MECHANISMS", "consumer", "errors", "options", "partitions", "subscribe"]
+__all__ = ["consumer", "errors", "options", "partitions", "start", "subscribe"]
 
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-"""Argo's SASL mechanisms that aiokafka speaks (Argo's ``GSSAPI``/``OAUTHBEARER`` need extra setup)."""
 
 
 def errors() -> tuple[type[BaseException], ...]:
@@ -39,15 +38,24 @@ def options(config: Any, ctx: base.SourceContext) -> dict[str, Any]:
                             "request_timeout_ms": 15000, "retry_backoff_ms": 200}
     context = tls.client_context(config.tls, ctx.secrets, "tls")
     sasl = config.sasl
-    if context is not None:
-        opts["ssl_context"] = context
+    user = password = ""
     if sasl is not None:
-        opts["sasl_mechanism"] = sasl.mechanism or "PLAIN"
-        opts["sasl_plain_username"] = common.read_secret(ctx.secrets, sasl.user_secret, "sasl.userSecret")
-        opts["sasl_plain_password"] = common.read_secret(ctx.secrets, sasl.password_secret, "sasl.passwordSecret")
-    opts["security_protocol"] = {(False, False): "PLAINTEXT", (True, False): "SSL", (False, True): "SASL_PLAINTEXT",
-                                 (True, True): "SASL_SSL"}[(context is not None, sasl is not None)]
+        user = common.read_secret(ctx.secrets, sasl.user_secret, "sasl.userSecret")
+        password = common.read_secret(ctx.secrets, sasl.password_secret, "sasl.passwordSecret")
+    opts.update(kafkaconn.security(context, (sasl.mechanism or "") if sasl is not None else None, user, password))
     return opts
+
+
+async def start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
+    """Start ``consumer``; when it cannot, raise an error that names the cause (TLS, SASL login, network)."""
+    from aiokafka import errors as kafka_errors
+
+    kafkaconn.patch_scram()
+    try:
+        await consumer.start()
+    except kafka_errors.KafkaConnectionError as exc:
+        failure = await kafkaconn.explain(opts, exc)
+        raise kafka_errors.KafkaConnectionError(str(failure)) from None
 
 
 def consumer(config: Any, opts: dict[str, Any], private_group: str | None) -> AIOKafkaConsumer:

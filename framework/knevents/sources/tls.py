@@ -1,8 +1,8 @@
 """A client TLS context from Argo's ``TLSConfig`` (CA, client cert and key from Secrets), for broker sources.
 
 Argo's ``tls`` block names Secrets holding PEM text: ``caCertSecret``,
-``clientCertSecret`` + ``clientKeySecret`` (both or neither), and
-``insecureSkipVerify``. The CA goes in as data; Python can load a client
+``clientCertSecret`` + ``clientKeySecret`` (both or neither),
+``insecureSkipVerify`` and ``enabled`` (TLS with the system CAs when nothing else is set). The CA goes in as data; Python can load a client
 certificate only from files, so cert and key are written to a private
 temporary directory that is removed as soon as they are loaded. Secret values
 never appear in an error message.
@@ -28,8 +28,8 @@ def client_context(tls: Any, secrets: SecretResolver, where: str) -> ssl.SSLCont
         return None
     ca, cert, key = tls.ca_cert_secret, tls.client_cert_secret, tls.client_key_secret
     skip = bool(tls.insecure_skip_verify)
-    if ca is None and cert is None and key is None and not skip:
-        return None
+    if ca is None and cert is None and key is None and not skip and not getattr(tls, "enabled", None):
+        return None  # Argo refuses an empty block; ``enabled: true`` alone is TLS against the system CAs
     if (cert is None) != (key is None):
         raise errors.SpecError(f"{where}: clientCertSecret and clientKeySecret go together")
     context = ssl.create_default_context()

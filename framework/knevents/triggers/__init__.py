@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +144,11 @@ async def fire(
 
 
 async def aclose() -> None:
-    """Close pooled connections: HTTP clients of the running event loop, Kubernetes clients (call on shutdown)."""
+    """Close pooled connections of the running loop (call on shutdown): HTTP clients, Kubernetes clients,
+    and whatever a kind module that was used pools (its module-level ``aclose``, e.g. the kafka producers)."""
     await http.aclose()
     kube.forget_clients()
+    for name, module in list(sys.modules.items()):  # only kinds already imported: closing costs no import
+        closer = getattr(module, "aclose", None) if name.startswith(__name__ + ".") else None
+        if closer is not None and module is not http:
+            await closer()

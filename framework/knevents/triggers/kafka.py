@@ -33,10 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ssl
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from knevents import errors
+from knevents import errors, kafkaconn
 from knevents.spec import models, sensor_rules
 from knevents.triggers import base, http
 
@@ -82,18 +83,17 @@ def _options(spec: Any, ctx: base.TriggerContext) -> tuple[dict[str, Any], list[
         "max_request_size": 2 * 1024 * 1024,
     }
     hidden: list[str] = []
+    context: ssl.SSLContext | None = None
     if spec.tls is not None:
-        context, _, tls_secrets = http.ssl_context(spec.tls, ctx)
-        if not isinstance(context, bool):
-            options["ssl_context"] = context
+        verify, _, tls_secrets = http.ssl_context(spec.tls, ctx)
+        context = None if isinstance(verify, bool) else verify
         hidden += tls_secrets
-    if spec.sasl is not None:
-        options["sasl_mechanism"] = spec.sasl.mechanism or "PLAIN"
-        options["sasl_plain_username"] = ctx.secrets.secret(spec.sasl.user_secret) if spec.sasl.user_secret else ""
-        options["sasl_plain_password"] = ctx.secrets.secret(spec.sasl.password_secret) if spec.sasl.password_secret else ""
-        hidden.append(options["sasl_plain_password"])
-    tls = "ssl_context" in options
-    options["security_protocol"] = ("SASL_" if spec.sasl is not None else "") + ("SSL" if tls else "PLAINTEXT")
+    sasl, user, password = spec.sasl, "", ""
+    if sasl is not None:
+        user = ctx.secrets.secret(sasl.user_secret) if sasl.user_secret else ""
+        password = ctx.secrets.secret(sasl.password_secret) if sasl.password_secret else ""
+        hidden.append(password)
+    options.update(kafkaconn.security(context, (sasl.mechanism or "") if sasl is not None else None, user, password))
     return options, hidden
 
 
@@ -105,9 +105,15 @@ async def _producer(options: dict[str, Any]) -> AIOKafkaProducer:
     key = (id(asyncio.get_running_loop()), digest)
     producer = _PRODUCERS.get(key)
     if producer is None:
+        from aiokafka import errors as kafka_errors
+
+        kafkaconn.patch_scram()
         producer = AIOKafkaProducer(**options)
         try:
             await producer.start()
+        except kafka_errors.KafkaConnectionError as exc:
+            await producer.stop()
+            raise await kafkaconn.explain(options, exc) from None
         except BaseException:
             await producer.stop()
             raise
@@ -148,6 +154,11 @@ async def _send(options: dict[str, Any], topic: str, value: bytes, key: bytes | 
         producer = await _producer(options)
         return await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers),
                                       _TIMEOUT_MS / 1000 + 5)
+    except kafkaconn.Failure as exc:  # the broker could not be reached or refused TLS/SASL: say which
+        reason = base.scrub(str(exc), hidden)
+        if exc.permanent:
+            raise errors.TriggerError(f"{shown}: {reason}") from None
+        raise errors.TriggerRetryableError(f"{shown}: could not produce: {reason}") from None
     except (OSError, TimeoutError, kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError) as exc:
         await _forget()
         reason = base.scrub(str(exc) or type(exc).__name__, hidden)
@@ -181,8 +192,7 @@ def _check(kafka: models.KafkaTrigger, ctx: base.CheckContext) -> Iterator[tuple
         yield f"{ctx.path}.payload", "a kafka trigger needs a `payload` list"
     if kafka.schema_registry is not None:
         yield f"{ctx.path}.schemaRegistry", "not supported by knevents: Avro encoding through a schema registry"
-    if kafka.sasl is not None and (kafka.sasl.mechanism or "PLAIN") not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
-        yield f"{ctx.path}.sasl.mechanism", "SASL mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    yield from kafkaconn.check(kafka.tls, kafka.sasl, ctx.path)
     yield from sensor_rules.check_parameters(kafka.parameters, f"{ctx.path}.parameters", ctx.dependencies)
     yield from sensor_rules.check_parameters(kafka.payload, f"{ctx.path}.payload", ctx.dependencies)
 

@@ -47,8 +47,9 @@ async def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 class Running:
     """A source runtime running its pull loops in the background (``async with``)."""
 
-    def __init__(self, spec: dict[str, Any], publisher: Any = None, name: str = "es") -> None:
-        self.rt, self.memory = runtime(spec, publisher, name=name)
+    def __init__(self, spec: dict[str, Any], publisher: Any = None, name: str = "es",
+                 secrets: dict[str, str] | None = None) -> None:
+        self.rt, self.memory = runtime(spec, publisher, name=name, secrets=secrets)
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
