@@ -156,13 +156,17 @@ def _fire(kafka: SecureKafka, topic: str, blocks: dict[str, Any], password: str 
     return triggers.fire(resolved, support.context(secrets=env))
 
 
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
-async def test_trigger_produces_over_tls_and_sasl(secure_kafka: SecureKafka, mechanism: str) -> None:
+@pytest.mark.parametrize(("mechanism", "tls"), [("SCRAM-SHA-512", CA_AND_CLIENT_CERT),
+                                                ("PLAIN", {"insecureSkipVerify": True})])
+async def test_trigger_produces_over_tls_and_sasl(secure_kafka: SecureKafka, mechanism: str,
+                                                  tls: dict[str, Any]) -> None:
     topic = f"out-{mechanism.lower()}"
     await _topic(secure_kafka, topic)
-    result = await _fire(secure_kafka, topic, _blocks(mechanism, {"caCertSecret": _ref("ca")}))
+    secure_kafka.peers_log.write_text("")
+    result = await _fire(secure_kafka, topic, _blocks(mechanism, tls))
     assert result.detail.startswith(f"produced to Kafka {secure_kafka.url} topic {topic}")
     assert (await _read_one(secure_kafka, topic)).value == b'{"sent": "securely"}'
+    assert ("knevents-client" in secure_kafka.peers()) == ("clientCertSecret" in tls)
 
 
 async def test_trigger_sasl_without_tls(sasl_kafka: SecureKafka) -> None:
