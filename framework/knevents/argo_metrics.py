@@ -45,6 +45,7 @@ def record_build_info() -> None:
         "build_info",
         "A metric with a constant '1' value labeled by version from which knevents was built.",
         ("version", "goversion", "goarch", "commit"),
+        shared="max",
     ).labels(version, f"python{platform.python_version()}", platform.machine(), "").set(1)
 
 

@@ -5,17 +5,30 @@ several, told apart by the ``sensor`` / ``eventsource`` label), registered once
 on first use and reused afterwards, so building a second runtime in the same
 process (tests, the local runner) never registers a name twice.
 ``prometheus_client`` is imported here and nowhere else in the library.
+
+With ``knevents run --workers N`` every process keeps its values in files under
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``knevents run`` before this module is
+imported: prometheus_client picks its value store at import), and the
+exposition and :func:`families` add up every process's values.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Literal
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client.metrics_core import Metric
 
-__all__ = ["LATENCY_BUCKETS", "counter", "gauge", "histogram", "render", "summary"]
+__all__ = ["LATENCY_BUCKETS", "SHARED_DIR_ENV", "counter", "families", "forget_processes", "gauge", "histogram",
+           "render", "summary"]
+
+SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's switch to values kept in per-process files that any process can add up."""
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -37,6 +50,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 """Seconds; from sub-millisecond (a filtered-out event) to a slow trigger with retries."""
 
 REGISTRY: CollectorRegistry = prometheus_client.REGISTRY
+_SHARED = bool(getattr(prometheus_client.values.ValueClass, "_multiprocess", False))
+"""Whether prometheus_client keeps values in shared files (decided when it was imported, not by the env now)."""
 _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
 _histograms: dict[str, Histogram] = {}
@@ -66,12 +81,13 @@ def histogram(
         return found
 
 
-def gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
-    """The gauge ``name``, created on first use."""
+def gauge(name: str, documentation: str, labels: Sequence[str] = (),
+          shared: Literal["livesum", "max"] = "livesum") -> Gauge:
+    """The gauge ``name``, created on first use; ``shared``: how the values of several processes combine."""
     with _lock:
         found = _gauges.get(name)
         if found is None:
-            found = Gauge(name, documentation, tuple(labels), registry=REGISTRY)
+            found = Gauge(name, documentation, tuple(labels), registry=REGISTRY, multiprocess_mode=shared)
             _gauges[name] = found
         return found
 
@@ -86,6 +102,35 @@ def summary(name: str, documentation: str, labels: Sequence[str] = ()) -> Summar
         return found
 
 
+def _registry() -> CollectorRegistry:
+    """This process's registry, or one that adds up every process sharing the values directory."""
+    if not _SHARED:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    shared = CollectorRegistry()
+    multiprocess.MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+    return shared
+
+
 def render() -> tuple[bytes, str]:
     """The Prometheus text exposition of every metric, and its content type."""
-    return prometheus_client.generate_latest(REGISTRY), prometheus_client.CONTENT_TYPE_LATEST
+    return prometheus_client.generate_latest(_registry()), prometheus_client.CONTENT_TYPE_LATEST
+
+
+def families() -> Iterable[Metric]:
+    """Every metric family with its samples (of all processes when they share values)."""
+    return _registry().collect()
+
+
+def forget_processes(alive: Collection[int]) -> None:
+    """Drop the live gauges of processes that are gone (a restarted worker's old pid); counters keep counting."""
+    directory = os.environ.get(SHARED_DIR_ENV)
+    if not _SHARED or not directory:
+        return
+    from prometheus_client import multiprocess
+
+    pids = {path.stem.rsplit("_", 1)[-1] for path in Path(directory).glob("gauge_live*_*.db")}
+    for pid in pids - {str(p) for p in alive}:
+        if pid.isdigit():
+            multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]

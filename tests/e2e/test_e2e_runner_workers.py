@@ -167,3 +167,53 @@ def test_default_worker_count_leaves_a_core_for_nats_server() -> None:
     assert workers.default_count(2) == 1
     assert workers.default_count(4) == 3
     assert workers.default_count(64) == 8
+
+
+PICKY = """
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: picky}
+spec:
+  dependencies:
+    - name: one
+      eventSourceName: hooks
+      eventName: one
+      filters:
+        data: [{path: body.n, type: number, comparator: "<", value: ["0"]}]
+  triggers: [{template: {name: never, log: {}}}]
+"""
+
+
+def _received(metrics_port: int, sensor: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "knevents_sensor_events_received_total" and sample.labels.get("sensor") == sensor)
+
+
+def _filtered_in_the_ui(ui_port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/graph", timeout=10) as answer:
+        return int(json.loads(answer.read())["counts"].get("dep:picky/one:filtered", 0))
+
+
+def test_metrics_and_the_ui_count_what_every_worker_did(tmp_path: Path, sink: harness.Sink) -> None:
+    port, metrics_port, ui_port = free_port(), free_port(), free_port()
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(MANIFESTS.format(port=port, sink=sink.url) + PICKY)
+    process = harness.RunnerProcess([folder], tmp_path / "state", harness.knevents_env(tmp_path), [
+        "--workers", "2", "--metrics-port", str(metrics_port), "--ui-port", str(ui_port)]).start()
+    try:
+        process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready")
+        for n in range(40):  # one connection each: SO_REUSEPORT spreads them, and both workers pull from the bus
+            _post(port, "/one", {"n": n})
+        sink.wait(40, lambda r: r.path == "/each")
+        assert process.matching(lambda r: r.get("worker") == 1 and r.get("tag") == "fired"), \
+            "worker 1 fired nothing, so this test could not tell one worker's counts from all"
+        harness.poll(lambda: _received(metrics_port, "single") == 40, "/metrics counting both workers' events")
+        harness.poll(lambda: _filtered_in_the_ui(ui_port) == 40, "the UI counting both workers' filtered events")
+    finally:
+        process.kill()

@@ -72,6 +72,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, start; serve until SIGINT/SIGTERM; stop cleanly."""
+    if not args.worker_index and _workers(args) > 1:
+        _share_metrics(Path(args.state_dir))  # before anything imports prometheus_client
     from knevents import errors, validation
     from knevents.local import console as console_mod
     from knevents.local import dispatcher, runner
@@ -123,6 +125,19 @@ def _workers(args: argparse.Namespace) -> int:
         return int(args.workers)
     env = os.environ.get("KNEVENTS_WORKERS")
     return int(env) if env and env.isdigit() else workers.default_count()
+
+
+def _share_metrics(state_dir: Path) -> None:
+    """``run --workers``: metric values in per-process files that worker 0's ``/metrics`` and UI add up.
+
+    One directory per runner (``<state-dir>/metrics/<pid of worker 0>``); the workers inherit it through the
+    environment, and the runner removes those of runners that are gone once it holds the state dir.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the user's own choice
+        return
+    directory = state_dir / "metrics" / str(os.getpid())
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _worker_flags(args: argparse.Namespace) -> tuple[str, ...]:

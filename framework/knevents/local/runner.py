@@ -176,6 +176,8 @@ class Runner:
             return
         if self._lock_fd is None:  # refuse before touching the nats-server or store of a running runner
             self._lock_fd = runnerfile.lock(self.options.state_dir)
+        if self.options.workers > 1:
+            _remove_stale_metrics(self.options.state_dir)
         from knevents.bus import jetstream
 
         js = await self._connect(await self._start_nats())
@@ -233,9 +235,16 @@ class Runner:
         paths = [str(p) for p in self.options.paths]
         self._pool = workers.WorkerPool(lambda i: workers.worker_command(i, paths, flags), self.options.workers,
                                         lambda line: self.console.emit("warning", line),
-                                        started=lambda: self._write_runner_file(running=True))
+                                        started=self._workers_started)
         self._pool.start()
         self._tasks.append(asyncio.create_task(self._pool.supervise(self.stop_event), name="workers"))
+
+    def _workers_started(self) -> None:
+        """Workers were started or restarted: list their pids in runner.json, drop the live gauges of dead ones."""
+        from knevents import metrics
+
+        self._write_runner_file(running=True)
+        metrics.forget_processes({os.getpid(), *(p.pid for p in self._pool.procs.values())} if self._pool else set())
 
     async def _start_nats(self) -> str:
         if self.options.nats_url:
@@ -505,6 +514,16 @@ class Runner:
         self.console.block(lines, bus=self.bus_name, nats_url=natsauth.strip(self.settings.nats.url),
                            sources=[dataclasses.asdict(s) for s in self._sources_info],
                            sensors=[dataclasses.asdict(s) for s in self._sensors_info])
+
+
+def _remove_stale_metrics(state_dir: Path) -> None:
+    """Remove the shared metric files of runners that are gone (``<state-dir>/metrics/<pid>``, see ``knevents run``)."""
+    import shutil
+
+    for directory in (state_dir / "metrics").glob("*"):
+        if directory.name.isdigit() and int(directory.name) != os.getpid() and not runnerfile.pid_alive(
+                int(directory.name)):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _port_free(port: int) -> bool:

@@ -446,11 +446,11 @@ def _waiting(condition: str, deps: list[str], held: set[str]) -> list[str]:
 
 
 def _filtered_counts() -> dict[tuple[str, str], int]:
-    """``knevents_sensor_events_filtered`` of this process, by (sensor, dependency)."""
+    """``knevents_sensor_events_filtered`` of this process (of every worker with ``run --workers``), by (sensor, dependency)."""
     from knevents import metrics
 
     out: dict[tuple[str, str], int] = {}
-    for family in metrics.REGISTRY.collect():
+    for family in metrics.families():
         if family.name != "knevents_sensor_events_filtered":
             continue
         for sample in family.samples:
