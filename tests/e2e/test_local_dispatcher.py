@@ -166,3 +166,33 @@ async def test_firings_log_keeps_the_newest_per_sensor(js: Any) -> None:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+class _SlowFirstAnswer:
+    """The real JetStream context, except that the first consumer creation gets no answer in time."""
+
+    def __init__(self, js: Any) -> None:
+        self._js = js
+        self.timeouts = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+    async def add_consumer(self, *args: Any, **kwargs: Any) -> Any:
+        if self.timeouts:
+            self.timeouts -= 1
+            raise nats.errors.TimeoutError
+        return await self._js.add_consumer(*args, **kwargs)
+
+
+async def test_a_timeout_while_a_worker_creates_the_consumer_keeps_what_it_holds(js: Any) -> None:
+    async def handler(event: events.Event) -> web.Response:
+        return web.Response(200)
+
+    await _dispatcher(js, handler, io.StringIO()).ensure_consumer()
+    for _ in range(3):  # not delivered yet: only the durable consumer remembers them
+        await _publish(js, _event())
+    # another process of `run --workers` starts and the server is slow to answer it
+    await _dispatcher(_SlowFirstAnswer(js), handler, io.StringIO()).ensure_consumer()
+    info = await js.consumer_info(naming.stream_name("default"), dispatcher.consumer_name("build-sensor"))
+    assert info.num_pending == 3, "the consumer was dropped and recreated: its undelivered events are lost"

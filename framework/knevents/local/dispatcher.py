@@ -51,6 +51,8 @@ log = logging.getLogger("knevents.local.dispatcher")
 _PULL_EXPIRES = 5.0
 """Seconds a pull request stays open on the server; short enough to notice a lost connection quickly."""
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_CREATE_ATTEMPTS = 5
+"""Tries at creating a sensor's consumer when the server does not answer (one second apart)."""
 
 
 @dataclass(frozen=True)
@@ -126,20 +128,34 @@ class Dispatcher:
             filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
         )
-        try:
-            await self.js.add_consumer(self.stream, config)
-        except Exception as exc:
-            # A filter change on an existing durable: drop and recreate it (events of the old
-            # filter that were still pending are of no interest to the new sensor).
-            log.info("recreating consumer %s: %s", self.durable, exc)
-            with contextlib.suppress(Exception):
-                await self.js.delete_consumer(self.stream, self.durable)
+        import nats.js.errors
+
+        for attempt in range(_CREATE_ATTEMPTS):
             try:
                 await self.js.add_consumer(self.stream, config)
-            except Exception as again:
-                raise errors.BusUnavailableError(
-                    f"cannot create the consumer of sensor {self.sensor}: {again}"
-                ) from again
+                return
+            except nats.js.errors.APIError as exc:
+                # The server refused this config for the existing durable (a field it cannot update; filter
+                # changes it updates itself): drop and recreate it. Events of the old config that were
+                # still pending are of no interest to the new sensor.
+                log.info("recreating consumer %s: %s", self.durable, exc)
+                with contextlib.suppress(Exception):
+                    await self.js.delete_consumer(self.stream, self.durable)
+                break
+            except Exception as exc:
+                # No answer (a timeout on a busy server, a reconnect): the durable may hold events that no
+                # one got yet, and other workers of `run --workers` may be pulling from it; never delete it.
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise errors.BusUnavailableError(
+                        f"cannot create the consumer of sensor {self.sensor}: {exc!r}") from exc
+                log.warning("consumer %s: %r; trying again", self.durable, exc)
+                await asyncio.sleep(1.0)
+        try:
+            await self.js.add_consumer(self.stream, config)
+        except Exception as again:
+            raise errors.BusUnavailableError(
+                f"cannot create the consumer of sensor {self.sensor}: {again}"
+            ) from again
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and deliver until ``stop`` is set; waits for deliveries in flight before returning.
