@@ -25,7 +25,8 @@ because these machines are shared and noisy):
 
 The load generator uses keep-alive connections (``bench.common.load``). The last
 line printed is JSON:
-``{"bench": "eventsource", "noop_rps": N, "webhook_rps": N, "webhook_ratio": x, "cold_start_s": N, ...}``.
+``{"bench": "eventsource", "noop_rps": N, "webhook_rps": N, "webhook_ratio": x, "cold_start_s": N, ...,
+"cpu_ms_per_request": {case: ms at 300/s}}``.
 """
 
 from __future__ import annotations
@@ -282,6 +283,7 @@ def main() -> None:
         "noop_cold_start_s": cold_noop,
         "slack_cold_start_s": cold_slack["ff"],
         "slack_cold_start_thin_s": cold_slack["thin"],
+        "cpu_ms_per_request": {r["name"]: r.get("cpu_ms_per_request") for r in results if "name" in r},
         "quick": args.quick,
         "pairs": pairs,
         "cases": results,

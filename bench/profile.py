@@ -185,12 +185,34 @@ def table(name: str, result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def estimate(runner: dict[str, Any], cores: int = 8) -> list[str]:
+    """An estimate (not a measurement) of ``knevents run`` on ``cores`` cores from the runner's measured CPU split."""
+    if "nats_cpu_ms_per_event" not in runner:
+        return []
+    r, n = runner["cpu_ms_per_event"], runner["nats_cpu_ms_per_event"]
+    per_event = r + n
+    per_core = 1000 / per_event
+    return [
+        f"**Estimate, not a measurement — {cores} cores.** At {RATE:.0f} events/s one event costs {r:.3f} ms of "
+        f"runner CPU and {n:.3f} ms of nats-server CPU: {per_event:.3f} ms in all, so one core's budget is "
+        f"1000 / {per_event:.3f} = {per_core:.0f} events/s. With the load generator, the webhook clients and the "
+        f"trigger's target elsewhere (they share the 2 cores in `bench/e2e.py`), `knevents run --workers {cores - 1}` "
+        f"(nats-server takes the rest; it is multi-threaded) would have {cores} × {per_core:.0f} = "
+        f"{cores * per_core:,.0f} events/s of CPU at 100 % busy, about {0.7 * cores * per_core:,.0f} events/s at 70 %. "
+        "It assumes CPU per event stays as at 300 events/s (under a closed-loop load it falls: batches of acks and "
+        "writes share system calls), that workers scale without contention on the one nats-server, the shared "
+        "durable consumer and the KV buckets, and that the trigger's target keeps up.",
+    ]
+
+
 def _write_doc(command: str, results: dict[str, dict[str, Any]]) -> None:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
     body = [BEGIN, "", f"`{command}` — {stamp}; {machine}.", ""]
     for name, result in results.items():
         body += [*table(name, result), ""]
+    if "runner" in results:
+        body += [*estimate(results["runner"]), ""]
     body.append(END)
     text = DOC.read_text()
     if BEGIN in text:

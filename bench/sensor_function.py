@@ -20,7 +20,8 @@ Measures, in one run on the same machine:
 Every request carries a fresh CloudEvent id (the sensor dedupes by id). The load
 generator is a raw-socket asyncio client with keep-alive connections running in
 its own process, and the trigger sink is a raw asyncio server in another, so
-neither is the bottleneck. The last line printed is JSON.
+neither is the bottleneck. The last line printed is JSON; its ``cpu_ms_per_request`` holds every
+case's CPU per request at 300 requests/s (``noop``, ``single_sync`` … ``and_thin``).
 """
 
 from __future__ import annotations
@@ -308,6 +309,7 @@ def main() -> None:
         "single_cpu_ms_per_request": results[f"single_{best}"]["cpu_ms_per_request"],
         "and_cpu_ms_per_request": results[f"and_{best}"]["cpu_ms_per_request"],
         "cpu_rate": CPU_RATE,
+        "cpu_ms_per_request": {case: r["cpu_ms_per_request"] for case, r in results.items()},
         "pairs": pairs,
     }
     print(json.dumps(headline))
