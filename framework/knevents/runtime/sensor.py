@@ -38,7 +38,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from logging import ERROR, INFO, WARNING
@@ -275,19 +275,23 @@ class SensorRuntime:
             dedupe_id = _dedupe_id(event)
             only = event.extensions.get(REPLAY_TRIGGER_EXTENSION)
             taking = self._at_most_once(passing, only)
+            # every firing of this event is stateless at-most-once: once they are taken the event is done, so
+            # the record written before running them is the final "done" mark (no second write after)
+            final = bool(taking) and taking == self._firings(passing, only)
             done: frozenset[str] | None = frozenset()
             if first_delivery:
                 pass
-            elif taking and await self._claim(dedupe_id, taking):
+            elif taking and await self._claim(dedupe_id, taking, final):
                 taking = set()  # recorded by the claim
             else:
                 done = await self._already_done(dedupe_id)
+                final = final and not done
             if done is None:
                 self.metrics.deduplicated()
                 self._log(INFO, "duplicate event dropped", event)
                 return acc.outcome(duplicate=True)
             acc.previously_done = done
-            await self._take_stateless(taking - done, done, event)
+            await self._take_stateless(taking - done, done, event, final)
             for result in passing:
                 for trigger in self.engine.triggers_for(result.name):
                     if only and trigger != only:
@@ -299,7 +303,8 @@ class SensorRuntime:
                     else:
                         self._log(INFO, "trigger taken by an earlier delivery; not run again", event,
                                   trigger=trigger, dependency=result.name)
-            await self._mark_done(dedupe_id, acc)
+            if not final or acc.retry:
+                await self._mark_done(dedupe_id, acc)
             self._log(
                 INFO,
                 "event processed",
@@ -313,35 +318,46 @@ class SensorRuntime:
         finally:
             self.metrics.processed(time.perf_counter() - started)
 
-    def _at_most_once(self, passing: list[engine.DependencyResult], only: str | None) -> set[str]:
-        """The stateless at-most-once firings (``trigger/dependency``) this event would run."""
+    def _firings(self, passing: list[engine.DependencyResult], only: str | None) -> set[str]:
+        """Every firing (``trigger/dependency``) this event would run."""
         return {
             f"{trigger}/{result.name}"
             for result in passing
             for trigger in self.engine.triggers_for(result.name)
-            if not self.engine.needs_state(trigger) and not self._triggers[trigger].at_least_once
-            and (not only or trigger == only)
+            if not only or trigger == only
         }
 
-    async def _claim(self, dedupe_id: str, taking: set[str]) -> bool:
+    def _at_most_once(self, passing: list[engine.DependencyResult], only: str | None) -> set[str]:
+        """The stateless at-most-once firings among :meth:`_firings`."""
+        return {
+            firing
+            for firing in self._firings(passing, only)
+            if not self.engine.needs_state(trigger := firing.split("/", 1)[0])
+            and not self._triggers[trigger].at_least_once
+        }
+
+    async def _claim(self, dedupe_id: str, taking: set[str], final: bool) -> bool:
         """A first delivery: create the event's dedupe entry with the firings about to run, in one request.
 
         Creating succeeds only when no entry exists, which is what reading it and finding none meant; so
         the common case costs one KV request instead of a read and a write. False when an entry exists
-        (a redelivery, a replica's copy): the caller reads it as before.
+        (a redelivery, a replica's copy): the caller reads it as before. ``final``: the entry is the "done"
+        mark itself (see :meth:`process`).
         """
         bucket = await self._dedupe_bucket()
         try:
-            await bucket.create(state.kv_key(dedupe_id), json.dumps({"done": sorted(taking)}).encode())
+            await bucket.create(state.kv_key(dedupe_id), _DONE if final else _done_value(taking))
         except errors.StateConflictError:
             return False
         return True
 
-    async def _take_stateless(self, taking: set[str], done: frozenset[str], event: events.Event) -> None:
+    async def _take_stateless(
+        self, taking: set[str], done: frozenset[str], event: events.Event, final: bool = False
+    ) -> None:
         """At-most-once: record the stateless firings about to run before running them (one KV write)."""
         if taking:
             bucket = await self._dedupe_bucket()
-            await bucket.put(state.kv_key(_dedupe_id(event)), json.dumps({"done": sorted(done | taking)}).encode())
+            await bucket.put(state.kv_key(_dedupe_id(event)), _DONE if final else _done_value(done | taking))
 
     async def _stateless(
         self, trigger: str, result: engine.DependencyResult, event: events.Event, acc: _Acc
@@ -569,7 +585,7 @@ class SensorRuntime:
         if acc.retry:
             done = acc.previously_done | set(acc.done_marks)
             if done != acc.previously_done:
-                await bucket.put(state.kv_key(event_id), json.dumps({"done": sorted(done)}).encode())
+                await bucket.put(state.kv_key(event_id), _done_value(done))
             return
         await bucket.put_nowait(state.kv_key(event_id), _DONE)
 
@@ -627,6 +643,11 @@ class SensorRuntime:
             subject=event.subject,
             **fields,
         )
+
+
+def _done_value(firings: Iterable[str]) -> bytes:
+    """A dedupe entry naming the stateless firings already taken (the event is not done yet)."""
+    return json.dumps({"done": sorted(firings)}).encode()
 
 
 def _dedupe_id(event: events.Event) -> str:

@@ -138,7 +138,33 @@ async def test_at_most_once_stateless_trigger_that_crashed_is_not_run_again() ->
         await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
     fire = sup.Recorder()
     out = await _runtime(sensor, store, fire).process(event)
-    assert out.fired == () and fire.calls == [] and not out.duplicate
+    # its only firing was taken before the crash: the take was the event's final "done" mark, so the
+    # redelivery is a duplicate (with another trigger still to run it would be read as a partial take)
+    assert out.fired == () and fire.calls == [] and out.duplicate
+
+
+async def test_a_crash_in_the_at_most_once_trigger_leaves_the_at_least_once_one_to_the_redelivery() -> None:
+    # two triggers on one event: the take is not the final mark, the redelivery reads it as partial
+    second = """# a second trigger, atLeastOnce; the first stays at-most-once
+    - template:
+        name: two
+        http: {url: "http://127.0.0.1:9/two", method: POST}
+      atLeastOnce: true"""
+    sensor = sup.sensor(sup.SINGLE_SENSOR, extra=second)
+    store = memory.MemoryStore()
+
+    def crash(resolved: object) -> None:
+        if getattr(resolved, "trigger", "") == "one":
+            raise _Crash
+
+    event = sup.event("a", 1)
+    with pytest.raises(_Crash):
+        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
+    fire = sup.Recorder()
+    out = await _runtime(sensor, store, fire).process(event)
+    assert [r.trigger for r, _ in fire.calls] == ["two"] and not out.duplicate
+    again = await _runtime(sensor, store, fire).process(event)
+    assert again.duplicate and len(fire.calls) == 1
 
 
 async def test_at_least_once_stateless_trigger_that_crashed_runs_again() -> None:
