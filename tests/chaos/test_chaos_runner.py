@@ -157,18 +157,18 @@ async def _fault(fault: str, sink: cs.Sink, run: Run, url: str, stop: asyncio.Ev
 
 
 def _kill_master(run: Run) -> None:
-    """SIGKILL worker 0 alone; its workers must exit by themselves; then start a new runner on the state dir."""
+    """SIGKILL worker 0 alone and start a new runner on the state dir at once; the old workers must go by themselves."""
     proc = run.runner.proc
     assert proc is not None
     pids = [int(r["pid"]) for r in run.runner.matching(lambda r: "pid" in r and "ready" in str(r.get("msg")))]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    run.old_records.extend(run.runner.records)
+    run.start()  # while the old workers may still be stopping
     deadline = time.monotonic() + 30
     while any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     run.workers_gone = not any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in pids)
-    run.old_records.extend(run.runner.records)
-    run.start()
 
 
 def _zombie(pid: int) -> bool:
