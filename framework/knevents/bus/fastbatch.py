@@ -93,7 +93,7 @@ class _Batch:
     def on_reply(self, seq: int, headers: Any, data: bytes) -> None:
         if headers and headers.get("Status") == "503":
             self.errors[seq] = pipeline.RefusedByStreamError("no JetStream stream listens on this subject")
-        elif data.startswith(b'{"type":"ack"'):
+        elif b'"type":"ack"' in data:
             self.acked = max(self.acked, int(json.loads(data)["seq"]))
             self.moved.set()
         elif b'"batch"' in data and b'"error"' not in data:
