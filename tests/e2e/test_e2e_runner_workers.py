@@ -217,3 +217,17 @@ def test_metrics_and_the_ui_count_what_every_worker_did(tmp_path: Path, sink: ha
         harness.poll(lambda: _filtered_in_the_ui(ui_port) == 40, "the UI counting both workers' filtered events")
     finally:
         process.kill()
+
+
+def test_a_second_runner_with_workers_cannot_share_the_first_one_s_port(
+    runner: tuple[harness.RunnerProcess, int], tmp_path: Path, sink: harness.Sink
+) -> None:
+    _, port = runner
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "all.yaml").write_text(MANIFESTS.format(port=port, sink=sink.url))
+    # SO_REUSEPORT would let it listen beside the first runner and take half of its events
+    done = harness.cli(["run", str(other), "--state-dir", str(tmp_path / "other-state"), "--workers", "2",
+                        "--no-ui", "--log-format", "json"], harness.knevents_env(tmp_path), tmp_path, timeout=120)
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout

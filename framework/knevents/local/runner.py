@@ -348,6 +348,8 @@ class Runner:
             self._tls_ports.update({port} if tls is not None else set())
             max_body = max(getattr(r, "max_body", lambda _p: self.settings.server.max_body)(port)
                            for _m, _e, r in port_routes)
+            if self.options.workers > 1 and not self.options.is_worker:
+                await _unshared(self.options.host, port)
             sock = httpserve.bind(self.options.host, port, reuse_port=self.options.workers > 1 or self.options.is_worker)
             server = httpserve.PortServer(sock, routes.router(port, port_routes), tls,
                                           max_body=max_body, limits=self.settings.server)
@@ -514,6 +516,24 @@ class Runner:
         self.console.block(lines, bus=self.bus_name, nats_url=natsauth.strip(self.settings.nats.url),
                            sources=[dataclasses.asdict(s) for s in self._sources_info],
                            sensors=[dataclasses.asdict(s) for s in self._sensors_info])
+
+
+async def _unshared(host: str, port: int, patience: float = 5.0) -> None:
+    """Worker 0 of ``run --workers``: refuse a port that another process listens on before sharing it.
+
+    ``SO_REUSEPORT`` lets any process of the same user that sets it listen too, so a second runner with workers
+    on the same port would silently take half of this one's events. Workers of a runner just killed on this state
+    dir free their ports within seconds, hence the patience.
+    """
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            httpserve.bind(host, port).close()
+            return
+        except errors.KneventsError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def _remove_stale_metrics(state_dir: Path) -> None:
