@@ -5,7 +5,8 @@ What the bus relies on is checked on the server's own state: a duplicate
 the stream refuses fails alone and nothing after it is lost; a server killed
 while a batch is in flight leaves every event either stored (and reported so)
 or reported refused; a stream that refuses fast batches is published to with an
-ack per event. A second connection listening on ``_INBOX.>`` sees the server's
+ack per event; on a 3-node cluster, the stream leader killed mid-batch loses
+nothing reported stored. A second connection listening on ``_INBOX.>`` sees the server's
 answers, which tells a fast batch (a few bulk acks, subjects ending ``$FI``)
 from an ack per event.
 """
@@ -16,12 +17,13 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 from knevents import bus, errors, events
-from knevents.local.natsd import NatsServer
+from knevents.local.natsd import NatsServer, free_port
 from knevents.settings import BusSettings, NatsSettings, Settings
 
 STREAM = bus.stream_name("default")
@@ -195,3 +197,51 @@ async def test_stream_refusing_fast_batches_gets_an_ack_per_event(nats_url: str,
     assert answers.fast() == 6  # not tried again on this connection
     assert answers.plain() == 12
     assert await _stored(nc) == list(range(10))
+
+
+async def test_stream_leader_killed_mid_batch_on_a_cluster(tmp_path: Path) -> None:
+    """An R3 bus stream whose leader dies while a fast batch is in flight: what was reported stored is stored, once."""
+    ports = [free_port() for _ in range(3)]
+    nodes = [NatsServer(store_dir=tmp_path / f"n{i}", name=f"n{i}", cluster_name="fast", cluster_port=port,
+                        cluster_routes=[f"nats://127.0.0.1:{p}" for p in ports]) for i, port in enumerate(ports)]
+    try:
+        for node in nodes:
+            node.start()
+        urls = [node.url for node in nodes]
+        client = await nats.connect(servers=urls)
+        js = client.jetstream(timeout=0.5)
+        for _ in range(100):  # the cluster elects its meta leader first
+            try:
+                await js.add_stream(name=STREAM, subjects=[bus.subject_filter("default")], num_replicas=3)
+                break
+            except nats.errors.Error:
+                await asyncio.sleep(0.2)
+        await bus.ensure_stream(js, "default")
+        info = await js.stream_info(STREAM)
+        assert info.config.allow_batched and info.config.num_replicas == 3
+        quick = BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=1.0)
+        publisher = bus.JetStreamPublisher.lazy(Settings(nats=NatsSettings(url=",".join(urls)), bus=quick))
+        try:
+            assert await publisher.publish_many([_ev(i) for i in range(500)]) == [None] * 500
+            sending = asyncio.ensure_future(publisher.publish_many([_ev(i, pad=500) for i in range(500, 20500)]))
+            await asyncio.sleep(0.02)
+            assert not sending.done()
+            next(node for node in nodes if node.name == info.cluster.leader).kill()
+            outcomes = await asyncio.wait_for(sending, 60)
+        finally:
+            await publisher.close()
+        assert all(o is None or isinstance(o, errors.BusUnavailableError) for o in outcomes)
+        reported = {500 + i for i, o in enumerate(outcomes) if o is None}
+        for _ in range(100):  # a new leader answers
+            try:
+                await js.stream_info(STREAM)
+                break
+            except nats.errors.Error:
+                await asyncio.sleep(0.1)
+        stored = await _stored(client)
+        assert len(stored) == len(set(stored))  # each once
+        assert set(range(500)) | reported <= set(stored)  # nothing reported stored was lost
+        await client.close()
+    finally:
+        for node in nodes:
+            node.close()
