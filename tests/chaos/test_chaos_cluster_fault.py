@@ -159,15 +159,15 @@ async def _replicated_bus(servers: list[NatsServer]) -> None:
 
     nc = await nats.connect([s.url for s in servers])
     try:
-        for attempt in range(30):  # the cluster elects its meta leader first
+        for attempt in range(120):  # the cluster elects its meta leader first
             try:
-                await nc.jetstream().add_stream(name=bus.stream_name("default"), subjects=["default.>"],
+                await nc.jetstream(timeout=1.0).add_stream(name=bus.stream_name("default"), subjects=["default.>"],
                                                 num_replicas=3)
                 return
             except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
-                if attempt == 29:
+                if attempt == 119:
                     raise
-                await asyncio.sleep(1)
+                await asyncio.sleep(0.25)
     finally:
         await nc.close()
 

@@ -43,7 +43,9 @@ def knevents_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
     """The environment of a knevents subprocess: no kubeconfig unless given, HOME in the test's tmp dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KNEVENTS_"))}
     # /metrics on Argo's 7777 would collide between runners of parallel tests; a test that wants it asks
-    env.update({"HOME": str(home), "PYTHONUNBUFFERED": "1", "KNEVENTS_METRICS_PORT": "0"})
+    # one process per runner whatever the machine's cores (the default is one worker per core beyond the first):
+    # a test that wants workers says --workers
+    env.update({"HOME": str(home), "PYTHONUNBUFFERED": "1", "KNEVENTS_METRICS_PORT": "0", "KNEVENTS_WORKERS": "1"})
     env.update(extra or {})
     return env
 
