@@ -72,7 +72,12 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, start; serve until SIGINT/SIGTERM; stop cleanly."""
-    if not args.worker_index and _workers(args) > 1:
+    if args.worker_index:
+        # A terminal's Ctrl-C reaches every process of the group, and worker 0 then stops its workers with
+        # SIGTERM: a worker that took SIGINT too would see that SIGTERM as a second signal and drop its
+        # deliveries ("forced stop"), or die in the middle of its imports.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    elif _workers(args) > 1:
         _share_metrics(Path(args.state_dir))  # before anything imports prometheus_client
     from knevents import errors, validation
     from knevents.local import console as console_mod
@@ -198,13 +203,7 @@ async def _serve(options: Any, manifests: Any, console: Any, ui_options: dict[st
             os._exit(130)
         the_runner.stop_event.set()
 
-    stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
-    if options.is_worker:
-        # A terminal's Ctrl-C reaches every process of the group, and worker 0 then stops its workers with
-        # SIGTERM: taken as a second signal, that would make a worker drop its deliveries ("forced stop").
-        loop.add_signal_handler(signal.SIGINT, lambda: None)
-        stop_signals = (signal.SIGTERM,)
-    for sig in stop_signals:
+    for sig in (signal.SIGTERM,) if options.is_worker else (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     ui_server = None
     try:
