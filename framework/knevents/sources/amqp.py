@@ -6,10 +6,12 @@ server-named exclusive queue; ``arguments`` is YAML text), bind it with
 ``routingKey`` (``queueBind``) and consume (``consume``). Each delivery becomes
 one event whose data is Argo's ``AMQPEventData`` (see :func:`message_data`).
 
-Delivery: unless ``consume.autoAck`` is true, a message is acked only after
-the bus accepted its event; while the bus refuses, the same event is retried
-(0.5 s doubling to 60 s; the message stays unacked, and the prefetch window stops the flow), and a
-connection lost meanwhile hands the message back to the queue. Argo acks on
+Delivery: the deliveries already received are published as one pipelined
+batch (at most the prefetch window); unless ``consume.autoAck`` is true, a
+message is acked only after the bus accepted its event (one ``multiple`` ack
+per batch); while the bus refuses, the refused event and those after it are
+retried (0.5 s doubling to 60 s; unacked, so the prefetch window stops the
+flow), and a connection lost meanwhile hands them back to the queue. Argo acks on
 delivery when ``consume`` is absent; knevents acks after publishing then too.
 A message that cannot become an event (``jsonBody`` but not JSON, larger than
 the bus takes) is logged, counted and rejected without requeue, so a
@@ -185,31 +187,63 @@ class AmqpSource:
         watcher.add_done_callback(lambda _: inbox.put_nowait(None))
         channel.closing.add_done_callback(lambda _: inbox.put_nowait(None))
         try:
-            while (message := await inbox.get()) is not None:
-                await self._handle(message, channel, publish, stop)
+            while (batch := await _ready(inbox)) is not None:
+                await self._handle(batch, channel, publish, stop)
             if not stop.is_set():
                 await channel.closing  # raises the broker's reason (connection or channel closed)
         finally:
             watcher.cancel()
 
-    async def _handle(self, message: DeliveredMessage, channel: AbstractChannel, publish: base.Publish,
+    async def _handle(self, messages: list[DeliveredMessage], channel: AbstractChannel, publish: base.Publish,
                       stop: asyncio.Event) -> None:
+        """Publish the deliveries' events as one pipelined batch; ack each after its event was accepted.
+
+        A refused event and those after it stay unacked and are published again (0.5 s doubling to 60 s)
+        until the bus takes them or ``stop`` (then they go back to the queue with the connection).
+        """
+        pending = [(m, e) for m in messages if (e := await self._event_of(m, channel)) is not None]
+        delay = 0.5
+        while pending:
+            try:
+                await base.publish_batch(publish, [event for _, event in pending])
+                done = len(pending)
+            except errors.BatchRefusedError as exc:
+                done = exc.done
+                log.error("amqp %s: the bus refused event %s (%s); retrying in %.1fs, it and the %d after it stay "
+                          "unacked", self.event_name, pending[done][1].id, exc, delay, len(pending) - done - 1)
+            await self._ack([m for m, _ in pending[:done]], channel)
+            pending = pending[done:]
+            if pending and await _sleep(stop, delay):
+                return
+            delay = min(delay * 2, reconnect.MAX_DELAY)
+
+    async def _event_of(self, message: DeliveredMessage, channel: AbstractChannel) -> events.Event | None:
+        """The delivery's event; ``None`` when it cannot become one (then it is rejected and counted)."""
         data = message_data(message, json_body=self._json, metadata=self._metadata)
         if data is None:
-            return await self._reject(message, channel, "malformed", "jsonBody is set but the body is not JSON")
+            await self._reject(message, channel, "malformed", "jsonBody is set but the body is not JSON")
+            return None
         if len(data) > MAX_DATA:
-            return await self._reject(message, channel, "too_large",
-                                      f"the event would be {len(data)} bytes; the bus takes {MAX_DATA}")
+            await self._reject(message, channel, "too_large",
+                               f"the event would be {len(data)} bytes; the bus takes {MAX_DATA}")
+            return None
         props = message.header.properties
-        event = events.new_event(id=self._event_id(props.message_id), source=self._ctx.event_source_name,
-                                 subject=self.event_name, type="amqp", data=data,
-                                 extensions=wire.trace_extension(props.headers))
-        if not await reconnect.publish_held(publish, event, stop, f"amqp {self.event_name}"):
-            return  # stopping: the unacked message goes back to the queue with the connection
-        if not self._auto_ack and message.delivery_tag is not None:
-            await channel.basic_ack(message.delivery_tag)
+        return events.new_event(id=self._event_id(props.message_id), source=self._ctx.event_source_name,
+                                subject=self.event_name, type="amqp", data=data,
+                                extensions=wire.trace_extension(props.headers))
+
+    async def _ack(self, accepted: list[DeliveredMessage], channel: AbstractChannel) -> None:
+        """Ack ``accepted`` (deliveries in tag order) with one ``multiple`` ack of the last.
+
+        Safe because every earlier delivery of this channel was acked or rejected before: the batch and
+        the ones before it are handled in delivery order.
+        """
+        tag = accepted[-1].delivery_tag if accepted else None
+        if not self._auto_ack and tag is not None:
+            await channel.basic_ack(tag, multiple=True)
 
     async def _reject(self, message: DeliveredMessage, channel: AbstractChannel, reason: str, why: str) -> None:
+        """Count, log and reject (no requeue: to the dead-letter exchange, if any) a delivery that is no event."""
         common.rejected(self._ctx.event_source_name, self.event_name, reason)
         log.error("amqp %s: message %r from exchange %r dropped: %s%s", self.event_name,
                   message.header.properties.message_id or message.delivery_tag, message.exchange, why,
@@ -243,6 +277,23 @@ def _clean(exc: BaseException, hidden: list[str]) -> str:
     for secret in sorted(hidden, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text[:300] or "no detail"
+
+
+async def _ready(inbox: asyncio.Queue[DeliveredMessage | None]) -> list[DeliveredMessage] | None:
+    """The next delivery and every one already received after it (at most the prefetch window); ``None``: end.
+
+    One turn of the loop first lets aiormq run the callbacks of deliveries it has read (a task each). A
+    batch that the end marker follows is dropped: unacked, it goes back to the queue with the connection.
+    """
+    if (first := await inbox.get()) is None:
+        return None
+    await asyncio.sleep(0)
+    batch = [first]
+    while not inbox.empty():
+        if (message := inbox.get_nowait()) is None:
+            return None
+        batch.append(message)
+    return batch
 
 
 async def _sleep(stop: asyncio.Event, delay: float) -> bool:

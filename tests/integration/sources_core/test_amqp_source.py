@@ -26,7 +26,7 @@ from knevents.sources import amqp
 from tests import upstream
 from tests.e2e import harness
 from tests.fixtures.rabbitmq import RabbitMQ, free_port
-from tests.unit.sources_core.helpers import request, runtime
+from tests.unit.sources_core.helpers import QuotaBus, request, runtime
 
 WAIT = 60.0
 """Seconds to wait for something that normally takes milliseconds."""
@@ -284,6 +284,44 @@ async def test_broker_restart_mid_stream_loses_nothing(rabbitmq: RabbitMQ) -> No
                      "all 40 messages")
     bodies = {int(base64.b64decode(events.data_json(e)["body"])) for e in memory.events}
     assert bodies == set(range(40))
+
+
+async def test_a_burst_is_published_in_batches_and_each_message_acked_only_after_acceptance(
+        rabbitmq: RabbitMQ) -> None:
+    exchange, queue = _names()
+    spec = {"amqp": {"e": _entry(rabbitmq.url, exchange, queue)}}
+    async with _producer(rabbitmq.url) as channel:  # the queue exists and holds the burst before the source starts
+        await channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        await channel.queue_declare(queue, durable=True)
+        await channel.queue_bind(queue, exchange, routing_key="orders.#")
+        for n in range(200):
+            await _publish(channel, exchange, b"%d" % n, message_id=f"m{n}")
+    down = QuotaBus(70)  # the bus accepts 70 events of the burst, then refuses
+    rt, _ = runtime(spec, down)
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.run_pull(stop))
+    await _until(lambda: len(down.events) == 70 and len(down.batches) > 3, "70 accepted, the rest refused")
+    task.cancel()  # the process ends while it holds the refused ones: no clean stop
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await rt.close()
+    assert 1 < max(down.batches) <= amqp.PREFETCH  # batches, bounded by the prefetch window
+    for _ in range(300):  # exactly the 70 accepted were acked; the others went back to the queue
+        if await _queue_depth(rabbitmq.url, queue) == 130:
+            break
+        await asyncio.sleep(0.1)
+    assert await _queue_depth(rabbitmq.url, queue) == 130
+    up = QuotaBus(None)
+    rt, _ = runtime(spec, up)
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.run_pull(stop))
+    await _until(lambda: len(up.events) == 130, "the 130 unaccepted messages, delivered again")
+    stop.set()
+    await asyncio.wait_for(task, WAIT)
+    await rt.close()
+    bodies = [int(base64.b64decode(events.data_json(e)["body"])) for e in down.events + up.events]
+    assert bodies == list(range(200))  # every message once, in order
+    assert await _queue_depth(rabbitmq.url, queue) == 0
 
 
 # --- Argo's upstream example in `knevents run` -----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from knevents import bus, validation, web
+from knevents import bus, errors, validation, web
 from knevents.runtime import source
 from knevents.secrets import SecretResolver
 from knevents.settings import SecretSettings
@@ -48,3 +48,37 @@ def request(
     """A web.Request."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
     return web.Request(method=method, path=path, headers=web.Headers(pairs), body=body, query_string=query)
+
+
+class QuotaBus:
+    """A batch-publishing bus that accepts the first ``quota`` events and refuses every later one.
+
+    It stands for a bus that goes down in the middle of a burst: a source must ack exactly the accepted
+    events upstream. ``batches`` records the size of each ``publish_many`` (a source batches when some
+    are larger than one); ``quota = None`` accepts everything.
+    """
+
+    def __init__(self, quota: int | None) -> None:
+        self.quota = quota
+        self.events: list[Any] = []
+        self.batches: list[int] = []
+
+    def _take(self, event: Any) -> BaseException | None:
+        if self.quota is not None and len(self.events) >= self.quota:
+            return errors.BusUnavailableError(f"quota bus refused event {event.id}")
+        self.events.append(event)
+        return None
+
+    async def publish(self, event: Any) -> None:
+        """Accept ``event`` or raise BusUnavailableError."""
+        self.batches.append(1)
+        if (refused := self._take(event)) is not None:
+            raise refused
+
+    async def publish_many(self, batch: Any) -> list[BaseException | None]:
+        """Per event: ``None`` when accepted, BusUnavailableError once the quota is used."""
+        self.batches.append(len(batch))
+        return [self._take(event) for event in batch]
+
+    async def close(self) -> None:
+        """Nothing to release."""
