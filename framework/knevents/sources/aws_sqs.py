@@ -1,7 +1,9 @@
 """The SQS long-polling loop shared by the ``sqs`` source and the ``s3`` source in SQS mode.
 
 The loop's promise is the one in ARCHITECTURE.md: a message is deleted only
-after every event made from it was accepted by the bus. When the bus refuses,
+after every event made from it was accepted by the bus. The events of one
+receive (up to 10 messages) are published as one pipelined batch and the
+messages they came from deleted with one DeleteMessageBatch. When the bus refuses,
 the message stays in the queue and comes back after its visibility timeout
 (Argo's 120 s), and the loop backs off. A message that cannot be converted
 (e.g. ``jsonBody`` but not JSON) is deleted, unless the spec says a
@@ -18,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from knevents import errors, events
@@ -106,28 +108,56 @@ class Poller:
         )
         return list(answer.get("Messages", []))
 
-    async def _delete(self, message: dict[str, Any]) -> None:
-        client, url = await self._connect()
-        await aws.call(
-            f"{self._what}: delete message {message.get('MessageId')}",
-            client.delete_message,
-            QueueUrl=url,
-            ReceiptHandle=message["ReceiptHandle"],
-        )
+    async def _delete(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Delete ``messages`` with one DeleteMessageBatch (a receive holds at most 10, SQS's batch limit).
 
-    async def _process(self, message: dict[str, Any], convert: Convert, publish: base.Publish) -> None:
-        try:
-            produced = convert(message)
-        except errors.EventError as exc:
-            if self._config.keep_malformed:
-                log.error("%s; left in the queue for its dead-letter queue", self._said(exc))
-                return
-            log.error("%s; message deleted", self._said(exc))
-            await self._delete(message)
+        An entry SQS fails to delete is logged: the message comes back after its visibility timeout and
+        its events, ids derived from the MessageId, are dropped downstream as copies.
+        """
+        if not messages:
             return
-        for event in produced:
-            await publish(event)
-        await self._delete(message)
+        client, url = await self._connect()
+        answer = await aws.call(
+            f"{self._what}: delete {len(messages)} message(s)",
+            client.delete_message_batch,
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        for failed in answer.get("Failed") or []:
+            message = messages[int(failed["Id"])]
+            log.error("%s: message %s not deleted (%s: %s); it comes back after its visibility timeout",
+                      self._what, message.get("MessageId"), failed.get("Code"), failed.get("Message"))
+
+    def _convert(self, messages: list[dict[str, Any]], convert: Convert) -> _Batch:
+        """One receive's events in order, which message each ends at, and the malformed messages to delete."""
+        batch = _Batch()
+        for message in messages:
+            try:
+                produced = convert(message)
+            except errors.EventError as exc:
+                if self._config.keep_malformed:
+                    log.error("%s; left in the queue for its dead-letter queue", self._said(exc))
+                else:
+                    log.error("%s; message deleted", self._said(exc))
+                    batch.malformed.append(message)
+                continue
+            batch.events.extend(produced)
+            batch.kept.append((message, len(batch.events)))
+        return batch
+
+    async def _process(self, messages: list[dict[str, Any]], convert: Convert, publish: base.Publish) -> None:
+        """Publish one receive's events as one pipelined batch; delete each message whose events were all accepted.
+
+        When the bus refuses an event, the messages with an event from it on stay (they come back after the
+        visibility timeout) and the refusal is raised for the loop's backoff.
+        """
+        batch = self._convert(messages, convert)
+        try:
+            await base.publish_batch(publish, batch.events)
+        except errors.BatchRefusedError as exc:
+            await self._delete(batch.malformed + [m for m, end in batch.kept if end <= exc.done])
+            raise  # a BusUnavailableError: the loop backs off
+        await self._delete(batch.malformed + [m for m, _ in batch.kept])
 
     async def run(self, convert: Convert, publish: base.Publish, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; never raises for upstream or bus failures."""
@@ -135,8 +165,9 @@ class Poller:
         try:
             while not stop.is_set():
                 try:
-                    for message in await self._receive():
-                        await self._process(message, convert, publish)
+                    messages = await self._receive()
+                    if messages:
+                        await self._process(messages, convert, publish)
                     failures = 0
                 except errors.MissingExtraError:
                     raise  # boto3 is not installed: the runtime says so once and stops this source
@@ -159,6 +190,17 @@ class Poller:
         client, self._client, self._queue_url = self._client, None, None
         if client is not None:
             client.close()
+
+
+@dataclass
+class _Batch:
+    """The events of one receive, in message order."""
+
+    events: list[events.Event] = field(default_factory=list)
+    kept: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    """Each message that became events, with the count of events up to and including its own."""
+    malformed: list[dict[str, Any]] = field(default_factory=list)
+    """Messages that cannot become events and are deleted (unless ``keep_malformed``)."""
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:

@@ -24,11 +24,12 @@ from knevents.runtime import source as source_runtime
 from knevents.secrets import SecretResolver
 from knevents.sensors import paths
 from knevents.settings import Settings
-from knevents.sources import aws_sns, base, s3, sns, sqs
+from knevents.sources import aws_sns, aws_sqs, base, s3, sns, sqs
 from knevents.spec import models
 
 from tests.fixtures.aws import SnsSigner
 from tests.integration.sources_cloud import cloud_harness as harness
+from tests.unit.sources_core.helpers import QuotaBus, runtime
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 
@@ -228,6 +229,43 @@ async def test_sqs_message_stays_in_the_queue_when_the_bus_is_down(
         await bus.close()
     assert observed.published == []
     assert await _queue_depth(sqsc, queue_url) == 1
+
+
+async def test_sqs_burst_published_per_receive_and_each_message_deleted_only_after_acceptance(
+    aws: Callable[[str], Any], moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aws_sqs, "VISIBILITY_TIMEOUT", 2)  # refused messages come back in 2 s, not Argo's 120
+    queue = _name("queue")
+    sqsc = aws("sqs")
+    queue_url = (await harness.to_thread(sqsc.create_queue, QueueName=queue))["QueueUrl"]
+    for start in range(0, 25, 5):
+        entries = [{"Id": str(n), "MessageBody": json.dumps({"n": n})} for n in range(start, start + 5)]
+        await harness.to_thread(sqsc.send_message_batch, QueueUrl=queue_url, Entries=entries)
+    spec = {"sqs": {"e": {"queue": queue, "region": "us-east-1", "waitTimeSeconds": 1, "jsonBody": True,
+                          "endpoint": moto_server}}}
+
+    async def run_until(bus: QuotaBus, done: Callable[[], bool]) -> None:
+        rt, _ = runtime(spec, bus)
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run_pull(stop))
+        try:
+            async with asyncio.timeout(harness.WAIT):
+                while not done():
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, harness.WAIT)
+
+    down = QuotaBus(12)  # accepts 12 events of the burst, then refuses
+    await run_until(down, lambda: len(down.events) == 12 and len(down.batches) >= 3)
+    assert max(down.batches) > 1  # a receive's messages were published as one batch
+    assert await _queue_depth(sqsc, queue_url) == 13  # exactly the accepted ones were deleted
+    up = QuotaBus(None)
+    await run_until(up, lambda: len({e.id for e in up.events}) == 13)
+    numbers = [events.data_json(e)["body"]["n"] for e in down.events + up.events]
+    assert sorted(set(numbers)) == list(range(25)) and len(set(numbers[:12])) == 12
+    assert set(numbers[:12]).isdisjoint(numbers[12:])  # an accepted (deleted) message never came again
+    assert await _queue_depth(sqsc, queue_url) == 0
 
 
 class _Recorder:
