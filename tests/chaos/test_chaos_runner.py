@@ -11,6 +11,9 @@ bodies among the requests; with two workers, worker 1 SIGKILLed twice (worker
 0 restarts it) and worker 0 itself SIGKILLed (every worker must go; a new
 runner on the same state dir finishes the work).
 
+The one-dependency sensor also has an at-most-once trigger: it never runs twice for
+an event and loses at most the events in flight at a fault.
+
 Asserted: every accepted single event reaches the sink; ``sure`` fired every
 pair; no event id is in two different fired sets of a trigger; ``once`` never
 fired a set twice; what a fault can cost is bounded by the faults (``once``
@@ -46,6 +49,8 @@ MIN_PAIRS = 30
 PAIR_WAIT = 60.0
 """Seconds the lane waits for ``sure`` to fire a pair before it counts the pair as lost."""
 DEADLINE = 240.0
+CONCURRENCY = 16
+"""Events a worker's dispatcher has in flight per sensor (the runner's default): what a kill can cost at most once."""
 
 MANIFESTS = """
 apiVersion: argoproj.io/v1alpha1
@@ -66,6 +71,12 @@ spec:
         name: sink
         http:
           url: {sink}/sink
+          method: POST
+          payload: [{{src: {{dependencyName: load, dataKey: body.n}}, dest: n}}]
+    - template:
+        name: once
+        http:
+          url: {sink}/single-once
           method: POST
           payload: [{{src: {{dependencyName: load, dataKey: body.n}}, dest: n}}]
 ---
@@ -243,6 +254,8 @@ def test_runner_loses_nothing_and_fires_no_and_set_twice(tmp_path: Path, fault: 
     run, records, answers, status = asyncio.run(_scenario(tmp_path, fault, workers))
     faults = run.tally.kills + run.tally.nats_restarts
     once, sure = _fired_sets(records, "/once"), _fired_sets(records, "/sure")
+    single_once = Counter(r.event_ids for r in records if r.path == "/single-once")
+    single_lost = len({cs.key(r) for r in records if r.path == "/sink"}) - len(single_once)
     once_lost = run.pairs - len(once)
     sure_again = sum(n - 1 for n in sure.values())
     by = _processed_by(run)
@@ -251,7 +264,8 @@ def test_runner_loses_nothing_and_fires_no_and_set_twice(tmp_path: Path, fault: 
           f"{run.tally.kills} kills, {run.tally.nats_restarts} nats kills, {run.tally.resends} webhook resends "
           f"({dict(run.tally.rejected)}); once: {len(once)} sets, {once_lost} lost, "
           f"{sum(n - 1 for n in once.values())} twice; sure: {len(sure)} sets, {sure_again} run again; "
-          f"pairs split over workers: {split}; near-limit answers {dict(answers)}")
+          f"pairs split over workers: {split}; one-dependency at most once: {single_lost} lost, "
+          f"{sum(n - 1 for n in single_once.values())} twice; near-limit answers {dict(answers)}")
 
     missing = set(range(EVENTS)) - {cs.key(r) for r in records if r.path == "/sink"}
     assert not missing, f"{len(missing)} acknowledged keys never reached the sink, e.g. {sorted(missing)[:10]}"
@@ -261,6 +275,8 @@ def test_runner_loses_nothing_and_fires_no_and_set_twice(tmp_path: Path, fault: 
         assert all(n == 1 for n in used.values()), f"{path}: an event in two fired sets: {used.most_common(3)}"
     assert all(n == 1 for n in once.values()), f"at-most-once fired a set twice: {once.most_common(3)}"
     assert 0 <= once_lost <= faults and sure_again <= faults, (once_lost, sure_again, faults)
+    assert all(n == 1 for n in single_once.values()), f"at most once ran twice: {single_once.most_common(3)}"
+    assert single_lost <= faults * CONCURRENCY * workers, (single_lost, faults)
     assert all(s["dead_letters"] == 0 for s in status["sensors"]), status["sensors"]
     if fault == "kill-nats":
         assert run.tally.nats_restarts == len(FAULTS_AT)

@@ -230,7 +230,9 @@ class SensorRuntime:
         """Process a decoded event and give the delivery's answer (the local runner calls this directly).
 
         ``first_delivery``: the bus says nobody had this message before and its duplicate window covers the
-        dedupe TTL, so the dedupe read is skipped (a redelivery, or an unknown count, always reads).
+        dedupe TTL, so the dedupe read is skipped when the event has no at-most-once firing to take (a
+        redelivery, or an unknown count, always reads; at-most-once firings are always claimed with a create
+        that fails on an existing entry, since a crashed nats-server can count a redelivery as the first).
         """
         try:
             outcome = await self.process(event, first_delivery=first_delivery)
@@ -279,7 +281,10 @@ class SensorRuntime:
             # the record written before running them is the final "done" mark (no second write after)
             final = bool(taking) and taking == self._firings(passing, only)
             done: frozenset[str] | None = frozenset()
-            if first_delivery:
+            if first_delivery and not taking:
+                # Nothing to take: what a wrong "first" costs is an atLeastOnce re-run, which that mode allows.
+                # With at-most-once firings the claim below decides: a nats-server crash can roll the
+                # consumer's delivery count back, and an event already run comes back counted as a first.
                 pass
             elif taking and await self._claim(dedupe_id, taking, final):
                 taking = set()  # recorded by the claim

@@ -80,6 +80,17 @@ async def test_first_delivery_skips_the_dedupe_read_redeliveries_do_not() -> Non
     assert len(fire.calls) == 1
 
 
+async def test_an_at_most_once_trigger_does_not_run_again_for_an_event_counted_first_twice() -> None:
+    # a nats-server killed and restarted can roll its consumer's delivery counts back: an event the sensor
+    # already processed comes back counted as a first delivery
+    fire = sup.Recorder()
+    rt = _runtime(sup.sensor(sup.SINGLE_SENSOR), memory.MemoryStore(), fire)
+    ev = sup.event("a", 1)
+    await rt.process(ev, first_delivery=True)
+    assert (await rt.process(ev, first_delivery=True)).duplicate
+    assert len(fire.calls) == 1
+
+
 async def test_crash_after_the_satisfying_write_is_finished_by_the_redelivery_on_another_replica() -> None:
     # atLeastOnce: the firing stays in the outbox until the trigger succeeded, so a crash inside it re-runs it
     store = memory.MemoryStore()
