@@ -6,7 +6,8 @@ event per message with Argo's ``AzureQueueStorageEventData``:
 ``{"body", "messageID", "insertionTime", "metadata"?}``. ``decodeMessage``
 base64-decodes the text first (URL alphabet, then standard); ``jsonBody``
 puts the body in as JSON, otherwise as bytes (base64 in JSON, as Go marshals
-``[]byte``). The message is deleted only after the bus accepted its event.
+``[]byte``). The messages of one receive are published as one pipelined batch,
+and each is deleted only after the bus accepted its event.
 Bad input (not base64, not JSON with ``jsonBody``) is logged and counted and
 the message deleted, unless ``dlq`` is set: then it is left on the queue for
 the queue's own poison handling, as in Argo.
@@ -123,33 +124,59 @@ class AzureQueueSource:
                                 source=self._ctx.event_source_name, subject=self.event_name,
                                 type="azureQueueStorage", data=data)
 
-    async def _handle(self, client: Any, message: Any, publish: base.Publish) -> None:
-        event = self._event(message)
-        if event is None:
+    def _convert(self, messages: list[Any]) -> tuple[list[tuple[Any, events.Event]], list[Any]]:
+        """The messages that became events (in order), and the malformed ones to delete (none with ``dlq``)."""
+        kept: list[tuple[Any, events.Event]] = []
+        dropped: list[Any] = []
+        for message in messages:
+            if (event := self._event(message)) is not None:
+                kept.append((message, event))
+                continue
             log.error("azureQueueStorage %s: message %s cannot be decoded (decodeMessage/jsonBody)%s",
                       self.event_name, message.id, "; left for the DLQ" if self._config.dlq else "; deleted")
             common.rejected(self._ctx.event_source_name, self.event_name, "malformed")
             if not self._config.dlq:
-                await client.delete_message(message)
-            return
+                dropped.append(message)
+        return kept, dropped
+
+    async def _handle(self, client: Any, messages: list[Any], publish: base.Publish) -> None:
+        """Publish one receive's events as one pipelined batch; delete each message after its event was accepted.
+
+        A refused event's message and the ones after it are made visible again at once, and the refusal is
+        raised for the loop's pause.
+        """
+        kept, dropped = self._convert(messages)
         try:
-            await publish(event)
-        except errors.BusUnavailableError as exc:
-            log.warning("azureQueueStorage %s: bus refused message %s (%s); made visible again",
-                        self.event_name, message.id, exc)
-            with contextlib.suppress(Exception):
-                await client.update_message(message, visibility_timeout=0)
+            await base.publish_batch(publish, [event for _, event in kept])
+        except errors.BatchRefusedError as exc:
+            log.warning("azureQueueStorage %s: bus refused message %s and the %d after it (%s); made visible again",
+                        self.event_name, kept[exc.done][0].id, len(kept) - exc.done - 1, exc)
+            await self._each(client.update_message, [m for m, _ in kept[exc.done:]], "make visible",
+                             visibility_timeout=0)
+            await self._each(client.delete_message, dropped + [m for m, _ in kept[:exc.done]], "delete")
             raise
-        await client.delete_message(message)
+        await self._each(client.delete_message, dropped + [m for m, _ in kept], "delete")
+
+    async def _each(self, call: Any, messages: list[Any], what: str, **options: Any) -> None:
+        """``call(message)`` for every message at once (Azure has no batch delete); failures are logged.
+
+        A message whose delete failed comes back after its visibility timeout, with the same event id.
+        """
+        outcomes = await asyncio.gather(*(call(m, **options) for m in messages), return_exceptions=True)
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("azureQueueStorage %s: could not %s message %s: %s: %s", self.event_name, what,
+                          message.id, type(outcome).__name__, str(outcome).splitlines()[0][:200] if str(outcome) else "")
+            elif isinstance(outcome, BaseException):
+                raise outcome
 
     async def _poll(self, client: Any, publish: base.Publish) -> int:
-        count = 0
         pages = client.receive_messages(messages_per_page=_BATCH, visibility_timeout=_VISIBILITY,
                                         max_messages=_BATCH)
-        async for message in pages:
-            count += 1
-            await self._handle(client, message, publish)
-        return count
+        messages = [message async for message in pages]
+        if messages:
+            await self._handle(client, messages, publish)
+        return len(messages)
 
     async def run(self, publish: base.Publish, stop: asyncio.Event) -> None:
         """Poll until ``stop``; a message is deleted only after its event was published."""

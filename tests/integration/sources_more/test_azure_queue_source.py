@@ -20,12 +20,13 @@ from azure.storage.queue import QueueServiceClient
 from azure.storage.queue.aio import QueueClient
 from knevents import metrics
 from knevents.secrets import env_name
+from knevents.sources import azure_queue
 
 from tests import upstream
 from tests.e2e import harness
 from tests.fixtures.azurite import Azurite
 from tests.integration.sources_more import local_run
-from tests.unit.sources_core.helpers import runtime
+from tests.unit.sources_core.helpers import QuotaBus, runtime
 
 WAIT = 30.0
 
@@ -159,6 +160,42 @@ async def test_a_refused_event_keeps_its_message_until_the_bus_takes_it(azurite:
     finally:
         await running.close()
     assert len(running.memory.events) == 1
+
+
+async def test_a_burst_is_published_per_receive_and_each_message_deleted_only_after_acceptance(
+        azurite: Azurite, queues: Queues, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(azure_queue, "_VISIBILITY", 2)  # what a crash held comes back in 2 s, not Argo's 120
+    queue = await queues("burst")
+    for n in range(25):
+        await queue.send_message(json.dumps({"n": n}))
+    spec = {"azureQueueStorage": {"burst": {"queueName": "burst", "jsonBody": True, "waitTimeInSeconds": 1,
+                                            "connectionString": {"name": "azure-secret", "key": "connectionstring"}}}}
+    secrets = {"azure-secret/connectionstring": azurite.connection_string}
+
+    async def run_until(bus: QuotaBus, done: Callable[[], bool]) -> None:
+        rt, _ = runtime(spec, bus, secrets=secrets, name="aqs")
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run_pull(stop))
+        try:
+            await _until(done, "the burst")
+        finally:
+            task.cancel()  # the process ends: no clean stop
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    down = QuotaBus(12)  # accepts 12 events of the burst, then refuses
+    await run_until(down, lambda: len(down.events) == 12 and len(down.batches) >= 3)
+    assert max(down.batches) > 1  # a receive's messages were published as one batch
+    assert await _count(queue) == 13  # exactly the accepted ones were deleted
+    up = QuotaBus(None)  # refused ones were made visible again at once, the batch held at the crash after 2 s
+    await run_until(up, lambda: len(up.events) == 13)
+    numbers = [json.loads(e.data or b"")["body"]["n"] for e in down.events + up.events]
+    assert sorted(numbers) == list(range(25))  # each once: an accepted (deleted) message never came again
+    for _ in range(100):
+        if await _count(queue) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await _count(queue) == 0
 
 
 async def test_no_client_session_is_left_open_after_a_stop_or_a_cancel(azurite: Azurite, queues: Queues) -> None:
