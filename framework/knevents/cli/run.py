@@ -140,7 +140,7 @@ def _share_metrics(state_dir: Path) -> None:
     """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the user's own choice
         return
-    directory = state_dir / "metrics" / str(os.getpid())
+    directory = (state_dir / "metrics" / str(os.getpid())).resolve()  # the same for a worker whatever its cwd
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
