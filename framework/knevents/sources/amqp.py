@@ -201,21 +201,12 @@ class AmqpSource:
         A refused event and those after it stay unacked and are published again (0.5 s doubling to 60 s)
         until the bus takes them or ``stop`` (then they go back to the queue with the connection).
         """
-        pending = [(m, e) for m in messages if (e := await self._event_of(m, channel)) is not None]
-        delay = 0.5
-        while pending:
-            try:
-                await base.publish_batch(publish, [event for _, event in pending])
-                done = len(pending)
-            except errors.BatchRefusedError as exc:
-                done = exc.done
-                log.error("amqp %s: the bus refused event %s (%s); retrying in %.1fs, it and the %d after it stay "
-                          "unacked", self.event_name, pending[done][1].id, exc, delay, len(pending) - done - 1)
-            await self._ack([m for m, _ in pending[:done]], channel)
-            pending = pending[done:]
-            if pending and await _sleep(stop, delay):
-                return
-            delay = min(delay * 2, reconnect.MAX_DELAY)
+        kept = [(m, e) for m in messages if (e := await self._event_of(m, channel)) is not None]
+
+        async def accepted(start: int, end: int) -> None:
+            await self._ack([m for m, _ in kept[start:end]], channel)
+
+        await reconnect.publish_held_batch(publish, [e for _, e in kept], stop, f"amqp {self.event_name}", accepted)
 
     async def _event_of(self, message: DeliveredMessage, channel: AbstractChannel) -> events.Event | None:
         """The delivery's event; ``None`` when it cannot become one (then it is rejected and counted)."""

@@ -7,7 +7,8 @@ Data is Argo's ``MQTTEventData``: ``{"topic", "messageId", "body", "metadata"?}`
 Argo subscribes with QoS 0 and a clean session, so every message in flight
 or sent while the source is down is gone. knevents subscribes with **QoS 1**
 in a **persistent session** named by ``clientId``, with manual acknowledgement
-(paho-mqtt's ``manual_ack``): the PUBACK of a message goes out only after the
+(paho-mqtt's ``manual_ack``): the messages handed over meanwhile are published
+as one pipelined batch, and the PUBACK of each goes out, in order, only after the
 bus accepted its event, so the broker redelivers anything unacked after a
 crash and queues what arrives while the source is down (up to the broker's
 own limit, mosquitto's ``max_queued_messages``). A redelivered message gets a
@@ -162,11 +163,30 @@ class MqttSource:
                 if getter not in done:
                     getter.cancel()
                     break
-                await self._handle(getter.result(), client, publish, stop)
+                batch = [getter.result()]
+                while not inbox.empty():  # what paho handed over meanwhile (at most the broker's inflight window)
+                    batch.append(inbox.get_nowait())
+                await self._handle(batch, client, publish, stop)
         finally:
             await asyncio.to_thread(_shutdown, client)
 
-    async def _handle(self, message: MQTTMessage, client: Client, publish: base.Publish, stop: asyncio.Event) -> None:
+    async def _handle(self, messages: list[MQTTMessage], client: Client, publish: base.Publish,
+                      stop: asyncio.Event) -> None:
+        """Publish the messages' events as one pipelined batch; PUBACK each, in order, after its event was accepted.
+
+        A message that cannot become an event keeps its slot and is acked in its turn (MQTT has no
+        dead-letter queue). On ``stop`` while the bus refuses, the rest stay unacked: the broker
+        redelivers them to the session.
+        """
+        async def accepted(start: int, end: int) -> None:
+            for message in messages[start:end]:
+                client.ack(message.mid, message.qos)
+
+        await reconnect.publish_held_batch(publish, [self._event_of(m) for m in messages], stop,
+                                           f"mqtt {self.event_name}", accepted)
+
+    def _event_of(self, message: MQTTMessage) -> events.Event | None:
+        """The message's event; ``None`` when it cannot become one (logged and counted)."""
         data = message_data(message.topic, message.mid, bytes(message.payload), json_body=self._json,
                             metadata=self._metadata)
         if data is None or len(data) > MAX_DATA:
@@ -175,12 +195,8 @@ class MqttSource:
             common.rejected(self._ctx.event_source_name, self.event_name, reason)
             log.error("mqtt %s: message %d on %r dropped (acked, MQTT has no dead-letter queue): %s",
                       self.event_name, message.mid, message.topic, why)
-            client.ack(message.mid, message.qos)
-            return
-        event = events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="mqtt", data=data)
-        if not await reconnect.publish_held(publish, event, stop, f"mqtt {self.event_name}"):
-            return  # stopping: unacked, the broker redelivers it to the session
-        client.ack(message.mid, message.qos)
+            return None
+        return events.new_event(source=self._ctx.event_source_name, subject=self.event_name, type="mqtt", data=data)
 
 
 def _shutdown(client: Client) -> None:

@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from knevents import errors, events
 from knevents.sources import base, common
 
-__all__ = ["MAX_DELAY", "Reconnect", "publish_held"]
+__all__ = ["MAX_DELAY", "Reconnect", "publish_held_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +78,34 @@ class Reconnect:
         return delay
 
 
-async def publish_held(publish: base.Publish, event: events.Event, stop: asyncio.Event, what: str) -> bool:
-    """Publish ``event``, retrying while the bus refuses (0.5 s doubling to 60 s); False if ``stop`` came first.
+async def publish_held_batch(publish: base.Publish, batch: Sequence[events.Event | None], stop: asyncio.Event,
+                             what: str, accepted: Callable[[int, int], Awaitable[None]]) -> bool:
+    """Publish ``batch`` pipelined (one slot per upstream message; ``None``: nothing to publish, ack it).
 
-    The caller holds the upstream message unacked meanwhile, so the broker's
-    flow control (prefetch, in-flight window) holds the producer back and a
-    stop or a crash hands the message back to the broker.
+    ``accepted(start, end)`` acks the slots ``start:end`` upstream as soon as the bus took them, in order.
+    A refused event and the slots after it are published again (0.5 s doubling to 60 s) until the bus
+    takes them; False if ``stop`` came first (those stay unacked: the broker hands them out again).
     """
-    delay = 0.5
+    delay, start = 0.5, 0
     while True:
         try:
-            await publish(event)
+            await base.publish_batch(publish, batch[start:])
+        except errors.BatchRefusedError as exc:
+            if exc.done:
+                await accepted(start, start + exc.done)
+            start += exc.done
+            log.error("%s: the bus refused event %s (%s); retrying it and the %d after it in %.1fs, unacked",
+                      what, _id(batch[start]), exc, len(batch) - start - 1, delay)
+        else:
+            if start < len(batch):
+                await accepted(start, len(batch))
             return True
-        except errors.BusUnavailableError as exc:
-            log.error("%s: the bus refused event %s (%s); retrying in %.1fs, the message stays unacked",
-                      what, event.id, exc, delay)
         try:
             await asyncio.wait_for(stop.wait(), delay)
             return False
         except TimeoutError:
             delay = min(delay * 2, MAX_DELAY)
+
+
+def _id(event: events.Event | None) -> str:
+    return event.id if event is not None else "-"

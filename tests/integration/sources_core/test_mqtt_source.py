@@ -28,7 +28,7 @@ from tests import upstream
 from tests.e2e import harness
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.rabbitmq import free_port
-from tests.unit.sources_core.helpers import request, runtime
+from tests.unit.sources_core.helpers import QuotaBus, request, runtime
 
 WAIT = 60.0
 
@@ -109,6 +109,30 @@ async def test_unacked_message_comes_back_to_the_session(mosquitto: Mosquitto) -
     async with _running(spec) as (rt, memory):
         await _until(lambda: len(memory.events) == 2)
     assert [base64.b64decode(events.data_json(e)["body"]) for e in memory.events] == [b"one", b"two"]
+
+
+async def test_a_burst_is_published_in_batches_and_each_message_acked_only_after_acceptance(
+        mosquitto: Mosquitto) -> None:
+    spec = {"mqtt": {"e": _entry(mosquitto, "burst")}}
+    async with _running(spec) as (rt, _):  # the persistent session exists; the burst waits in it
+        await _subscribed(rt)
+    await asyncio.to_thread(_send, mosquitto, "burst", [b"%d" % n for n in range(100)])
+    down = QuotaBus(30)  # accepts 30 events of the burst, then refuses
+    rt, _ = runtime(spec, down)
+    task = asyncio.create_task(rt.run_pull(asyncio.Event()))
+    await _until(lambda: len(down.events) == 30 and len(down.batches) > 3)
+    task.cancel()  # the process ends while it holds unacked messages: no clean stop
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await rt.close()
+    assert max(down.batches) > 1  # what paho had handed over went out as one batch
+    up = QuotaBus(None)
+    async with _running(spec, memory=up):
+        await _until(lambda: len(up.events) >= 70)
+        await asyncio.sleep(1.0)  # anything more would come now
+    bodies = [int(base64.b64decode(events.data_json(e)["body"])) for e in down.events + up.events]
+    assert bodies[:30] == list(range(30))
+    assert sorted(bodies[30:]) == list(range(30, 100))  # the unacked ones again, an acked one never
 
 
 def _rejected(reason: str) -> float:
