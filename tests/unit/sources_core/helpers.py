@@ -55,13 +55,16 @@ class QuotaBus:
 
     It stands for a bus that goes down in the middle of a burst: a source must ack exactly the accepted
     events upstream. ``batches`` records the size of each ``publish_many`` (a source batches when some
-    are larger than one); ``quota = None`` accepts everything.
+    are larger than one); ``refusals`` counts the calls that refused something (once it is 2, the source
+    has acted on the first refusal: what it acks for the accepted ones was sent); ``quota = None``
+    accepts everything.
     """
 
     def __init__(self, quota: int | None) -> None:
         self.quota = quota
         self.events: list[Any] = []
         self.batches: list[int] = []
+        self.refusals = 0
 
     def _take(self, event: Any) -> BaseException | None:
         if self.quota is not None and len(self.events) >= self.quota:
@@ -73,12 +76,15 @@ class QuotaBus:
         """Accept ``event`` or raise BusUnavailableError."""
         self.batches.append(1)
         if (refused := self._take(event)) is not None:
+            self.refusals += 1
             raise refused
 
     async def publish_many(self, batch: Any) -> list[BaseException | None]:
         """Per event: ``None`` when accepted, BusUnavailableError once the quota is used."""
         self.batches.append(len(batch))
-        return [self._take(event) for event in batch]
+        outcomes = [self._take(event) for event in batch]
+        self.refusals += any(outcomes)
+        return outcomes
 
     async def close(self) -> None:
         """Nothing to release."""
