@@ -1,6 +1,7 @@
 """Where the CPU goes: sampling profiles of the runner and both functions at a fixed offered load.
 
     python bench/profile.py [--quick] [--markdown]
+    python bench/profile.py --syscalls [--only runner]     # system calls per event instead (strace -c)
 
 Each process is driven at 300 events (requests)/s, the issue's reference load, while
 ``py-spy record -f raw --nonblocking`` samples it (``--nonblocking`` does not pause the
@@ -30,6 +31,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,9 +74,40 @@ class Recording:
         return stacks
 
 
+class SyscallCount:
+    """``strace -c -f`` of one process instead of a profile (``--syscalls``): system calls per event, by name."""
+
+    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+        if shutil.which("strace") is None:
+            raise SystemExit("strace is not installed")
+        self.out = out
+        self.proc = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(out)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+
+    def samples(self) -> dict[str, int]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+        calls: dict[str, int] = {}
+        for line in self.out.read_text().splitlines():
+            fields = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(fields) >= 5 and fields[3].isdigit() and fields[-1] != "total":
+                calls[fields[-1]] = int(fields[3])
+        return calls
+
+
+MODE = {"record": "profile"}
+"""``profile`` (py-spy) or ``syscalls`` (strace -c); ``--syscalls`` sets it."""
+
+
 def _measure(pid_for_cpu: list[int], target_pid: int, seconds: float, drive: Callable[[], None],
              tmp: Path, name: str, record: bool) -> dict[str, Any]:
     """Profile ``target_pid`` (if ``record``) while ``drive()`` offers the load; CPU of every pid in ``pid_for_cpu``."""
+    if record and MODE["record"] == "syscalls":
+        counting = SyscallCount(target_pid, seconds, tmp / f"{name}.strace")
+        drive()
+        return {"cpu_s": [float("nan")] * len(pid_for_cpu), "summary": {"syscalls": counting.samples()}}
     recording = Recording(target_pid, seconds, tmp / f"{name}.txt") if record else None
     before = [common.cpu_seconds(p) for p in pid_for_cpu]
     drive()
@@ -229,11 +262,25 @@ def main() -> None:
     parser.add_argument("--only", choices=("runner", "eventsource", "sensor"), action="append",
                         help="profile only this process (repeatable)")
     parser.add_argument("--markdown", action="store_true", help="rewrite the section in docs/benchmarks.md")
+    parser.add_argument("--syscalls", action="store_true",
+                        help="count system calls per event (strace -c) instead of profiling; CPU is not read then")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the raw py-spy profiles (NAME.txt) in DIR")
     args = parser.parse_args()
     seconds = 8.0 if args.quick else 20.0
     chosen = args.only or ["runner", "eventsource", "sensor"]
     results: dict[str, dict[str, Any]] = {}
+    if args.syscalls:
+        MODE["record"] = "syscalls"
+        counts = {}
+        with tempfile.TemporaryDirectory(prefix="knevents-profile-") as tmp:
+            for name in chosen:
+                got = RUNS[name](seconds, Path(tmp))
+                counts[name] = {k: round(v / got["events"], 2) for k, v in
+                                sorted(got["syscalls"].items(), key=lambda kv: -kv[1])}
+                print(f"{name}: {sum(counts[name].values()):.1f} system calls per event: "
+                      + ", ".join(f"{k} {v}" for k, v in counts[name].items() if v >= 0.05), flush=True)
+        print(json.dumps({"bench": "profile", "syscalls_per_event": counts}))
+        return
     with tempfile.TemporaryDirectory(prefix="knevents-profile-") as tmp:
         for name in chosen:
             results[name] = RUNS[name](seconds, Path(tmp))

@@ -6,8 +6,8 @@ A sample's *deciding frame* is its leaf-most frame that is not in the standard l
 flusher is nats-py's). A sample with no such frame is the event loop itself (``asyncio``; with
 uvloop, its C code shows as the bare ``Runner.run`` frame).
 
-A deciding frame in nats-py, or in our modules that call it (state/, bus/, local/streams.py,
-local/dispatcher.py), is charged to the request path of the leaf-most of those modules in the
+A deciding frame in nats-py (or knevents/natsclient.py, our subclass of its client), or in our
+modules that call it (state/, bus/, local/streams.py, local/dispatcher.py), is charged to the request path of the leaf-most of those modules in the
 stack — "NATS request: KV state/dedupe", "bus publish + ack", … — or to "nats-py core" (the read
 loop, the flusher, message parsing) when none of ours is in the stack.
 """
@@ -119,7 +119,8 @@ def classify(stack: list[str]) -> tuple[str, str]:
     deciding = next((f for f in reversed(files) if _ours_or_third_party(f)), None)
     if deciding is None:
         return "asyncio (event loop)", files[-1] if files else "asyncio/runners.py"
-    nats_side = deciding.startswith("nats/") or any(deciding.startswith(m) for m, _ in NATS_CALLERS)
+    nats_side = deciding.startswith(("nats/", "knevents/natsclient.py")) or any(
+        deciding.startswith(m) for m, _ in NATS_CALLERS)
     if nats_side:
         for f in reversed(files):
             for module, bucket in NATS_CALLERS:
