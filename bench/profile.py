@@ -229,9 +229,9 @@ def estimate(runner: dict[str, Any], cores: int = 8) -> list[str]:
         f"**Estimate, not a measurement — {cores} cores.** At {RATE:.0f} events/s one event costs {r:.3f} ms of "
         f"runner CPU and {n:.3f} ms of nats-server CPU: {per_event:.3f} ms in all, so one core's budget is "
         f"1000 / {per_event:.3f} = {per_core:.0f} events/s. With the load generator, the webhook clients and the "
-        f"trigger's target elsewhere (they share the 2 cores in `bench/e2e.py`), `knevents run --workers {cores - 1}` "
-        f"(nats-server takes the rest; it is multi-threaded) would have {cores} × {per_core:.0f} = "
-        f"{cores * per_core:,.0f} events/s of CPU at 100 % busy, about {0.7 * cores * per_core:,.0f} events/s at 70 %. "
+        f"trigger's target elsewhere (in `bench/e2e.py` they share the 2 cores), {cores} cores running "
+        f"`knevents run --workers N` and its nats-server have {cores} × {per_core:.0f} = {cores * per_core:,.0f} "
+        f"events/s of CPU at 100 % busy, about {0.7 * cores * per_core:,.0f} events/s at 70 %. "
         "It assumes CPU per event stays as at 300 events/s (under a closed-loop load it falls: batches of acks and "
         "writes share system calls), that workers scale without contention on the one nats-server, the shared "
         "durable consumer and the KV buckets, and that the trigger's target keeps up.",
@@ -289,7 +289,7 @@ def main() -> None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(Path(tmp) / f"{name}.txt", args.keep / f"{name}.txt")
     if args.markdown:
-        _write_doc("python bench/profile.py" + (" --quick" if args.quick else "") + "", results)
+        _write_doc("python bench/profile.py" + (" --quick" if args.quick else "") + " --markdown", results)
     print(json.dumps({"bench": "profile", "rate": RATE, "seconds": seconds, "processes": {
         name: {"cpu_ms_per_event": round(r["cpu_ms_per_event"], 3),
                **({"nats_cpu_ms_per_event": round(r["nats_cpu_ms_per_event"], 3)}
