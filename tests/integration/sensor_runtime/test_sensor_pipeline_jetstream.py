@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from knevents.local.natsd import NatsServer
 from knevents.runtime.sensor import SensorRuntime
@@ -15,17 +17,24 @@ from knevents.state.jetstream import JetStreamStore
 from tests.integration.sensor_runtime import pipeline_support as sup
 
 
+@contextlib.asynccontextmanager
+async def _two_replicas(url: str, template: str, fire: sup.Recorder) -> AsyncIterator[list[SensorRuntime]]:
+    """Two runtimes of one sensor, each on its own connection to the same KV (two replicas)."""
+    stores = [await JetStreamStore.connect(url) for _ in range(2)]
+    sensor = sup.sensor(template)
+    try:
+        yield [SensorRuntime(sensor, store, settings=Settings(), secrets=SecretResolver(env={}), fire=fire)
+               for store in stores]
+    finally:
+        for store in stores:
+            await store.close()
+
+
 async def test_concurrent_and_events_on_two_replicas_fire_each_satisfied_set_once(
     nats_server: NatsServer,
 ) -> None:
-    stores = [await JetStreamStore.connect(nats_server.url) for _ in range(2)]
     fire = sup.Recorder()
-    sensor = sup.sensor(sup.AND_SENSOR)
-    replicas = [
-        SensorRuntime(sensor, store, settings=Settings(), secrets=SecretResolver(env={}), fire=fire)
-        for store in stores
-    ]
-    try:
+    async with _two_replicas(nats_server.url, sup.AND_SENSOR, fire) as replicas:
         sent = [sup.event("a" if i % 2 == 0 else "b", i) for i in range(200)]
         gate = asyncio.Semaphore(40)
 
@@ -48,29 +57,17 @@ async def test_concurrent_and_events_on_two_replicas_fire_each_satisfied_set_onc
             await replicas[i % 2].process(sup.event("a", 1000 + i))
             await replicas[(i + 1) % 2].process(sup.event("b", 1000 + i))
         assert len(fire.calls) - before == 20  # a waiting leftover of the burst is replaced or used
-    finally:
-        for store in stores:
-            await store.close()
 
 
 async def test_one_event_at_two_replicas_at_once_fires_once_and_a_redelivery_is_a_duplicate(
     nats_server: NatsServer,
 ) -> None:
     # a first delivery claims the event's dedupe entry in one create; whoever loses the create reads it
-    stores = [await JetStreamStore.connect(nats_server.url) for _ in range(2)]
     fire = sup.Recorder()
-    sensor = sup.sensor(sup.SINGLE_SENSOR)
-    replicas = [
-        SensorRuntime(sensor, store, settings=Settings(), secrets=SecretResolver(env={}), fire=fire)
-        for store in stores
-    ]
-    try:
+    async with _two_replicas(nats_server.url, sup.SINGLE_SENSOR, fire) as replicas:
         sent = [sup.event("a", i) for i in range(40)]
         outcomes = await asyncio.gather(*(r.process(e) for e in sent for r in replicas))
         assert sorted(r.events["a"].id for r, _ in fire.calls) == sorted(e.id for e in sent)
         assert sum(len(o.fired) for o in outcomes) == len(sent)
         again = [await replicas[i % 2].process(e) for i, e in enumerate(sent)]
         assert all(o.duplicate for o in again) and len(fire.calls) == len(sent)
-    finally:
-        for store in stores:
-            await store.close()
