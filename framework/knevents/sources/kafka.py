@@ -169,9 +169,7 @@ class KafkaSource:
                     if not await self._handle(consumer, records, publish, stop):
                         break
         finally:
-            # a consumer whose broker is gone may wait long on leaving; never hold a shutdown for it
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(consumer.stop()), 5)
+            await kafka_client.stop(consumer)
 
     async def _rewind_if_reset(self, consumer: AIOKafkaConsumer) -> None:
         """Read a partition again from its start when the broker lost it (deleted topic, memory-only broker).

@@ -13,6 +13,8 @@ with the bus publish rate, which is what bounds ingest.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from knevents import kafkaconn
@@ -56,6 +58,21 @@ async def start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
     except kafka_errors.KafkaConnectionError as exc:
         failure = await kafkaconn.explain(opts, exc)
         raise kafka_errors.KafkaConnectionError(str(failure)) from None
+
+
+async def stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer`` without holding a shutdown for a lost broker, and never leave a connection open.
+
+    aiokafka's ``stop`` talks to the broker (leaving the group) before it closes the client's connections;
+    with the broker gone it can wait long, or raise and skip the closing, and the sockets leak. So it gets 5 s,
+    and the client's connections are closed afterwards in any case (closing twice is harmless).
+    """
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(consumer.stop()), 5)
+    client = getattr(consumer, "_client", None)  # aiokafka keeps its connection pool there
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), 5)
 
 
 def consumer(config: Any, opts: dict[str, Any], private_group: str | None) -> AIOKafkaConsumer:
