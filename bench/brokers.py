@@ -141,21 +141,25 @@ async def _redis_backlog(port: int, n: int) -> None:
     for i in range(n):
         pipe.xadd(STREAM, {"order": "x" * 200, "n": str(i)})
     await pipe.execute()
-    for group in ("raw", "argo-events-cg"):
+    for group in ("raw", "raw-py", "argo-events-cg"):
         await client.xgroup_create(STREAM, group, id="0")
     await client.aclose()
 
 
-async def _redis_raw(port: int, n: int, count: int) -> tuple[float, float]:
+async def _redis_raw(port: int, n: int, count: int, *, pure: bool = False) -> tuple[float, float]:
+    """redis-py's XREADGROUP + XACK loop; ``pure``: with its Python reply parser, as without hiredis (informative)."""
     import redis.asyncio as aioredis
+    from redis._parsers import _AsyncRESP3Parser
 
-    client = aioredis.Redis(port=port)
+    options = {"parser_class": _AsyncRESP3Parser} if pure else {}
+    client = aioredis.Redis.from_pool(aioredis.ConnectionPool(port=port, **options))
+    group = "raw-py" if pure else "raw"
     seen, cpu0, t0 = 0, time.process_time(), time.perf_counter()
     while seen < n:
-        reply: Any = await client.xreadgroup("raw", "w", {STREAM: ">"}, count=count, block=500)
+        reply: Any = await client.xreadgroup(group, "w", {STREAM: ">"}, count=count, block=500)
         for _, entries in reply or []:
             seen += len(entries)
-            await client.xack(STREAM, "raw", *[i for i, _ in entries])
+            await client.xack(STREAM, group, *[i for i, _ in entries])
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await client.aclose()
     return elapsed, cpu
@@ -348,6 +352,10 @@ def main() -> None:
             redis_nats = _cpu_of(nats_pid) - nats0
             rows.append(_row("redisStream", n, raw, ours, redis_nats, asyncio.run(_bus_raw(nats_server.url, n, 100)),
                              asyncio.run(_bus_fast(nats_server.url, n, 100))))
+            pure = asyncio.run(_redis_raw(rport, n, 100, pure=True))
+            rows[-1].update(raw_pure_python_per_s=round(n / pure[0]), ratio_vs_pure_python=round(pure[0] / ours[0], 2))
+            print(f"redisStream raw loop with redis-py's Python parser (no hiredis; informative, the ratio uses the "
+                  f"installed parser): {rows[-1]['raw_pure_python_per_s']}/s, knevents/that {rows[-1]['ratio_vs_pure_python']}")
     finally:
         for proc in procs:
             os.killpg(proc.pid, 15)
