@@ -190,10 +190,14 @@ class KafkaSource:
             end = consumer.highwater(tp)
             lost = await consumer.committed(tp) is None
             if lost or (end is not None and end < await consumer.position(tp)):
-                log.warning("kafka %s: the broker lost %s's offsets; reading it again from the start, skipping "
-                            "records older than the last one published", self.event_name, tp)
-                self._skip_before[tp] = self._last_ts.pop(tp)
-                await consumer.seek_to_beginning(tp)
+                await self._read_again(consumer, tp)
+
+    async def _read_again(self, consumer: AIOKafkaConsumer, tp: Any) -> None:
+        """The broker lost ``tp``'s offsets: read it from the start, skipping records older than the last published."""
+        log.warning("kafka %s: the broker lost %s's offsets; reading it again from the start, skipping "
+                    "records older than the last one published", self.event_name, tp)
+        self._skip_before[tp] = self._last_ts.pop(tp)
+        await consumer.seek_to_beginning(tp)
 
     def _private_group(self) -> str:
         return f"knevents.{self._ctx.namespace}.{self._ctx.event_source_name}.{self.event_name}"
@@ -210,10 +214,14 @@ class KafkaSource:
         tp = TopicPartition(topic, number)
         consumer.assign([tp])
         committed = await consumer.committed(tp)
-        if committed is None or committed < 0:
-            await consumer.seek_to_end(tp)
-        else:
+        if committed is not None and committed >= 0:
             consumer.seek(tp, committed)
+        elif tp in self._last_ts:
+            # this process published from the partition before and its offset is gone: the broker lost it while
+            # the session was down; the newest record would skip what was produced since
+            await self._read_again(consumer, tp)
+        else:
+            await consumer.seek_to_end(tp)
         return True
 
     async def _handle(self, consumer: AIOKafkaConsumer, records: list[Any], publish: base.Publish,

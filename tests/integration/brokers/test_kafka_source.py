@@ -132,6 +132,37 @@ async def test_broker_restart_mid_stream_is_survived(tansu: Tansu) -> None:
     assert [base64.b64decode(d["body"]) for d in running.data()] == [b"a", b"b", b"c", b"d"]
 
 
+async def test_a_new_session_after_the_broker_lost_the_offsets_reads_from_the_start(tansu: Tansu) -> None:
+    """The session after a broker restart may start when records were already produced to the new topic: with
+    no committed offset left and a partition this source published from before, it reads from the start (the
+    records already published skipped), not from the newest record as a first start does."""
+    from aiokafka import TopicPartition
+    from knevents import spec as specs
+    from knevents.sources import base as sources_base
+    from knevents.sources import kafka_client
+
+    await create_topic(tansu.url, "lost", 1)
+    await produce(tansu.url, "lost", [b"c", b"d"], partition=0)
+    model = specs.parse_event_source({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+                                      "metadata": {"name": "es"},
+                                      "spec": {"kafka": {"lost": {"url": tansu.url, "topic": "lost", "partition": "0"}}}})
+    config = model.spec.kafka["lost"]
+    tp = TopicPartition("lost", 0)
+    for published_before, expected in ((False, 2), (True, 0)):
+        source = kafka.create("lost", config, sources_base.SourceContext(event_source_name="es"))
+        assert isinstance(source, kafka.KafkaSource)
+        if published_before:
+            source._last_ts[tp] = 0  # this process published from the partition in an earlier session
+        options = kafka_client.options(config, source._ctx)
+        consumer = kafka_client.consumer(config, options, f"lost-{published_before}")
+        await kafka_client.start(consumer, options)
+        try:
+            assert await source._assign_partition(consumer, asyncio.Event())
+            assert await consumer.position(tp) == expected
+        finally:
+            await kafka_client.stop(consumer)
+
+
 def test_go_time_matches_go_formatting() -> None:
     assert kafka.go_time(1714557600000) == "2024-05-01 10:00:00 +0000 UTC"
     assert kafka.go_time(1714557600500) == "2024-05-01 10:00:00.5 +0000 UTC"
