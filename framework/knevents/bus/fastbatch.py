@@ -132,25 +132,14 @@ class _Batch:
                 for seq in range(1, self.size + 1)]
 
 
-class FastBatches:
+class FastBatches(pipeline.ReplyInbox):
     """One reply subscription (``<inbox>.>``) per NATS connection; :meth:`send` publishes one fast batch."""
 
-    def __init__(self) -> None:
-        self._client: Any = None
-        self._prefix = ""
-        self._sub: Any = None
-        self._next = 0
-        self._batches: dict[str, _Batch] = {}
+    WILDCARD = ">"
 
-    async def _ready(self, client: Any) -> None:
-        if self._client is client and self._sub is not None:
-            return
-        if self._sub is not None:  # a new client (the old one closed for good): subscribe on it
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-        self._prefix = client.new_inbox()
-        self._sub = await client.subscribe(self._prefix + ".>", cb=self._on_reply)
-        self._client = client
+    def __init__(self) -> None:
+        super().__init__()
+        self._batches: dict[str, _Batch] = {}
 
     async def _on_reply(self, msg: Any) -> None:
         # <prefix>.<batch id>.<flow>.<gap>.<seq>.<op>.$FI

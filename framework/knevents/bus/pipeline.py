@@ -82,15 +82,19 @@ class _Batch:
             self.done.set_result(None)
 
 
-class AckInbox:
-    """One reply inbox per NATS connection; :meth:`send` publishes a batch and returns each message's outcome."""
+class ReplyInbox:
+    """One reply subscription (``<inbox>.<wildcard>``) per NATS connection, made again on a new client.
+
+    Subclasses set ``WILDCARD`` and handle every reply in :meth:`_on_reply`; ``_next`` numbers what they send.
+    """
+
+    WILDCARD = "*"
 
     def __init__(self) -> None:
         self._client: Any = None
         self._prefix = ""
         self._sub: Any = None
         self._next = 0
-        self._waiting: dict[str, tuple[_Batch, int]] = {}
 
     async def _ready(self, client: Any) -> None:
         if self._client is client and self._sub is not None:
@@ -99,10 +103,21 @@ class AckInbox:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
         self._prefix = client.new_inbox()
-        self._sub = await client.subscribe(self._prefix + ".*", cb=self._on_ack)
+        self._sub = await client.subscribe(f"{self._prefix}.{self.WILDCARD}", cb=self._on_reply)
         self._client = client
 
-    async def _on_ack(self, msg: Any) -> None:
+    async def _on_reply(self, msg: Any) -> None:
+        raise NotImplementedError
+
+
+class AckInbox(ReplyInbox):
+    """One reply inbox per NATS connection; :meth:`send` publishes a batch and returns each message's outcome."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting: dict[str, tuple[_Batch, int]] = {}
+
+    async def _on_reply(self, msg: Any) -> None:
         waiting = self._waiting.pop(msg.subject[len(self._prefix) + 1:], None)
         if waiting is None:  # late (the batch timed out) or not ours
             return

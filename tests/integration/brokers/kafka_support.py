@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from knevents import events
 
@@ -33,6 +33,23 @@ async def produce(url: str, topic: str, values: list[bytes], *, partition: int |
             await producer.send_and_wait(topic, value, key=key, partition=partition, headers=headers)
     finally:
         await producer.stop()
+
+
+async def first_record(topic: str, **client: Any) -> Any:
+    """The first record of ``topic``'s partition 0, read with a consumer built from ``client`` options."""
+    consumer = AIOKafkaConsumer(**client)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        for _ in range(60):
+            batch = await consumer.getmany(timeout_ms=500)
+            if batch:
+                return next(iter(batch.values()))[0]
+        raise AssertionError("nothing produced")
+    finally:
+        await consumer.stop()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -68,4 +85,4 @@ class Running:
         return [events.data_json(e) for e in self.memory.events]
 
 
-__all__ = ["Running", "create_topic", "produce", "until"]
+__all__ = ["Running", "create_topic", "first_record", "produce", "until"]

@@ -14,14 +14,14 @@ import ssl
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from knevents import errors, triggers, validation
 from knevents.secrets import env_name
 
 from tests.fixtures.brokers import Tansu
 from tests.fixtures.kafka_secure import USERS, SecureKafka
-from tests.integration.brokers.kafka_support import Running, until
+from tests.integration.brokers.kafka_support import Running, first_record, until
 from tests.unit.triggers import trigger_support as support
 
 PASSWORD = USERS["alice"]
@@ -57,21 +57,6 @@ async def _produce(kafka: SecureKafka, topic: str, value: bytes) -> None:
         await producer.send_and_wait(topic, value, key=b"k", partition=0)
     finally:
         await producer.stop()
-
-
-async def _read_one(kafka: SecureKafka, topic: str) -> Any:
-    consumer = AIOKafkaConsumer(**_client(kafka))
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, 0)])
-        await consumer.seek_to_beginning(TopicPartition(topic, 0))
-        for _ in range(60):
-            batch = await consumer.getmany(timeout_ms=500)
-            if batch:
-                return next(iter(batch.values()))[0]
-        raise AssertionError("nothing produced")
-    finally:
-        await consumer.stop()
 
 
 def _secrets(kafka: SecureKafka, password: str = PASSWORD) -> dict[str, str]:
@@ -165,14 +150,14 @@ async def test_trigger_produces_over_tls_and_sasl(secure_kafka: SecureKafka, mec
     secure_kafka.peers_log.write_text("")
     result = await _fire(secure_kafka, topic, _blocks(mechanism, tls))
     assert result.detail.startswith(f"produced to Kafka {secure_kafka.url} topic {topic}")
-    assert (await _read_one(secure_kafka, topic)).value == b'{"sent": "securely"}'
+    assert (await first_record(topic, **_client(secure_kafka))).value == b'{"sent": "securely"}'
     assert ("knevents-client" in secure_kafka.peers()) == ("clientCertSecret" in tls)
 
 
 async def test_trigger_sasl_without_tls(sasl_kafka: SecureKafka) -> None:
     await _topic(sasl_kafka, "out-plaintext")
     await _fire(sasl_kafka, "out-plaintext", _blocks("SCRAM-SHA-256", None))
-    assert (await _read_one(sasl_kafka, "out-plaintext")).value == b'{"sent": "securely"}'
+    assert (await first_record("out-plaintext", **_client(sasl_kafka))).value == b'{"sent": "securely"}'
 
 
 async def test_trigger_wrong_password_and_wrong_ca_are_permanent_and_clear(

@@ -6,29 +6,12 @@ import asyncio
 import logging
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from knevents import errors, triggers, validation
 from knevents.secrets import env_name
 
 from tests.fixtures.brokers import Tansu
-from tests.integration.brokers.kafka_support import create_topic
+from tests.integration.brokers.kafka_support import create_topic, first_record
 from tests.unit.triggers import trigger_support as support
-
-
-async def _read_one(url: str, topic: str) -> object:
-    consumer = AIOKafkaConsumer(bootstrap_servers=url, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        for _ in range(60):
-            batch = await consumer.getmany(timeout_ms=500)
-            if batch:
-                return next(iter(batch.values()))[0]
-        raise AssertionError("nothing produced")
-    finally:
-        await consumer.stop()
 
 
 async def test_produces_payload_key_and_headers(tansu: Tansu) -> None:
@@ -40,7 +23,7 @@ async def test_produces_payload_key_and_headers(tansu: Tansu) -> None:
     resolved = support.resolved(template, payload=b'{"project":"kubedojo"}', fired={"dep": support.event(id="evt-9")})
     ctx = support.context(secrets={env_name("SECRET", "k", "t"): "s3cr3t-value"}, traceparent="00-aa-bb-01")
     result = await triggers.fire(resolved, ctx)
-    record = await _read_one(tansu.url, "builds")
+    record = await first_record("builds", bootstrap_servers=tansu.url)
     assert record.value == b'{"project":"kubedojo"}'  # type: ignore[attr-defined]
     assert record.key == b"kubedojo"  # type: ignore[attr-defined]
     headers = dict(record.headers)  # type: ignore[attr-defined]
