@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -219,6 +219,26 @@ class Sink:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"sink got {len(found)}/{count} matching requests: {self.received}")
+                self._cond.wait(min(left, 0.2))
+
+    def wait_all(self, keys: Iterable[Hashable], key: Callable[[Received], Hashable],
+                 match: Callable[[Received], bool] = lambda r: True, timeout: float = WAIT) -> list[Received]:
+        """Every matching request so far, once each of ``keys`` has come at least once.
+
+        For at-least-once delivery: a redelivered copy may arrive before another event's first copy, so
+        counting requests is not enough to know that every event came.
+        """
+        wanted = set(keys)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [r for r in self.received if match(r)]
+                missing = wanted - {key(r) for r in found}
+                if not missing:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"sink never got {sorted(missing, key=repr)[:20]}: {self.received}")
                 self._cond.wait(min(left, 0.2))
 
     def close(self) -> None:

@@ -115,8 +115,13 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(
         _post(port, "/one", {"n": n})
     process.wait_for(lambda r: "worker 1 exited" in str(r.get("msg")), "the restart line")
     [_, again] = process.wait_for(lambda r: r.get("worker") == 1 and "pid" in r, "worker 1 ready again", count=2)
-    got = sink.wait(80, lambda r: r.path == "/each", timeout=60)  # what the dead worker held is redelivered
-    assert {int(r.json()["n"]) for r in got} == set(range(80))
+    # what the dead worker held is redelivered; waiting for 80 requests is not enough, since a copy of an
+    # event the dead worker had fired but not acked may come before another event's first request
+    got = sink.wait_all(range(80), lambda r: int(r.json()["n"]), lambda r: r.path == "/each", timeout=60)
+    numbers = [int(r.json()["n"]) for r in got]
+    assert set(numbers) == set(range(80))
+    twice = {n for n in numbers if numbers.count(n) > 1}
+    assert twice <= set(range(40)), twice  # only an event the killed worker held before the kill comes twice
     # status sees both processes, the restarted worker by its new pid
     assert process.proc is not None
     status = _status(process, "json")
