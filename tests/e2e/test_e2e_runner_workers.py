@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from knevents.local import workers
+from knevents.local import natsd, workers
 from knevents.local.natsd import free_port
 
 from tests.e2e import harness
@@ -101,6 +101,17 @@ def test_two_workers_deliver_every_event_once_and_each_and_pair_once(
     both = [r.json() for r in sink.received if r.path == "/both"]
     assert both == [{"a": str(n), "b": str(n)} for n in range(20)]
     assert len([r for r in sink.received if r.path == "/each"]) == 120  # nothing doubled meanwhile
+    # the runner's nats-server runs on a quarter of the cores' threads (one on 2 cores)
+    assert _environ(_nats_pid(runner[0]))["GOMAXPROCS"] == str(natsd.default_threads())
+
+
+def _nats_pid(process: harness.RunnerProcess) -> int:
+    return int((process.state_dir / "jetstream" / natsd.PID_FILE).read_text().strip())
+
+
+def _environ(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
 
 
 def test_a_killed_worker_is_restarted_and_nothing_is_lost(
@@ -172,6 +183,16 @@ def test_default_worker_count_leaves_a_core_for_nats_server() -> None:
     assert workers.default_count(2) == 1
     assert workers.default_count(4) == 3
     assert workers.default_count(64) == 8
+
+
+def test_nats_server_threads_are_a_quarter_of_the_cores_unless_gomaxprocs_is_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [natsd.default_threads(n) for n in (1, 2, 4, 8, 64)] == [1, 1, 1, 2, 16]
+    with natsd.NatsServer(store_dir=tmp_path / "a", threads=1) as server:
+        assert server._proc is not None and _environ(server._proc.pid)["GOMAXPROCS"] == "1"
+    monkeypatch.setenv("GOMAXPROCS", "3")  # the user's own setting wins
+    with natsd.NatsServer(store_dir=tmp_path / "b", threads=1) as server:
+        assert server._proc is not None and _environ(server._proc.pid)["GOMAXPROCS"] == "3"
 
 
 PICKY = """

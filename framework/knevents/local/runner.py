@@ -261,7 +261,8 @@ class Runner:
         # Only the holder of the state dir's credentials may connect (forged events, state rewrites)
         credentials = natsauth.ensure(self.options.state_dir)
         config = natsauth.server_config(self.options.state_dir, credentials)
-        self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run", config_file=config)
+        self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run", config_file=config,
+                                     threads=natsd.default_threads())
         await asyncio.to_thread(self.nats.start)
         # Watched: a nats-server that dies is restarted on the same port and store; the clients reconnect.
         self._tasks.append(asyncio.create_task(natsd.supervise(
