@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from knevents.local import console as console_mod
@@ -83,3 +86,40 @@ def test_a_retry_reason_is_the_sensor_s_reason_never_a_cut_off_body() -> None:
     assert dispatcher._reason(b'{"error": "NATS unreachable"}') == "NATS unreachable"
     long = dispatcher._reason(b"x" * 1000)
     assert len(long) == 300 and long.endswith("...")
+
+
+def test_routine_lines_to_a_file_are_written_together_and_other_lines_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+
+    async def main() -> list[str]:
+        seen = []
+        with path.open("w") as out:
+            console = console_mod.Console("text", out, linger=0.2)
+            console.emit("event", "hooks/one id=1")
+            console.emit("fired", "s/t http: POST ... -> 200")
+            seen.append(path.read_text())  # both wait for the flush
+            await asyncio.sleep(0.5)
+            seen.append(path.read_text())  # flushed by the loop, without another line
+            console.emit("event", "hooks/one id=2")
+            console.emit("warning", "something")  # written at once, and the routine line before it too
+            seen.append(path.read_text())
+        return seen
+
+    waiting, flushed, after_warning = asyncio.run(main())
+    assert waiting == ""
+    assert [(line.split()[1], line.endswith(said)) for line, said in zip(
+        flushed.splitlines(), ("hooks/one id=1", "s/t http: POST ... -> 200"), strict=True)] == [
+        ("event", True), ("fired", True)]
+    assert [line.split()[1] for line in after_warning.splitlines()] == ["event", "fired", "event", "warning"]
+
+
+def test_routine_lines_are_flushed_at_once_on_a_terminal_or_off_a_loop(tmp_path: Path) -> None:
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w") as terminal:
+        console_mod.Console("text", terminal).emit("event", "hooks/one id=1")  # a person is watching
+        assert b"hooks/one id=1" in os.read(leader, 4096)
+    os.close(leader)
+    path = tmp_path / "out.log"
+    with path.open("w") as out:
+        console_mod.Console("text", out).emit("fired", "s/t")  # no loop: no one would flush it later
+        assert "s/t" in path.read_text()
