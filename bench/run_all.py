@@ -291,7 +291,7 @@ def headline_table(results: dict[str, Any]) -> dict[str, Any]:
     ws = e2e.get("workers_speedup")
     row(f"--workers {e2e.get('workers')} vs one worker, max events/s", e2e.get("max_events_per_s_workers"),
         f"one worker {e2e.get('max_events_per_s_one_worker_paired')}", "not slower (≥ 1.0×)",
-        None if ws is None else ws >= 1.0, "" if ws is None else f"{ws:.2f}× (worst pair {e2e.get('workers_speedup_min_pair')})")
+        None if ws is None else ws >= 1.0, "" if ws is None else f"{ws:.2f}× median pair (worst {e2e.get('workers_speedup_min_pair')})")
     es_cpu = es.get("cpu_ms_per_request", {}).get("webhook→js [thin]")
     row("event-source fn CPU ms/request at 300/s", es_cpu, f"no-op {es.get('cpu_ms_per_request', {}).get('noop')}",
         "≤ 0.45 ms", None if es_cpu is None else es_cpu <= 0.45)
