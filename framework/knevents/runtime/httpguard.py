@@ -9,11 +9,6 @@ subclass counts what the parser hands over and arms a timer per phase:
 * from connect (or the previous answer) to the end of the headers: ``header_timeout``;
 * from the end of the headers to the end of the body: ``body_timeout``.
 
-Writes made in one turn of the event loop go out together (:class:`_Coalesced`):
-uvicorn writes an answer's head and its body separately, two system calls and
-two packets where one does. (In the runner at 300 events/s that is one write of
-eight per event; the CPU it saves was under the noise of an interleaved A/B.)
-
 A request over ``max_header_bytes`` or ``max_headers`` is answered 431 and the
 connection closed; a timer that fires closes the connection (408 when nothing
 was answered yet). The body limit itself is checked by the ASGI app while it
@@ -23,7 +18,7 @@ reads (:mod:`.asgi`), so nothing past it is buffered.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from knevents.settings import ServerSettings
 
@@ -40,35 +35,6 @@ def _answer(status: str, text: str) -> bytes:
             "connection: close\r\n\r\n").encode() + body
 
 
-class _Coalesced:
-    """A transport whose writes of one loop turn are sent as one; everything else is the transport's own."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._parts:
-            self._loop.call_soon(self.flush)
-        self._parts.append(bytes(data))
-
-    def flush(self) -> None:
-        """Send what this turn wrote (nothing once the connection is closing: it could not go out)."""
-        if self._parts:
-            data = b"".join(self._parts)
-            self._parts.clear()
-            if not self._transport.is_closing():
-                self._transport.write(data)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 def guarded_protocol(limits: ServerSettings) -> type[Any]:
     """uvicorn's httptools protocol class with ``limits`` applied (uvicorn is imported here, lazily)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -81,8 +47,6 @@ def guarded_protocol(limits: ServerSettings) -> type[Any]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            # every write of the protocol and of its request cycles goes through it, so their order stays
-            self.transport = cast(asyncio.Transport, _Coalesced(transport, self.loop))  # duck-typed: delegates
             self._arm(limits.header_timeout, "request headers")
 
         def connection_lost(self, exc: Exception | None) -> None:
