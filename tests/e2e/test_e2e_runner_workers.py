@@ -241,6 +241,11 @@ def test_metrics_and_the_ui_count_what_every_worker_did(tmp_path: Path, sink: ha
             "worker 1 fired nothing, so this test could not tell one worker's counts from all"
         harness.poll(lambda: _received(metrics_port, "single") == 40, "/metrics counting both workers' events")
         harness.poll(lambda: _filtered_in_the_ui(ui_port) == 40, "the UI counting both workers' filtered events")
+        [ready] = process.matching(lambda r: r.get("worker") == 1 and "pid" in r)
+        assert process.proc is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/workers", timeout=10) as answer:
+            assert json.loads(answer.read()) == [{"index": 0, "pid": process.proc.pid, "alive": True},
+                                                 {"index": 1, "pid": ready["pid"], "alive": True}]
     finally:
         process.kill()
 

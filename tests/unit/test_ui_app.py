@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -129,3 +130,10 @@ async def test_health_answers_without_the_token_and_says_nothing_else() -> None:
     for path in ("/health/", "/healthz", "/api/graph", "/"):  # only that one path is open
         assert (await _call(ui, "GET", path, {"host": "10.0.0.7:8080"}))[0] == 401
     assert (await _call(ui, "POST", "/health", {"host": "10.0.0.7:8080"}))[0] == 401
+
+
+async def test_workers_lists_what_the_runner_says_and_nothing_without_workers() -> None:
+    listed = [{"index": 0, "pid": 10, "alive": True}, {"index": 1, "pid": 11, "alive": False}]
+    status, _, body = await _call(_ui(workers=lambda: listed), "GET", "/api/workers")
+    assert (status, json.loads(body)) == (200, listed)
+    assert json.loads((await _call(_ui(), "GET", "/api/workers"))[2]) == []

@@ -180,7 +180,8 @@ async def _start_ui(ui_options: dict[str, Any] | None, the_runner: Any, manifest
     explicit = ui_options["port"] is not None
     try:
         server = await ui.serve(the_runner.nc, the_runner.bus_name, manifests, host=ui_options["host"],
-                                port=ui_options["port"] if explicit else ui.DEFAULT_PORT, token=ui_options["token"])
+                                port=ui_options["port"] if explicit else ui.DEFAULT_PORT, token=ui_options["token"],
+                                workers=the_runner.workers_info)
     except errors.KneventsError as exc:
         if explicit:
             raise

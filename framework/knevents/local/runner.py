@@ -478,6 +478,11 @@ class Runner:
         except Exception as exc:
             log.warning("could not record a firing of %s/%s: %s", firing.sensor, firing.trigger, exc)
 
+    def workers_info(self) -> list[dict[str, Any]]:
+        """Every process serving this runner now (``[{index, pid, alive}]``), as ``knevents status`` lists them."""
+        return runnerfile.worker_list(
+            {0: os.getpid(), **({i: p.pid for i, p in self._pool.procs.items()} if self._pool else {})})
+
     def _write_runner_file(self, *, running: bool) -> None:
         runnerfile.write(self.options.state_dir, runnerfile.RunnerInfo(
             nats_url=natsauth.strip(self.settings.nats.url), bus=self.bus_name, pid=os.getpid(), running=running,

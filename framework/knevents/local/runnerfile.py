@@ -15,13 +15,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from knevents import errors
 
-__all__ = ["FILE_NAME", "LOCK_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "lock", "pid_alive", "read", "write"]
+__all__ = ["FILE_NAME", "LOCK_NAME", "RunnerInfo", "SensorInfo", "SourceInfo", "lock", "pid_alive", "read", "worker_list",
+           "write"]
 
 FILE_NAME = "runner.json"
 LOCK_NAME = "runner.lock"
@@ -88,6 +90,11 @@ class RunnerInfo:
                 return source.url
         known = ", ".join(f"{s.eventsource}/{s.event}" for s in self.sources) or "none"
         raise errors.KneventsError(f"no event {eventsource}/{event} in the runner (known: {known})")
+
+
+def worker_list(pids: Mapping[int, int]) -> list[dict[str, Any]]:
+    """``[{index, pid, alive}]`` of the processes serving a runner, by index (0: the runner itself)."""
+    return [{"index": index, "pid": pid, "alive": pid_alive(pid)} for index, pid in sorted(pids.items())]
 
 
 def pid_alive(pid: int) -> bool:

@@ -120,8 +120,7 @@ async def collect(state_dir: Path, firings: int = 5) -> dict[str, Any]:
 
 def _workers(info: runnerfile.RunnerInfo) -> list[dict[str, Any]]:
     """Every process serving the runner: worker 0 (the runner) and those it started (``run --workers``)."""
-    pids = {0: info.pid, **info.workers}
-    return [{"index": index, "pid": pid, "alive": runnerfile.pid_alive(pid)} for index, pid in sorted(pids.items())]
+    return runnerfile.worker_list({0: info.pid, **info.workers})
 
 
 async def _stream_size(js: Any, bus: str) -> dict[str, Any]:

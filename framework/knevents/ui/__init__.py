@@ -9,6 +9,7 @@ dagre layout library, so nothing needs Node to install or run knevents.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +50,17 @@ class UiServer:
 
 
 async def serve(nc: Any, bus: str, manifests: Any, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                token: str | None = None, read_only: bool = False) -> UiServer:
-    """Start the UI for ``manifests`` on ``bus``; KneventsError when the port is taken or the bus unreadable."""
+                token: str | None = None, read_only: bool = False,
+                workers: Callable[[], list[dict[str, Any]]] | None = None) -> UiServer:
+    """Start the UI for ``manifests`` on ``bus``; KneventsError when the port is taken or the bus unreadable.
+
+    ``workers`` lists the processes serving the runner (``[{index, pid, alive}]``), for ``/api/workers``.
+    """
     loopback = is_loopback(host)
     sock = httpserve.bind(host, port)
     hub = hub_mod.Hub(nc, bus, manifests)
     try:
-        ui = app_mod.UiApp(hub, port=port, loopback=loopback, bearer=token, read_only=read_only)
+        ui = app_mod.UiApp(hub, port=port, loopback=loopback, bearer=token, read_only=read_only, workers=workers)
         await hub.start()
     except errors.KneventsError:
         sock.close()

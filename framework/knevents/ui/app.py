@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -74,7 +75,7 @@ class UiApp:
     """The ASGI application of the UI."""
 
     def __init__(self, hub: hub_mod.Hub, *, port: int, loopback: bool, bearer: str | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, workers: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         if not loopback and not bearer:
             raise errors.KneventsError("the UI listens beyond loopback only with a token (--ui-token)")
         self.hub = hub
@@ -82,6 +83,8 @@ class UiApp:
         self.loopback = loopback
         self.bearer = bearer
         self.read_only = read_only
+        self.workers = workers or (lambda: [])
+        """The processes serving the runner (``run --workers``), listed by ``/api/workers``."""
         self.session_token = secrets.token_urlsafe(24)
         """Sent in the page; every action must carry it back."""
 
@@ -155,6 +158,8 @@ class UiApp:
             await _json(send, 200, self.hub.firings(one.get("sensor")))
         elif path == "/api/deadletters":
             await _json(send, 200, await self.hub.dead_letters())
+        elif path == "/api/workers":
+            await _json(send, 200, self.workers())
         elif path == "/api/live":
             await self._live(send)
         else:

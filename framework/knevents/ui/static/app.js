@@ -230,6 +230,14 @@ function addEvents(more) {
   state.events = [...bySeq.values()].sort((a, b) => b.seq - a.seq).slice(0, 300);
 }
 
+async function drawWorkers() {
+  // `knevents run --workers N`: every process serving the runner; shown only when there is more than one
+  const workers = await api("/api/workers");
+  document.getElementById("workers").textContent = workers.length > 1
+    ? `${workers.length} workers: ` + workers.map(w => `${w.index} (pid ${w.pid}${w.alive ? "" : ", exited"})`).join(", ")
+    : "";
+}
+
 function follow() {
   const status = document.getElementById("live-status");
   const source = new EventSource("/api/live");
@@ -264,8 +272,9 @@ async function start() {
   drawEvents();
   for (const id of ["filter-source", "filter-sensor"]) document.getElementById(id).onchange = drawEvents;
   document.getElementById("replay-form").onsubmit = replay;
-  await Promise.all([drawState(), drawFirings(), drawDeadLetters()]);
+  await Promise.all([drawState(), drawFirings(), drawDeadLetters(), drawWorkers()]);
   setInterval(drawState, 5000);  // "3 min ago" keeps moving even when nothing arrives
+  setInterval(drawWorkers, 5000);  // a worker restarted by worker 0 has a new pid
 }
 
 start();
