@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summ
 from prometheus_client.metrics_core import Metric
 
 __all__ = ["LATENCY_BUCKETS", "SHARED_DIR_ENV", "counter", "families", "forget_processes", "gauge", "histogram",
-           "render", "summary"]
+           "render", "summary", "watch_workers"]
 
 SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's switch to values kept in per-process files that any process can add up."""
@@ -102,6 +102,44 @@ def summary(name: str, documentation: str, labels: Sequence[str] = ()) -> Summar
         return found
 
 
+_worker_pids: Callable[[], Mapping[int, int]] | None = None
+"""Worker 0 of ``run --workers``: the pid of every worker by index, for their ``process_*`` series."""
+
+
+def watch_workers(pids: Callable[[], Mapping[int, int]]) -> None:
+    """Show every worker's ``process_*`` series (CPU, memory, open files), labelled ``worker="i"``.
+
+    prometheus_client's multiprocess mode adds up the metric files of all processes but has no
+    ``process_*`` series at all (they would describe only the process answering); worker 0 reads each
+    worker's from ``/proc`` instead.
+    """
+    global _worker_pids
+    _worker_pids = pids
+
+
+class _WorkerProcesses:
+    """``process_*`` families with one sample per worker (``worker`` label), read when scraped."""
+
+    def __init__(self, pids: Callable[[], Mapping[int, int]]) -> None:
+        self.pids = pids
+
+    def collect(self) -> Iterable[Metric]:
+        from prometheus_client import ProcessCollector
+
+        merged: dict[str, Metric] = {}
+        for index, pid in sorted(self.pids().items()):
+            # a worker that is gone has no /proc entry: ProcessCollector then yields nothing for it
+            for family in ProcessCollector(pid=_constant(pid), registry=None).collect():
+                target = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                for sample in family.samples:
+                    target.add_sample(sample.name, {**sample.labels, "worker": str(index)}, sample.value)
+        return list(merged.values())
+
+
+def _constant(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
 def _registry() -> CollectorRegistry:
     """This process's registry, or one that adds up every process sharing the values directory."""
     if not _SHARED:
@@ -110,6 +148,8 @@ def _registry() -> CollectorRegistry:
 
     shared = CollectorRegistry()
     multiprocess.MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+    if _worker_pids is not None:
+        shared.register(_WorkerProcesses(_worker_pids))
     return shared
 
 

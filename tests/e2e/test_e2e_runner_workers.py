@@ -220,6 +220,16 @@ def _received(metrics_port: int, sensor: str) -> float:
                if sample.name == "knevents_sensor_events_received_total" and sample.labels.get("sensor") == sensor)
 
 
+def _samples(metrics_port: int, name: str) -> dict[str, float]:
+    """The samples of ``name`` on ``/metrics``, by their ``worker`` label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {sample.labels.get("worker", "?"): sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == name}
+
+
 def _filtered_in_the_ui(ui_port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/graph", timeout=10) as answer:
         return int(json.loads(answer.read())["counts"].get("dep:picky/one:filtered", 0))
@@ -246,6 +256,11 @@ def test_metrics_and_the_ui_count_what_every_worker_did(tmp_path: Path, sink: ha
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/workers", timeout=10) as answer:
             assert json.loads(answer.read()) == [{"index": 0, "pid": process.proc.pid, "alive": True},
                                                  {"index": 1, "pid": ready["pid"], "alive": True}]
+        # every worker's process_* series, told apart by a worker label (multiprocess mode has none of its own)
+        cpu = _samples(metrics_port, "process_cpu_seconds_total")
+        assert sorted(cpu) == ["0", "1"] and all(seconds > 0 for seconds in cpu.values()), cpu
+        memory = _samples(metrics_port, "process_resident_memory_bytes")
+        assert sorted(memory) == ["0", "1"] and all(size > 10 * 2**20 for size in memory.values()), memory
     finally:
         process.kill()
 

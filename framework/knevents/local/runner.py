@@ -237,6 +237,9 @@ class Runner:
                                         lambda line: self.console.emit("warning", line),
                                         started=self._workers_started)
         self._pool.start()
+        from knevents import metrics
+
+        metrics.watch_workers(self._worker_pids)
         self._tasks.append(asyncio.create_task(self._pool.supervise(self.stop_event), name="workers"))
 
     def _workers_started(self) -> None:
@@ -480,8 +483,10 @@ class Runner:
 
     def workers_info(self) -> list[dict[str, Any]]:
         """Every process serving this runner now (``[{index, pid, alive}]``), as ``knevents status`` lists them."""
-        return runnerfile.worker_list(
-            {0: os.getpid(), **({i: p.pid for i, p in self._pool.procs.items()} if self._pool else {})})
+        return runnerfile.worker_list(self._worker_pids())
+
+    def _worker_pids(self) -> dict[int, int]:
+        return {0: os.getpid(), **({i: p.pid for i, p in self._pool.procs.items()} if self._pool else {})}
 
     def _write_runner_file(self, *, running: bool) -> None:
         runnerfile.write(self.options.state_dir, runnerfile.RunnerInfo(
