@@ -201,13 +201,22 @@ async def _send(port: int, seqs: range, concurrency: int, rate: float | None, se
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
-def _noop_baseline(total: int) -> float:
+def _noop_baseline(total: int, cpu_requests: int) -> tuple[float, float]:
+    """The no-op function's closed-loop requests/s, and its CPU ms per request at 300 requests/s offered.
+
+    The second is the same-run baseline of the runner's CPU per event at 300 events/s: how much one small
+    HTTP request and its answer cost a Python process on this machine right now, which moves by tens of
+    percent between hours on a shared VM.
+    """
     proc = common.start_function(common.ROOT / "bench" / "noop" / "main.py", "noop_http")
     try:
         common.wait_port(proc.port)
         request = common.http_request("/", b"{}", {"Content-Type": "application/json"}, proc.port)
         common.load(proc.port, request, 200, concurrency=8)  # warm up
-        return common.load(proc.port, request, total, concurrency=16).rps
+        rps = common.load(proc.port, request, total, concurrency=16).rps
+        before = common.cpu_seconds(proc.popen.pid)
+        common.load(proc.port, request, cpu_requests, concurrency=16, rate=300.0)
+        return rps, (common.cpu_seconds(proc.popen.pid) - before) * 1000 / cpu_requests
     finally:
         proc.stop()
 
@@ -420,8 +429,9 @@ def main() -> int:
     drain_budget = 12.0 if args.quick else 60.0
     """Seconds of backlog allowed per load step: above the maximum rate an open-loop load only measures the queue."""
 
-    noop_rps = _noop_baseline(1000 if args.quick else 10000)
-    print(f"baseline: no-op functions-framework function {noop_rps:.0f} req/s")
+    noop_rps, noop_cpu_300 = _noop_baseline(1000 if args.quick else 10000, 1800 if args.quick else 4500)
+    print(f"baseline: no-op functions-framework function {noop_rps:.0f} req/s; "
+          f"{noop_cpu_300:.3f} ms CPU per request at 300 requests/s")
 
     sink = Sink()
     with tempfile.TemporaryDirectory(prefix="knevents-bench-") as tmp:
@@ -456,7 +466,8 @@ def main() -> int:
             cpu_300 = _cpu_per_event(port, sink, pids, 1800 if args.quick else 4500, 300.0, batch)
             runner_cpu_300 = cpu_300[0]
             nats_cpu_300 = cpu_300[1] if nats_pid else None
-            print(f"CPU per event at 300 events/s offered: runner {runner_cpu_300:.3f} ms"
+            print(f"CPU per event at 300 events/s offered: runner {runner_cpu_300:.3f} ms "
+                  f"({runner_cpu_300 / noop_cpu_300:.2f}x the no-op function's per request)"
                   + (f", nats-server {nats_cpu_300:.3f} ms" if nats_cpu_300 is not None else ""))
 
             latency: dict[int, tuple[float, float]] = {}
@@ -496,6 +507,8 @@ def main() -> int:
     result = {"bench": "e2e", "noop_rps": round(noop_rps, 1), "max_events_per_s": round(max_rate, 1),
               "p50_ms_at_200": round(latency[200][0], 2), "p99_ms_at_200": round(latency[200][1], 2),
               "runner_cpu_ms_per_event": round(runner_cpu_300, 3),
+              "noop_cpu_ms_per_request": round(noop_cpu_300, 3),
+              "runner_cpu_vs_noop": round(runner_cpu_300 / noop_cpu_300, 2),
               "max_events_per_s_workers": round(workers_rate, 1), "workers": os.cpu_count(),
               "max_events_per_s_one_worker_paired": round(one_rate, 1),
               "workers_speedup": round(common.percentile(ratios, 50), 3),
