@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import signal
 import sys
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from knevents.local import dispatcher, runner
 
     console = console_mod.Console(args.log_format)
+    atexit.register(console.flush)  # routine lines still waiting when the runner ends on any path
     console_mod.install_logging(console, args.log_level)
     if args.max_deliveries < 1 or args.concurrency < 1:
         console.emit("error", "--max-deliveries and --concurrency must be at least 1")

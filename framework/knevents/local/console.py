@@ -11,9 +11,10 @@ Lines are flushed as they are written, except the two that every event prints
 at most :data:`LINGER` seconds later, together. A runner writing to a pipe or
 a file then makes one write for many lines instead of two of its eight writes
 per event (the console keeps the lines itself: with ``PYTHONUNBUFFERED``, as
-container images often set, the stream would write each at once). Any other line flushes what is
-waiting first, so the order never changes; a runner killed with SIGKILL may
-lose up to that much of the routine lines, never a warning or an error.
+container images often set, the stream would write each at once). Any other
+line flushes what is waiting first, so the order never changes; a runner
+killed with SIGKILL may lose up to that much of the routine lines, never a
+warning or an error.
 """
 
 from __future__ import annotations
