@@ -11,22 +11,38 @@ local runner).
 :class:`Api` sends one request, or in dry-run mode prints it and sends
 nothing. Secrets (tokens, hook secrets) are registered with it and replaced
 by ``***`` in everything it prints or raises.
+
+Every provider pages its hook lists (GitLab by 20, Bitbucket Cloud by 10 …):
+reading only the first page misses a hook further on, and ``apply`` would then
+create it a second time, so the provider would send every event twice.
+:meth:`Api.list_all` follows the pages; each provider module says only how
+its next page is named (a :data:`NextPage` function). A next page given as a
+URL is followed only on the API's own scheme and host (the credentials go
+with it), and at most :data:`MAX_PAGES` pages are read.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from knevents import errors
 
-__all__ = ["MASK", "Api", "Context", "HookError", "Outcome", "Target", "hook_url", "reconcile", "remove", "same_set"]
+__all__ = ["MASK", "MAX_PAGES", "Api", "Context", "HookError", "NextPage", "Outcome", "Target", "hook_url",
+           "link_next", "reconcile", "remove", "same_set"]
 
 MASK = "***"
+MAX_PAGES = 100
+"""Pages one list call may take (10 000 hooks at 100 a page): a server that keeps saying "next" is an error."""
+
+NextPage = Callable[[Any, Mapping[str, str], Mapping[str, str]], "str | dict[str, str] | None"]
+"""How a provider names the page after one: given that page's parsed answer, its headers (lower-case names) and
+the query that fetched it, the next page's absolute URL, or the query that fetches it, or ``None`` after the last."""
 
 
 class HookError(errors.KneventsError):
@@ -120,16 +136,50 @@ class Api:
     def call(self, method: str, path: str, *, body: Any = None, form: list[tuple[str, str]] | None = None,
              params: Mapping[str, str] | None = None) -> Any:
         """Send one request and return the parsed answer; in dry-run mode print it and return ``None``."""
-        url = self.base.rstrip("/") + "/" + path.lstrip("/")
+        url = self._url(path)
         if params:
             url += "?" + urlencode(params)
         payload = json.dumps(body) if body is not None else urlencode(form) if form is not None else ""
         if self.dry_run:
             self._show(method, url, payload)
             return None
-        return self._send(method, url, body, form)
+        return self._send(method, url, body, form)[0]
 
-    def _send(self, method: str, url: str, body: Any, form: list[tuple[str, str]] | None) -> Any:
+    def list_all(self, path: str, params: Mapping[str, str] | None, values: Callable[[Any], list[dict[str, Any]]
+                 | None], next_page: NextPage) -> list[dict[str, Any]] | None:
+        """Every item of a paged list (``values`` takes them out of one page); ``None`` in a dry run, which prints
+        the first call only."""
+        if self.dry_run:
+            return values(self.call("GET", path, params=params))
+        url, query, items = self._url(path), dict(params or {}), []
+        for _ in range(MAX_PAGES):
+            answer, headers = self._send("GET", url + ("?" + urlencode(query) if query else ""), None, None)
+            items += values(answer) or []
+            following = next_page(answer, headers, query)
+            if following is None:
+                return items
+            if isinstance(following, str):
+                url, query = self._same_origin(following), {}
+            else:
+                query = following
+        raise HookError(self.mask(f"{self.provider} {self.scope}: GET {path} still announced a next page after "
+                                  f"{MAX_PAGES} pages; stopped rather than loop forever"))
+
+    def _url(self, path: str) -> str:
+        return self.base.rstrip("/") + "/" + path.lstrip("/")
+
+    def _same_origin(self, url: str) -> str:
+        """A next-page URL, refused unless it is on the API's scheme and host (our credentials go with it)."""
+        given, ours = urlsplit(url), urlsplit(self.base)
+        if (given.scheme, given.netloc) != (ours.scheme, ours.netloc):
+            raise HookError(self.mask(f"{self.provider} {self.scope}: the next page is on another host "
+                                      f"({given.scheme}://{given.netloc}, not {ours.scheme}://{ours.netloc}); "
+                                      "not sending the credentials there"))
+        return url
+
+    def _send(self, method: str, url: str, body: Any, form: list[tuple[str, str]] | None
+              ) -> tuple[Any, dict[str, str]]:
+        """The parsed answer and its headers (names lower-cased)."""
         import httpx  # lazily: only the hooks commands need an HTTP client here
 
         headers = dict(self.headers)
@@ -148,7 +198,7 @@ class Api:
             raise HookError(self.mask(f"{self.provider} {self.scope}: {method} {url} answered "
                                       f"{answer.status_code}: {answer.text[:200]}"))
         text = answer.text.removeprefix(self.prefix).strip()
-        return json.loads(text) if text else None
+        return (json.loads(text) if text else None), {k.lower(): v for k, v in answer.headers.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -199,6 +249,8 @@ class Listed:
     url_of: Callable[[dict[str, Any]], Any] = lambda hook: hook.get("url")
     params: Mapping[str, str] | None = None
     """Query of the list call (GitHub pages by 30 unless asked for more)."""
+    next_page: NextPage = lambda answer, headers, query: link_next(headers)
+    """How the provider names the next page of the list (the ``Link`` header unless said otherwise)."""
 
     def _path(self, api: Api, hook: dict[str, Any] | None = None) -> str:
         base_path = f"{api.scope}/{self.collection}"
@@ -210,7 +262,7 @@ class Listed:
     def apply(self, api: Api, desired: dict[str, Any], url: str,
               differs: Callable[[dict[str, Any]], bool]) -> Outcome:
         """List, then create / update / leave the hook pointing at ``url``."""
-        existing = self.values(api.call("GET", self._path(api), params=self.params))
+        existing = api.list_all(self._path(api), self.params, self.values, self.next_page)
         return reconcile(api, existing, lambda hook: self.url_of(hook) == url, differs,
                          create=lambda: api.call("POST", self._path(api), body=desired),
                          update=lambda hook: api.call(self.update, self._path(api, hook), body=desired),
@@ -218,7 +270,7 @@ class Listed:
 
     def delete(self, api: Api, url: str) -> list[Outcome]:
         """List, then delete every hook pointing at ``url``."""
-        existing = self.values(api.call("GET", self._path(api), params=self.params))
+        existing = api.list_all(self._path(api), self.params, self.values, self.next_page)
         return remove(api, existing, lambda hook: self.url_of(hook) == url,
                       lambda hook: api.call("DELETE", self._path(api, hook)), self.ident)
 
@@ -226,3 +278,9 @@ class Listed:
 def envelope(answer: Any) -> list[dict[str, Any]] | None:
     """The ``values`` list of a Bitbucket answer (``None`` in a dry run)."""
     return None if answer is None else list(answer.get("values") or [])
+
+
+def link_next(headers: Mapping[str, str]) -> str | None:
+    """The ``rel="next"`` URL of an RFC 8288 ``Link`` header (GitHub, GitLab), ``None`` on the last page."""
+    found = re.search(r'<([^>]*)>\s*;[^,]*\brel="?next"?', headers.get("link", ""))
+    return found[1] if found else None

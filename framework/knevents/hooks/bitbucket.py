@@ -13,6 +13,7 @@ makes no call that changes anything. The API base is ``https://api.bitbucket.org
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from knevents.hooks import base
@@ -69,7 +70,14 @@ def _apis(target: base.Target, ctx: base.Context) -> tuple[list[base.Api], dict[
     return [ctx.api(PROVIDER, root, headers, [*masked, secret], scope) for scope in _scopes(config)], desired
 
 
-_HOOKS = base.Listed("hooks", key="uuid", values=base.envelope)
+def _next_page(answer: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """Bitbucket Cloud's next page: the absolute URL in the envelope's ``next`` (absent on the last page)."""
+    following = answer.get("next") if isinstance(answer, dict) else None
+    return str(following) if following else None
+
+
+_HOOKS = base.Listed("hooks", key="uuid", values=base.envelope, params={"pagelen": "100"}, next_page=_next_page)
+"""Asked for 100 hooks a page (the documented maximum; 10 by default)."""
 
 
 def apply_all(listed: base.Listed, apis: list[base.Api], desired: dict[str, Any], url: str) -> list[base.Outcome]:

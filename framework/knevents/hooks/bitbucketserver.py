@@ -12,6 +12,7 @@ not return the secret).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from knevents.hooks import base, bitbucket
@@ -31,14 +32,21 @@ def wants(config: Any) -> bool:
     return config.access_token is not None
 
 
+def _next_page(answer: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> dict[str, str] | None:
+    """Bitbucket Server's next page: ``start=nextPageStart`` until the envelope says ``isLastPage``."""
+    if not isinstance(answer, dict) or answer.get("isLastPage", True) or answer.get("nextPageStart") is None:
+        return None
+    return {**query, "start": str(answer["nextPageStart"])}
+
+
 def _repos(config: Any, api: base.Api) -> list[tuple[str, str]]:
     repos = [(r.project_key, r.repository_slug) for r in config.repositories or []]
     if config.project_key and config.repository_slug:
         repos.append((config.project_key, config.repository_slug))
     for key in config.projects or []:
         api.scope = f"project {key}"
-        listed = api.call("GET", f"projects/{key}/repos", params={"limit": "1000"})
-        repos += [(key, str(r["slug"])) for r in (listed or {}).get("values") or []]
+        listed = api.list_all(f"projects/{key}/repos", {"limit": "1000"}, base.envelope, _next_page)
+        repos += [(key, str(r["slug"])) for r in listed or []]
     return repos
 
 
@@ -59,7 +67,7 @@ def _apis(target: base.Target, ctx: base.Context) -> tuple[list[base.Api], dict[
             for key, slug in _repos(config, lister)], desired
 
 
-_HOOKS = base.Listed("webhooks", values=base.envelope)
+_HOOKS = base.Listed("webhooks", values=base.envelope, next_page=_next_page)
 
 
 def apply(target: base.Target, ctx: base.Context) -> list[base.Outcome]:

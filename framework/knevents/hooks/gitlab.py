@@ -11,6 +11,7 @@ source's; it is updated when an option or SSL verification differs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +69,15 @@ def _apis(target: base.Target, ctx: base.Context) -> tuple[list[base.Api], dict[
     return apis, _desired(target, secret)
 
 
-_HOOKS = base.Listed("hooks")
+def _next_page(answer: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> str | dict[str, str] | None:
+    """GitLab's next page: the ``Link`` header's ``rel="next"``, else ``X-Next-Page`` (empty on the last page;
+    GitLab leaves ``Link`` out for very large collections)."""
+    page = headers.get("x-next-page", "").strip()
+    return base.link_next(headers) or ({**query, "page": page} if page else None)
+
+
+_HOOKS = base.Listed("hooks", params={"per_page": "100"}, next_page=_next_page)
+"""Asked for 100 hooks a page (the maximum; 20 by default)."""
 
 
 def apply(target: base.Target, ctx: base.Context) -> list[base.Outcome]:

@@ -13,6 +13,7 @@ base is ``https://api.stripe.com`` (``KNEVENTS_STRIPE_API_URL`` overrides it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from knevents.hooks import base
@@ -50,9 +51,20 @@ def _form(events: list[str], url: str | None = None) -> list[tuple[str, str]]:
     return form + [(f"enabled_events[{i}]", e) for i, e in enumerate(events)]
 
 
-def _endpoints(api: base.Api) -> list[dict[str, Any]] | None:
-    answer = api.call("GET", "webhook_endpoints", params={"limit": "100"})
+def _data(answer: Any) -> list[dict[str, Any]] | None:
     return None if answer is None else list(answer.get("data") or [])
+
+
+def _next_page(answer: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> dict[str, str] | None:
+    """Stripe's next page: ``starting_after`` the last id of this one, while the list says ``has_more``."""
+    data = _data(answer) or []
+    more = isinstance(answer, dict) and answer.get("has_more")
+    return {**query, "starting_after": str(data[-1]["id"])} if more and data else None
+
+
+def _endpoints(api: base.Api) -> list[dict[str, Any]] | None:
+    """Every endpoint of the account, 100 a page (the maximum; 10 by default)."""
+    return api.list_all("webhook_endpoints", {"limit": "100"}, _data, _next_page)
 
 
 def _ident(hook: Any) -> str:

@@ -5,6 +5,10 @@ the hooks ``apply`` made (a hook someone else made stays); bad credentials give 
 the repository, never the token; ``--dry-run`` prints the calls with secrets masked and sends nothing. The
 official Python clients (PyGithub, python-gitlab, stripe) are pointed at the same stand-ins, so the stand-ins
 answer the way the providers' own SDKs expect.
+
+Every list is paged: with more foreign hooks than fit one page, knevents still finds its own (a second ``apply``
+makes no duplicate, ``delete`` removes it), stops on a server that announces a next page forever, and never
+follows Bitbucket Cloud's ``next`` link with its credentials to another host.
 """
 
 from __future__ import annotations
@@ -213,3 +217,101 @@ def test_an_entry_without_a_public_url_is_an_error_for_the_cli_and_skipped_by_th
     assert list(hooks.targets([es], on_missing_url=skipped.append)) == []
     assert "spec.gitlab.example" in skipped[0]
     assert [t.url for t in hooks.targets([es], "https://given.example")] == ["https://given.example/push"]
+
+
+PAGED = sorted(set(SCOPES) - {"gerrit"})  # Gerrit lists a project's remotes as one map
+NEWEST_FIRST = {"stripe"}
+FOREIGN = 120  # more than any provider's first page (100 at most)
+
+
+@pytest.fixture(params=PAGED)
+def paged(request: pytest.FixtureRequest) -> Iterator[tuple[str, ProviderApi]]:
+    kind = str(request.param)
+    api = ProviderApi(kind, CREDENTIAL.get(kind, TOKEN), set(SCOPES[kind]))
+    yield kind, api
+    api.close()
+
+
+def _crowd(kind: str, api: ProviderApi, count: int = FOREIGN) -> int:
+    """``count`` hooks somebody else made on every scope; how many were added in all."""
+    for scope in sorted(SCOPES[kind]) or ["account"]:
+        for i in range(count):
+            ident: Any = f"we_foreign{i:04d}" if kind == "stripe" else 100_000 + i
+            url = f"https://other.example/{i}"
+            hook = {"id": ident, "uuid": f"{{foreign-{i}}}", "url": url, "config": {"url": url}, "events": ["push"],
+                    "active": True, "enabled_events": ["*"]}
+            api.hooks.setdefault(scope, {})[hook["uuid"] if kind == "bitbucket" else str(ident)] = hook
+    return count * max(1, len(SCOPES[kind]))
+
+
+def test_a_hook_past_the_first_page_is_found_not_made_twice(paged: tuple[str, ProviderApi]) -> None:
+    kind, api = paged
+    target, ctx = _setup(kind, api)
+    if kind not in NEWEST_FIRST:  # ours is made after the crowd, so it is listed last
+        foreign = _crowd(kind, api)
+    assert [o.action for o in hooks.apply(target, ctx)] == ["created"] * EXPECTED_CREATES[kind]
+    if kind in NEWEST_FIRST:  # the crowd is newer, so ours is listed last
+        foreign = _crowd(kind, api)
+    assert {o.action for o in hooks.apply(target, ctx)} == {"unchanged"}
+    assert len(api.mutations(CREATE.get(kind, "POST"))) == EXPECTED_CREATES[kind]
+    assert len(api.all_hooks()) == foreign + EXPECTED_CREATES[kind]
+    assert [o.action for o in hooks.delete(target, ctx)] == ["deleted"] * EXPECTED_CREATES[kind]
+    assert len(api.all_hooks()) == foreign
+    assert all("other.example" in h["url"] for h in api.all_hooks())
+
+
+def test_a_list_that_never_ends_is_an_error_not_a_hang(paged: tuple[str, ProviderApi]) -> None:
+    kind, api = paged
+    _crowd(kind, api, 1)
+    api.endless = True
+    target, ctx = _setup(kind, api)
+    with pytest.raises(base.HookError, match=rf"{kind} .*next page after \d+ pages"):
+        hooks.apply(target, ctx)
+    assert len(api.requests) == base.MAX_PAGES and not api.mutations(CREATE.get(kind, "POST"))
+
+
+def test_bitbucket_next_page_on_another_host_is_refused_and_gets_no_token() -> None:
+    api = ProviderApi("bitbucket", TOKEN, set(SCOPES["bitbucket"]))
+    elsewhere = ProviderApi("bitbucket", TOKEN, set(SCOPES["bitbucket"]))
+    try:
+        api.next_base = elsewhere.url.replace("127.0.0.1", "localhost")
+        _crowd("bitbucket", api)
+        target, ctx = _setup("bitbucket", api)
+        with pytest.raises(base.HookError, match="another host") as info:
+            hooks.apply(target, ctx)
+        assert TOKEN not in str(info.value)
+        assert elsewhere.requests == [] and not api.mutations("POST")
+    finally:
+        api.close()
+        elsewhere.close()
+
+
+def test_bitbucketserver_follows_the_pages_of_a_projects_repositories() -> None:
+    api = ProviderApi("bitbucketserver", TOKEN, set(SCOPES["bitbucketserver"]), page_cap=1)  # a server capping at 1
+    try:
+        target, ctx = _setup("bitbucketserver", api)
+        assert [o.action for o in hooks.apply(target, ctx)] == ["created"] * 3
+        assert sorted(api.hooks) == sorted(SCOPES["bitbucketserver"])
+    finally:
+        api.close()
+
+
+def test_official_clients_page_through_the_stand_ins() -> None:
+    import gitlab
+    import stripe
+    from github import Auth, Github
+
+    apis = {kind: ProviderApi(kind, TOKEN, set(SCOPES[kind])) for kind in ("github", "gitlab", "stripe")}
+    try:
+        added = {kind: _crowd(kind, api) // max(1, len(SCOPES[kind])) for kind, api in apis.items()}
+        repo = Github(base_url=apis["github"].url + "/api/v3", auth=Auth.Token(TOKEN)).get_repo("argoproj/argo-events")
+        assert len(list(repo.get_hooks())) == added["github"]  # 30 a page
+        project = gitlab.Gitlab(apis["gitlab"].url, private_token=TOKEN).projects.get("3", lazy=True)
+        assert len(project.hooks.list(get_all=True)) == added["gitlab"]  # 20 a page
+        client = stripe.StripeClient(TOKEN, base_addresses={"api": apis["stripe"].url})
+        listed = [e.id for e in client.v1.webhook_endpoints.list().auto_paging_iter()]  # 10 a page, newest first
+        assert listed == [f"we_foreign{i:04d}" for i in reversed(range(added["stripe"]))]
+        assert len([r for r in apis["github"].requests if r.method == "GET"]) > 4
+    finally:
+        for api in apis.values():
+            api.close()
