@@ -70,8 +70,8 @@ def _apis(target: base.Target, ctx: base.Context) -> tuple[list[base.Api], dict[
 
 
 def _next_page(answer: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> str | dict[str, str] | None:
-    """GitLab's next page: the ``Link`` header's ``rel="next"``, else ``X-Next-Page`` (empty on the last page;
-    GitLab leaves ``Link`` out for very large collections)."""
+    """GitLab's next page: the ``Link`` header's ``rel="next"``, else the ``X-Next-Page`` number (empty on the
+    last page), the two ways GitLab documents for offset pages."""
     page = headers.get("x-next-page", "").strip()
     return base.link_next(headers) or ({**query, "page": page} if page else None)
 

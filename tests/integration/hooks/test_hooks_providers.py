@@ -244,20 +244,40 @@ def _crowd(kind: str, api: ProviderApi, count: int = FOREIGN) -> int:
     return count * max(1, len(SCOPES[kind]))
 
 
+def _ours_listed_last(kind: str, api: ProviderApi, target: base.Target, ctx: base.Context) -> int:
+    """Apply among FOREIGN hooks on every scope, ours listed after them; how many foreign hooks there are."""
+    foreign = 0 if kind in NEWEST_FIRST else _crowd(kind, api)  # oldest first: ours, made later, is listed last
+    assert [o.action for o in hooks.apply(target, ctx)] == ["created"] * EXPECTED_CREATES[kind]
+    return _crowd(kind, api) if kind in NEWEST_FIRST else foreign  # newest first: the newer crowd comes before ours
+
+
 def test_a_hook_past_the_first_page_is_found_not_made_twice(paged: tuple[str, ProviderApi]) -> None:
     kind, api = paged
     target, ctx = _setup(kind, api)
-    if kind not in NEWEST_FIRST:  # ours is made after the crowd, so it is listed last
-        foreign = _crowd(kind, api)
-    assert [o.action for o in hooks.apply(target, ctx)] == ["created"] * EXPECTED_CREATES[kind]
-    if kind in NEWEST_FIRST:  # the crowd is newer, so ours is listed last
-        foreign = _crowd(kind, api)
+    foreign = _ours_listed_last(kind, api, target, ctx)
     assert {o.action for o in hooks.apply(target, ctx)} == {"unchanged"}
     assert len(api.mutations(CREATE.get(kind, "POST"))) == EXPECTED_CREATES[kind]
     assert len(api.all_hooks()) == foreign + EXPECTED_CREATES[kind]
+
+
+def test_delete_finds_a_hook_past_the_first_page(paged: tuple[str, ProviderApi]) -> None:
+    kind, api = paged
+    target, ctx = _setup(kind, api)
+    foreign = _ours_listed_last(kind, api, target, ctx)
     assert [o.action for o in hooks.delete(target, ctx)] == ["deleted"] * EXPECTED_CREATES[kind]
     assert len(api.all_hooks()) == foreign
     assert all("other.example" in h["url"] for h in api.all_hooks())
+
+
+def test_next_page_pointers_are_read_as_documented() -> None:
+    from knevents.hooks import gitlab
+
+    link = ('<https://gitlab.example/api/v4/projects/3/hooks?page=1>; rel="first", '
+            '<https://gitlab.example/api/v4/projects/3/hooks?page=3>; rel="next", <https://x/?page=9>; rel="last"')
+    assert base.link_next({"link": link}) == "https://gitlab.example/api/v4/projects/3/hooks?page=3"
+    assert base.link_next({"link": '<https://x/?page=1>; rel="prev"'}) is None
+    assert gitlab._next_page([], {"x-next-page": "4"}, {"per_page": "100"}) == {"per_page": "100", "page": "4"}
+    assert gitlab._next_page([], {"x-next-page": ""}, {"per_page": "100"}) is None
 
 
 def test_a_list_that_never_ends_is_an_error_not_a_hang(paged: tuple[str, ProviderApi]) -> None:
