@@ -46,7 +46,8 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The pids of ``pid``'s child processes (Linux)."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         out += [int(c) for c in task.read_text().split()]
@@ -63,7 +64,7 @@ def cpu_seconds(pid: int) -> float:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            todo += _children(current)
+            todo += children(current)
         except OSError:
             continue
     return total
@@ -83,7 +84,7 @@ def rss_mb(pid: int) -> float:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            todo += _children(current)
+            todo += children(current)
         except OSError:
             continue
     return total / 1024 if total else float("nan")

@@ -321,12 +321,7 @@ def _max_rate_with_workers(workdir: Path, sink: Sink, count: int, events: int, b
     port = common.free_port()
     runner = _start_runner(folder, port, sink, workers=count)
     try:
-        # measure once every worker listens (a worker still importing would be measured as a slow one)
-        deadline = time.monotonic() + 60
-        while count > 1 and f"worker {count - 1} ready" not in (folder / "runner.log").read_text(errors="replace"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"worker {count - 1} did not start")
-            time.sleep(0.1)
+        wait_for_workers(folder, count)
         batch = batch_for(port)
         sink.wait(batch(300, 8, None)[0], 60)
         start = time.monotonic()
@@ -334,6 +329,16 @@ def _max_rate_with_workers(workdir: Path, sink: Sink, count: int, events: int, b
         return events / (sink.wait(seqs, 120) - start)
     finally:
         _stop(runner)
+
+
+def wait_for_workers(folder: Path, count: int, timeout: float = 60) -> None:
+    """Return once the runner in ``folder`` says its last worker is ready (a worker still importing would be
+    measured as a slow one)."""
+    deadline = time.monotonic() + timeout
+    while count > 1 and f"worker {count - 1} ready" not in (folder / "runner.log").read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker {count - 1} did not start")
+        time.sleep(0.1)
 
 
 def _workers_pairs(workdir: Path, sink: Sink, count: int, events: int, rounds: int,

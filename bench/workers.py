@@ -30,19 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, e2e
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _counters(pid: int) -> tuple[float, int, int, int]:
     """CPU seconds, context switches, read and write system calls of ``pid`` so far."""
     io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
@@ -62,15 +49,11 @@ def _run(workers: int, events: int, rate: float | None, sink: e2e.Sink, folder: 
     port = common.free_port()
     runner = e2e._start_runner(folder, port, sink, workers=workers)
     try:
-        deadline = time.monotonic() + 60
-        while workers > 1 and f"worker {workers - 1} ready" not in (folder / "runner.log").read_text(errors="replace"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"worker {workers - 1} did not start")
-            time.sleep(0.1)
+        e2e.wait_for_workers(folder, workers)
         batch = e2e._batch_for(port)
         sink.wait(batch(300, 8, None)[0], 60)
         nats = e2e._nats_pid(folder / "state")
-        groups = {"runner": [runner.pid, *(p for p in _children(runner.pid) if p != nats)],
+        groups = {"runner": [runner.pid, *(p for p in common.children(runner.pid) if p != nats)],
                   "nats-server": [nats] if nats else [], "sink": [sink.proc.pid], "load": [os.getpid()]}
         before = {name: [_counters(p) for p in pids] for name, pids in groups.items()}
         idle, start = _idle_seconds(), time.monotonic()

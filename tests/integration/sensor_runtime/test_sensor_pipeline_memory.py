@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from knevents import errors, events, web
@@ -144,11 +146,7 @@ async def test_at_most_once_stateless_trigger_that_crashed_is_not_run_again() ->
     def crash(_: object) -> None:
         raise _Crash
 
-    event = sup.event("a", 1)
-    with pytest.raises(_Crash):
-        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
-    fire = sup.Recorder()
-    out = await _runtime(sensor, store, fire).process(event)
+    fire, out = await _crash_then_redeliver(sensor, store, crash, sup.event("a", 1))
     # its only firing was taken before the crash: the take was the event's final "done" mark, so the
     # redelivery is a duplicate (with another trigger still to run it would be read as a partial take)
     assert out.fired == () and fire.calls == [] and out.duplicate
@@ -169,13 +167,20 @@ async def test_a_crash_in_the_at_most_once_trigger_leaves_the_at_least_once_one_
             raise _Crash
 
     event = sup.event("a", 1)
-    with pytest.raises(_Crash):
-        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
-    fire = sup.Recorder()
-    out = await _runtime(sensor, store, fire).process(event)
+    fire, out = await _crash_then_redeliver(sensor, store, crash, event)
     assert [r.trigger for r, _ in fire.calls] == ["two"] and not out.duplicate
     again = await _runtime(sensor, store, fire).process(event)
     assert again.duplicate and len(fire.calls) == 1
+
+
+async def _crash_then_redeliver(sensor: Any, store: memory.MemoryStore, crash: Callable[[Any], None],
+                                event: events.Event) -> tuple[sup.Recorder, Any]:
+    """A firing raises in ``crash`` (the process dies there); the same event is then delivered again to a fresh
+    runtime on the same store. The second runtime's recorder and its outcome."""
+    with pytest.raises(_Crash):
+        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)
+    fire = sup.Recorder()
+    return fire, await _runtime(sensor, store, fire).process(event)
 
 
 async def test_at_least_once_stateless_trigger_that_crashed_runs_again() -> None:
@@ -185,11 +190,7 @@ async def test_at_least_once_stateless_trigger_that_crashed_runs_again() -> None
     def crash(_: object) -> None:
         raise _Crash
 
-    event = sup.event("a", 1)
-    with pytest.raises(_Crash):
-        await _runtime(sensor, store, sup.Recorder(fail_with=crash)).process(event)  # type: ignore[arg-type]
-    fire = sup.Recorder()
-    out = await _runtime(sensor, store, fire).process(event)
+    fire, out = await _crash_then_redeliver(sensor, store, crash, sup.event("a", 1))
     assert len(out.fired) == 1 and len(fire.calls) == 1
 
 
