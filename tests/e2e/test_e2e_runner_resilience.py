@@ -50,8 +50,8 @@ def test_and_state_survives_a_restart_and_fires_with_both_events(
 
     # The push is held in KV (poll status until the sensor processed the event; no fixed sleeps).
     harness.poll(lambda: pending_push(_status(first, tmp_path)), "the push to be pending in KV")
-    assert first.matching(lambda r: r.get("tag") == "fired") == []
     assert first.stop() == 0
+    assert first.matching(lambda r: r.get("tag") == "fired") == []  # read after the stop: every line is out
 
     stopped = _status(first, tmp_path)  # readable while the runner is down
     assert stopped["runner"]["running"] is False and pending_push(stopped)
