@@ -158,13 +158,9 @@ def _worker_flags(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _loop_factory() -> Any:
     """uvloop's event loop when installed (about a tenth less CPU per event in the runner), else asyncio's."""
-    if os.environ.get("KNEVENTS_LOOP", "auto") == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    from knevents.runtime import httpserver
+
+    return httpserver.new_loop
 
 
 def _ui_options(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -21,7 +21,8 @@ from knevents import errors, redact, web
 from knevents.runtime import httpguard
 from knevents.settings import ServerSettings
 
-__all__ = ["App", "Handler", "Receive", "Scope", "Send", "asgi_app", "bind", "has_module", "read_body", "uvicorn_config"]
+__all__ = ["App", "Handler", "Receive", "Scope", "Send", "answer_parts", "asgi_app", "bind", "has_module", "read_body",
+           "uvicorn_config"]
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 """What a port serves: one request in, one response out."""
@@ -59,14 +60,30 @@ def _declared_too_large(scope: Scope, limit: int) -> bool:
     return False
 
 
-async def _send(send: Send, response: web.Response, *, close: bool = False) -> None:
+def answer_parts(response: web.Response, *, close: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """What both servers write for ``response``: status, headers (with ``content-length``), redacted body.
+
+    A header value with a line break is cut at it: an answer never carries a header the handler did not set.
+    """
     body = redact.redact_bytes(response.body)
-    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
+    headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in response.headers.items()
                if k.lower() != "content-length"]
     headers.append((b"content-length", str(len(body)).encode()))  # never chunked: one small body
     if close:  # the unread rest of the body must not be parsed as the next request
         headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    return response.status, headers, body
+
+
+def _header_value(value: object) -> bytes:
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        text = text.replace("\r", "\n").split("\n", 1)[0]
+    return text.encode("latin-1")
+
+
+async def _send(send: Send, response: web.Response, *, close: bool = False) -> None:
+    status, headers, body = answer_parts(response, close=close)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

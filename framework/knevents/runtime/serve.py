@@ -1,13 +1,13 @@
-"""The thin function entry: one function served by one uvicorn process, as functions-framework would serve it.
+"""The thin function entry: one function served by one process, as functions-framework would serve it.
 
 functions-framework's ASGI path costs a gunicorn arbiter, a forked worker,
 Starlette routing, two middlewares and a Response object per request; on the
 functions' own work of ~0.3 ms that layer was 16–22 % of the CPU per request
 (issue 19). This module serves the same app objects the ``functions/*/main.py``
 adapters wrap (:class:`~knevents.runtime.sensor_app.SensorApp`,
-:class:`~knevents.runtime.source_app.SourceApp`) through the plain ASGI app of
-:mod:`.asgi`, and keeps what a caller of a functions-framework HTTP function
-can observe:
+:class:`~knevents.runtime.source_app.SourceApp`) straight through
+:mod:`.httpserver`, and keeps what a caller of a functions-framework HTTP
+function can observe:
 
 * it listens on ``$HOST`` (default ``0.0.0.0``) : ``$PORT`` (default 8080);
 * every path goes to the function, except ``GET /robots.txt`` and
@@ -16,9 +16,10 @@ can observe:
   method is 405 with an ``allow`` header;
 * an exception in the function is a 500 and the process stays up.
 
-What it adds: the runner's connection guards (:mod:`.httpguard`: header size,
-header and body timeouts, ``KNEVENTS_MAX_HEADER_*`` / ``KNEVENTS_*_TIMEOUT``),
-uvloop and httptools when installed, and the body limit checked while reading
+What it adds: the server of the runner's ports (:mod:`.httpserver`: httptools,
+uvloop when installed, header size, header and body timeouts,
+``KNEVENTS_MAX_HEADER_*`` / ``KNEVENTS_*_TIMEOUT``; uvicorn with h11 when
+httptools is missing), and the body limit checked while reading
 (``KNEVENTS_MAX_BODY`` or the routes' ``maxPayloadSize``: 413, as the
 functions-framework adapters answer). SIGTERM (Knative's scale-down) stops
 accepting, lets requests in flight finish (5 s at most) and exits.
@@ -31,7 +32,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from knevents import web
-from knevents.runtime import asgi
+from knevents.runtime import asgi, httpserver
 from knevents.settings import ServerSettings
 
 __all__ = ["METHODS", "function_contract", "serve"]
@@ -81,8 +82,6 @@ def _function(name: str) -> FunctionApp:
 
 def serve(name: str, env: Mapping[str, str]) -> None:
     """Serve function ``name`` (``sensor`` | ``eventsource``) on ``$HOST:$PORT`` until SIGTERM/SIGINT."""
-    import uvicorn  # lazily: importing the entry point (deploy rendering reads FUNCTIONS) must stay cheap
-
     # the socket first: the kernel queues early connections (a probe, the first event) while the app loads
     sock = asgi.bind(env.get("HOST") or "0.0.0.0", int(env.get("PORT") or 8080))
     app = _function(name)
@@ -90,7 +89,12 @@ def serve(name: str, env: Mapping[str, str]) -> None:
         limits = ServerSettings.from_env(env)
     except ValueError:  # the app reports the bad setting (503 on /health, 500 with the reason)
         limits = ServerSettings()
-    config = asgi.uvicorn_config(asgi.asgi_app(function_contract(app.handle), log, max_body=app.max_body),
-                                 limits, loop="auto")
+    handler = function_contract(app.handle)
     log.debug("serving %s on port %s", name, sock.getsockname()[1])
+    if asgi.has_module("httptools"):
+        httpserver.serve_forever(handler, sock, limits, app.max_body, log)
+        return
+    import uvicorn  # lazily, and only without httptools: h11 parses instead
+
+    config = asgi.uvicorn_config(asgi.asgi_app(handler, log, max_body=app.max_body), limits, loop="auto")
     uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,145 @@
+"""The lean HTTP/1.1 server of runner ports and functions, over real sockets: order, limits, timeouts, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from knevents import redact, web
+from knevents.runtime import asgi, httpserver
+from knevents.settings import ServerSettings
+
+SEEN: list[web.Request] = []
+
+
+async def _handler(request: web.Request) -> web.Response:
+    SEEN.append(request)
+    if request.path == "/slow":
+        await asyncio.sleep(0.3)
+    if request.path == "/boom":
+        raise RuntimeError("handler bug")
+    if request.path == "/inject":
+        return web.Response(200, b"x", {"x-ok": "1\r\nx-evil: 1"})
+    if request.path == "/secret":
+        return web.text_response(200, "token=sup3r-s3cret-value\n")
+    return web.Response(200, request.method.encode() + b" " + request.path.encode() + b" " + request.body,
+                        {"content-type": "text/plain"})
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[httpserver.HttpServer, int]]:
+    SEEN.clear()
+    limits = ServerSettings(max_header_bytes=2048, max_headers=20, header_timeout=0.5, body_timeout=0.5)
+    srv = httpserver.HttpServer(_handler, limits=limits, max_body=100, keep_alive=0.5)
+    sock = asgi.bind("127.0.0.1", 0)
+    await srv.start(sock)
+    yield srv, sock.getsockname()[1]
+    await srv.stop(grace=1.0)
+    sock.close()
+
+
+async def _exchange(port: int, data: bytes, wait: float = 5.0) -> bytes:
+    """Send ``data``; everything answered until the server closes (or ``wait`` seconds pass)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    got = b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), wait):
+            got += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return got
+
+
+def _statuses(answer: bytes) -> list[int]:
+    return [int(part[:3]) for part in answer.split(b"HTTP/1.1 ")[1:]]
+
+
+async def test_pipelined_requests_are_answered_in_order_on_one_connection(server: tuple[object, int]) -> None:
+    _, port = server
+    requests = (b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"
+                b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nb"
+                b"GET /last?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await _exchange(port, requests)
+    assert _statuses(answer) == [200, 200, 200]
+    assert answer.index(b"POST /slow a") < answer.index(b"POST /fast b") < answer.index(b"GET /last")
+    assert [r.query_string for r in SEEN] == ["", "", "q=1"]
+    assert answer.count(b"connection: close") == 1
+
+
+async def test_keep_alive_serves_many_requests_then_closes_an_idle_connection(server: tuple[object, int]) -> None:
+    _, port = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for n in range(3):
+        writer.write(b"POST /n HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % n)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"date: " in head
+        assert await reader.readexactly(int(head.split(b"content-length: ")[1].split(b"\r\n")[0])) == b"POST /n %d" % n
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed after 0.5 s idle, without an answer
+    writer.close()
+
+
+async def test_limits_and_timeouts_answer_and_close(server: tuple[object, int]) -> None:
+    _, port = server
+    assert _statuses(await _exchange(port, b"POST /x HTTP/1.1\r\nContent-Length: 101\r\n\r\n")) == [413]
+    chunk = b"40\r\n" + b"a" * 64 + b"\r\n"  # two 64-byte chunks pass the 100-byte limit: no length declared
+    assert _statuses(await _exchange(port, b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2)) == [413]
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(21))
+    assert _statuses(await _exchange(port, b"GET / HTTP/1.1\r\n" + many + b"\r\n")) == [431]
+    assert _statuses(await _exchange(port, b"GET / HTTP/1.1\r\nX: " + b"a" * 3000 + b"\r\n\r\n")) == [431]
+    assert _statuses(await _exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n")) == [408]      # headers never end
+    assert _statuses(await _exchange(port, b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nab")) == [408]
+    assert _statuses(await _exchange(port, b"")) == [408]                                    # nothing ever sent
+    assert _statuses(await _exchange(port, b"NOT HTTP\r\n\r\n")) == [400]
+
+
+async def test_a_refusal_waits_for_the_answer_in_flight(server: tuple[object, int]) -> None:
+    _, port = server
+    answer = await _exchange(port, b"GET /slow HTTP/1.1\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 500\r\n\r\n")
+    assert _statuses(answer) == [200, 413]
+
+
+async def test_chunked_bodies_expect_continue_head_and_percent_paths(server: tuple[object, int]) -> None:
+    _, port = server
+    chunked = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    assert (await _exchange(port, chunked)).endswith(b"POST /c abcde")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"hi")
+    assert (await reader.read()).endswith(b"POST /e hi")
+    writer.close()
+    head = await _exchange(port, b"HEAD /h HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert b"content-length: 8" in head and head.endswith(b"\r\n\r\n")
+    assert (await _exchange(port, b"GET /a%20b HTTP/1.0\r\n\r\n")).endswith(b"GET /a b ")  # HTTP/1.0: closed after
+
+
+async def test_handler_errors_injection_and_secrets_never_reach_the_caller(server: tuple[object, int]) -> None:
+    _, port = server
+    redact.register("sup3r-s3cret-value")
+    try:
+        answer = await _exchange(port, b"GET /boom HTTP/1.1\r\n\r\nGET /inject HTTP/1.1\r\n\r\n"
+                                       b"GET /secret HTTP/1.1\r\nConnection: close\r\n\r\n")
+    finally:
+        redact.clear()
+    assert _statuses(answer) == [500, 200, 200]  # the connection outlived the handler's exception
+    assert b"handler bug" not in answer and b"x-evil" not in answer and b"x-ok: 1\r\n" in answer
+    assert b"sup3r-s3cret-value" not in answer and b"token=***" in answer
+
+
+async def test_stop_finishes_the_request_in_flight_and_refuses_new_connections(
+        server: tuple[httpserver.HttpServer, int]) -> None:
+    srv, port = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /slow HTTP/1.1\r\n\r\n")
+    await asyncio.sleep(0.1)
+    stopping = asyncio.create_task(srv.stop(grace=5.0))
+    answer = await asyncio.wait_for(reader.read(), 5)
+    await stopping
+    assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).recv(1)
+    writer.close()
