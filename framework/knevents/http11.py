@@ -4,10 +4,10 @@ Why not httpx: measured on this project's 2-core machines, ``httpx.AsyncClient``
 sustained ~70 POSTs/s at 16-way concurrency against a local sink that a raw
 asyncio client drives at ~3500/s (pool contention in httpcore), and it costs
 ~0.25 s of CPU to import on a cold start. An event source only ever POSTs a
-small body to one broker ingress, so a pool of asyncio stream connections is
+small body to one broker ingress, so a pool of asyncio connections is
 enough (the HTTP trigger uses it too, for plain-``http`` targets without a TLS or
-proxy configuration): one write per request, a status line, headers, and a body framed by
-``Content-Length``, chunked encoding or connection close. ``https`` URLs use the
+proxy configuration): one write per request; httptools reads the answer (status line,
+headers, and a body framed by ``Content-Length``, chunked encoding or connection close). ``https`` URLs use the
 default TLS context. Errors surface as :class:`OSError` subclasses or
 ``TimeoutError``; the caller (:class:`~knevents.bus.http.HttpSinkPublisher`)
 retries and translates them.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 __all__ = ["Http11Pool", "ProtocolError", "Response"]
@@ -40,17 +41,106 @@ class Response:
     """Lower-cased header names."""
 
 
-@dataclass
-class _Conn:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+class _Conn(asyncio.Protocol):
+    """One kept-alive connection; httptools reads its answers as the bytes come (no line-by-line reads)."""
+
+    def __init__(self) -> None:
+        import httptools  # a dependency of knevents; imported with the first connection
+
+        self._errors = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[Response, bool]] | None = None
+        self.head = False
+        """The request was HEAD: the answer ends with its headers."""
+        self.closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.header_bytes = 0
+        self.body: list[bytes] = []
+        self.size = 0
+        self.headers_done = False
+        self.framed = False
+        """The body has a length or chunks (else it ends when the server closes)."""
 
     def close(self) -> None:
-        self.writer.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, request: bytes, head: bool) -> asyncio.Future[tuple[Response, bool]]:
+        """Write ``request``; the future gets the answer and whether the connection can be kept."""
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.head = head
+        self._reset()
+        self.transport.write(request)
+        return self.waiter
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except self._errors as exc:
+            cause = exc.__context__  # a ProtocolError of a callback below, or the parser's own complaint
+            self._fail(cause if isinstance(cause, ProtocolError) else ProtocolError(f"unreadable answer: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and not self.framed and not self.head:  # the body was delimited by the close
+            self._done(keep=False)
+        elif self.headers_done or self.size:
+            self._fail(asyncio.IncompleteReadError(b"".join(self.body) or b"?", None))
+        else:  # nothing of an answer: a kept-alive connection the server had closed (the caller tries another)
+            self._fail(asyncio.IncompleteReadError(b"", None))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > _MAX_LINE:
+            raise ProtocolError(f"answer headers over {_MAX_LINE} bytes")
+        self.headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.framed = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
+        if self.head and not 100 <= self.parser.get_status_code() < 200:
+            self._done(keep=False)  # the parser would wait for a body HEAD never has: the connection goes
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > _MAX_BODY:
+            raise ProtocolError(f"answer of more than {_MAX_BODY} bytes is too large")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.parser.get_status_code() < 200:  # 100 Continue and friends: the answer follows
+            self._reset()
+            return
+        self._done(keep=self.parser.should_keep_alive())
+
+    def _done(self, keep: bool) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+            waiter.set_result((Response(self.parser.get_status_code(), body, self.headers), keep))
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
 
 
 def _clean(value: str) -> str:
-    return value.replace("\r", " ").replace("\n", " ")
+    if "\r" in value or "\n" in value:  # a header a caller set must not start another one
+        return value.replace("\r", " ").replace("\n", " ")
+    return value
 
 
 class Http11Pool:
@@ -74,8 +164,8 @@ class Http11Pool:
 
     async def _open(self) -> _Conn:
         context = ssl.create_default_context() if self._tls else None
-        reader, writer = await asyncio.open_connection(self._host, self._port, ssl=context, limit=_MAX_LINE)
-        return _Conn(reader, writer)
+        _, conn = await asyncio.get_running_loop().create_connection(_Conn, self._host, self._port, ssl=context)
+        return conn
 
     async def post(self, headers: dict[str, str], body: bytes) -> Response:
         """POST ``body`` with ``headers``; the answer, whatever its status."""
@@ -91,6 +181,8 @@ class Http11Pool:
             request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
             while self._idle:  # a kept-alive connection the server closed fails before any answer: try the next
                 conn = self._idle.pop()
+                if conn.closed:
+                    continue
                 try:
                     async with asyncio.timeout(self._timeout):  # not wait_for: that costs a task per request
                         return await self._exchange(conn, request, method)
@@ -111,70 +203,12 @@ class Http11Pool:
                 raise
 
     async def _exchange(self, conn: _Conn, request: bytes, method: str = "POST") -> Response:
-        conn.writer.write(request)
-        await conn.writer.drain()
-        while True:
-            status, version, headers = await self._read_head(conn.reader)
-            if not 100 <= status < 200:
-                break
-        keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-        body = b"" if method.upper() == "HEAD" else await self._read_body(conn.reader, status, headers)
-        if body is None:  # delimited by close
-            body = await conn.reader.read(_MAX_BODY)
-            keep = False
-        if keep:
+        answer, keep = await conn.send(request, head=method.upper() == "HEAD")
+        if keep and not conn.closed:
             self._idle.append(conn)
         else:
             conn.close()
-        return Response(status, body, headers)
-
-    @staticmethod
-    async def _read_head(reader: asyncio.StreamReader) -> tuple[int, str, dict[str, str]]:
-        line = await reader.readline()
-        if not line:
-            raise asyncio.IncompleteReadError(b"", None)
-        parts = line.decode("latin-1").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ProtocolError(f"not an HTTP/1.x status line: {line[:80]!r}")
-        headers: dict[str, str] = {}
-        while True:
-            raw = await reader.readline()
-            if raw in (b"\r\n", b"\n"):
-                break
-            if not raw:
-                raise asyncio.IncompleteReadError(raw, None)
-            name, _, value = raw.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return int(parts[1]), parts[0], headers
-
-    @staticmethod
-    async def _read_body(reader: asyncio.StreamReader, status: int, headers: dict[str, str]) -> bytes | None:
-        if status in (204, 304):
-            return b""
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size_line = await reader.readline()
-                try:
-                    size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
-                except ValueError:
-                    raise ProtocolError(f"bad chunk size {size_line[:40]!r}") from None
-                if size == 0:
-                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(await reader.readexactly(size))
-                await reader.readexactly(2)
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                size = int(length)
-            except ValueError:
-                raise ProtocolError(f"bad Content-Length {length!r}") from None
-            if size > _MAX_BODY:
-                raise ProtocolError(f"answer of {size} bytes is too large")
-            return await reader.readexactly(size) if size else b""
-        return None
+        return answer
 
     async def close(self) -> None:
         """Close idle connections."""

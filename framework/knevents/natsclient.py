@@ -13,14 +13,17 @@ request more cheaply: the token is a per-connection counter (unique for the life
 so a late reply can never match a newer request), the future comes from the running loop, and
 one timer gives the timeout. Errors are nats-py's: ``nats.errors.TimeoutError`` after ``timeout``,
 ``NoRespondersError`` (raised by ``request``), ``ConnectionDrainingError``. It is a subclass used
-by knevents' own connections, not a patch of nats-py. It overrides one private method of
-nats-py's ``Client`` (``_request_new_style``, which ``request`` calls); ``tests/integration/bus/
-test_natsclient.py`` checks it against a real nats-server so an upgrade that changes it fails there.
+by knevents' own connections, not a patch of nats-py. It overrides two private methods of
+nats-py's ``Client``: ``_request_new_style``, which ``request`` calls, and ``_parse_header_lines``,
+which reads every message's headers (a bus event carries a dozen; nats-py's runs a generator per
+name). ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
+nats-py's own parser, so an upgrade that changes them fails there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import nats.errors
@@ -35,8 +38,33 @@ def _time_out(future: asyncio.Future[Msg]) -> None:
         future.set_exception(nats.errors.TimeoutError())
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
+def _header_lines(raw: bytes) -> dict[str, str]:
+    """nats-py's ``_parse_header_lines`` (2.16) with the same result, without a generator per header name.
+
+    ``Name: Value`` per CRLF-separated line; a line without ``:``, a name that is not ASCII or holds
+    whitespace is skipped; values are stripped and decoded as UTF-8 with replacement characters.
+    """
+    out: dict[str, str] = {}
+    for line in raw.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        try:
+            key = name.strip().decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        if _WHITESPACE.search(key) is None:
+            out[key] = value.strip().decode("utf-8", "replace")
+    return out
+
+
 class LeanClient(Client):
-    """nats-py's ``Client`` with a cheaper request (see the module docstring)."""
+    """nats-py's ``Client`` with a cheaper request and header parsing (see the module docstring)."""
+
+    _parse_header_lines = staticmethod(_header_lines)
 
     _requests = 0
     """Requests sent on this client: the next reply token."""

@@ -77,7 +77,8 @@ def fits(payload: bytes, headers: dict[str, str] | None, limit: int) -> bool:
     A code point is at most 4 bytes of UTF-8, so the characters of the headers times 4 bound their
     bytes: far below the limit (every event but a huge one) no header is encoded.
     """
-    rough = len(payload) + 12 + (sum(len(k) + len(v) + 1 for k, v in headers.items()) * 4 if headers else 0)
+    rough = len(payload) + 12 + ((sum(map(len, headers)) + sum(map(len, headers.values())) + len(headers)) * 4
+                                 if headers else 0)
     return rough <= limit or message_size(payload, headers) <= limit
 
 

@@ -11,6 +11,7 @@ subscribe to exactly one EventSource (``<bus>.<eventsource>.>``) or one event.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -21,8 +22,9 @@ _ESCAPE = re.compile(r"%([0-9A-F]{2})")
 _STREAM_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_token(name: str) -> str:
-    """One subject token for ``name``; reversible with :func:`decode_token`."""
+    """One subject token for ``name``; reversible with :func:`decode_token` (cached: names repeat per event)."""
     if name == "":
         return "%"
     if all(ch in _SAFE for ch in name):

@@ -66,7 +66,7 @@ class Console:
             line = json.dumps(record, default=str)
         else:
             origin = "".join(f"[{k} {v}] " for k, v in self.origin.items())
-            line = f"{now.strftime('%H:%M:%S')} {tag:<7} {origin}{message}"
+            line = f"{now.hour:02d}:{now.minute:02d}:{now.second:02d} {tag:<7} {origin}{message}"
         line = redact.redact(line)
         with self._lock:
             self._waiting.append(line + "\n")

@@ -10,6 +10,7 @@ configured they print the resolved resource instead of failing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from knevents.local import streams
 __all__ = ["FiringObserver", "needs_cluster", "now"]
 
 
+@functools.lru_cache(maxsize=256)
 def needs_cluster(kind: str) -> bool:
     """Whether a trigger kind calls the Kubernetes API (it declares permissions); without a cluster the
     runner prints the resolved resource instead."""

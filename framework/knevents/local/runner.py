@@ -475,7 +475,9 @@ class Runner:
                                        forced_dry_run=self.options.dry_run)
 
     async def _record(self, firing: streams.Firing) -> None:
-        firing = dataclasses.replace(firing, detail=redact.redact(firing.detail))
+        detail = redact.redact(firing.detail)
+        if detail != firing.detail:
+            firing = dataclasses.replace(firing, detail=detail)
         try:
             await streams.record_firing_nowait(self.nc, firing)
         except Exception as exc:

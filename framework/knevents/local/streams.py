@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from knevents import errors
@@ -76,12 +76,16 @@ class Firing:
     dry_run: bool = False
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), default=dict).encode()
+        # not dataclasses.asdict: it deep-copies every value, once per firing, for json.dumps to read
+        return json.dumps({name: getattr(self, name) for name in _FIRING_FIELDS}, default=dict).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Firing:
         obj = json.loads(data)
         return cls(**{k: obj.get(k) for k in cls.__dataclass_fields__ if k in obj})
+
+
+_FIRING_FIELDS = tuple(f.name for f in fields(Firing))
 
 
 async def ensure(js: Any, bus: str) -> None:

@@ -188,6 +188,8 @@ class _Connection(asyncio.Protocol):
         self.write_paused = False
         if not self.expiry:
             self.deadline = None
+            if self.started:  # a request was arriving meanwhile: it gets the header timeout again
+                self._expect_in(self.limits.header_timeout, "request headers")
         self._next()
 
     # -- parser callbacks ----------------------------------------------------------------------------------

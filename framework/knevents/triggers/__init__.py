@@ -139,7 +139,7 @@ async def fire(
         except errors.TriggerError as exc:
             raise errors.TriggerError(f"trigger {name}: {exc} (attempt {attempt})") from exc
         else:
-            return dataclasses.replace(result, attempts=attempt)
+            return result if result.attempts == attempt else dataclasses.replace(result, attempts=attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 

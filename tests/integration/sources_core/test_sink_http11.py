@@ -119,3 +119,24 @@ async def test_bad_url_is_a_bus_error() -> None:
     publisher = bus.HttpSinkPublisher("ftp://nowhere/")
     with pytest.raises(errors.BusUnavailableError, match="not an http"):
         await publisher.publish(events.new_event(source="s", subject="e", type="webhook", data={}))
+
+
+async def test_head_answers_end_with_their_headers() -> None:
+    async def check(pool: http11.Http11Pool, seen: list[bytes]) -> None:
+        for _ in range(2):  # a HEAD answer's Content-Length announces a body that never comes
+            got = await pool.request("HEAD", {}, b"")
+            assert (got.status, got.body, got.headers["content-length"]) == (200, b"", "5")
+
+    await _with(lambda n: b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", check)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nshort",
+    b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n",
+], ids=["truncated", "huge-headers"])
+async def test_a_broken_answer_is_an_error_not_a_response(answer: bytes) -> None:
+    async def check(pool: http11.Http11Pool, seen: list[bytes]) -> None:
+        with pytest.raises((OSError, asyncio.IncompleteReadError)):
+            await pool.post({}, b"{}")
+
+    await _with(lambda n: answer, check)

@@ -98,3 +98,28 @@ async def test_jetstream_publish_and_kv_through_it(client: LeanClient) -> None:
     await kv.update("k", b"v2", last=revision)
     with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
         await kv.update("k", b"v3", last=revision)  # compare-and-set still refuses a stale revision
+
+
+HEADER_BLOCKS = [
+    b"ce-id: 1\r\nce-source: es/a\r\nContent-Type: application/json\r\n\r\n",
+    b"Name:Value\r\nTabbed:\tv  \r\nEmpty:\r\n\r\n",
+    b"no colon here\r\nbad name: x\r\n caps : y\r\n\r\n",
+    "k: caf\u00e9\r\nn\u00e4me: v\r\n\r\n".encode(),
+    b"k: \xff\xfe\r\nx\x1fy: z\r\nrepeat: 1\r\nrepeat: 2\r\n",
+    b"",
+]
+
+
+@pytest.mark.parametrize("raw", HEADER_BLOCKS)
+def test_header_parsing_matches_nats_py(raw: bytes) -> None:
+    from nats.aio.client import Client
+
+    assert LeanClient._parse_header_lines(raw) == Client._parse_header_lines(raw)
+
+
+async def test_headers_arrive_as_sent_through_a_real_server(client: LeanClient) -> None:
+    sub = await client.subscribe("hdr")
+    sent = {"ce-id": "abc", "ce-source": "es/webhook", "x-utf8": "caf\u00e9", "x-pad": "  spaced"}
+    await client.publish("hdr", b"{}", headers=sent)
+    msg = await sub.next_msg(timeout=5)
+    assert msg.headers == {**sent, "x-pad": "spaced"}
