@@ -2,6 +2,7 @@
 
     python bench/profile.py [--quick] [--markdown]
     python bench/profile.py --syscalls [--only runner]     # system calls per event instead (strace -c)
+    python bench/profile.py --calls [--only runner]        # Python function calls per event (cProfile counts)
 
 Each process is driven at 300 events (requests)/s, the issue's reference load, while
 ``py-spy record -f raw --nonblocking`` samples it (``--nonblocking`` does not pause the
@@ -97,17 +98,45 @@ class SyscallCount:
         return calls
 
 
+class CallCount:
+    """``--calls``: Python function calls per event, counted by cProfile inside the process (``bench/calls/``).
+
+    Unlike CPU time, the count does not move with the machine's load: it is the steady measure of how
+    much Python the code runs per event. The process was started with ``bench/calls`` on its
+    ``PYTHONPATH``; SIGUSR1 starts counting, SIGUSR2 stops and writes the statistics.
+    """
+
+    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+        self.pid, self.out = pid, Path(os.environ["BENCH_CALLS_DIR"]) / f"{pid}.pstats"
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.2)
+
+    def samples(self) -> dict[str, Any]:
+        import pstats
+
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not self.out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # written by the process: let it finish
+        stats = pstats.Stats(str(self.out))
+        by_function = {f"{Path(path).name}:{line}({name})": row[1]
+                       for (path, line, name), row in stats.stats.items()}  # type: ignore[attr-defined]
+        return {"calls": stats.total_calls, "by_function": by_function}  # type: ignore[attr-defined]
+
+
 MODE = {"record": "profile"}
-"""``profile`` (py-spy) or ``syscalls`` (strace -c); ``--syscalls`` sets it."""
+"""``profile`` (py-spy), ``syscalls`` (strace -c) or ``calls`` (cProfile counts); ``--syscalls``/``--calls`` set it."""
 
 
 def _measure(pid_for_cpu: list[int], target_pid: int, seconds: float, drive: Callable[[], None],
              tmp: Path, name: str, record: bool) -> dict[str, Any]:
     """Profile ``target_pid`` (if ``record``) while ``drive()`` offers the load; CPU of every pid in ``pid_for_cpu``."""
-    if record and MODE["record"] == "syscalls":
-        counting = SyscallCount(target_pid, seconds, tmp / f"{name}.strace")
+    if record and MODE["record"] in ("syscalls", "calls"):
+        counter = CallCount if MODE["record"] == "calls" else SyscallCount
+        counting = counter(target_pid, seconds, tmp / f"{name}.strace")
         drive()
-        return {"cpu_s": [float("nan")] * len(pid_for_cpu), "summary": {"syscalls": counting.samples()}}
+        return {"cpu_s": [float("nan")] * len(pid_for_cpu), "summary": {MODE["record"]: counting.samples()}}
     recording = Recording(target_pid, seconds, tmp / f"{name}.txt") if record else None
     before = [common.cpu_seconds(p) for p in pid_for_cpu]
     drive()
@@ -256,6 +285,32 @@ def _write_doc(command: str, results: dict[str, dict[str, Any]]) -> None:
     DOC.write_text(text)
 
 
+def _calls(chosen: list[str], seconds: float) -> None:
+    """``--calls``: the measured processes load ``bench/calls/sitecustomize.py``; calls per event, and the most called."""
+    MODE["record"] = "calls"
+    found: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="knevents-calls-") as tmp:
+        hook = str(Path(__file__).resolve().parent / "calls")
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = hook + (os.pathsep + old if old else "")
+        os.environ["BENCH_CALLS_DIR"] = tmp
+        try:
+            for name in chosen:
+                got = RUNS[name](seconds, Path(tmp))
+                per_event = got["calls"]["calls"] / got["events"]
+                top = sorted(got["calls"]["by_function"].items(), key=lambda kv: -kv[1])[:8]
+                found[name] = round(per_event, 1)
+                print(f"{name}: {per_event:.1f} Python function calls per event; most called: "
+                      + ", ".join(f"{f} {n / got['events']:.1f}" for f, n in top), flush=True)
+        finally:
+            os.environ.pop("BENCH_CALLS_DIR", None)
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+    print(json.dumps({"bench": "profile", "python_calls_per_event": found}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="8 s per process instead of 20")
@@ -264,11 +319,16 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="rewrite the section in docs/benchmarks.md")
     parser.add_argument("--syscalls", action="store_true",
                         help="count system calls per event (strace -c) instead of profiling; CPU is not read then")
+    parser.add_argument("--calls", action="store_true",
+                        help="count Python function calls per event (cProfile in the process) instead; no CPU then")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the raw py-spy profiles (NAME.txt) in DIR")
     args = parser.parse_args()
     seconds = 8.0 if args.quick else 20.0
     chosen = args.only or ["runner", "eventsource", "sensor"]
     results: dict[str, dict[str, Any]] = {}
+    if args.calls:
+        _calls(chosen, seconds)
+        return
     if args.syscalls:
         MODE["record"] = "syscalls"
         counts = {}
