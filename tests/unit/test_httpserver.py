@@ -12,12 +12,15 @@ from knevents.runtime import asgi, httpserver
 from knevents.settings import ServerSettings
 
 SEEN: list[web.Request] = []
+HOLD = asyncio.Event()
 
 
 async def _handler(request: web.Request) -> web.Response:
     SEEN.append(request)
     if request.path == "/slow":
         await asyncio.sleep(0.3)
+    if request.path == "/hold":
+        await asyncio.wait_for(HOLD.wait(), 10)
     if request.path == "/boom":
         raise RuntimeError("handler bug")
     if request.path == "/inject":
@@ -143,3 +146,45 @@ async def test_stop_finishes_the_request_in_flight_and_refuses_new_connections(
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).recv(1)
     writer.close()
+
+
+async def test_a_flood_of_pipelined_requests_is_bounded_and_the_rest_refused(server: tuple[object, int]) -> None:
+    _, port = server
+    HOLD.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /hold HTTP/1.1\r\n\r\n" + b"GET /x HTTP/1.1\r\n\r\n" * 500)  # one write, one read
+    await asyncio.sleep(0.2)
+    HOLD.set()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    statuses = _statuses(answer)
+    assert statuses == [200] * (1 + httpserver.MAX_PIPELINED) + [503], statuses[-3:]
+    assert len(SEEN) == 1 + httpserver.MAX_PIPELINED  # the refused ones never reached the handler
+
+
+async def test_a_header_line_that_never_ends_is_cut_long_before_its_timeout() -> None:
+    limits = ServerSettings(max_header_bytes=2048, header_timeout=60)  # the timeout alone would read for a minute
+    srv = httpserver.HttpServer(_handler, limits=limits)
+    sock = asgi.bind("127.0.0.1", 0)
+    await srv.start(sock)
+    port = sock.getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nX-Endless: ")
+    sent = 0
+    try:
+        with pytest.raises(ConnectionError):  # the server hangs up while the line still grows
+            while sent < 100 * 1024 * 1024:
+                writer.write(b"a" * 65536)
+                await writer.drain()
+                sent += 65536
+        try:  # the 431 is written first; the reset for the bytes the server never read may overtake it
+            answer = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionError:
+            answer = b""
+        writer.close()
+        assert _statuses(answer) in ([431], [])
+        assert sent < 32 * 1024 * 1024  # the kernel's socket buffers took the rest, never the server
+        assert _statuses(await _exchange(port, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n")) == [200]
+    finally:
+        await srv.stop(grace=1.0)
+        sock.close()

@@ -11,10 +11,12 @@ What it keeps of the uvicorn servers it replaces, each tested through the ports
 that use it:
 
 * keep-alive and pipelining: requests on a connection are answered in order,
-  one handler at a time; reading pauses while a finished request waits, so a
-  client cannot queue more than one request's worth of memory;
+  one handler at a time; reading pauses while a finished request waits, and
+  what one read already holds may queue at most ``MAX_PIPELINED`` requests
+  (more is 503 and the connection closes), so a connection's memory is bounded;
 * ``ServerSettings`` guards: more than ``max_headers`` header lines or
-  ``max_header_bytes`` bytes of request line and headers is 431; headers not
+  ``max_header_bytes`` bytes of request line and headers is 431 (a header line
+  still growing a read's worth past that too, before it ends); headers not
   complete ``header_timeout`` seconds after connect (or after the previous
   answer, once a byte of the next request came) is 408; a body not complete
   ``body_timeout`` seconds after its headers is 408; each closes the connection;
@@ -56,6 +58,14 @@ __all__ = ["KEEP_ALIVE", "HttpServer", "new_loop", "serve_forever"]
 KEEP_ALIVE = 5.0
 """Seconds an idle keep-alive connection is kept open (uvicorn's default)."""
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+MAX_PIPELINED = 32
+"""Requests one connection may have waiting behind the one being answered; more is 503 and the connection closes.
+Reading pauses once one waits, but the bytes already read are parsed to the end, and a single read can hold
+thousands of small requests."""
+_READ_SLACK = 256 * 1024
+"""At most one read's worth of bytes (uvloop reads up to 256 KiB) on top of ``max_header_bytes`` before a request's
+headers must be complete: httptools keeps a header line in memory until it ends, so without this bound one line
+could grow until the header timeout."""
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
 
 
@@ -146,6 +156,8 @@ class _Connection(asyncio.Protocol):
         self.expiry = ""           # what the deadline waits for ("" = an idle keep-alive connection)
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = 0.0
+        self.head_bytes = 0        # bytes read since the read the current request began in
+        self.read_size = 0
         self._reset()
 
     # -- connection events ---------------------------------------------------------------------------------
@@ -169,6 +181,8 @@ class _Connection(asyncio.Protocol):
             return
         import httptools
 
+        self.head_bytes += len(data)
+        self.read_size = len(data)
         try:
             self.parser.feed_data(data)
         except _Stop:
@@ -179,6 +193,9 @@ class _Connection(asyncio.Protocol):
             if isinstance(exc.__context__, _Stop):
                 return
             self._refuse(web.text_response(400, "invalid HTTP request\n"))
+            return
+        if self.started and not self.headers_done and self.head_bytes > self.limits.max_header_bytes + _READ_SLACK:
+            self._refuse(self._too_large_headers())  # one header line that never ends
 
     def pause_writing(self) -> None:
         self.write_paused = True  # the client does not read its answers: stop answering (and so reading)
@@ -200,10 +217,12 @@ class _Connection(asyncio.Protocol):
         self.header_bytes = 0
         self.body: list[bytes] = []
         self.body_size = 0
+        self.headers_done = False
 
     def on_message_begin(self) -> None:
         self._reset()
         self.started = True
+        self.head_bytes = self.read_size  # counted from the read this request began in (an upper bound)
         self._expect_in(self.limits.header_timeout, "request headers")
 
     def on_url(self, url: bytes) -> None:
@@ -217,6 +236,7 @@ class _Connection(asyncio.Protocol):
             self._too_many_headers()
 
     def on_headers_complete(self) -> None:
+        self.headers_done = True
         length = expect = ""
         for name, value in self.headers:
             if name == "content-length":
@@ -252,6 +272,9 @@ class _Connection(asyncio.Protocol):
             query_string=(parsed.query or b"").decode("latin-1"),
             remote_addr=self.peer,
         )
+        if len(self.queue) >= MAX_PIPELINED:
+            self._refuse(web.text_response(503, f"more than {MAX_PIPELINED} pipelined requests waiting\n"))
+            raise _Stop
         self.queue.append((request, self.parser.should_keep_alive() and not self.server.stopping))
         if self.busy and not self.read_paused and self.transport is not None:
             self.read_paused = True  # one finished request waits at most: memory per connection stays bounded
@@ -318,9 +341,12 @@ class _Connection(asyncio.Protocol):
             self._too_many_headers()
 
     def _too_many_headers(self) -> None:
-        self._refuse(web.text_response(431, f"request headers too large: at most {self.limits.max_headers} "
-                                            f"headers and {self.limits.max_header_bytes} bytes\n"))
+        self._refuse(self._too_large_headers())
         raise _Stop
+
+    def _too_large_headers(self) -> web.Response:
+        return web.text_response(431, f"request headers too large: at most {self.limits.max_headers} headers and "
+                                      f"{self.limits.max_header_bytes} bytes\n")
 
     # -- deadlines -----------------------------------------------------------------------------------------
 
