@@ -13,10 +13,14 @@ request more cheaply: the token is a per-connection counter (unique for the life
 so a late reply can never match a newer request), the future comes from the running loop, and
 one timer gives the timeout. Errors are nats-py's: ``nats.errors.TimeoutError`` after ``timeout``,
 ``NoRespondersError`` (raised by ``request``), ``ConnectionDrainingError``. It is a subclass used
-by knevents' own connections, not a patch of nats-py. It overrides two private methods of
-nats-py's ``Client``: ``_request_new_style``, which ``request`` calls, and ``_parse_header_lines``,
+by knevents' own connections, not a patch of nats-py. It overrides three private methods of
+nats-py's ``Client``: ``_request_new_style``, which ``request`` calls; ``_parse_header_lines``,
 which reads every message's headers (a bus event carries a dozen; nats-py's runs a generator per
-name). ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
+name); and ``_flush_pending``, which nats-py calls after each publish to wake its flusher task
+through a queue with a new future. Here the publishes of one turn of the loop are written together
+by one callback at its end, with no future, queue or task switch; under back-pressure (more than
+the pending limit unsent on the socket), on a forced flush and without a connection, nats-py's
+flusher does it as before, with its ``drain`` and its errors. ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
 nats-py's own parser, so an upgrade that changes them fails there.
 """
 
@@ -62,9 +66,37 @@ def _header_lines(raw: bytes) -> dict[str, str]:
 
 
 class LeanClient(Client):
-    """nats-py's ``Client`` with a cheaper request and header parsing (see the module docstring)."""
+    """nats-py's ``Client`` with a cheaper request, flush and header parsing (see the module docstring)."""
 
     _parse_header_lines = staticmethod(_header_lines)
+    _write_soon: asyncio.Handle | None = None
+    """The pending commands' write, due once the publishes of this turn of the loop are in."""
+
+    async def _flush_pending(self, force_flush: bool = False) -> Any:
+        writer = getattr(self._transport, "_io_writer", None)  # a TCP (or TLS) connection; nats-py's own otherwise
+        if (force_flush or writer is None or not self.is_connected or self._flusher_task is None
+                or self._flusher_task.done() or writer.transport.get_write_buffer_size() > self._max_pending_size):
+            return await super()._flush_pending(force_flush)  # back-pressure and errors as nats-py handles them
+        if self._write_soon is None:
+            self._write_soon = asyncio.get_running_loop().call_soon(self._write_pending, writer)
+        return None
+
+    def _write_pending(self, writer: asyncio.StreamWriter) -> None:
+        self._write_soon = None
+        if not self._pending_data_size or not self.is_connected or getattr(self._transport, "_io_writer", None) \
+                is not writer:  # reconnected meanwhile: the new connection's flush sends what waits
+            return
+        try:
+            writer.writelines(self._pending)
+        except OSError as exc:  # as nats-py's flusher: report, then reconnect (or close)
+            asyncio.get_running_loop().create_task(self._on_write_error(exc))
+            return
+        self._pending = []
+        self._pending_data_size = 0
+
+    async def _on_write_error(self, exc: OSError) -> None:
+        await self._error_cb(exc)
+        await self._process_op_err(exc)
 
     _requests = 0
     """Requests sent on this client: the next reply token."""

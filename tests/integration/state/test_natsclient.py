@@ -123,3 +123,22 @@ async def test_headers_arrive_as_sent_through_a_real_server(client: LeanClient) 
     await client.publish("hdr", b"{}", headers=sent)
     msg = await sub.next_msg(timeout=5)
     assert msg.headers == {**sent, "x-pad": "spaced"}
+
+
+async def test_publishes_are_written_together_in_order_and_none_is_lost(client: LeanClient) -> None:
+    got: list[bytes] = []
+    done = asyncio.Event()
+
+    async def take(msg: Msg) -> None:
+        got.append(msg.data)
+        if len(got) == 2000:
+            done.set()
+
+    await client.subscribe("many", cb=take)
+    for i in range(1000):  # one turn of the loop each: one write each
+        await client.publish("many", str(i).encode())
+        await asyncio.sleep(0)
+    await asyncio.gather(*(client.publish("many", str(i).encode()) for i in range(1000, 2000)))  # one write
+    await client.flush(timeout=10)  # nats-py's forced flush still answers
+    await asyncio.wait_for(done.wait(), 10)
+    assert got == [str(i).encode() for i in range(2000)]
