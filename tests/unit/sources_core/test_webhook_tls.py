@@ -52,3 +52,37 @@ def test_bad_pair_is_a_secret_error_without_the_key() -> None:
     rt2, _ = runtime(SPEC, secrets={"tls/cert": cert})
     with pytest.raises(errors.SecretError, match="serverKeySecret"):
         rt2.ssl_context(13000)
+
+
+async def test_a_tls_port_answers_https_and_refuses_plain_http() -> None:
+    import asyncio
+
+    import httpx
+    from knevents import web
+    from knevents.local import httpserve
+
+    cert, key = _pair()
+    rt, _ = runtime(SPEC, secrets={"tls/cert": cert, "tls/key": key})
+    seen: list[bytes] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.body)
+        return web.text_response(200, "ok\n")
+
+    server = httpserve.PortServer(httpserve.bind("127.0.0.1", 0), handler, rt.ssl_context(13000))
+    await server.start()
+    try:
+        verify = ssl.create_default_context(cadata=cert)
+        verify.check_hostname = False
+        async with httpx.AsyncClient(verify=verify) as client:
+            for n in range(2):  # the second request on the kept-alive TLS connection
+                answer = await client.post(f"https://127.0.0.1:{server.port}/secure", content=b"n%d" % n)
+                assert (answer.status_code, answer.text) == (200, "ok\n")
+        assert seen == [b"n0", b"n1"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /secure HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+        assert not (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")  # no handshake, no answer
+        writer.close()
+        assert seen == [b"n0", b"n1"]
+    finally:
+        await server.stop()
