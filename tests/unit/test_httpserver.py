@@ -25,6 +25,10 @@ async def _handler(request: web.Request) -> web.Response:
         raise RuntimeError("handler bug")
     if request.path == "/inject":
         return web.Response(200, b"x", {"x-ok": "1\r\nx-evil: 1"})
+    if request.path == "/headers":
+        return web.text_response(200, " ".join(name for name, _ in request.headers.items()))
+    if request.path == "/big":
+        return web.Response(200, b"x" * 8 * 1024 * 1024)
     if request.path == "/secret":
         return web.text_response(200, "token=sup3r-s3cret-value\n")
     return web.Response(200, request.method.encode() + b" " + request.path.encode() + b" " + request.body,
@@ -188,3 +192,34 @@ async def test_a_header_line_that_never_ends_is_cut_long_before_its_timeout() ->
     finally:
         await srv.stop(grace=1.0)
         sock.close()
+
+
+async def test_trailers_http10_expectations_and_upgrades_follow_http11(server: tuple[object, int]) -> None:
+    _, port = server
+    trailer = (b"POST /headers HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+               b"1\r\na\r\n0\r\nAuthorization: forged\r\n\r\n")
+    answer = await _exchange(port, trailer)
+    assert answer.endswith(b"transfer-encoding connection")  # a trailer is not a request header
+    http10 = await _exchange(port, b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+    assert _statuses(http10) == [200]  # no 100 Continue: an HTTP/1.0 client would read it as the answer
+    upgrade = await _exchange(port, b"GET /u HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    assert _statuses(upgrade) == [200] and b"connection: close" in upgrade  # the server closes after it
+
+
+async def test_a_client_that_never_reads_its_answers_is_closed(server: tuple[httpserver.HttpServer, int]) -> None:
+    srv, port = server
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port))
+    try:
+        await asyncio.get_running_loop().sock_sendall(client, b"GET /big HTTP/1.1\r\n\r\n")
+        while not any(connection.write_paused for connection in srv.connections):
+            await asyncio.sleep(0.02)
+        # a request sent meanwhile must not lift the deadline of the answer nobody reads
+        await asyncio.get_running_loop().sock_sendall(client, b"GET /next HTTP/1.1\r\n\r\n")
+        async with asyncio.timeout(10):  # body_timeout is 0.5 s
+            while srv.connections:
+                await asyncio.sleep(0.05)
+    finally:
+        client.close()

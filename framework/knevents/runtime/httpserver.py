@@ -198,11 +198,18 @@ class _Connection(asyncio.Protocol):
             self._refuse(self._too_large_headers())  # one header line that never ends
 
     def pause_writing(self) -> None:
-        self.write_paused = True  # the client does not read its answers: stop answering (and so reading)
+        # The client does not read its answers: answer and read nothing more until it does. Reading stops too,
+        # else its next request would replace this deadline with a header timeout, then with none at all, and
+        # the connection would hold its unread answer for ever.
+        self.write_paused = True
+        if not self.read_paused and self.transport is not None:
+            self.transport.pause_reading()
         self._expect_in(self.limits.body_timeout, "")
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if not self.read_paused and self.transport is not None:
+            self.transport.resume_reading()
         if not self.expiry:
             self.deadline = None
             if self.started:  # a request was arriving meanwhile: it gets the header timeout again
@@ -230,8 +237,10 @@ class _Connection(asyncio.Protocol):
         self._count(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
         self._count(len(name) + len(value) + 4)
+        if self.headers_done:  # a chunked body's trailer: never a request header a proxy in front did not see
+            return
+        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
         if len(self.headers) > self.limits.max_headers:
             self._too_many_headers()
 
@@ -247,7 +256,8 @@ class _Connection(asyncio.Protocol):
             self._refuse(web.too_large(self.server.max_body))
             raise _Stop
         self._expect_in(self.limits.body_timeout, "request body")
-        if expect == "100-continue" and not self.busy and not self.queue and self.transport is not None:
+        if (expect == "100-continue" and not self.busy and not self.queue and self.transport is not None
+                and self.parser.get_http_version() == "1.1"):  # an HTTP/1.0 client would take it for the answer
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -314,7 +324,8 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        keep_alive = keep_alive and not self.server.stopping
+        # an upgrade stopped reading: its answer is the last, and says so
+        keep_alive = keep_alive and not self.server.stopping and not (self.stopped and not self.queue)
         transport.write(_encode(response, head=request.method == "HEAD", close=not keep_alive))
         if not keep_alive:
             self.stopped = True
@@ -362,13 +373,18 @@ class _Connection(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self.timer = None
-        if self.deadline is None or self.transport is None or self.transport.is_closing():
+        if self.deadline is None or self.transport is None:
             return
         if self.loop.time() < self.deadline:  # moved on since it was set: wait for the new deadline
             self.timer_at = self.deadline
             self.timer = self.loop.call_at(self.deadline, self._on_timer)
             return
         self.deadline = None
+        if self.write_paused:  # answers nobody reads: close() would wait for ever to write them first
+            self.transport.abort()
+            return
+        if self.transport.is_closing():
+            return
         if not self.expiry:
             self.transport.close()  # idle keep-alive, or a client that stopped reading: no answer to give
             return
