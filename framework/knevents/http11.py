@@ -54,6 +54,8 @@ class _Conn(asyncio.Protocol):
         self.head = False
         """The request was HEAD: the answer ends with its headers."""
         self.closed = False
+        self.answered = False
+        """A byte of an answer came since the request was sent: it must not be sent again."""
         self._reset()
 
     def _reset(self) -> None:
@@ -75,6 +77,7 @@ class _Conn(asyncio.Protocol):
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
         self.head = head
+        self.answered = False
         self._reset()
         self.transport.write(request)
         return self.waiter
@@ -84,6 +87,7 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except self._errors as exc:
@@ -95,12 +99,16 @@ class _Conn(asyncio.Protocol):
         self.closed = True
         if self.headers_done and not self.framed and not self.head:  # the body was delimited by the close
             self._done(keep=False)
-        elif self.headers_done or self.size:
+        elif self.answered:  # the server began to answer, so it had the request: never send it again
             self._fail(asyncio.IncompleteReadError(b"".join(self.body) or b"?", None))
         else:  # nothing of an answer: a kept-alive connection the server had closed (the caller tries another)
             self._fail(asyncio.IncompleteReadError(b"", None))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # an answer to no request (or a second one): it must not pass for the next one's
+            raise ProtocolError("answer without a request")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value)
         if self.header_bytes > _MAX_LINE:

@@ -140,3 +140,82 @@ async def test_a_broken_answer_is_an_error_not_a_response(answer: bytes) -> None
             await pool.post({}, b"{}")
 
     await _with(lambda n: answer, check)
+
+
+
+Script = Callable[[int, int], Awaitable[tuple[bytes, bool]]]
+
+
+async def _scripted(script: Script) -> tuple[asyncio.AbstractServer, int]:
+    """A server that answers request ``n`` of connection ``c`` with ``await script(c, n)``: bytes, and close after."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        conn = connections
+        try:
+            for n in range(1, 10):
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+                answer, close = await script(conn, n)
+                writer.write(answer)
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_a_request_the_server_began_to_answer_is_never_sent_again() -> None:
+    requests: list[tuple[int, int]] = []
+
+    async def script(conn: int, n: int) -> tuple[bytes, bool]:
+        requests.append((conn, n))
+        if (conn, n) == (1, 2):  # the kept-alive connection breaks in the middle of the status line
+            return b"HTTP/1.1 50", True
+        return OK, False
+
+    server, port = await _scripted(script)
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/", timeout=5)
+    try:
+        assert (await pool.post({}, b"1")).status == 200
+        with pytest.raises(asyncio.IncompleteReadError):
+            await pool.post({}, b"2")
+        assert requests == [(1, 1), (1, 2)]  # not retried on a new connection: the server may have acted on it
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_an_answer_to_no_request_is_never_read_as_the_next_ones() -> None:
+    sent_stray = asyncio.Event()
+
+    async def script(conn: int, n: int) -> tuple[bytes, bool]:
+        if conn == 1 and n == 1:  # then the start of a second answer nobody asked for
+            sent_stray.set()
+            return OK + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", False
+        if conn == 1:
+            return b"\r\nstray", False
+        return OK, False
+
+    server, port = await _scripted(script)
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/", timeout=5)
+    try:
+        assert (await pool.post({}, b"1")).body == b"ok"
+        await sent_stray.wait()
+        for _ in range(100):  # give the stray bytes time to reach the client (read, they close the connection)
+            if not pool._idle or pool._idle[0].closed:
+                break
+            await asyncio.sleep(0.02)
+        assert (await pool.post({}, b"2")).body == b"ok"  # on a new connection
+    finally:
+        await pool.close()
+        server.close()
