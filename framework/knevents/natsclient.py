@@ -13,14 +13,17 @@ request more cheaply: the token is a per-connection counter (unique for the life
 so a late reply can never match a newer request), the future comes from the running loop, and
 one timer gives the timeout. Errors are nats-py's: ``nats.errors.TimeoutError`` after ``timeout``,
 ``NoRespondersError`` (raised by ``request``), ``ConnectionDrainingError``. It is a subclass used
-by knevents' own connections, not a patch of nats-py. It overrides three private methods of
+by knevents' own connections, not a patch of nats-py. It overrides private methods of
 nats-py's ``Client``: ``_request_new_style``, which ``request`` calls; ``_parse_header_lines``,
 which reads every message's headers (a bus event carries a dozen; nats-py's runs a generator per
-name); and ``_flush_pending``, which nats-py calls after each publish to wake its flusher task
+name); ``_flush_pending``, which nats-py calls after each publish to wake its flusher task
 through a queue with a new future. Here the publishes of one turn of the loop are written together
 by one callback at its end, with no future, queue or task switch; under back-pressure (more than
 the pending limit unsent on the socket), on a forced flush and without a connection, nats-py's
-flusher does it as before, with its ``drain`` and its errors. ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
+flusher does it as before, with its ``drain`` and its errors. And for the replies of requests,
+``_init_request_sub`` notes the wildcard subscription and ``_process_msg`` resolves a reply's
+future as it is read, instead of queueing it for the subscription's task (other messages are
+nats-py's as before). ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
 nats-py's own parser, so an upgrade that changes them fails there.
 """
 
@@ -71,6 +74,27 @@ class LeanClient(Client):
     _parse_header_lines = staticmethod(_header_lines)
     _write_soon: asyncio.Handle | None = None
     """The pending commands' write, due once the publishes of this turn of the loop are in."""
+
+    _resp_sid: int | None = None
+    """The subscription id of the request replies' wildcard subscription, once made."""
+
+    async def _init_request_sub(self) -> None:
+        await super()._init_request_sub()
+        assert self._resp_sub_prefix
+        wildcard = self._resp_sub_prefix.decode() + "*"
+        self._resp_sid = next((sid for sid, sub in self._subs.items() if sub.subject == wildcard), None)
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        if sid != self._resp_sid or self._resp_sid is None:
+            return await super()._process_msg(sid, subject, reply, data, headers)
+        # a reply to one of our requests: its future is resolved here, not after a queue and a task switch
+        self.stats["in_msgs"] += 1
+        self.stats["in_bytes"] += len(data)
+        msg = self._build_message(sid, subject, reply, data, await self._process_headers(headers))
+        future = self._resp_map.get(msg.subject[len(self._resp_sub_prefix or b""):]) if msg else None
+        if future is not None and not future.done():
+            future.set_result(msg)
+        return None
 
     async def _flush_pending(self, force_flush: bool = False) -> Any:
         writer = getattr(self._transport, "_io_writer", None)  # a TCP (or TLS) connection; nats-py's own otherwise
