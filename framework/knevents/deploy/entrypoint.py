@@ -8,9 +8,9 @@ environment, as Knative starts a container: ``KNEVENTS_FUNCTION``
 
 * ``knevents`` (default) — the thin entry: the function's app
   (:mod:`knevents.runtime.sensor_app` / :mod:`~knevents.runtime.source_app`)
-  served by one uvicorn process (:mod:`knevents.runtime.serve`) through the
-  plain ASGI app of :mod:`knevents.runtime.asgi` — no gunicorn arbiter, no
-  Starlette, no Flask.
+  served by one process (:mod:`knevents.runtime.serve`) through knevents' own
+  HTTP server (:mod:`knevents.runtime.httpserver`) — no gunicorn arbiter, no
+  ASGI layer, no Starlette, no Flask.
   It keeps functions-framework's contract (``$PORT``, ``$HOST``, ``GET
   /robots.txt`` and ``/favicon.ico`` 404, its seven methods, 405 for others)
   and adds the runner's connection guards (header size and timeouts). Chosen

@@ -1,13 +1,14 @@
-"""One plain ASGI app and one uvicorn configuration for every knevents HTTP server.
+"""What every knevents HTTP server shares: the listening socket, the answer's bytes, and the uvicorn path.
 
-Two servers take :mod:`knevents.web` handlers to the network: the local
-runner's ports (:mod:`knevents.local.httpserve`) and the thin function entry
-that the container starts (:mod:`knevents.deploy.entrypoint`). Both live above
-this layer and must not import each other, so what they share is here: the
-ASGI app that turns a request into a :class:`web.Request` (reading the body
-only up to its limit), the listening socket, and the uvicorn settings with the
-connection guards of :mod:`.httpguard`. No Starlette: a function's request is
-one ASGI call, one handler call and two ``send`` calls.
+Two places take :mod:`knevents.web` handlers to the network: the local runner's
+ports (:mod:`knevents.local.httpserve`) and the thin function entry that the
+container starts (:mod:`knevents.deploy.entrypoint`). Both live above this layer
+and must not import each other, so what they share is here: the listening
+socket, :func:`answer_parts` (status, headers and redacted body of an answer,
+for :mod:`.httpserver` and for uvicorn alike), and for the ports uvicorn still
+serves (the UI's streams, and every port when httptools is missing) the ASGI
+app that turns a request into a :class:`web.Request` (reading the body only up
+to its limit) and the uvicorn settings with the guards of :mod:`.httpguard`.
 """
 
 from __future__ import annotations

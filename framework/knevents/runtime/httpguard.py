@@ -1,5 +1,6 @@
-"""Connection guards for every uvicorn server (runner ports, the thin function entry): header size and count
-limits, header and body timeouts.
+"""Connection guards for the ports uvicorn serves (the UI; runner ports and the thin function entry only when
+httptools is missing, else :mod:`.httpserver` serves them with the same limits): header size and count limits,
+header and body timeouts.
 
 uvicorn's httptools protocol accepts any amount of header data and waits for a
 slow client forever, so one client could pin memory with megabytes of headers

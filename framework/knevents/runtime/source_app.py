@@ -8,7 +8,7 @@ runs pull loops (nats, calendar ``interval``) on a background event loop.
 
 Publishers hold connections bound to one event loop, so there is one runtime
 per loop: the synchronous (WSGI) target submits every request to the
-background loop; the ASGI target serves on uvicorn's loop with its own runtime.
+background loop; the ASGI target serves on the server's loop with its own runtime.
 On Knative (``K_SERVICE`` set) cron ``schedule`` ticks come from a PingSource,
 so only ``interval`` calendars tick in-process; override with
 ``KNEVENTS_CALENDAR_IN_PROCESS=true|false``.
