@@ -23,7 +23,7 @@ the pending limit unsent on the socket), on a forced flush and without a connect
 flusher does it as before, with its ``drain`` and its errors. And for the replies of requests,
 ``_init_request_sub`` notes the wildcard subscription and ``_process_msg`` resolves a reply's
 future as it is read, instead of queueing it for the subscription's task (other messages are
-nats-py's as before). ``tests/integration/bus/test_natsclient.py`` checks both against a real nats-server and
+nats-py's as before). ``tests/integration/state/test_natsclient.py`` checks them against a real nats-server and
 nats-py's own parser, so an upgrade that changes them fails there.
 """
 
