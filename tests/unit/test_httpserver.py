@@ -166,14 +166,17 @@ async def test_a_flood_of_pipelined_requests_is_bounded_and_the_rest_refused(ser
     assert len(SEEN) == 1 + httpserver.MAX_PIPELINED  # the refused ones never reached the handler
 
 
-async def test_a_header_line_that_never_ends_is_cut_long_before_its_timeout() -> None:
-    limits = ServerSettings(max_header_bytes=2048, header_timeout=60)  # the timeout alone would read for a minute
+@pytest.mark.parametrize("start", [b"GET / HTTP/1.1\r\nX-Endless: ",
+                                   b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Endless: "],
+                         ids=["header", "trailer"])
+async def test_a_header_line_that_never_ends_is_cut_long_before_its_timeout(start: bytes) -> None:
+    limits = ServerSettings(max_header_bytes=2048, header_timeout=60, body_timeout=60)  # else a minute of reading
     srv = httpserver.HttpServer(_handler, limits=limits)
     sock = asgi.bind("127.0.0.1", 0)
     await srv.start(sock)
     port = sock.getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET / HTTP/1.1\r\nX-Endless: ")
+    writer.write(start)
     sent = 0
     try:
         with pytest.raises(ConnectionError):  # the server hangs up while the line still grows
@@ -223,3 +226,24 @@ async def test_a_client_that_never_reads_its_answers_is_closed(server: tuple[htt
                 await asyncio.sleep(0.05)
     finally:
         client.close()
+
+
+async def test_a_body_in_tiny_chunks_costs_about_its_size_in_memory() -> None:
+    import tracemalloc
+
+    limit = 256 * 1024
+    srv = httpserver.HttpServer(_handler, max_body=limit)
+    sock = asgi.bind("127.0.0.1", 0)
+    await srv.start(sock)
+    request = (b"POST /n HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+               + b"2\r\nab\r\n" * (limit // 2) + b"0\r\n\r\n")
+    tracemalloc.start()
+    try:
+        answer = await _exchange(sock.getsockname()[1], request)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        await srv.stop(grace=1.0)
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ab" * 10)
+    assert peak < 12 * limit, peak  # with the client's send buffer; a piece per chunk held ~60 times the body
