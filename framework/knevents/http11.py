@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
-__all__ = ["Http11Pool", "ProtocolError", "Response"]
+__all__ = ["Http11Pool", "ProtocolError", "Response", "grow"]
 
 _MAX_LINE = 64 * 1024
 _MAX_BODY = 16 * 1024 * 1024
+_READ_SLACK = 256 * 1024
+"""Bytes a read may add on top of ``_MAX_LINE`` with no parser callback: httptools keeps a header line whole until
+it ends, so a line that never ends is cut here, not at the timeout."""
 
 
 class ProtocolError(OSError):
@@ -61,7 +64,9 @@ class _Conn(asyncio.Protocol):
     def _reset(self) -> None:
         self.headers: dict[str, str] = {}
         self.header_bytes = 0
-        self.body: list[bytes] = []
+        self.body: bytes | bytearray = b""  # see grow()
+        self.unparsed = 0
+        """Bytes read since the last body piece (or the answer's start)."""
         self.size = 0
         self.headers_done = False
         self.framed = False
@@ -88,11 +93,16 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.answered = True
+        self.unparsed += len(data)
         try:
             self.parser.feed_data(data)
         except self._errors as exc:
             cause = exc.__context__  # a ProtocolError of a callback below, or the parser's own complaint
             self._fail(cause if isinstance(cause, ProtocolError) else ProtocolError(f"unreadable answer: {exc}"))
+            self.close()
+            return
+        if self.unparsed > _MAX_LINE + _READ_SLACK:
+            self._fail(ProtocolError(f"answer header line over {_MAX_LINE} bytes"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -100,7 +110,7 @@ class _Conn(asyncio.Protocol):
         if self.headers_done and not self.framed and not self.head:  # the body was delimited by the close
             self._done(keep=False)
         elif self.answered:  # the server began to answer, so it had the request: never send it again
-            self._fail(asyncio.IncompleteReadError(b"".join(self.body) or b"?", None))
+            self._fail(asyncio.IncompleteReadError(bytes(self.body) or b"?", None))
         else:  # nothing of an answer: a kept-alive connection the server had closed (the caller tries another)
             self._fail(asyncio.IncompleteReadError(b"", None))
 
@@ -125,7 +135,8 @@ class _Conn(asyncio.Protocol):
         self.size += len(body)
         if self.size > _MAX_BODY:
             raise ProtocolError(f"answer of more than {_MAX_BODY} bytes is too large")
-        self.body.append(body)
+        self.unparsed = 0
+        self.body = grow(self.body, body)
 
     def on_message_complete(self) -> None:
         if 100 <= self.parser.get_status_code() < 200:  # 100 Continue and friends: the answer follows
@@ -136,13 +147,27 @@ class _Conn(asyncio.Protocol):
     def _done(self, keep: bool) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+            body = bytes(self.body) if isinstance(self.body, bytearray) else self.body
             waiter.set_result((Response(self.parser.get_status_code(), body, self.headers), keep))
 
     def _fail(self, exc: BaseException) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+
+
+def grow(buffer: bytes | bytearray, piece: bytes) -> bytes | bytearray:
+    """``buffer`` followed by ``piece``: the first piece as it came (no copy), then one bytearray that grows.
+
+    A list of the parser's pieces joined at the end costs ~20 times the body when they are tiny (2-byte chunks:
+    a 4 MiB body held ~105 MB, ~280 MB at the join); ``bytes(buffer)`` gives the result.
+    """
+    if not buffer:
+        return piece
+    if isinstance(buffer, bytearray):
+        buffer += piece
+        return buffer
+    return bytearray(buffer) + piece
 
 
 def _clean(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import pytest
 from knevents import bus, errors, events, http11
@@ -146,12 +147,23 @@ async def test_a_broken_answer_is_an_error_not_a_response(answer: bytes) -> None
 Script = Callable[[int, int], Awaitable[tuple[bytes, bool]]]
 
 
-async def _scripted(script: Script) -> tuple[asyncio.AbstractServer, int]:
+class _Scripted:
+    def __init__(self, server: asyncio.AbstractServer, handlers: list[asyncio.Task[None]]) -> None:
+        self.server, self.handlers = server, handlers
+
+    async def close(self) -> None:
+        self.server.close()
+        await asyncio.wait_for(asyncio.gather(*self.handlers), 10)  # each ends when the client hangs up
+
+
+async def _scripted(script: Script) -> tuple[_Scripted, int]:
     """A server that answers request ``n`` of connection ``c`` with ``await script(c, n)``: bytes, and close after."""
     connections = 0
+    handlers: list[asyncio.Task[None]] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
+        handlers.append(cast(asyncio.Task[None], asyncio.current_task()))
         connections += 1
         conn = connections
         try:
@@ -168,7 +180,7 @@ async def _scripted(script: Script) -> tuple[asyncio.AbstractServer, int]:
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+    return _Scripted(server, handlers), server.sockets[0].getsockname()[1]
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -192,7 +204,7 @@ async def test_a_request_the_server_began_to_answer_is_never_sent_again() -> Non
         assert requests == [(1, 1), (1, 2)]  # not retried on a new connection: the server may have acted on it
     finally:
         await pool.close()
-        server.close()
+        await server.close()
 
 
 async def test_an_answer_to_no_request_is_never_read_as_the_next_ones() -> None:
@@ -218,4 +230,59 @@ async def test_an_answer_to_no_request_is_never_read_as_the_next_ones() -> None:
         assert (await pool.post({}, b"2")).body == b"ok"  # on a new connection
     finally:
         await pool.close()
+        await server.close()
+
+
+async def _streaming(head: bytes, piece: bytes, pieces: int, tail: bytes = b"") -> tuple[asyncio.Event, int]:
+    """A server answering one request with ``head``, ``piece`` ``pieces`` times (drained), ``tail``; then set."""
+    served = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head)
+            for _ in range(pieces):
+                writer.write(piece)
+                await writer.drain()
+            writer.write(tail)
+            await writer.drain()
+            await reader.read()
+        except ConnectionError:
+            pass
+        writer.close()
         server.close()
+        served.set()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return served, server.sockets[0].getsockname()[1]
+
+
+async def test_a_header_line_that_never_ends_is_cut_long_before_the_timeout() -> None:
+    served, port = await _streaming(b"HTTP/1.1 200 OK\r\nX-Endless: ", b"a" * 65536, 512)  # 32 MiB
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/", timeout=30)
+    try:
+        with pytest.raises(http11.ProtocolError, match="header line"):
+            await pool.post({}, b"{}")
+    finally:
+        await pool.close()
+        await asyncio.wait_for(served.wait(), 30)
+
+
+async def test_an_answer_in_tiny_chunks_costs_about_its_size_in_memory() -> None:
+    import tracemalloc
+
+    size = 1024 * 1024
+    piece = b"2\r\nab\r\n" * 8192  # 16 KiB of body in 8192 chunks
+    served, port = await _streaming(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", piece,
+                                    size // 16384, b"0\r\n\r\n")
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/", timeout=30)
+    tracemalloc.start()
+    try:
+        answer = await pool.post({}, b"{}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        await pool.close()
+        await asyncio.wait_for(served.wait(), 30)
+    assert answer.body == b"ab" * (size // 2)
+    assert peak < 6 * size, peak  # a piece per chunk held ~60 times the body
