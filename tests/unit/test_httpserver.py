@@ -25,6 +25,8 @@ async def _handler(request: web.Request) -> web.Response:
         raise RuntimeError("handler bug")
     if request.path == "/inject":
         return web.Response(200, b"x", {"x-ok": "1\r\nx-evil: 1"})
+    if request.path == "/unwritable":
+        return web.Response(200, b"x", {"x-price": "5 \u20ac"})  # not latin-1: no header can say it
     if request.path == "/headers":
         return web.text_response(200, " ".join(name for name, _ in request.headers.items()))
     if request.path == "/big":
@@ -128,11 +130,12 @@ async def test_handler_errors_injection_and_secrets_never_reach_the_caller(serve
     _, port = server
     redact.register("sup3r-s3cret-value")
     try:
-        answer = await _exchange(port, b"GET /boom HTTP/1.1\r\n\r\nGET /inject HTTP/1.1\r\n\r\n"
+        answer = await _exchange(port, b"GET /boom HTTP/1.1\r\n\r\nGET /unwritable HTTP/1.1\r\n\r\n"
+                                       b"GET /inject HTTP/1.1\r\n\r\n"
                                        b"GET /secret HTTP/1.1\r\nConnection: close\r\n\r\n")
     finally:
         redact.clear()
-    assert _statuses(answer) == [500, 200, 200]  # the connection outlived the handler's exception
+    assert _statuses(answer) == [500, 500, 200, 200]  # the connection outlived the handler's errors
     assert b"handler bug" not in answer and b"x-evil" not in answer and b"x-ok: 1\r\n" in answer
     assert b"sup3r-s3cret-value" not in answer and b"token=***" in answer
 

@@ -327,7 +327,13 @@ class _Connection(asyncio.Protocol):
             return
         # an upgrade stopped reading: its answer is the last, and says so
         keep_alive = keep_alive and not self.server.stopping and not (self.stopped and not self.queue)
-        transport.write(_encode(response, head=request.method == "HEAD", close=not keep_alive))
+        head = request.method == "HEAD"
+        try:
+            answer = _encode(response, head=head, close=not keep_alive)
+        except Exception:  # a header not latin-1, a body not bytes: the connection must not wait for ever
+            self.server.log.exception("answer to %s %s cannot be written", request.method, request.path)
+            answer = _encode(web.text_response(500, "internal error\n"), head=head, close=not keep_alive)
+        transport.write(answer)
         if not keep_alive:
             self.stopped = True
             transport.close()
