@@ -250,3 +250,14 @@ async def test_a_body_in_tiny_chunks_costs_about_its_size_in_memory() -> None:
         sock.close()
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ab" * 10)
     assert peak < 12 * limit, peak  # with the client's send buffer; a piece per chunk held ~60 times the body
+
+
+async def test_a_client_that_half_closes_after_its_request_gets_the_answer(server: tuple[object, int]) -> None:
+    _, port = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /slow HTTP/1.1\r\nContent-Length: 1\r\n\r\na")
+    writer.write_eof()  # e.g. `nc -N`: the request is whole, the client only stops sending
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert _statuses(answer) == [200] and answer.endswith(b"POST /slow a")  # the handler ran: so must its answer
+    assert b"connection: close" in answer

@@ -197,6 +197,17 @@ class _Connection(asyncio.Protocol):
         if self.started and self.head_bytes > self.limits.max_header_bytes + _READ_SLACK:
             self._refuse(self._too_large_headers())  # one header (or trailer) line that never ends
 
+    def eof_received(self) -> bool | None:
+        """The client sent all it will send (a half-close, not a hang-up): answer what it asked, then close.
+
+        Returning None closes the transport at once, and the answer of a request whose handler already runs
+        (an event already sent on) would be lost: the client would send it again.
+        """
+        if not self.busy and not self.queue:
+            return None
+        self.stopped = True  # parse nothing more; the last answer says close
+        return True
+
     def pause_writing(self) -> None:
         # The client does not read its answers: answer and read nothing more until it does. Reading stops too,
         # else its next request would replace this deadline with a header timeout, then with none at all, and
