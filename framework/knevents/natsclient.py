@@ -22,8 +22,9 @@ by one callback at its end, with no future, queue or task switch; under back-pre
 the pending limit unsent on the socket), on a forced flush and without a connection, nats-py's
 flusher does it as before, with its ``drain`` and its errors. And for the replies of requests,
 ``_init_request_sub`` notes the wildcard subscription and ``_process_msg`` resolves a reply's
-future as it is read, instead of queueing it for the subscription's task (other messages are
-nats-py's as before). ``tests/integration/state/test_natsclient.py`` checks them against a real nats-server and
+future as it is read, instead of queueing it for the subscription's task; :meth:`LeanClient.subscribe_direct`
+does the same for a subscription of the caller's (the dispatcher's pull inbox). Other messages are
+nats-py's as before. ``tests/integration/state/test_natsclient.py`` checks them against a real nats-server and
 nats-py's own parser, so an upgrade that changes them fails there.
 """
 
@@ -31,11 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 __all__ = ["LeanClient"]
 
@@ -78,19 +81,41 @@ class LeanClient(Client):
     _resp_sid: int | None = None
     """The subscription id of the request replies' wildcard subscription, once made."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._direct: dict[int, Callable[[Msg], None]] = {}
+        """Subscriptions of :meth:`subscribe_direct`, by id: their handlers."""
+
     async def _init_request_sub(self) -> None:
         await super()._init_request_sub()
         assert self._resp_sub_prefix
         wildcard = self._resp_sub_prefix.decode() + "*"
         self._resp_sid = next((sid for sid, sub in self._subs.items() if sub.subject == wildcard), None)
 
+    async def subscribe_direct(self, subject: str, handler: Callable[[Msg], None]) -> Subscription:
+        """A plain subscription whose messages go to ``handler`` as they are read, without a queue and a task.
+
+        ``handler`` runs inside the read loop: it must not block (put the message in a queue of its own, set a
+        future). JetStream consumers keep nats-py's ``subscribe``: their flow control needs its path.
+        """
+        sub = await self.subscribe(subject)  # no callback: nats-py starts no task for it
+        self._direct[sub._id] = handler
+        return sub
+
     async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
-        if sid != self._resp_sid or self._resp_sid is None:
+        direct = self._direct.get(sid)
+        if sid != self._resp_sid and direct is None:
             return await super()._process_msg(sid, subject, reply, data, headers)
-        # a reply to one of our requests: its future is resolved here, not after a queue and a task switch
+        if sid not in self._subs:  # unsubscribed while this message was on its way
+            self._direct.pop(sid, None)
+            return None
         self.stats["in_msgs"] += 1
         self.stats["in_bytes"] += len(data)
         msg = self._build_message(sid, subject, reply, data, await self._process_headers(headers))
+        if direct is not None:
+            direct(msg)
+            return None
+        # a reply to one of our requests: its future is resolved here, not after a queue and a task switch
         future = self._resp_map.get(msg.subject[len(self._resp_sub_prefix or b""):]) if msg else None
         if future is not None and not future.done():
             future.set_result(msg)

@@ -173,7 +173,8 @@ class Dispatcher:
         async def on_message(msg: Any) -> None:
             arrived.put_nowait(msg)
 
-        sub = await nc.subscribe(inbox, cb=on_message)
+        direct = getattr(nc, "subscribe_direct", None)  # knevents' client: no task switch per message
+        sub = await (direct(inbox, arrived.put_nowait) if direct else nc.subscribe(inbox, cb=on_message))
         waker = asyncio.create_task(_wake_on(stop, arrived))
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         api = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"

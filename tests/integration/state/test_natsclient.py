@@ -142,3 +142,22 @@ async def test_publishes_are_written_together_in_order_and_none_is_lost(client: 
     await client.flush(timeout=10)  # nats-py's forced flush still answers
     await asyncio.wait_for(done.wait(), 10)
     assert got == [str(i).encode() for i in range(2000)]
+
+
+async def test_a_direct_subscription_gets_every_message_in_order_until_unsubscribed(client: LeanClient) -> None:
+    got: list[Msg] = []
+    sub = await client.subscribe_direct("direct", got.append)
+    for i in range(500):
+        await client.publish("direct", str(i).encode(), headers={"n": str(i)})
+    await client.flush(timeout=10)
+    for _ in range(100):
+        if len(got) == 500:
+            break
+        await asyncio.sleep(0.05)
+    assert [m.data for m in got] == [str(i).encode() for i in range(500)]
+    assert got[7].headers == {"n": "7"} and got[7].subject == "direct"
+    await sub.unsubscribe()
+    await client.publish("direct", b"late")
+    await client.flush(timeout=10)
+    await asyncio.sleep(0.2)
+    assert len(got) == 500
