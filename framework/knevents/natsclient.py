@@ -78,19 +78,23 @@ class LeanClient(Client):
     _write_soon: asyncio.Handle | None = None
     """The pending commands' write, due once the publishes of this turn of the loop are in."""
 
-    _resp_sid: int | None = None
-    """The subscription id of the request replies' wildcard subscription, once made."""
-
     def __init__(self) -> None:
         super().__init__()
         self._direct: dict[int, Callable[[Msg], None]] = {}
-        """Subscriptions of :meth:`subscribe_direct`, by id: their handlers."""
+        """Subscriptions whose messages go straight to a handler, by id (:meth:`subscribe_direct`, request replies)."""
 
     async def _init_request_sub(self) -> None:
         await super()._init_request_sub()
         assert self._resp_sub_prefix
         wildcard = self._resp_sub_prefix.decode() + "*"
-        self._resp_sid = next((sid for sid, sub in self._subs.items() if sub.subject == wildcard), None)
+        for sid, subscription in self._subs.items():
+            if subscription.subject == wildcard:  # replies resolve their futures as they are read
+                self._direct[sid] = self._resolve_reply
+
+    def _resolve_reply(self, msg: Msg) -> None:
+        future = self._resp_map.get(msg.subject[len(self._resp_sub_prefix or b""):])
+        if future is not None and not future.done():
+            future.set_result(msg)
 
     async def subscribe_direct(self, subject: str, handler: Callable[[Msg], None]) -> Subscription:
         """A plain subscription whose messages go to ``handler`` as they are read, without a queue and a task.
@@ -104,21 +108,14 @@ class LeanClient(Client):
 
     async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         direct = self._direct.get(sid)
-        if sid != self._resp_sid and direct is None:
+        if direct is None:
             return await super()._process_msg(sid, subject, reply, data, headers)
         if sid not in self._subs:  # unsubscribed while this message was on its way
             self._direct.pop(sid, None)
             return None
         self.stats["in_msgs"] += 1
         self.stats["in_bytes"] += len(data)
-        msg = self._build_message(sid, subject, reply, data, await self._process_headers(headers))
-        if direct is not None:
-            direct(msg)
-            return None
-        # a reply to one of our requests: its future is resolved here, not after a queue and a task switch
-        future = self._resp_map.get(msg.subject[len(self._resp_sub_prefix or b""):]) if msg else None
-        if future is not None and not future.done():
-            future.set_result(msg)
+        direct(self._build_message(sid, subject, reply, data, await self._process_headers(headers)))
         return None
 
     async def _flush_pending(self, force_flush: bool = False) -> Any:
