@@ -64,10 +64,11 @@ def _declared_too_large(scope: Scope, limit: int) -> bool:
 def answer_parts(response: web.Response, *, close: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """What both servers write for ``response``: status, headers (with ``content-length``), redacted body.
 
-    A header value with a line break is cut at it: an answer never carries a header the handler did not set.
+    A header name or value with a line break is cut at it: an answer never carries a header the handler did not
+    set.
     """
     body = redact.redact_bytes(response.body)
-    headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in response.headers.items()
+    headers = [(_header_value(k.lower()), _header_value(v)) for k, v in response.headers.items()
                if k.lower() != "content-length"]
     headers.append((b"content-length", str(len(body)).encode()))  # never chunked: one small body
     if close:  # the unread rest of the body must not be parsed as the next request
