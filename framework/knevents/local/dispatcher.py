@@ -30,14 +30,13 @@ import contextlib
 import contextvars
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from knevents import errors, events, web
+from knevents import events, web
 from knevents.local import console as console_mod
-from knevents.local import streams
+from knevents.local import consumer, streams
+from knevents.local.consumer import DeliveryPolicy, consumer_name
 
 __all__ = ["DELIVERIES", "DeliveryPolicy", "Dispatcher", "Handler", "consumer_name"]
 
@@ -50,37 +49,6 @@ Decode = Callable[[Any], events.Event]
 log = logging.getLogger("knevents.local.dispatcher")
 _PULL_EXPIRES = 5.0
 """Seconds a pull request stays open on the server; short enough to notice a lost connection quickly."""
-_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
-_CREATE_ATTEMPTS = 5
-"""Tries at creating a sensor's consumer when the server does not answer (one second apart)."""
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    """Retry and dead-letter rules, as a Knative Trigger's ``delivery`` would set them."""
-
-    max_deliveries: int = 5
-    """Attempts before the event goes to the dead-letter subject (Knative's ``retry`` + 1)."""
-    backoff: float = 0.5
-    """Seconds before the first redelivery, doubled per attempt (Knative's exponential ``backoffDelay``)."""
-    max_backoff: float = 30.0
-    """Seconds; cap on the redelivery delay so a long outage does not park events for hours."""
-    ack_wait: float = 4.0
-    """Seconds the server waits for an ack (or an in-progress ack) before redelivering: how long the events a
-    crashed runner held stay parked. Long deliveries are kept alive by in-progress acks every ``ack_wait / 4``."""
-    stop_grace: float = 3.0
-    """Seconds a stopping dispatcher lets deliveries in flight finish before it cancels them and naks their
-    messages; below the runner's 10 s stop budget."""
-    concurrency: int = 16
-    """Events handled at once per sensor; state updates are compare-and-set, so order is not needed. 16 keeps
-    an HTTP trigger's connection pool small (httpcore scans its pool on every request) while hiding latency."""
-    workers: int = 1
-    """Processes pulling from the same consumer (``run --workers``): the consumer's unacked budget scales with it."""
-
-
-def consumer_name(sensor: str) -> str:
-    """The durable consumer name of a sensor (NATS names allow no dots, spaces or wildcards)."""
-    return "sensor-" + _NOT_NAME.sub("_", sensor)
 
 
 class Dispatcher:
@@ -115,47 +83,7 @@ class Dispatcher:
 
     async def ensure_consumer(self) -> None:
         """Create the durable consumer, or update its filter when the sensor's dependencies changed."""
-        from nats.js import api
-
-        config = api.ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            deliver_policy=api.DeliverPolicy.NEW,
-            max_deliver=-1,
-            ack_wait=self.policy.ack_wait,
-            # room for every worker's delivery slots (`run --workers`), with the same headroom per worker as one had
-            max_ack_pending=self.policy.concurrency * 4 * max(1, self.policy.workers),
-            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
-            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
-        )
-        import nats.js.errors
-
-        for attempt in range(_CREATE_ATTEMPTS):
-            try:
-                await self.js.add_consumer(self.stream, config)
-                return
-            except nats.js.errors.APIError as exc:
-                # The server refused this config for the existing durable (a field it cannot update; filter
-                # changes it updates itself): drop and recreate it. Events of the old config that were
-                # still pending are of no interest to the new sensor.
-                log.info("recreating consumer %s: %s", self.durable, exc)
-                with contextlib.suppress(Exception):
-                    await self.js.delete_consumer(self.stream, self.durable)
-                break
-            except Exception as exc:
-                # No answer (a timeout on a busy server, a reconnect): the durable may hold events that no
-                # one got yet, and other workers of `run --workers` may be pulling from it; never delete it.
-                if attempt == _CREATE_ATTEMPTS - 1:
-                    raise errors.BusUnavailableError(
-                        f"cannot create the consumer of sensor {self.sensor}: {exc!r}") from exc
-                log.warning("consumer %s: %r; trying again", self.durable, exc)
-                await asyncio.sleep(1.0)
-        try:
-            await self.js.add_consumer(self.stream, config)
-        except Exception as again:
-            raise errors.BusUnavailableError(
-                f"cannot create the consumer of sensor {self.sensor}: {again}"
-            ) from again
+        await consumer.ensure(self.js, self.stream, self.durable, self.subjects, self.policy, self.sensor)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and deliver until ``stop`` is set; waits for deliveries in flight before returning.
@@ -163,19 +91,20 @@ class Dispatcher:
         Pull requests are made by hand rather than with nats-py's ``fetch``: ``fetch(batch=n)`` holds back
         the messages it got until the batch is full or the request expires, which adds up to the whole
         expiry to the latency of a quiet sensor. A raw pull request for ``n`` messages makes the server
-        push each one as soon as it exists; every message is handed over at once. A new request is made
-        when at least half the delivery slots are free (fewer, larger requests under load).
+        push each one as soon as it exists, and each is started as it is read (:class:`_Pull`); no queue
+        or timer per message. A new request is made when at least half the delivery slots are free
+        (fewer, larger requests under load).
         """
         nc = self.js._nc
         inbox = nc.new_inbox()
-        arrived: asyncio.Queue[Any] = asyncio.Queue()
+        pull = _Pull(self, stop)
 
         async def on_message(msg: Any) -> None:
-            arrived.put_nowait(msg)
+            pull.accept(msg)
 
-        direct = getattr(nc, "subscribe_direct", None)  # knevents' client: no task switch per message
-        sub = await (direct(inbox, arrived.put_nowait) if direct else nc.subscribe(inbox, cb=on_message))
-        waker = asyncio.create_task(_wake_on(stop, arrived))
+        direct = getattr(nc, "subscribe_direct", None)  # knevents' client: handled as read, no task switch
+        sub = await (direct(inbox, pull.accept) if direct else nc.subscribe(inbox, cb=on_message))
+        waker = asyncio.create_task(_wake_on(stop, pull))
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         api = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         try:
@@ -184,26 +113,30 @@ class Dispatcher:
                 if not want:
                     continue
                 request = json.dumps({"batch": want, "expires": int(_PULL_EXPIRES * 1e9)}).encode()
+                pull.open(want)
                 try:
                     await nc.publish(api, request, reply=inbox)
                 except Exception as exc:  # connection trouble: the server keeps the messages
                     log.warning("sensor %s: pull request failed: %s", self.sensor, exc)
                     await _pause(stop, 0.5)
                     continue
-                await self._receive(arrived, want, stop)
+                with contextlib.suppress(TimeoutError):  # no answer at all (reconnecting): a new request
+                    await asyncio.wait_for(pull.over.wait(), _PULL_EXPIRES + 1.0)
         finally:
             waker.cancel()
             heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            await self._give_back(arrived)
+            await self._give_back()
 
-    async def _give_back(self, arrived: asyncio.Queue[Any]) -> None:
-        """Stopping: nak what was pulled but not started, let deliveries finish briefly, cancel and nak the rest."""
-        while not arrived.empty():
-            msg = arrived.get_nowait()
-            if msg is not None and not (msg.headers or {}).get("Status"):
-                await _settle(msg.nak())
+    def start(self, msg: Any, work: Coroutine[Any, Any, None] | None = None) -> None:
+        """Deliver ``msg`` (or run ``work`` on it) in a task kept in the in-flight table until it settles."""
+        task = asyncio.get_running_loop().create_task(self._deliver(msg) if work is None else work)
+        self._inflight[task] = msg
+        task.add_done_callback(self._done)
+
+    async def _give_back(self) -> None:
+        """Stopping: let deliveries finish briefly, then cancel and nak the rest."""
         if self._inflight:
             _, late = await asyncio.wait(set(self._inflight), timeout=self.policy.stop_grace)
             for task in late:  # _deliver naks its message when cancelled
@@ -232,23 +165,6 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), 1.0)
         return 0
-
-    async def _receive(self, arrived: asyncio.Queue[Any], want: int, stop: asyncio.Event) -> None:
-        """Hand over the messages of one pull request as they arrive, until it is filled or expires."""
-        got = 0
-        while got < want and not stop.is_set():
-            try:
-                msg = await asyncio.wait_for(arrived.get(), _PULL_EXPIRES + 1.0)
-            except TimeoutError:  # no answer at all (reconnecting): make a new request
-                return
-            if msg is None:  # stopping
-                return
-            if (msg.headers or {}).get("Status"):  # 408 expired, 404/409: this request is over
-                return
-            got += 1
-            task = asyncio.create_task(self._deliver(msg))
-            self._inflight[task] = msg
-            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
@@ -326,10 +242,40 @@ def _reason(body: bytes) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-async def _wake_on(stop: asyncio.Event, arrived: asyncio.Queue[Any]) -> None:
-    """Unblock a waiting receiver when the dispatcher is asked to stop."""
+class _Pull:
+    """The pull request in progress: starts each message as it is read, and says when the request is over.
+
+    It is over when its ``want`` messages came, when the server ends it with a status message (408
+    expired, 404/409), or when the dispatcher stops. A message read after the stop is given back at once.
+    A late message of an earlier request is started too (never dropped) and counts against this one.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+        self.dispatcher, self.stop = dispatcher, stop
+        self.over = asyncio.Event()
+        self.left = 0
+
+    def open(self, want: int) -> None:
+        self.left = want
+        self.over.clear()
+
+    def accept(self, msg: Any) -> None:
+        headers = msg.headers
+        if headers and headers.get("Status"):
+            self.over.set()
+        elif self.stop.is_set():
+            self.dispatcher.start(msg, _settle(msg.nak()))  # kept in flight, so the stop waits for it
+        else:
+            self.dispatcher.start(msg)
+            self.left -= 1
+            if self.left <= 0:
+                self.over.set()
+
+
+async def _wake_on(stop: asyncio.Event, pull: _Pull) -> None:
+    """End the wait for the pull request in progress when the dispatcher is asked to stop."""
     await stop.wait()
-    arrived.put_nowait(None)
+    pull.over.set()
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
