@@ -83,6 +83,7 @@ BY_FILE = (
     ("knevents/runtime/serve.py", "HTTP server"),
     ("knevents/runtime/httpguard.py", "HTTP server"),
     ("knevents/runtime/httpserver.py", "HTTP server"),
+    ("knevents/runtime/httpconn.py", "HTTP server"),
     ("knevents/web.py", "HTTP server"),
     ("knevents/local/httpserve.py", "HTTP server"),
     ("knevents/local/observer.py", "firing observer"),

@@ -13,16 +13,19 @@ to its limit) and the uvicorn settings with the guards of :mod:`.httpguard`.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 from knevents import errors, redact, web
 from knevents.runtime import httpguard
 from knevents.settings import ServerSettings
 
-__all__ = ["App", "Handler", "Receive", "Scope", "Send", "answer_parts", "asgi_app", "bind", "has_module", "read_body",
+__all__ = ["App", "Handler", "Receive", "Scope", "Send", "answer_parts", "asgi_app", "bind", "encode_answer", "has_module", "read_body",
            "uvicorn_config"]
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -81,6 +84,34 @@ def _header_value(value: object) -> bytes:
     if "\r" in text or "\n" in text:
         text = text.replace("\r", "\n").split("\n", 1)[0]
     return text.encode("latin-1")
+
+
+_REASONS = {int(s): s.phrase for s in HTTPStatus}
+
+
+class _Date:
+    """The ``date`` header value, formatted once a second."""
+
+    second = -1
+    value = b""
+
+    @classmethod
+    def now(cls) -> bytes:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second, cls.value = second, email.utils.formatdate(second, usegmt=True).encode()
+        return cls.value
+
+
+def encode_answer(response: web.Response, *, head: bool = False, close: bool = False) -> bytes:
+    """The whole answer in bytes: status line, headers (with ``content-length`` and ``date``), body."""
+    status, headers, body = answer_parts(response, close=close)
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "").encode())]
+    lines.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    lines.append(b"date: %s\r\n\r\n" % _Date.now())
+    if not head:
+        lines.append(body)
+    return b"".join(lines)
 
 
 async def _send(send: Send, response: web.Response, *, close: bool = False) -> None:
