@@ -45,7 +45,7 @@ from logging import ERROR, INFO, WARNING
 from typing import Any
 
 from knevents import errors, events, state, triggers, web
-from knevents.runtime import sensor_batch, sensor_obs, sensor_record
+from knevents.runtime import sensor_batch, sensor_obs, sensor_rate, sensor_record
 from knevents.secrets import SecretResolver
 from knevents.sensors import engine
 from knevents.settings import Settings
@@ -202,6 +202,8 @@ class SensorRuntime:
         )
         self._state: state.Bucket | None = None
         self._dedupe: state.Bucket | None = None
+        # rateLimit slots live in the state bucket, shared by every replica/worker (bound once, not per firing)
+        self._rate_slots = sensor_rate.RateSlots(self._state_bucket).reserve
         self._triggers = {t.template.name: t for t in sensor.spec.triggers}
         # asked once here, not per firing: the answer scans every kind field of the template
         self._fetched = frozenset(name for name, t in self._triggers.items() if triggers.reads_resource(t))
@@ -568,6 +570,7 @@ class SensorRuntime:
             settings=self._settings,
             traceparent=traceparent,
             dry_run=self._dry_run,
+            rate_slots=self._rate_slots,
         )
 
     # --- dedupe -----------------------------------------------------------
@@ -621,15 +624,20 @@ class SensorRuntime:
         """The process' single writer of the trigger's KV entry."""
         writer = self._writers.get(trigger)
         if writer is None:
-            if self._state is None:
-                self._state = await self._store.bucket(self._bucket_names[0])
+            bucket = await self._state_bucket()
             writer = self._writers.setdefault(
                 trigger,
                 sensor_batch.KeyWriter(
-                    self._state, state.kv_key(trigger), lambda entry: self._load(trigger, entry), self._clock
+                    bucket, state.kv_key(trigger), lambda entry: self._load(trigger, entry), self._clock
                 ),
             )
         return writer
+
+    async def _state_bucket(self) -> state.Bucket:
+        """The sensor's trigger-state bucket (one key per trigger, and the ``rate.`` keys of rate limits)."""
+        if self._state is None:
+            self._state = await self._store.bucket(self._bucket_names[0])
+        return self._state
 
     async def _dedupe_bucket(self) -> state.Bucket:
         if self._dedupe is None:

@@ -123,7 +123,9 @@ async def fire(
     name = resolved.trigger
     executor = _executor(resolved)
     schedule = _schedule(resolved.spec)
-    await ratelimit.acquire((ctx.sensor_name, name), getattr(resolved.spec, "rate_limit", None))
+    rate_limit = resolved.spec.rate_limit
+    if rate_limit is not None:  # a trigger without one pays nothing here
+        await ratelimit.acquire((ctx.sensor_name, name), rate_limit, ctx.rate_slots)
     delays = schedule.delays()
     for attempt in range(1, schedule.steps + 1):
         try:

@@ -34,6 +34,7 @@ from knevents.settings import Settings
 if TYPE_CHECKING:
     from knevents.sensors import engine
     from knevents.spec import models
+    from knevents.triggers import ratelimit
 
 __all__ = [
     "CLUSTER",
@@ -71,6 +72,9 @@ class TriggerContext:
     settings: Settings = field(default_factory=Settings)
     traceparent: str | None = None
     dry_run: bool = False
+    rate_slots: ratelimit.SlotFn | None = None
+    """Reserves a ``rateLimit`` slot shared by every process of the sensor (given by the sensor runtime);
+    without it ``fire`` paces the trigger in this process only."""
 
 
 @dataclass(frozen=True)

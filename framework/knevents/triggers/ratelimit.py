@@ -1,43 +1,69 @@
-"""``rateLimit`` (unit Second/Minute/Hour, requestsPerUnit) as an async limiter per trigger.
+"""``rateLimit`` (unit Second/Minute/Hour, requestsPerUnit): one pace per trigger, shared by a sensor's processes.
 
 Argo paces each trigger with a leaky bucket (uber-go/ratelimit): executions are
-spread evenly, one every ``unit / requestsPerUnit``. Here each trigger gets a
-:class:`Limiter` that hands out time slots; a caller whose slot lies in the
-future sleeps until then. Reserving a slot has no ``await`` in it, so it is
-atomic on the event loop and needs no lock; the limiter works across event
-loops because it only keeps a timestamp.
+spread evenly, one every ``unit / requestsPerUnit``, the first at once; a
+missing or zero ``requestsPerUnit`` means no limit. Argo runs one active sensor
+pod, so its limit holds for the whole sensor. knevents runs a sensor as several
+processes (``knevents run --workers N``, N Knative replicas), so the slots are
+kept where they all see them: the sensor runtime passes a reserve function on
+the trigger context (:data:`SlotFn`, backed by a compare-and-set on a key of the
+sensor's KV bucket, see :mod:`knevents.runtime.sensor_rate`). A caller gets the
+next slot and sleeps until it.
 
-The limit is per process (per function replica), as in Argo (per sensor pod).
+Every path computes the slot with :func:`next_slot` and the interval with
+:func:`interval`, so the rate that ``validate`` accepts and the one enforced
+are the same numbers. Without a reserve function (unit tests, no bus) or while
+the shared store cannot be reached, the trigger falls back to a :class:`Limiter`
+of this process, with one warning per trigger and outage, and asks the store
+again after :data:`RETRY_SHARED` seconds: firing never waits for the store to
+come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from knevents import errors
 
-__all__ = ["UNITS", "Limiter", "acquire", "limiter_for", "reset"]
+__all__ = ["RETRY_SHARED", "UNITS", "Limiter", "SlotFn", "acquire", "interval", "limiter_for", "next_slot", "reset"]
+
+logger = logging.getLogger(__name__)
 
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
+SlotFn = Callable[[str, float], Awaitable[float]]
+"""``await reserve(trigger, interval)``: take the trigger's next slot shared by every process of the sensor;
+the seconds to wait for it. Raises :class:`errors.KneventsError` when the shared store cannot say."""
+
+
+def next_slot(last: float | None, now: float, every: float) -> float:
+    """The slot after ``last`` (the latest one handed out), or ``now`` when that is later: the leaky bucket.
+
+    Keeping the latest slot rather than the next free time makes a rate change count from the next call.
+    """
+    return now if last is None else max(now, last + every)
+
 
 class Limiter:
-    """Spaces calls ``interval`` seconds apart; the first call passes at once."""
+    """This process' slots: calls spaced ``interval`` seconds apart; the first call passes at once."""
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self._clock = clock
-        self._next = 0.0
+        self._last: float | None = None
 
     def reserve(self) -> float:
-        """Take the next slot; the seconds to wait for it (0 when it is free now)."""
+        """Take the next slot; the seconds to wait for it (0 when it is free now).
+
+        No ``await`` in here, so a reservation is atomic on the event loop and needs no lock.
+        """
         now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        return slot - now
+        self._last = next_slot(self._last, now, self.interval)
+        return self._last - now
 
     async def acquire(self) -> float:
         """Wait for a slot; returns how long it waited."""
@@ -47,10 +73,19 @@ class Limiter:
         return wait
 
 
+RETRY_SHARED = 5.0
+"""Seconds a trigger whose shared slot could not be reached is paced locally before the store is asked again
+(a firing must not pay a connect timeout each time while NATS is down)."""
+
 _LIMITERS: dict[tuple[str, str], Limiter] = {}
+_FALLEN_BACK: dict[tuple[str, str], float] = {}
+"""Triggers whose shared slot could not be reached (warned about once), and when to ask the store again."""
 
 
-def _interval(rate_limit: Any, trigger: str) -> float | None:
+def interval(rate_limit: Any, trigger: str) -> float | None:
+    """Seconds between two executions under ``rate_limit``; None for no limit. TriggerError for a bad unit."""
+    if rate_limit is None:
+        return None
     unit = (getattr(rate_limit, "unit", None) or "Second").strip().lower()
     if unit not in UNITS:
         raise errors.TriggerError(
@@ -63,24 +98,57 @@ def _interval(rate_limit: Any, trigger: str) -> float | None:
 
 
 def limiter_for(key: tuple[str, str], rate_limit: Any) -> Limiter | None:
-    """The limiter of trigger ``key`` (sensor, trigger); rebuilt when its rate changes."""
-    if rate_limit is None:
-        return None
-    interval = _interval(rate_limit, key[1])
-    if interval is None:
-        return None
+    """This process' limiter of trigger ``key`` (sensor, trigger); a rate change applies from its next slot."""
+    every = interval(rate_limit, key[1])
+    return None if every is None else _local(key, every)
+
+
+def _local(key: tuple[str, str], every: float) -> Limiter:
     limiter = _LIMITERS.get(key)
-    if limiter is None or limiter.interval != interval:
-        limiter = _LIMITERS[key] = Limiter(interval)
+    if limiter is None:
+        limiter = _LIMITERS[key] = Limiter(every)
+    limiter.interval = every
     return limiter
 
 
-async def acquire(key: tuple[str, str], rate_limit: Any) -> float:
-    """Wait until trigger ``key`` may run under ``rate_limit``; seconds waited."""
-    limiter = limiter_for(key, rate_limit)
-    return await limiter.acquire() if limiter else 0.0
+async def acquire(key: tuple[str, str], rate_limit: Any, shared: SlotFn | None = None) -> float:
+    """Wait until trigger ``key`` (sensor, trigger) may run under ``rate_limit``; the seconds waited.
+
+    ``shared`` reserves the slot for every process of the sensor; without it, or when it fails, this
+    process' :class:`Limiter` decides.
+    """
+    every = interval(rate_limit, key[1])
+    if every is None:
+        return 0.0
+    wait = None
+    if shared is not None and (key not in _FALLEN_BACK or time.monotonic() >= _FALLEN_BACK[key]):
+        wait = await _shared_wait(key, every, shared)
+    if wait is None:
+        wait = _local(key, every).reserve()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return wait
+
+
+async def _shared_wait(key: tuple[str, str], every: float, shared: SlotFn) -> float | None:
+    """The wait for the shared slot, or None (logged once per outage) when the store did not answer."""
+    try:
+        wait = await shared(key[1], every)
+    except errors.KneventsError as exc:
+        warned = key in _FALLEN_BACK
+        _FALLEN_BACK[key] = time.monotonic() + RETRY_SHARED
+        if not warned:
+            logger.warning(
+                "trigger %s of sensor %s: rateLimit is paced by this process alone until the sensor's "
+                "shared slot can be reached again (%s)", key[1], key[0], exc,
+            )
+        return None
+    if _FALLEN_BACK.pop(key, None) is not None:
+        logger.info("trigger %s of sensor %s: rateLimit is shared by the sensor's processes again", key[1], key[0])
+    return wait
 
 
 def reset() -> None:
-    """Forget every limiter (tests, and a sensor reloading its spec)."""
+    """Forget every limiter and fallback warning (tests, and a sensor reloading its spec)."""
     _LIMITERS.clear()
+    _FALLEN_BACK.clear()

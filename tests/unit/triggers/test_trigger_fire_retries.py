@@ -102,17 +102,31 @@ async def test_unsupported_kind_is_a_clear_error() -> None:
 async def test_rate_limit_is_applied_per_trigger(scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
     ratelimit.reset()
     waited: list[float] = []
-    real = ratelimit.Limiter.acquire
+    real = ratelimit.Limiter.reserve
 
-    async def spy(self: ratelimit.Limiter) -> float:
-        waited.append(await real(self))
+    def spy(self: ratelimit.Limiter) -> float:
+        waited.append(real(self))
         return waited[-1]
 
-    monkeypatch.setattr(ratelimit.Limiter, "acquire", spy)
+    monkeypatch.setattr(ratelimit.Limiter, "reserve", spy)
     resolved = support.resolved({"name": "t", "log": {}}, rateLimit={"unit": "Second", "requestsPerUnit": 10})
     for _ in range(2):
         await triggers.fire(resolved, support.context())
     assert waited[0] == 0.0 and waited[1] > 0
+
+
+async def test_fire_reserves_the_sensor_wide_slot_through_the_context(scripted: Scripted) -> None:
+    asked: list[tuple[str, float]] = []
+
+    async def shared(trigger: str, interval: float) -> float:
+        asked.append((trigger, interval))
+        return 0.0
+
+    ctx = dataclasses.replace(support.context(), rate_slots=shared)
+    limited = support.resolved({"name": "t", "log": {}}, rateLimit={"unit": "Second", "requestsPerUnit": 4})
+    await triggers.fire(limited, ctx)
+    await triggers.fire(support.resolved({"name": "free", "log": {}}), ctx)
+    assert asked == [("t", 0.25)] and scripted.calls == 2
 
 
 def test_registry_covers_the_supported_template_keys() -> None:
