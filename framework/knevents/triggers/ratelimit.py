@@ -1,22 +1,26 @@
 """``rateLimit`` (unit Second/Minute/Hour, requestsPerUnit): one pace per trigger, shared by a sensor's processes.
 
-Argo paces each trigger with a leaky bucket (uber-go/ratelimit): executions are
-spread evenly, one every ``unit / requestsPerUnit``, the first at once; a
-missing or zero ``requestsPerUnit`` means no limit. Argo runs one active sensor
-pod, so its limit holds for the whole sensor. knevents runs a sensor as several
-processes (``knevents run --workers N``, N Knative replicas), so the slots are
-kept where they all see them: the sensor runtime passes a reserve function on
-the trigger context (:data:`SlotFn`, backed by a compare-and-set on a key of the
-sensor's KV bucket, see :mod:`knevents.runtime.sensor_rate`). A caller gets the
-next slot and sleeps until it.
+Argo paces each trigger with a leaky bucket (uber-go/ratelimit v0.3, its
+default slack of 10): executions are spread evenly, one every
+``unit / requestsPerUnit``, the first at once, and time left unused by a quiet
+spell is kept up to ten intervals, so after one up to eleven executions pass at
+once before the spacing resumes. A missing or zero ``requestsPerUnit`` means no
+limit (Argo would divide by zero).
 
-Every path computes the slot with :func:`next_slot` and the interval with
-:func:`interval`, so the rate that ``validate`` accepts and the one enforced
-are the same numbers. Without a reserve function (unit tests, no bus) or while
-the shared store cannot be reached, the trigger falls back to a :class:`Limiter`
-of this process, with one warning per trigger and outage, and asks the store
-again after :data:`RETRY_SHARED` seconds: firing never waits for the store to
-come back.
+Argo runs one active sensor pod, so its limit holds for the whole sensor.
+knevents runs a sensor as several processes (``knevents run --workers N``, N
+Knative replicas), so the slots are kept where they all see them: the sensor
+runtime puts a reserve function on the trigger context (:data:`SlotFn`, a
+compare-and-set on the key ``rate.<trigger>`` of the sensor's KV bucket, see
+:mod:`knevents.runtime.sensor_rate`). A caller takes the next slot and sleeps
+until it.
+
+The shared path and the local one get the interval from :func:`interval` and
+the slot from :func:`next_slot`, so both enforce the same rate. Without a
+reserve function (unit tests, no bus) or while the shared store cannot be
+reached, the trigger falls back to a :class:`Limiter` of this process, with one
+warning per trigger and outage, and asks the store again after
+:data:`RETRY_SHARED` seconds: firing never waits for the store to come back.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from typing import Any
 
 from knevents import errors
 
-__all__ = ["RETRY_SHARED", "UNITS", "Limiter", "SlotFn", "acquire", "interval", "limiter_for", "next_slot", "reset"]
+__all__ = ["RETRY_SHARED", "SLACK", "UNITS", "Limiter", "SlotFn", "acquire", "interval", "limiter_for", "next_slot", "reset"]
 
 logger = logging.getLogger(__name__)
 
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+
+SLACK = 10
+"""Intervals of unused time kept for a burst after a quiet spell (uber-go/ratelimit's default, which Argo uses)."""
 
 SlotFn = Callable[[str, float], Awaitable[float]]
 """``await reserve(trigger, interval)``: take the trigger's next slot shared by every process of the sensor;
@@ -41,11 +48,16 @@ the seconds to wait for it. Raises :class:`errors.KneventsError` when the shared
 
 
 def next_slot(last: float | None, now: float, every: float) -> float:
-    """The slot after ``last`` (the latest one handed out), or ``now`` when that is later: the leaky bucket.
+    """The slot after ``last`` (the latest one handed out): uber-go/ratelimit's rule, slack included.
 
-    Keeping the latest slot rather than the next free time makes a rate change count from the next call.
+    A slot in the past passes at once; no more than :data:`SLACK` intervals of the past are kept. Keeping
+    the latest slot rather than the next free time makes a rate change count from the next call.
     """
-    return now if last is None else max(now, last + every)
+    if last is None:
+        return now
+    if now - last > (SLACK + 1) * every:
+        return now - SLACK * every
+    return last + every
 
 
 class Limiter:
@@ -63,7 +75,7 @@ class Limiter:
         """
         now = self._clock()
         self._last = next_slot(self._last, now, self.interval)
-        return self._last - now
+        return max(0.0, self._last - now)
 
     async def acquire(self) -> float:
         """Wait for a slot; returns how long it waited."""

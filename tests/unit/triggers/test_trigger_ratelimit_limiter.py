@@ -52,10 +52,19 @@ def test_a_rate_change_applies_to_the_next_slot() -> None:
     assert limiter.reserve() == 0.5
 
 
-def test_next_slot_is_the_leaky_bucket_rule() -> None:
-    assert ratelimit.next_slot(None, 10.0, 2.0) == 10.0
+def test_next_slot_is_uber_go_ratelimits_rule_with_its_slack() -> None:
+    assert ratelimit.next_slot(None, 10.0, 2.0) == 10.0  # the first passes at once
     assert ratelimit.next_slot(9.0, 10.0, 2.0) == 11.0
-    assert ratelimit.next_slot(5.0, 10.0, 2.0) == 10.0
+    assert ratelimit.next_slot(5.0, 10.0, 2.0) == 7.0  # unused time is kept: a slot in the past passes at once
+    assert ratelimit.next_slot(0.0, 100.0, 2.0) == 80.0  # ... but no more than SLACK (10) intervals of it
+
+
+def test_after_a_quiet_spell_eleven_pass_at_once_then_the_spacing_resumes() -> None:
+    clock = FakeClock()
+    limiter = ratelimit.Limiter(1.0, clock)
+    limiter.reserve()
+    clock.now += 1000
+    assert [limiter.reserve() for _ in range(13)] == [0.0] * 11 + [1.0, 2.0]
 
 
 def test_no_rate_means_no_limit() -> None:
