@@ -31,7 +31,6 @@ COMPARATORS = frozenset({">=", ">", "=", "!=", "<", "<="})
 LOGICAL_OPERATORS = frozenset({"and", "or"})
 DATA_TYPES = frozenset({"bool", "number", "string"})
 PARAMETER_OPERATIONS = frozenset({"overwrite", "append", "prepend"})
-RATE_LIMIT_UNITS = frozenset({"Second", "Minute", "Hour"})
 
 
 def check_sensor(sensor: models.Sensor) -> Found:
@@ -206,21 +205,16 @@ def check_time_filter(time: models.TimeFilter, path: str) -> Found:
 
 
 def check_trigger(trigger: models.Trigger, path: str, dependencies: set[str]) -> Found:
-    """Template, parameters, policy, retry, rate limit and dead-letter trigger of one trigger."""
+    """Template, parameters, policy, retry and dead-letter trigger of one trigger.
+
+    The ``rateLimit`` rules are the runtime's own (``triggers.ratelimit.check``, run by
+    ``knevents.validation``).
+    """
     yield from check_template(trigger.template, f"{path}.template", dependencies)
     for index, param in enumerate(trigger.parameters or []):
         yield from check_parameter(param, f"{path}.parameters[{index}]", dependencies)
     if trigger.retry_strategy is not None:
         yield from check_backoff(trigger.retry_strategy, f"{path}.retryStrategy")
-    if trigger.rate_limit is not None:
-        unit = trigger.rate_limit.unit
-        if unit and unit not in RATE_LIMIT_UNITS:
-            yield (
-                f"{path}.rateLimit.unit",
-                f"rate limit unit `{unit}` is not supported (Second, Minute or Hour)",
-            )
-        if trigger.rate_limit.requests_per_unit is not None and trigger.rate_limit.requests_per_unit < 1:
-            yield f"{path}.rateLimit.requestsPerUnit", "requestsPerUnit must be at least 1"
     if trigger.dlq_trigger is not None:
         if not trigger.at_least_once:
             yield f"{path}.atLeastOnce", "to use dlqTrigger, the trigger needs `atLeastOnce: true`"

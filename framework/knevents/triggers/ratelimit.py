@@ -1,4 +1,4 @@
-"""``rateLimit`` (unit Second/Minute/Hour, requestsPerUnit): one pace per trigger, shared by a sensor's processes.
+"""``rateLimit`` (unit, requestsPerUnit): one pace per trigger, shared by every process of a sensor.
 
 Argo paces each trigger with a leaky bucket (uber-go/ratelimit v0.3, its
 default slack of 10): executions are spread evenly, one every
@@ -28,19 +28,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from knevents import errors
 
-__all__ = ["RETRY_SHARED", "SLACK", "UNITS", "Limiter", "SlotFn", "acquire", "interval", "limiter_for", "next_slot", "reset"]
+__all__ = [
+    "RETRY_SHARED",
+    "SLACK",
+    "UNITS",
+    "Limiter",
+    "SlotFn",
+    "acquire",
+    "check",
+    "interval",
+    "limiter_for",
+    "next_slot",
+    "reset",
+]
 
 logger = logging.getLogger(__name__)
 
-UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+UNITS = {"Second": 1.0, "Minute": 60.0, "Hour": 3600.0}
+"""Seconds per ``rateLimit.unit``, spelled as Argo's constants (its ``switch`` compares them exactly)."""
 
 SLACK = 10
-"""Intervals of unused time kept for a burst after a quiet spell (uber-go/ratelimit's default, which Argo uses)."""
+"""Intervals of unused time kept for a burst after a quiet spell (uber-go/ratelimit's default, Argo's)."""
 
 SlotFn = Callable[[str, float], Awaitable[float]]
 """``await reserve(trigger, interval)``: take the trigger's next slot shared by every process of the sensor;
@@ -94,23 +107,42 @@ _FALLEN_BACK: dict[tuple[str, str], float] = {}
 """Triggers whose shared slot could not be reached (warned about once), and when to ask the store again."""
 
 
+def _unit_error(unit: str | None) -> str | None:
+    """Why ``unit`` is refused, or None (unset means Second)."""
+    if (unit or "Second") in UNITS:
+        return None
+    return f"rate limit unit `{unit}` is not supported (Second, Minute or Hour)"
+
+
+def check(rate_limit: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``validate``'s rules for a trigger's ``rateLimit`` at ``path``: what :func:`interval` would refuse.
+
+    A ``requestsPerUnit`` below 1 is refused too (Argo's limiter would divide by zero); the runtime, should
+    it get one, runs the trigger without a limit.
+    """
+    problem = _unit_error(rate_limit.unit)
+    if problem is not None:
+        yield f"{path}.unit", problem
+    if rate_limit.requests_per_unit is not None and rate_limit.requests_per_unit < 1:
+        yield f"{path}.requestsPerUnit", "requestsPerUnit must be at least 1"
+
+
 def interval(rate_limit: Any, trigger: str) -> float | None:
     """Seconds between two executions under ``rate_limit``; None for no limit. TriggerError for a bad unit."""
     if rate_limit is None:
         return None
-    unit = (getattr(rate_limit, "unit", None) or "Second").strip().lower()
-    if unit not in UNITS:
-        raise errors.TriggerError(
-            f"trigger {trigger}: rateLimit.unit {unit!r} is not one of Second, Minute, Hour"
-        )
+    unit = getattr(rate_limit, "unit", None)
+    problem = _unit_error(unit)
+    if problem is not None:
+        raise errors.TriggerError(f"trigger {trigger}: {problem}")
     per_unit = getattr(rate_limit, "requests_per_unit", None)
     if per_unit is None or int(per_unit) <= 0:
-        return None  # Argo treats a missing/zero rate as "no limit"
-    return UNITS[unit] / int(per_unit)
+        return None  # a missing rate is no limit
+    return UNITS[unit or "Second"] / int(per_unit)
 
 
 def limiter_for(key: tuple[str, str], rate_limit: Any) -> Limiter | None:
-    """This process' limiter of trigger ``key`` (sensor, trigger); a rate change applies from its next slot."""
+    """This process' limiter of trigger ``key`` (sensor, trigger); a new rate applies from its next slot."""
     every = interval(rate_limit, key[1])
     return None if every is None else _local(key, every)
 
@@ -156,7 +188,9 @@ async def _shared_wait(key: tuple[str, str], every: float, shared: SlotFn) -> fl
             )
         return None
     if _FALLEN_BACK.pop(key, None) is not None:
-        logger.info("trigger %s of sensor %s: rateLimit is shared by the sensor's processes again", key[1], key[0])
+        logger.info(
+            "trigger %s of sensor %s: rateLimit is shared by the sensor's processes again", key[1], key[0]
+        )
     return wait
 
 

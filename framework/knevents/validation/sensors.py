@@ -1,9 +1,10 @@
 """Every rule of a Sensor: Argo's generic ones and each trigger kind's own.
 
-The generic rules (dependencies, filters, conditions, parameters, retry, rate
-limit) are in :mod:`knevents.spec.sensor_rules`; this module adds each
-trigger's ``TriggerKind.check`` and the "not supported" notes for the kinds
-no module declares.
+The generic rules (dependencies, filters, conditions, parameters, retry) are in
+:mod:`knevents.spec.sensor_rules`; this module adds each trigger's
+``TriggerKind.check``, the ``rateLimit`` rules of the code that enforces it
+(:func:`knevents.triggers.ratelimit.check`) and the "not supported" notes for
+the kinds no module declares.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pydantic
 from knevents import errors, triggers
 from knevents.sensors import engine
 from knevents.spec import checks, models, sensor_rules, support
-from knevents.triggers import base
+from knevents.triggers import base, ratelimit
 
 __all__ = ["check_sensor", "check_sensor_parts", "notes"]
 
@@ -24,7 +25,9 @@ Found = Iterator[tuple[str, str]]
 
 
 def check_trigger(trigger: models.Trigger, path: str, dependencies: set[str]) -> Found:
-    """The rules of the kind a trigger's template sets (its dlqTrigger is walked by the caller)."""
+    """The rules of a trigger's kind and of its rateLimit (its dlqTrigger is walked by the caller)."""
+    if trigger.rate_limit is not None:
+        yield from ratelimit.check(trigger.rate_limit, f"{path}.rateLimit")
     for key in support.trigger_kinds(trigger.template):
         kind = triggers.find(key)
         if kind is None:

@@ -55,7 +55,7 @@ def test_a_rate_change_applies_to_the_next_slot() -> None:
 def test_next_slot_is_uber_go_ratelimits_rule_with_its_slack() -> None:
     assert ratelimit.next_slot(None, 10.0, 2.0) == 10.0  # the first passes at once
     assert ratelimit.next_slot(9.0, 10.0, 2.0) == 11.0
-    assert ratelimit.next_slot(5.0, 10.0, 2.0) == 7.0  # unused time is kept: a slot in the past passes at once
+    assert ratelimit.next_slot(5.0, 10.0, 2.0) == 7.0  # unused time is kept: a past slot passes at once
     assert ratelimit.next_slot(0.0, 100.0, 2.0) == 80.0  # ... but no more than SLACK (10) intervals of it
 
 
@@ -76,7 +76,7 @@ def test_no_rate_means_no_limit() -> None:
 
 def test_unknown_unit_names_the_trigger() -> None:
     spec = models.RateLimit.model_validate({"unit": "Fortnight", "requestsPerUnit": 1})
-    with pytest.raises(errors.TriggerError, match=r"trigger t: rateLimit\.unit 'fortnight'"):
+    with pytest.raises(errors.TriggerError, match=r"trigger t: rate limit unit `Fortnight` is not supported"):
         ratelimit.limiter_for(("s", "t"), spec)
 
 
@@ -148,3 +148,16 @@ async def test_a_shared_store_that_fails_falls_back_to_the_process_limiter_and_s
         shared.failure = errors.StateConflictError("lost")
         await ratelimit.acquire(("s", "t"), spec, shared)
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2  # a new outage is reported again
+
+
+@pytest.mark.parametrize("unit", ["Second", "Minute", "Hour", "", None, "minute", " Hour", "Day"])
+def test_validate_refuses_exactly_the_units_the_runtime_refuses(unit: str | None) -> None:
+    spec = models.RateLimit.model_validate({"unit": unit, "requestsPerUnit": 2})
+    refused = [path for path, _ in ratelimit.check(spec, "spec.triggers[0].rateLimit")]
+    try:
+        ratelimit.interval(spec, "t")
+    except errors.TriggerError:
+        assert refused == ["spec.triggers[0].rateLimit.unit"]
+    else:
+        assert refused == []
+        assert unit in ("Second", "Minute", "Hour", "", None)
