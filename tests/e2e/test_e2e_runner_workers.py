@@ -103,6 +103,9 @@ def test_two_workers_deliver_every_event_once_and_each_and_pair_once(
     assert len([r for r in sink.received if r.path == "/each"]) == 120  # nothing doubled meanwhile
     # the runner's nats-server runs on a quarter of the cores' threads (one on 2 cores)
     assert _environ(_nats_pid(runner[0]))["GOMAXPROCS"] == str(natsd.default_threads())
+    # ... under SCHED_BATCH, every thread of it (Go's later threads inherit it): its wakeups do not preempt workers
+    tasks = list((Path("/proc") / str(_nats_pid(runner[0])) / "task").iterdir())
+    assert tasks and {os.sched_getscheduler(int(task.name)) for task in tasks} == {os.SCHED_BATCH}
 
 
 def _nats_pid(process: harness.RunnerProcess) -> int:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def _scheduling(*, batch: bool) -> Iterator[None]:
+    """While starting a process: this thread under ``SCHED_BATCH`` if ``batch``, so the child inherits it."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if not batch or policy is None:
+        yield
+        return
+    before, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError:  # not allowed here (a real-time parent, a container policy): start it as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, before, param)
+
+
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,6 +125,9 @@ class NatsServer:
     """A nats-server config (``-c``), e.g. the runner's authorization block; flags still apply on top."""
     threads: int | None = None
     """``GOMAXPROCS`` of the server (unless the environment sets it); ``None``: Go's default, one per core."""
+    batch: bool = False
+    """Run the server under ``SCHED_BATCH`` (Linux): a message it is woken for does not preempt the process that
+    sent it, which goes on with its loop turn; it still gets its fair share of CPU. The runner sets it."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -151,7 +173,7 @@ class NatsServer:
         env = None
         if self.threads is not None and "GOMAXPROCS" not in os.environ:
             env = {**os.environ, "GOMAXPROCS": str(self.threads)}
-        with log.open("ab") as out:
+        with log.open("ab") as out, _scheduling(batch=self.batch):
             self._proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=env,

@@ -265,7 +265,7 @@ class Runner:
         credentials = natsauth.ensure(self.options.state_dir)
         config = natsauth.server_config(self.options.state_dir, credentials)
         self.nats = natsd.NatsServer(store_dir=store, port=port, name="knevents-run", config_file=config,
-                                     threads=natsd.default_threads())
+                                     threads=natsd.default_threads(), batch=True)
         await asyncio.to_thread(self.nats.start)
         # Watched: a nats-server that dies is restarted on the same port and store; the clients reconnect.
         self._tasks.append(asyncio.create_task(natsd.supervise(
