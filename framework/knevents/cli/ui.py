@@ -38,6 +38,14 @@ def add_parser(sub: Any) -> None:
                         help="bearer token asked of every request (env KNEVENTS_UI_TOKEN)")
     parser.add_argument("--allow-actions", action="store_true",
                         help="allow replaying and discarding from the page (read-only otherwise)")
+    parser.add_argument("--receive-events", action="store_true",
+                        default=os.environ.get("KNEVENTS_UI_RECEIVE_EVENTS", "") == "1",
+                        help="beside a Knative cluster: take the Broker's CloudEvents at POST /cloudevents (no token, "
+                             "cluster-local addresses only) and keep them in the bus stream (env "
+                             "KNEVENTS_UI_RECEIVE_EVENTS=1)")
+    parser.add_argument("--broker-url", default=os.environ.get("K_SINK"),
+                        help="with --allow-actions, replay by POSTing to this Broker ingress (env K_SINK, which a "
+                             "SinkBinding sets) instead of publishing on the bus")
     parser.set_defaults(handler=run)
 
 
@@ -71,7 +79,8 @@ async def _serve(args: argparse.Namespace, manifests: Any) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         server = await ui.serve(nc, args.bus, manifests, host=args.host, port=args.port, token=args.token,
-                                read_only=not args.allow_actions)
+                                read_only=not args.allow_actions, receive_events=args.receive_events,
+                                broker_url=args.broker_url)
         print(f"knevents ui: {server.url} ({'read-only' if not args.allow_actions else 'actions allowed'})",
               flush=True)
         await stop.wait()

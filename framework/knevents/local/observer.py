@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from knevents import errors
+from knevents.bus import firings
 from knevents.local import console as console_mod
 from knevents.local import streams
 
@@ -56,13 +56,13 @@ class FiringObserver:
         except errors.KneventsError as exc:
             if not _redelivered(resolved.spec, exc):  # else the dispatcher's `retry` line says it, once
                 self.console.emit("failed", f"{where}: {exc}", **fields)
-            await self.record(self._firing(resolved, ids, ok=False, detail=str(exc), dry_run=ctx.dry_run))
+            await self.record(self._firing(resolved, ok=False, detail=str(exc), dry_run=ctx.dry_run))
             raise
         self.console.emit("fired", f"{where}: {self._detail(result, ctx.dry_run)}", **fields,
                           status=result.status, dry_run=ctx.dry_run)
         if ctx.dry_run and result.resource is not None:
             self.console.block(_indent(_yaml(result.resource)), resource=result.resource)
-        await self.record(self._firing(resolved, ids, ok=True, detail=result.detail, dry_run=ctx.dry_run,
+        await self.record(self._firing(resolved, ok=True, detail=result.detail, dry_run=ctx.dry_run,
                                        status=result.status))
         return result
 
@@ -74,10 +74,9 @@ class FiringObserver:
         detail = f"{what + ' ' if what else ''}not executed (dry run: {why}"
         return detail + (", printed below)" if result.resource is not None else f"; {result.detail})")
 
-    def _firing(self, resolved: Any, ids: dict[str, str], *, ok: bool, detail: str, dry_run: bool,
+    def _firing(self, resolved: Any, *, ok: bool, detail: str, dry_run: bool,
                 status: int | None = None) -> streams.Firing:
-        return streams.Firing(time=now(), sensor=self.sensor, trigger=resolved.trigger, kind=resolved.kind, ok=ok,
-                              detail=detail[:500], events=ids, status=status, dry_run=dry_run)
+        return firings.outcome(self.sensor, resolved, ok=ok, detail=detail, dry_run=dry_run, status=status)
 
 
 def _redelivered(spec: Any, exc: errors.KneventsError) -> bool:
@@ -95,9 +94,7 @@ def describe_resource(resource: Any) -> str:
     return f"{resource.get('kind', 'resource')} {name}".strip()
 
 
-def now() -> str:
-    """The current time, RFC 3339 in UTC with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+now = firings.now
 
 
 def _yaml(value: Any) -> str:

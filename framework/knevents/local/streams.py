@@ -8,19 +8,17 @@ published into the bus stream (no sensor consumer is filtered on them) and
 purge, with its own retention. An EventSource must therefore not be named
 ``dlq``; the runner refuses it. ``KNEVENTS_FIRINGS`` keeps the
 last firings per sensor (subject ``knevents.firings.<sensor>``, a few per
-subject, older ones dropped by the server). Both live in the runner's store,
-so they survive restarts. The bus stream itself belongs to :mod:`knevents.bus`.
+subject, older ones dropped by the server; defined in :mod:`knevents.bus.firings`, which the sensor function
+shares). Both live in the runner's store, so they survive restarts. The bus stream itself belongs to :mod:`knevents.bus`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import AsyncIterator
 from typing import Any
 
 from knevents import errors
-from knevents.bus import naming
+from knevents.bus import firings, naming
 
 __all__ = [
     "DLQ_STREAM",
@@ -39,9 +37,10 @@ __all__ = [
 ]
 
 DLQ_STREAM = "KNEVENTS_DLQ"
-FIRINGS_STREAM = "KNEVENTS_FIRINGS"
-FIRINGS_KEPT = 20
-"""Firings kept per sensor: enough to see what happened lately, small enough to read at once."""
+FIRINGS_STREAM = firings.FIRINGS_STREAM
+FIRINGS_KEPT = firings.FIRINGS_KEPT
+Firing = firings.Firing
+firings_subject = firings.firings_subject
 RESERVED_SOURCE = "dlq"
 """The EventSource name that would collide with the dead-letter subjects."""
 
@@ -55,63 +54,22 @@ def dlq_subject(bus: str, sensor: str) -> str:
     return f"{_token(bus)}.dlq.{_token(sensor)}"
 
 
-def firings_subject(sensor: str) -> str:
-    """Where a sensor's firings are recorded."""
-    return f"knevents.firings.{_token(sensor)}"
-
-
-@dataclass(frozen=True)
-class Firing:
-    """One trigger outcome as the runner saw it."""
-
-    time: str
-    sensor: str
-    trigger: str
-    kind: str
-    ok: bool
-    detail: str
-    events: Mapping[str, str] = field(default_factory=dict)
-    """dependency name -> event id."""
-    status: int | None = None
-    dry_run: bool = False
-
-    def to_bytes(self) -> bytes:
-        # not dataclasses.asdict: it deep-copies every value, once per firing, for json.dumps to read
-        return json.dumps({name: getattr(self, name) for name in _FIRING_FIELDS}, default=dict).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Firing:
-        obj = json.loads(data)
-        return cls(**{k: obj.get(k) for k in cls.__dataclass_fields__ if k in obj})
-
-
-_FIRING_FIELDS = tuple(f.name for f in fields(Firing))
-
-
 async def ensure(js: Any, bus: str) -> None:
     """Create the DLQ (sourced from the bus stream) and firings streams; idempotent."""
     from nats.js import api
 
     source = api.StreamSource(name=naming.stream_name(bus), filter_subject=f"{_token(bus)}.dlq.>")
-    wanted = {
-        DLQ_STREAM: api.StreamConfig(
+    try:
+        info = await js.stream_info(DLQ_STREAM)
+    except Exception:
+        await js.add_stream(api.StreamConfig(
             name=DLQ_STREAM, sources=[source], storage=api.StorageType.FILE, max_age=7 * 24 * 3600.0,
-        ),
-        FIRINGS_STREAM: api.StreamConfig(
-            name=FIRINGS_STREAM, subjects=["knevents.firings.*"], storage=api.StorageType.FILE,
-            max_msgs_per_subject=FIRINGS_KEPT,
-        ),
-    }
-    for name, config in wanted.items():
-        try:
-            info = await js.stream_info(name)
-        except Exception:
-            await js.add_stream(config)
-            continue
-        if name == DLQ_STREAM:
-            known = {(s.name, s.filter_subject) for s in info.config.sources or []}
-            if (source.name, source.filter_subject) not in known:  # another bus on the same store
-                await js.update_stream(info.config.evolve(sources=[*(info.config.sources or []), source]))
+        ))
+    else:
+        known = {(s.name, s.filter_subject) for s in info.config.sources or []}
+        if (source.name, source.filter_subject) not in known:  # another bus on the same store
+            await js.update_stream(info.config.evolve(sources=[*(info.config.sources or []), source]))
+    await firings.ensure_stream(js)
 
 
 async def record_firing(js: Any, firing: Firing) -> None:
@@ -126,7 +84,7 @@ async def record_firing_nowait(nc: Any, firing: Firing) -> None:
     if the server went away before storing it, only that line is missing. Not
     waiting saves a round trip per firing; the client's flusher batches the writes.
     """
-    await nc.publish(firings_subject(firing.sensor), firing.to_bytes())
+    await firings.publish_nowait(nc, firing)
 
 
 async def last_firings(js: Any, sensor: str, limit: int = 5) -> list[Firing]:

@@ -55,6 +55,7 @@ __all__ = [
     "CRASH_AFTER_SATISFY",
     "FAULT_ENV",
     "REPLAY_EXTENSION",
+    "REPLAY_SENSOR_EXTENSION",
     "REPLAY_TRIGGER_EXTENSION",
     "FetchFn",
     "FireFn",
@@ -70,6 +71,9 @@ REPLAY_EXTENSION = "knreplay"
 """Extension of an event a user replayed (its value is the replay id; see ``knevents.local.replay``)."""
 REPLAY_TRIGGER_EXTENSION = "knreplaytrigger"
 """Extension restricting a replayed event to one trigger."""
+REPLAY_SENSOR_EXTENSION = "knreplaysensor"
+"""Extension restricting a replayed event to one sensor: a replay through a Knative Broker reaches every sensor
+whose Trigger matches it (``knevents.ui.cluster``); the others take it as filtered out."""
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
 FetchFn = Callable[[models.Trigger, triggers.TriggerContext], Awaitable[dict[str, Any] | None]]
@@ -264,6 +268,8 @@ class SensorRuntime:
         self.metrics.received()
         acc = _Acc(event.id, event.extensions.get("traceparent"))
         try:
+            if event.extensions and not _for_me(event, self.name):  # another sensor's replay: not ours
+                return acc.outcome()
             passing = []
             acc.results = tuple(self.engine.match(event))
             for result in acc.results:
@@ -667,6 +673,12 @@ def _dedupe_id(event: events.Event) -> str:
     """The dedupe key: the event id, or ``<id>~<replay id>`` for an event a user replayed (``knevents replay``)."""
     replay = event.extensions.get(REPLAY_EXTENSION)
     return f"{event.id}~{replay}" if replay else event.id
+
+
+def _for_me(event: events.Event, sensor: str) -> bool:
+    """False for a replay addressed to another sensor (the Broker delivers it to all whose Trigger matches)."""
+    target = event.extensions.get(REPLAY_SENSOR_EXTENSION)
+    return target is None or target == sensor
 
 
 def _forget_state(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, None]:

@@ -32,6 +32,8 @@ T = TypeVar("T")
 SPEC_ENV = "KNEVENTS_SPEC"
 NATS_ENV = "KNEVENTS_NATS_URL"
 LOG_LEVEL_ENV = "KNEVENTS_LOG_LEVEL"
+RECORD_ENV = "KNEVENTS_RECORD_FIRINGS"
+"""``1`` (``render --ui`` sets it): also write each firing to the firing log, for the UI; off by default."""
 
 
 class SensorApp:
@@ -63,7 +65,8 @@ class SensorApp:
             model = validation.load_one(source, kind="Sensor")
             store = _store(env, settings)
             runtime = sensor.SensorRuntime(
-                model, store, settings=settings, secrets=SecretResolver(settings.secrets, env)
+                model, store, settings=settings, secrets=SecretResolver(settings.secrets, env),
+                **_recording(env, store, model.metadata.name),
             )
         except (errors.KneventsError, ValueError, OSError) as exc:
             log.error("sensor function cannot start: %s", exc)
@@ -89,6 +92,23 @@ class SensorApp:
         except (RecursionError, UnicodeDecodeError) as exc:  # malformed input: a retry cannot help, never a 5xx
             log.warning("malformed event refused: %s", type(exc).__name__)
             return web.text_response(400, f"malformed event: {type(exc).__name__}\n")
+
+
+def _recording(env: Mapping[str, str], store: state.StateStore, name: str) -> dict[str, Any]:
+    """``fire=`` writing the firing log when ``KNEVENTS_RECORD_FIRINGS`` asks (``render --ui``); else nothing."""
+    if not env.get(RECORD_ENV):
+        return {}
+    from knevents.runtime import sensor_firings
+
+    if not sensor_firings.wanted(env.get(RECORD_ENV)):
+        return {}
+    client = getattr(store, "client", None)  # JetStreamStore's connection; the in-memory store has none
+    if client is None:
+        log.warning("%s is set but %s is not: no NATS to record firings on", RECORD_ENV, NATS_ENV)
+        return {}
+    from knevents import triggers
+
+    return {"fire": sensor_firings.FiringRecorder(triggers.fire, name, client)}
 
 
 def _store(env: Mapping[str, str], settings: Settings) -> state.StateStore:

@@ -207,6 +207,13 @@ class JetStreamStore:
             self._js = nc.jetstream(timeout=self._settings.nats.request_timeout)
             return self._js
 
+    async def client(self) -> nats.aio.client.Client:
+        """The NATS connection under the store (connecting first), for a writer that shares it (the firing log)."""
+        await self.ensure_connected()
+        if self._nc is None:  # ensure_connected sets it or raises; this only satisfies the type
+            raise errors.StateUnavailableError(f"NATS at {_redact(self.url)} is not connected")
+        return self._nc
+
     async def _wait_reconnected(self, nc: nats.aio.client.Client) -> None:
         if nc.is_connected:
             return

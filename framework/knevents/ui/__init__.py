@@ -16,6 +16,7 @@ from typing import Any
 from knevents import errors
 from knevents.local import httpserve
 from knevents.ui import app as app_mod
+from knevents.ui import cluster
 from knevents.ui import hub as hub_mod
 
 __all__ = ["DEFAULT_PORT", "UiServer", "is_loopback", "serve"]
@@ -51,16 +52,21 @@ class UiServer:
 
 async def serve(nc: Any, bus: str, manifests: Any, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                 token: str | None = None, read_only: bool = False,
-                workers: Callable[[], list[dict[str, Any]]] | None = None) -> UiServer:
+                workers: Callable[[], list[dict[str, Any]]] | None = None, receive_events: bool = False,
+                broker_url: str | None = None) -> UiServer:
     """Start the UI for ``manifests`` on ``bus``; KneventsError when the port is taken or the bus unreadable.
 
     ``workers`` lists the processes serving the runner (``[{index, pid, alive}]``), for ``/api/workers``.
+    ``receive_events`` and ``broker_url``: beside a Knative cluster (:mod:`knevents.ui.cluster`).
     """
     loopback = is_loopback(host)
     sock = httpserve.bind(host, port)
-    hub = hub_mod.Hub(nc, bus, manifests)
+    hub = hub_mod.Hub(nc, bus, manifests, follow_bus=not receive_events)
     try:
-        ui = app_mod.UiApp(hub, port=port, loopback=loopback, bearer=token, read_only=read_only, workers=workers)
+        ui = app_mod.UiApp(hub, port=port, loopback=loopback, bearer=token, read_only=read_only, workers=workers,
+                           receive_events=receive_events, broker_url=broker_url)
+        if receive_events:
+            await cluster.prepare(hub.js, bus)
         await hub.start()
     except errors.KneventsError:
         sock.close()

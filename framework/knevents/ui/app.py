@@ -13,7 +13,10 @@ Safe by default:
   (``X-Knevents-Token``); a cross-site form cannot send that header;
 - ``read_only`` refuses every action (the default for a deployed UI);
 - ``GET /health`` is the one path open without the token (a probe has none): it
-  answers ``ok`` and nothing else.
+  answers ``ok`` and nothing else;
+- beside a cluster (``receive_events``), ``POST /cloudevents`` takes CloudEvents from
+  the Broker without the token, only at a cluster-local address, and nothing but
+  CloudEvents (:mod:`knevents.ui.cluster`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from urllib.parse import parse_qs
 from knevents import errors, events
 from knevents.local import replay
 from knevents.runtime import asgi
+from knevents.ui import cluster
 from knevents.ui import hub as hub_mod
 
 __all__ = ["UiApp", "parse_since"]
@@ -75,7 +79,10 @@ class UiApp:
     """The ASGI application of the UI."""
 
     def __init__(self, hub: hub_mod.Hub, *, port: int, loopback: bool, bearer: str | None = None,
-                 read_only: bool = False, workers: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+                 read_only: bool = False, workers: Callable[[], list[dict[str, Any]]] | None = None,
+                 receive_events: bool = False, broker_url: str | None = None) -> None:
+        """``receive_events``: take the Broker's CloudEvents at :data:`cluster.PATH`; ``broker_url``: replay
+        there (the Broker's ingress) instead of onto the local bus."""
         if not loopback and not bearer:
             raise errors.KneventsError("the UI listens beyond loopback only with a token (--ui-token)")
         self.hub = hub
@@ -87,6 +94,10 @@ class UiApp:
         """The processes serving the runner (``run --workers``), listed by ``/api/workers``."""
         self.session_token = secrets.token_urlsafe(24)
         """Sent in the page; every action must carry it back."""
+        self.receive_events = receive_events
+        self.broker_url = broker_url
+        self.max_event = int(getattr(hub.nc, "max_payload", 0) or 1024 * 1024) if receive_events else 0
+        """Bytes of one received event: what the NATS server takes in one message."""
 
     # --- ASGI ----------------------------------------------------------------------------
 
@@ -96,6 +107,10 @@ class UiApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"].upper(), scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if self.receive_events and path == cluster.PATH and method == "POST":  # the Broker: no token, events only
+            body = await asgi.read_body(receive, self.max_event)
+            await _json(send, *await cluster.accept(self.hub, headers, body, self.max_event))
+            return
         if path == "/health" and method == "GET":  # Knative's readiness probe: no token, no data
             await _answer(send, 200, b"ok\n", "text/plain")
             return
@@ -237,10 +252,15 @@ class UiApp:
         )
         subjects = replay.sensor_subjects(self.hub.bus, sensor, window)
         found = [a.event async for a in replay.archived(self.hub.js, self.hub.bus, subjects, window)]
+        if self.receive_events:  # the Broker brings earlier replays back into the archive: take originals only
+            found = cluster.originals(found)
         trigger = ask.get("trigger") or None
         if ask.get("dry_run"):
             report = replay.explain(sensor, found, trigger).report()
             return {"dry_run": True, "events": len(found), "report": report}
+        if self.broker_url:  # beside a cluster: through the Broker, for this sensor only
+            replay_id = await cluster.replay_to_broker(self.broker_url, sensor.metadata.name, found, trigger=trigger)
+            return {"dry_run": False, "events": len(found), "replay": replay_id, "to": "broker"}
         replay_id = await replay.replay(self.hub.js, self.hub.bus, sensor.metadata.name, found, trigger=trigger)
         return {"dry_run": False, "events": len(found), "replay": replay_id}
 

@@ -1,7 +1,8 @@
 """What the page shows, gathered from the bus: the flow graph, live events, firings, dead letters, sensor state.
 
 Everything comes from NATS, so the same hub serves ``knevents run`` and a UI
-deployed against a cluster's NATS: an ordered consumer on the bus stream (the
+deployed against a cluster's NATS (where the UI itself stores the Broker's
+events in the bus stream, :mod:`knevents.ui.cluster`): the bus stream (the
 newest :data:`HISTORY` events are kept, as raw messages, decoded only when asked
 for), a core subscription on the firing log and one on the dead-letter
 subjects. Counts the bus cannot tell (events a dependency's filters dropped)
@@ -64,7 +65,9 @@ def _tokens(subject: str) -> list[str]:
 class Hub:
     """Live view of one bus and the manifests that run on it."""
 
-    def __init__(self, nc: Any, bus: str, manifests: Any, *, history: int = HISTORY) -> None:
+    def __init__(self, nc: Any, bus: str, manifests: Any, *, history: int = HISTORY, follow_bus: bool = True) -> None:
+        """``follow_bus=False`` beside a cluster: the UI appends the events itself (:meth:`take`), and a stored
+        message, not every publish (a redelivery too), is what it lists."""
         self.nc = nc
         self.js = nc.jetstream()
         self.bus = bus
@@ -87,6 +90,7 @@ class Hub:
         self._backfilling: list[_Raw] | None = None
         self._filtered: dict[tuple[str, str], int] = {}
         self._filtered_at = 0.0
+        self._follow_bus = follow_bus
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -98,8 +102,8 @@ class Hub:
         try:
             info = await self.js.stream_info(stream)
         except NotFoundError:
-            # a cluster's NATS: events travel through the Knative Broker, not a knevents bus stream;
-            # the graph and the sensors' state (KV) are still there to show
+            # a cluster's NATS and a UI not receiving the Broker's events (``--receive-events``): no knevents
+            # bus stream there; the graph and the sensors' state (KV) are still there to show
             log.warning("no stream %s for bus %r on this NATS: the live event list stays empty", stream, self.bus)
             info = None
         except Exception as exc:
@@ -108,7 +112,8 @@ class Hub:
         # the backfill reads the stream's newest messages, so nothing falls in between; the overlap is dropped
         # by message id.
         self._backfilling = []
-        self._subs.append(await self.nc.subscribe(naming.subject_filter(self.bus), cb=self._on_event))
+        if self._follow_bus:
+            self._subs.append(await self.nc.subscribe(naming.subject_filter(self.bus), cb=self._on_event))
         if info is not None:
             await self._backfill(stream)
         live, self._backfilling = self._backfilling, None
@@ -173,6 +178,10 @@ class Hub:
             self._backfilling.append(raw)
             return
         self._keep(raw)
+
+    def take(self, subject: str, headers: Mapping[str, str], data: bytes) -> None:
+        """An event the UI itself stored in the bus stream (beside a cluster, from the Broker)."""
+        self._intake(subject, headers, data)
 
     def _intake(self, subject: str, headers: Mapping[str, str], data: bytes) -> None:
         raw = self._parse(subject, headers, data)

@@ -1,0 +1,137 @@
+"""The UI beside a Knative cluster: it receives the Broker's events itself, and replays into the Broker.
+
+On Knative, events travel through the Broker, never through a knevents bus
+stream, so ``knevents render --ui`` subscribes the UI to the Broker (a Trigger
+with no filter) and the UI keeps what it receives in a stream of its own on the
+cluster's NATS — the stream the runner's bus would have, ``KNEVENTS-<bus>``,
+bounded by :data:`ARCHIVE` — so the page's live list, counts and replay read it
+exactly as they read a runner's bus.
+
+* :func:`receive` takes one CloudEvent from an HTTP request (binary or
+  structured mode, parsed by :func:`knevents.events.from_http`) and appends it
+  with ``Nats-Msg-Id`` = its id, so a Broker redelivery inside
+  :data:`DUPLICATE_WINDOW` is stored and listed once.
+* The path (:data:`PATH`) needs no UI token — the Broker has none — so it only
+  answers requests addressed to a cluster-local name (``<service>.<namespace>.svc…``,
+  how the Broker reaches its subscribers) or to loopback: an outsider reaching
+  the UI's public URL cannot add events to the archive that a replay would
+  then hand to the sensors.
+* :func:`replay_to_broker` re-sends archived events to the Broker's ingress
+  (``K_SINK``, given by a SinkBinding) as CloudEvents over HTTP, marked as a
+  replay for one sensor (the other sensors the Broker also delivers to ignore it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from knevents import errors, events
+from knevents.bus import codec, firings, naming, retention
+from knevents.bus import stream as bus_stream
+from knevents.local import replay, streams
+from knevents.runtime import sensor as sensor_runtime
+
+__all__ = ["ARCHIVE", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "originals", "parse",
+           "prepare", "receive", "replay_to_broker"]
+
+PATH = "/cloudevents"
+"""Where the UI's Trigger delivers (``render --ui`` names it in the Trigger's subscriber)."""
+ARCHIVE = retention.Retention(max_age=24 * 3600.0, max_bytes=256 * 1024**2, max_msgs=200_000)
+"""What the UI keeps of the Broker's events: a day, at most 256 MiB and 200,000 events (oldest go first)."""
+DUPLICATE_WINDOW = 600.0
+"""Seconds a redelivered event id is recognised: longer than the Broker's retries with their backoff."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """What became of one delivery."""
+
+    event: events.Event
+    subject: str
+    headers: Mapping[str, str]
+    duplicate: bool
+
+
+async def prepare(js: Any, bus: str) -> None:
+    """Create (or bound) the stream the received events go to, and the firing log the sensors write."""
+    await bus_stream.ensure_stream(js, bus, duplicate_window=DUPLICATE_WINDOW, limits=ARCHIVE)
+    await firings.ensure_stream(js)
+
+
+def addressed_inside(host_header: str) -> bool:
+    """Whether a request names a cluster-local host (``a.b.svc``, ``a.b.svc.cluster.local``) or loopback."""
+    host = host_header.strip().lower()
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if name in ("localhost", "127.0.0.1", "::1"):
+        return True
+    labels = name.split(".")
+    return len(labels) >= 3 and labels[2] == "svc" and all(labels)
+
+
+def parse(headers: Mapping[str, str], body: bytes) -> events.Event:
+    """The CloudEvent of a delivery; EventError (a 400) when it is not one or would pose as a dead letter."""
+    event = events.from_http(headers, body)
+    if event.source == streams.RESERVED_SOURCE:
+        raise errors.EventError(f"source {event.source!r} is reserved for dead letters")
+    return event
+
+
+async def receive(js: Any, bus: str, event: events.Event) -> Received:
+    """Append ``event`` to the archive; ``duplicate`` when the stream already held its id."""
+    headers, body = codec.encode_nats(event)
+    marked = event.extensions.get(replay.REPLAY_EXTENSION)
+    if marked:  # a replay the UI sent through the Broker comes back: its own id, or the original's hides it
+        headers[codec.MSG_ID_HEADER] = f"replay-{marked}-{event.id}"
+    subject = naming.subject(bus, event.source, event.subject)
+    try:
+        ack = await js.publish(subject, body, headers=headers, stream=naming.stream_name(bus))
+    except Exception as exc:
+        raise errors.BusUnavailableError(f"the UI's stream did not take event {event.id}: {exc}") from exc
+    return Received(event, subject, headers, bool(getattr(ack, "duplicate", False)))
+
+
+async def accept(hub: Any, headers: Mapping[str, str], body: bytes | None, limit: int) -> tuple[int, dict[str, Any]]:
+    """One delivery to :data:`PATH`: the answer's status and JSON (2xx stored, 4xx never retried, 503 retried)."""
+    if not addressed_inside(headers.get("host", "")):
+        return 403, {"error": "events are taken only from inside the cluster (the Broker), at a .svc address"}
+    if body is None:
+        return 413, {"error": f"event over {limit} bytes (the NATS server's max_payload)"}
+    try:
+        event = parse(headers, body)
+    except (errors.EventError, RecursionError, UnicodeDecodeError) as exc:
+        return 400, {"error": f"invalid CloudEvent: {exc}" if isinstance(exc, errors.EventError)
+                     else f"malformed CloudEvent: {type(exc).__name__}"}
+    try:
+        got = await receive(hub.js, hub.bus, event)
+    except errors.BusUnavailableError as exc:
+        return 503, {"event_id": event.id, "error": str(exc)}
+    if not got.duplicate:
+        hub.take(got.subject, got.headers, event.data or b"")
+    return 200, {"event_id": event.id, "duplicate": got.duplicate}
+
+
+async def replay_to_broker(url: str, sensor: str, found: Sequence[events.Event], *,
+                           trigger: str | None = None) -> str:
+    """POST ``found`` to the Broker at ``url`` as a replay for ``sensor`` only; returns the replay id."""
+    from knevents.bus import http
+
+    replay_id = uuid.uuid4().hex[:16]
+    sink = http.HttpSinkPublisher(url)
+    try:
+        for event in found:
+            extensions = {**event.extensions, replay.REPLAY_EXTENSION: replay_id,
+                          sensor_runtime.REPLAY_SENSOR_EXTENSION: sensor}
+            if trigger:
+                extensions[replay.REPLAY_TRIGGER_EXTENSION] = trigger
+            await sink.publish(dataclasses.replace(event, extensions=extensions))
+    finally:
+        await sink.close()
+    return replay_id
+
+
+def originals(found: Sequence[events.Event]) -> list[events.Event]:
+    """The archived events that are not themselves replays (a replay comes back through the Broker)."""
+    return [e for e in found if not e.extensions.get(replay.REPLAY_EXTENSION)]
