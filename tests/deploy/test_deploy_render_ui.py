@@ -55,12 +55,20 @@ def test_the_ui_is_rendered_only_with_ui() -> None:
     assert [(g.kind, g.name, g.namespace) for g in with_ui.groups if g.kind == "ui"] == [
         ("ui", "knevents-ui", "default")
     ]
-    assert with_ui.objects[: len(plain.objects)] == plain.objects  # the rest is unchanged
+    for before, after in zip(plain.objects, with_ui.objects[: len(plain.objects)], strict=True):
+        if after["kind"] == "Service" and after["metadata"]["name"] == "build-sensor-sensor":
+            # the one change to the rest: the sensor function records its firings where the UI reads them
+            env = _container(after)["env"]
+            assert {"name": "KNEVENTS_RECORD_FIRINGS", "value": "1"} in env
+            assert "KNEVENTS_RECORD_FIRINGS" not in {e["name"] for e in _container(before)["env"]}
+            _container(after)["env"] = [e for e in env if e["name"] != "KNEVENTS_RECORD_FIRINGS"]
+        assert after == before
 
 
 @pytest.mark.parametrize("release", crds.RELEASES)
 def test_the_ui_objects_pass_knative_and_kubernetes_schemas(release: str) -> None:
-    objs = list(_ui_objects(_rendering(ui=True, nats_credentials_secret="nats-creds")).values())
+    objs = list(_ui_objects(_rendering(ui=True, ui_allow_actions=True, nats_credentials_secret="nats-creds")).values())
+    assert {o["kind"] for o in objs} == {"ConfigMap", "Service", "Trigger", "SinkBinding"}
     assert [str(f) for f in crds.findings(objs, release)] == []
 
 
@@ -83,11 +91,36 @@ def test_the_configmap_holds_every_eventsource_and_sensor_mounted_where_the_comm
     container = _container(objs["Service"])
     assert mount["mountPath"] == ui.UI_DIR and mount["readOnly"] is True
     assert container["command"] == ["knevents"]
-    assert container["args"] == ["ui", ui.UI_DIR, "--host", "0.0.0.0"]
+    assert container["args"] == ["ui", ui.UI_DIR, "--host", "0.0.0.0", "--receive-events"]
     assert "PORT" not in {e["name"] for e in container["env"]}  # Knative sets it
     assert container["readinessProbe"] == {"httpGet": {"path": "/health"}}
     annotations = objs["Service"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+
+
+def test_a_trigger_without_filter_brings_every_event_of_the_broker_to_the_ui() -> None:
+    objs = _ui_objects(_rendering(ui=True))
+    trigger = objs["Trigger"]
+    sensor_trigger = next(o for o in _rendering().objects if o["kind"] == "Trigger")
+    assert trigger["metadata"]["name"] == "knevents-ui" and trigger["metadata"]["namespace"] == "default"
+    assert trigger["spec"]["broker"] == sensor_trigger["spec"]["broker"] == "default"
+    assert "filter" not in trigger["spec"]  # Knative: no filter, every event
+    assert trigger["spec"]["subscriber"] == {
+        "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "knevents-ui"},
+        "uri": ui.EVENTS_PATH}
+    assert trigger["spec"]["delivery"]["retry"] == sensor_trigger["spec"]["delivery"]["retry"]
+    assert "deadLetterSink" not in trigger["spec"]["delivery"]
+    assert "SinkBinding" not in objs  # no replay, no need for the Broker's address
+
+
+def test_with_actions_a_sinkbinding_gives_the_ui_the_brokers_address_for_replay() -> None:
+    group = next(g for g in _rendering(ui=True, ui_allow_actions=True).groups if g.kind == "ui")
+    kinds = [o["kind"] for o in group.objects]
+    assert kinds == ["ConfigMap", "SinkBinding", "Service", "Trigger"]  # the binding first: K_SINK at creation
+    binding = group.objects[1]
+    assert binding["spec"]["subject"]["name"] == "knevents-ui"
+    assert binding["spec"]["sink"]["ref"] == {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                                              "name": "default"}
 
 
 def test_the_token_comes_from_a_secret_listed_as_a_prerequisite() -> None:
@@ -160,6 +193,13 @@ def test_the_kn_script_runs_the_same_command_with_the_token_from_the_secret() ->
     assert "KNEVENTS_UI_TOKEN=secret:knevents-ui:token" in words
     assert "/etc/knevents/ui=cm:knevents-ui" in words and "http::8080:/health" in words
     assert "# - Secret default/knevents-ui (used by Service default/knevents-ui)" in script
+    create = shlex.split(next(x.strip() for x in script.splitlines()
+                                      if x.strip().startswith("kn trigger create knevents-ui ")))
+    assert "--filter" not in create and create[create.index("--sink") + 1] == "ksvc:knevents-ui"
+    patch = next(shlex.split(x) for x in script.splitlines()
+                 if x.startswith("kubectl patch triggers.eventing.knative.dev knevents-ui "))
+    spec = json.loads(patch[patch.index("--patch") + 1])["spec"]
+    assert spec["subscriber"]["uri"] == ui.EVENTS_PATH and spec["delivery"]["retry"] == 5
 
 
 def _mount_like_the_kubelet(data: dict[str, str], where: Path) -> Path:
@@ -230,6 +270,15 @@ def test_the_rendered_container_serves_health_openly_and_the_rest_with_the_token
         status, body = _get(f"{base}/api/state", TOKEN)
         assert status == 200 and [s["trigger"] for s in json.loads(body)] == ["trigger-workflow"]
         assert _get(f"{base}/api/deadletters/1/discard", TOKEN, method="POST")[0] == 403  # read-only
+        # the Broker delivers to the Trigger's subscriber: the Service's cluster-local address, no token
+        delivery = urllib.request.Request(f"{base}{ui.EVENTS_PATH}", method="POST", data=b'{"n": 1}', headers={
+            "Host": "knevents-ui.default.svc.cluster.local", "ce-specversion": "1.0", "ce-id": "from-broker",
+            "ce-source": "webhook", "ce-subject": "build", "ce-type": "webhook", "content-type": "application/json"})
+        with urllib.request.urlopen(delivery, timeout=30) as answer:
+            assert answer.status == 200
+        status, body = _get(f"{base}/api/events", TOKEN)
+        assert status == 200 and [(e["id"], e["sensors"]) for e in json.loads(body)] == [
+            ("from-broker", ["build-sensor"])]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)

@@ -184,14 +184,18 @@ def _binding(obj: objects.Obj) -> str:
 def _trigger(obj: objects.Obj) -> str:
     meta, spec = obj["metadata"], obj["spec"]
     flags: list[str] = []
-    for key, value in spec["filter"]["attributes"].items():
+    for key, value in (spec.get("filter") or {}).get("attributes", {}).items():
         flags += ["--filter", f"{key}={value}"]
     flags += ["--sink", "ksvc:" + spec["subscriber"]["ref"]["name"]]
     # a Trigger's broker cannot change: given on create only
     lines = [_create_or_update("trigger", meta, ["--broker", spec["broker"], *flags], flags)]
-    if spec.get("delivery"):
-        patch = json.dumps({"spec": {"delivery": spec["delivery"]}}, separators=(",", ":"))
-        lines.append("# kn trigger create has no delivery flags (retry, backoff, dead-letter sink):")
+    extra = {key: spec[key] for key in ("delivery",) if spec.get(key)}
+    if spec["subscriber"].get("uri"):  # a path on the Service (the UI's /cloudevents)
+        extra["subscriber"] = spec["subscriber"]
+    if extra:
+        patch = json.dumps({"spec": extra}, separators=(",", ":"))
+        lines.append("# kn trigger create has no delivery flags (retry, backoff, dead-letter sink), "
+                     "nor one for a subscriber path:")
         lines.append(
             _join(
                 [

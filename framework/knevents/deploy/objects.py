@@ -142,8 +142,11 @@ def trigger(
     labels: Mapping[str, str],
     delivery: Obj | None = None,
 ) -> Obj:
-    """A Broker Trigger with exact attribute filters."""
-    spec: Obj = {"broker": broker_name, "filter": {"attributes": dict(filters)}, "subscriber": subscriber}
+    """A Broker Trigger with exact attribute filters (none: every event of the Broker)."""
+    spec: Obj = {"broker": broker_name}
+    if filters:
+        spec["filter"] = {"attributes": dict(filters)}
+    spec["subscriber"] = subscriber
     if delivery:
         spec["delivery"] = delivery
     return {

@@ -24,6 +24,7 @@ from typing import Any
 from knevents import errors
 from knevents.deploy import eventsource, names, objects, rbac, refs, workload
 from knevents.deploy.options import RenderOptions
+from knevents.runtime import sensor_app
 
 __all__ = ["delivery", "render", "service_name"]
 
@@ -97,7 +98,7 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
                 spec_config_map=svc,
                 references=refs.with_secret(refs.find(spec), options.nats_credentials_secret),
                 labels=labels,
-                env=options.nats_env(),
+                env=_env(options),
                 revision_annotations={"autoscaling.knative.dev/min-scale": "0"},
                 service_account=account or (svc if perms else None),
                 template=template,
@@ -113,6 +114,14 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
     ]
     warnings += [f"Sensor {name}: {w}" for w in workload.env_warnings(template)]
     return eventsource.Rendered(tuple(out), tuple(warnings))
+
+
+def _env(options: RenderOptions) -> dict[str, str]:
+    """NATS, and with ``--ui`` the switch that makes the function write its firings where the UI reads them."""
+    env = options.nats_env()
+    if options.ui:
+        env[sensor_app.RECORD_ENV] = "1"
+    return env
 
 
 def _rbac(

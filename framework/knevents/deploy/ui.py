@@ -17,7 +17,16 @@ Choices:
   process's memory and the per-session token of actions is per process, so a
   second replica would answer a page it did not serve with 403;
 * the readiness probe asks ``/health``, the one path that answers without the
-  token (200 ``ok``, no data).
+  token (200 ``ok``, no data);
+* events: on Knative they travel through the Broker, so a Trigger with no filter
+  on the bus's Broker delivers every event to the UI at :data:`EVENTS_PATH`
+  (``knevents ui --receive-events``), which keeps them in a bounded stream on
+  NATS (:mod:`knevents.ui.cluster`); the sensor Services get
+  ``KNEVENTS_RECORD_FIRINGS=1`` (:mod:`knevents.deploy.sensor`) so their firings
+  reach the page too;
+* with ``--ui-allow-actions``, a SinkBinding gives the UI the Broker's address
+  as ``K_SINK``, where replay sends the archived events (never guessed here:
+  the address depends on the Broker class).
 """
 
 from __future__ import annotations
@@ -31,12 +40,14 @@ from knevents.deploy import eventsource, names, objects, workload
 from knevents.deploy.options import RenderOptions
 from knevents.settings import SecretSettings
 
-__all__ = ["TOKEN_KEY", "UI_DIR", "Rendered", "render", "service_name"]
+__all__ = ["EVENTS_PATH", "TOKEN_KEY", "UI_DIR", "Rendered", "render", "service_name"]
 
 UI_DIR = f"{names.SPEC_DIR}/ui"
 """Where the manifests ConfigMap is mounted in the UI's container."""
 TOKEN_KEY = "token"
 """The key of ``--ui-token-secret`` holding the bearer token."""
+EVENTS_PATH = "/cloudevents"
+"""Where the UI takes the Broker's CloudEvents (its Trigger's subscriber ``uri``; ``knevents.ui.cluster``)."""
 _CONFIGMAP_LIMIT = 1024 * 1024
 """Bytes: the API server refuses a ConfigMap whose data is larger."""
 _REVISION_ANNOTATIONS = {"autoscaling.knative.dev/min-scale": "0", "autoscaling.knative.dev/max-scale": "1"}
@@ -74,7 +85,12 @@ def render(docs: Sequence[tuple[str, Mapping[str, Any]]], options: RenderOptions
             continue
         labels = names.labels("ui", name)
         config_map = objects.config_map(name, namespace, data, labels)
-        out.append(Rendered(name, namespace, (config_map, _service(name, namespace, bus, labels, options))))
+        service = _service(name, namespace, bus, labels, options)
+        # the SinkBinding before the Service, so that Knative's webhook injects K_SINK when it is created
+        binding = ((objects.sink_binding(name, namespace, service=name, broker=bus, labels=labels),)
+                   if options.ui_allow_actions else ())
+        out.append(Rendered(name, namespace, (config_map, *binding, service, _trigger(name, namespace, bus, labels,
+                                                                                       options))))
     if problems:
         raise errors.SpecError(problems)
     return out
@@ -82,6 +98,14 @@ def render(docs: Sequence[tuple[str, Mapping[str, Any]]], options: RenderOptions
 
 def _file_name(doc: Mapping[str, Any]) -> str:
     return names.dns_label(str(doc["kind"]).lower(), str(doc["metadata"]["name"])) + ".yaml"
+
+
+def _trigger(name: str, namespace: str, bus: str, labels: Mapping[str, str], options: RenderOptions) -> objects.Obj:
+    """Every event of the Broker to the UI (no filter); retried like a sensor's, never dead-lettered."""
+    deliver: objects.Obj = {"retry": options.retry, "backoffPolicy": "exponential",
+                            "backoffDelay": options.backoff_delay}
+    return objects.trigger(name, namespace, broker_name=bus, filters={},
+                           subscriber=objects.destination(name, uri=EVENTS_PATH), labels=labels, delivery=deliver)
 
 
 def _service(name: str, namespace: str, bus: str, labels: Mapping[str, str], options: RenderOptions) -> objects.Obj:
@@ -100,7 +124,8 @@ def _service(name: str, namespace: str, bus: str, labels: Mapping[str, str], opt
         "name": "ui",
         "image": options.image,
         "command": ["knevents"],
-        "args": ["ui", UI_DIR, "--host", "0.0.0.0", *(["--allow-actions"] if options.ui_allow_actions else [])],
+        "args": ["ui", UI_DIR, "--host", "0.0.0.0", "--receive-events",
+                 *(["--allow-actions"] if options.ui_allow_actions else [])],
         "env": env,
         "volumeMounts": mounts,
         "readinessProbe": {"httpGet": {"path": "/health"}},

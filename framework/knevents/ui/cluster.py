@@ -31,13 +31,14 @@ from typing import Any
 from knevents import errors, events
 from knevents.bus import codec, firings, naming, retention
 from knevents.bus import stream as bus_stream
+from knevents.deploy import ui as deploy_ui
 from knevents.local import replay, streams
 from knevents.runtime import sensor as sensor_runtime
 
 __all__ = ["ARCHIVE", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "originals", "parse",
            "prepare", "receive", "replay_to_broker"]
 
-PATH = "/cloudevents"
+PATH = deploy_ui.EVENTS_PATH
 """Where the UI's Trigger delivers (``render --ui`` names it in the Trigger's subscriber)."""
 ARCHIVE = retention.Retention(max_age=24 * 3600.0, max_bytes=256 * 1024**2, max_msgs=200_000)
 """What the UI keeps of the Broker's events: a day, at most 256 MiB and 200,000 events (oldest go first)."""
