@@ -57,18 +57,24 @@ def test_the_ui_is_rendered_only_with_ui() -> None:
     ]
     for before, after in zip(plain.objects, with_ui.objects[: len(plain.objects)], strict=True):
         if after["kind"] == "Service" and after["metadata"]["name"] == "build-sensor-sensor":
-            # the one change to the rest: the sensor function records its firings where the UI reads them
+            # a change to the rest: the sensor function records its firings where the UI reads them
             env = _container(after)["env"]
             assert {"name": "KNEVENTS_RECORD_FIRINGS", "value": "1"} in env
             assert "KNEVENTS_RECORD_FIRINGS" not in {e["name"] for e in _container(before)["env"]}
             _container(after)["env"] = [e for e in env if e["name"] != "KNEVENTS_RECORD_FIRINGS"]
+        if after["kind"] == "Trigger":  # the other: the UI takes the sensor's dead letters
+            assert "deadLetterSink" not in before["spec"]["delivery"]
+            assert after["spec"]["delivery"].pop("deadLetterSink") == {
+                "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "knevents-ui"},
+                "uri": ui.dead_letter_path("build-sensor")}
         assert after == before
 
 
 @pytest.mark.parametrize("release", crds.RELEASES)
 def test_the_ui_objects_pass_knative_and_kubernetes_schemas(release: str) -> None:
-    objs = list(_ui_objects(_rendering(ui=True, ui_allow_actions=True, nats_credentials_secret="nats-creds")).values())
-    assert {o["kind"] for o in objs} == {"ConfigMap", "Service", "Trigger", "SinkBinding"}
+    rendering = _rendering(ui=True, ui_allow_actions=True, nats_credentials_secret="nats-creds")
+    assert set(_ui_objects(rendering)) == {"ConfigMap", "Service", "Trigger", "SinkBinding"}
+    objs = rendering.objects  # the sensor's Trigger too: its dead letters go to the UI
     assert [str(f) for f in crds.findings(objs, release)] == []
 
 
@@ -111,6 +117,13 @@ def test_a_trigger_without_filter_brings_every_event_of_the_broker_to_the_ui() -
     assert trigger["spec"]["delivery"]["retry"] == sensor_trigger["spec"]["delivery"]["retry"]
     assert "deadLetterSink" not in trigger["spec"]["delivery"]
     assert "SinkBinding" not in objs  # no replay, no need for the Broker's address
+
+
+def test_a_dead_letter_sink_of_the_users_wins_over_the_ui() -> None:
+    rendering = _rendering(ui=True, dead_letter_sink="my-dlq")
+    sensor_trigger = next(o for o in rendering.objects
+                          if o["kind"] == "Trigger" and o["metadata"]["name"] != "knevents-ui")
+    assert sensor_trigger["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] == "my-dlq"
 
 
 def test_with_actions_a_sinkbinding_gives_the_ui_the_brokers_address_for_replay() -> None:

@@ -10,6 +10,7 @@ small local HTTP server (tests/deploy/localsink.py) **stands in for the Broker's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -248,3 +249,29 @@ async def test_replay_beside_a_cluster_posts_to_the_broker_for_one_sensor(
     alpha = sensor_app.SensorApp.from_env({"KNEVENTS_SPEC": str(manifests / "alpha.yaml")})
     assert json.loads((await beta.handle(_post(replayed))).body)["fired"] == []
     assert [f["trigger"] for f in json.loads((await alpha.handle(_post(replayed))).body)["fired"]] == ["log-it"]
+
+
+async def test_dead_letters_from_knative_are_shown_replayed_to_the_broker_and_dropped(
+        nats_server: NatsServer, manifests: Path) -> None:
+    with localsink.running() as broker, _ui(nats_server.url, manifests, "--allow-actions",
+                                             "--broker-url", broker.url) as base:
+        # what Knative posts to a Trigger's deadLetterSink after the retries: the event and why it failed
+        failed = dataclasses.replace(_event("ev-dead", 9), extensions={
+            "knativeerrorcode": "500", "knativeerrordest": "http://alpha-sensor.default.svc.cluster.local"})
+        dead = f"{base}{cluster.PATH}/deadletters/alpha"
+        message = events.to_binary(failed)
+        assert _request(dead, message.body, {**message.headers, "Host": INSIDE})[0] == 200
+        status, answer = _request(f"{base}{cluster.PATH}/deadletters/nobody", message.body,
+                                  {**message.headers, "Host": INSIDE})
+        assert status == 404 and "nobody" in answer["error"]
+        held = await _wait(lambda: _request(f"{base}/api/deadletters")[1], "the dead letter on the page")
+        assert [(d["sensor"], d["id"], d["reason"]) for d in held] == [
+            ("alpha", "ev-dead", "HTTP 500 from http://alpha-sensor.default.svc.cluster.local")]
+        assert _listed(base) == []  # a dead letter is not a new event
+        token = _request(f"{base}/")[1].split(b'name="knevents-token" content="')[1].split(b'"')[0].decode()
+        status, answer = _request(f"{base}/api/deadletters/{held[0]['seq']}/replay", b"{}",
+                                  {"X-Knevents-Token": token})
+        assert status == 200 and answer["sensor"] == "alpha"
+        again = events.from_http(broker.wait_for(1)[0].headers, broker.wait_for(1)[0].body)
+        assert (again.id, again.extensions) == ("ev-dead", {"knreplay": answer["replay"], "knreplaysensor": "alpha"})
+        assert _request(f"{base}/api/deadletters")[1] == []

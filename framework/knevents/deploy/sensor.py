@@ -10,7 +10,7 @@ delivery of the same event id would only be dropped as a duplicate).
 Delivery to the sensor (``spec.delivery`` of each Trigger) is exponential
 backoff with ``retry`` attempts from ``backoffDelay``; ``deadLetterSink`` is
 set when the sensor carries the ``events.knevents.io/dead-letter-sink``
-annotation or ``--dead-letter-sink`` is given. The annotations
+annotation or ``--dead-letter-sink`` is given, else with ``--ui`` to the UI. The annotations
 ``events.knevents.io/delivery-retry`` and
 ``events.knevents.io/delivery-backoff-delay`` override the defaults per sensor.
 """
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from knevents import errors
-from knevents.deploy import eventsource, names, objects, rbac, refs, workload
+from knevents.deploy import eventsource, names, objects, rbac, refs, ui, workload
 from knevents.deploy.options import RenderOptions
 from knevents.runtime import sensor_app
 
@@ -36,8 +36,12 @@ def service_name(sensor: str) -> str:
     return names.dns_label(sensor, "sensor")
 
 
-def delivery(name: str, annotations: Mapping[str, str], options: RenderOptions) -> objects.Obj:
-    """The Trigger ``delivery`` for a sensor; bad annotation values raise :class:`errors.SpecError`."""
+def delivery(name: str, annotations: Mapping[str, str], options: RenderOptions, bus: str = "default") -> objects.Obj:
+    """The Trigger ``delivery`` for a sensor; bad annotation values raise :class:`errors.SpecError`.
+
+    With ``--ui`` and no dead-letter sink of the user's, the UI of the sensor's bus takes the dead letters (it
+    keeps them for the page to show, replay or discard); a sink the user names wins (a Trigger has one).
+    """
     problems = []
     retry_text = annotations.get(names.ANNOTATION_RETRY, str(options.retry))
     if not retry_text.isdigit():
@@ -60,6 +64,8 @@ def delivery(name: str, annotations: Mapping[str, str], options: RenderOptions) 
     out: objects.Obj = {"retry": int(retry_text), "backoffPolicy": "exponential", "backoffDelay": backoff}
     if sink:
         out["deadLetterSink"] = _sink(sink)
+    elif options.ui:
+        out["deadLetterSink"] = objects.destination(ui.service_name(bus), uri=ui.dead_letter_path(name))
     return out
 
 
@@ -106,7 +112,8 @@ def render(doc: Mapping[str, Any], namespace: str, options: RenderOptions) -> ev
             options.image,
         )
     )
-    out.extend(_triggers(name, spec, namespace, labels, delivery(name, annotations, options)))
+    bus = str(spec.get("eventBusName") or "default")
+    out.extend(_triggers(name, spec, namespace, labels, delivery(name, annotations, options, bus)))
     warnings = [f"Sensor {name}: {w}" for w in perms.warnings]
     warnings += [
         f"Sensor {name}: spec.template.{field} is not rendered (a Knative Service does not take it)"

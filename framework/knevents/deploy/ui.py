@@ -23,7 +23,8 @@ Choices:
   (``knevents ui --receive-events``), which keeps them in a bounded stream on
   NATS (:mod:`knevents.ui.cluster`); the sensor Services get
   ``KNEVENTS_RECORD_FIRINGS=1`` (:mod:`knevents.deploy.sensor`) so their firings
-  reach the page too;
+  reach the page too; sensor Triggers without a dead-letter sink of the user's
+  send their dead letters to the UI (:func:`dead_letter_path`);
 * with ``--ui-allow-actions``, a SinkBinding gives the UI the Broker's address
   as ``K_SINK``, where replay sends the archived events (never guessed here:
   the address depends on the Broker class).
@@ -40,7 +41,7 @@ from knevents.deploy import eventsource, names, objects, workload
 from knevents.deploy.options import RenderOptions
 from knevents.settings import SecretSettings
 
-__all__ = ["EVENTS_PATH", "TOKEN_KEY", "UI_DIR", "Rendered", "render", "service_name"]
+__all__ = ["EVENTS_PATH", "TOKEN_KEY", "UI_DIR", "Rendered", "dead_letter_path", "render", "service_name"]
 
 UI_DIR = f"{names.SPEC_DIR}/ui"
 """Where the manifests ConfigMap is mounted in the UI's container."""
@@ -60,6 +61,11 @@ class Rendered:
     name: str
     namespace: str
     objects: tuple[objects.Obj, ...]
+
+
+def dead_letter_path(sensor: str) -> str:
+    """Where the UI takes a sensor's dead letters (a sensor Trigger's ``deadLetterSink`` uri)."""
+    return f"{EVENTS_PATH}/deadletters/{sensor}"
 
 
 def service_name(bus: str) -> str:

@@ -8,6 +8,7 @@ dagre layout library, so nothing needs Node to install or run knevents.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ async def serve(nc: Any, bus: str, manifests: Any, *, host: str = "127.0.0.1", p
                            receive_events=receive_events, broker_url=broker_url)
         if receive_events:
             await cluster.prepare(hub.js, bus)
+        if broker_url:
+            hub.resend = functools.partial(cluster.replay_to_broker, broker_url)
         await hub.start()
     except errors.KneventsError:
         sock.close()

@@ -107,9 +107,9 @@ class UiApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"].upper(), scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if self.receive_events and path == cluster.PATH and method == "POST":  # the Broker: no token, events only
+        if self.receive_events and path.startswith(cluster.PATH) and method == "POST":  # the Broker: no token
             body = await asgi.read_body(receive, self.max_event)
-            await _json(send, *await cluster.accept(self.hub, headers, body, self.max_event))
+            await _json(send, *await cluster.accept(self.hub, path, headers, body, self.max_event))
             return
         if path == "/health" and method == "GET":  # Knative's readiness probe: no token, no data
             await _answer(send, 200, b"ok\n", "text/plain")

@@ -16,6 +16,12 @@ exactly as they read a runner's bus.
   how the Broker reaches its subscribers) or to loopback: an outsider reaching
   the UI's public URL cannot add events to the archive that a replay would
   then hand to the sensors.
+* Dead letters: ``render --ui`` makes the UI the ``deadLetterSink`` of sensor
+  Triggers that have none, at ``PATH/deadletters/<sensor>`` (``deploy.ui.dead_letter_path``); Knative posts the
+  event that ran out of retries there (with its ``knativeerror*`` attributes),
+  and the UI keeps it where the runner keeps its own dead letters
+  (``<bus>.dlq.<sensor>``, read through ``KNEVENTS_DLQ``), for the page to show,
+  replay or discard.
 * :func:`replay_to_broker` re-sends archived events to the Broker's ingress
   (``K_SINK``, given by a SinkBinding) as CloudEvents over HTTP, marked as a
   replay for one sensor (the other sensors the Broker also delivers to ignore it).
@@ -27,16 +33,17 @@ import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from knevents import errors, events
-from knevents.bus import codec, firings, naming, retention
+from knevents.bus import codec, naming, retention
 from knevents.bus import stream as bus_stream
 from knevents.deploy import ui as deploy_ui
 from knevents.local import replay, streams
 from knevents.runtime import sensor as sensor_runtime
 
-__all__ = ["ARCHIVE", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "originals", "parse",
-           "prepare", "receive", "replay_to_broker"]
+__all__ = ["ARCHIVE", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "dead_letter_sensor",
+           "originals", "parse", "prepare", "receive", "replay_to_broker"]
 
 PATH = deploy_ui.EVENTS_PATH
 """Where the UI's Trigger delivers (``render --ui`` names it in the Trigger's subscriber)."""
@@ -57,9 +64,9 @@ class Received:
 
 
 async def prepare(js: Any, bus: str) -> None:
-    """Create (or bound) the stream the received events go to, and the firing log the sensors write."""
+    """Create (or bound) the stream the received events go to, the dead letters' and the firing log."""
     await bus_stream.ensure_stream(js, bus, duplicate_window=DUPLICATE_WINDOW, limits=ARCHIVE)
-    await firings.ensure_stream(js)
+    await streams.ensure(js, bus)  # KNEVENTS_DLQ (sourced from the bus stream) and KNEVENTS_FIRINGS
 
 
 def addressed_inside(host_header: str) -> bool:
@@ -80,13 +87,17 @@ def parse(headers: Mapping[str, str], body: bytes) -> events.Event:
     return event
 
 
-async def receive(js: Any, bus: str, event: events.Event) -> Received:
-    """Append ``event`` to the archive; ``duplicate`` when the stream already held its id."""
+async def receive(js: Any, bus: str, event: events.Event, dead_for: str | None = None) -> Received:
+    """Append ``event`` to the archive (or, ``dead_for`` a sensor, to its dead letters); ``duplicate`` when the
+    stream already held it."""
     headers, body = codec.encode_nats(event)
     marked = event.extensions.get(replay.REPLAY_EXTENSION)
     if marked:  # a replay the UI sent through the Broker comes back: its own id, or the original's hides it
         headers[codec.MSG_ID_HEADER] = f"replay-{marked}-{event.id}"
     subject = naming.subject(bus, event.source, event.subject)
+    if dead_for is not None:
+        subject = streams.dlq_subject(bus, dead_for)
+        headers.update(_dead_letter_headers(event, dead_for))
     try:
         ack = await js.publish(subject, body, headers=headers, stream=naming.stream_name(bus))
     except Exception as exc:
@@ -94,8 +105,30 @@ async def receive(js: Any, bus: str, event: events.Event) -> Received:
     return Received(event, subject, headers, bool(getattr(ack, "duplicate", False)))
 
 
-async def accept(hub: Any, headers: Mapping[str, str], body: bytes | None, limit: int) -> tuple[int, dict[str, Any]]:
-    """One delivery to :data:`PATH`: the answer's status and JSON (2xx stored, 4xx never retried, 503 retried)."""
+def _dead_letter_headers(event: events.Event, sensor: str) -> dict[str, str]:
+    """The runner's dead-letter headers, from what Knative says of the failed delivery."""
+    code = event.extensions.get("knativeerrorcode", "")
+    where = event.extensions.get("knativeerrordest", "")
+    reason = f"HTTP {code} from {where}" if code else f"not delivered to {where or 'the sensor'}"
+    return {"Knevents-Sensor": sensor, "Knevents-Reason": reason[:500], "Knevents-Deliveries": "",
+            codec.MSG_ID_HEADER: f"dlq-{sensor}-{event.id}-{event.extensions.get(replay.REPLAY_EXTENSION, '')}"}
+
+
+def dead_letter_sensor(path: str, sensors: Any) -> str | None:
+    """The sensor of ``PATH/deadletters/<sensor>``, or None for :data:`PATH` itself; ValueError if unknown."""
+    if path == PATH:
+        return None
+    prefix = deploy_ui.dead_letter_path("")
+    name = unquote(path.removeprefix(prefix))
+    if not path.startswith(prefix) or name not in sensors:
+        raise ValueError(f"no sensor {name!r} here to take dead letters for")
+    return name
+
+
+async def accept(hub: Any, path: str, headers: Mapping[str, str], body: bytes | None,
+                 limit: int) -> tuple[int, dict[str, Any]]:
+    """One delivery to :data:`PATH` (or a dead letter under it): the answer's status and JSON (2xx stored,
+    4xx never retried, 503 retried)."""
     if not addressed_inside(headers.get("host", "")):
         return 403, {"error": "events are taken only from inside the cluster (the Broker), at a .svc address"}
     if body is None:
@@ -106,7 +139,11 @@ async def accept(hub: Any, headers: Mapping[str, str], body: bytes | None, limit
         return 400, {"error": f"invalid CloudEvent: {exc}" if isinstance(exc, errors.EventError)
                      else f"malformed CloudEvent: {type(exc).__name__}"}
     try:
-        got = await receive(hub.js, hub.bus, event)
+        dead_for = dead_letter_sensor(path, hub.sensors)
+    except ValueError as exc:
+        return 404, {"error": str(exc)}
+    try:
+        got = await receive(hub.js, hub.bus, event, dead_for)
     except errors.BusUnavailableError as exc:
         return 503, {"event_id": event.id, "error": str(exc)}
     if not got.duplicate:
@@ -123,7 +160,8 @@ async def replay_to_broker(url: str, sensor: str, found: Sequence[events.Event],
     sink = http.HttpSinkPublisher(url)
     try:
         for event in found:
-            extensions = {**event.extensions, replay.REPLAY_EXTENSION: replay_id,
+            kept = {k: v for k, v in event.extensions.items() if not k.startswith("knativeerror")}
+            extensions = {**kept, replay.REPLAY_EXTENSION: replay_id,
                           sensor_runtime.REPLAY_SENSOR_EXTENSION: sensor}
             if trigger:
                 extensions[replay.REPLAY_TRIGGER_EXTENSION] = trigger

@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,6 +91,8 @@ class Hub:
         self._filtered: dict[tuple[str, str], int] = {}
         self._filtered_at = 0.0
         self._follow_bus = follow_bus
+        self.resend: Callable[[str, list[events.Event]], Awaitable[str]] | None = None
+        """How a dead letter is replayed when not onto the bus: beside a cluster, through the Broker."""
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -392,7 +394,10 @@ class Hub:
         if sensor not in self.sensors:
             raise errors.KneventsError(f"dead letter {seq} belongs to sensor {sensor!r}, which is not here")
         event = codec.decode_nats(headers, data)
-        replay_id = await replay.replay(self.js, self.bus, sensor, [event])
+        if self.resend is not None:
+            replay_id = await self.resend(sensor, [event])
+        else:
+            replay_id = await replay.replay(self.js, self.bus, sensor, [event])
         await streams.delete_dlq(self.js, seq)
         return {"sensor": sensor, "event": event.id, "replay": replay_id}
 
