@@ -263,7 +263,7 @@ async def test_dead_letters_from_knative_are_shown_replayed_to_the_broker_and_dr
         assert _request(dead, message.body, {**message.headers, "Host": INSIDE})[0] == 200
         status, answer = _request(f"{base}{cluster.PATH}/deadletters/nobody", message.body,
                                   {**message.headers, "Host": INSIDE})
-        assert status == 404 and "nobody" in answer["error"]
+        assert status == 400 and "nobody" in answer["error"]
         held = await _wait(lambda: _request(f"{base}/api/deadletters")[1], "the dead letter on the page")
         assert [(d["sensor"], d["id"], d["reason"]) for d in held] == [
             ("alpha", "ev-dead", "HTTP 500 from http://alpha-sensor.default.svc.cluster.local")]

@@ -141,7 +141,7 @@ async def accept(hub: Any, path: str, headers: Mapping[str, str], body: bytes | 
     try:
         dead_for = dead_letter_sensor(path, hub.sensors)
     except ValueError as exc:
-        return 404, {"error": str(exc)}
+        return 400, {"error": str(exc)}  # not 404: Knative retries a 404
     try:
         got = await receive(hub.js, hub.bus, event, dead_for)
     except errors.BusUnavailableError as exc:
