@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from knevents import errors
-from knevents.ui import app, is_loopback
+from knevents import errors, events
+from knevents.ui import app, cluster, is_loopback
 
 
 class _Hub:
@@ -137,3 +137,26 @@ async def test_workers_lists_what_the_runner_says_and_nothing_without_workers() 
     status, _, body = await _call(_ui(workers=lambda: listed), "GET", "/api/workers")
     assert (status, json.loads(body)) == (200, listed)
     assert json.loads((await _call(_ui(), "GET", "/api/workers"))[2]) == []
+
+
+@pytest.mark.parametrize(("host", "inside"), [
+    ("knevents-ui.default.svc.cluster.local", True), ("knevents-ui.default.svc", True),
+    ("knevents-ui.ops.svc.cluster.local:80", True), ("127.0.0.1:8080", True), ("localhost", True), ("[::1]:9", True),
+    ("knevents-ui.default.example.com", False), ("svc.example.com", False), ("a..svc", False), ("", False),
+    ("knevents-ui.default.svc.example.com", False),  # a public domain starting with svc. is not the cluster
+])
+def test_the_brokers_path_answers_cluster_local_hosts_only(host: str, inside: bool) -> None:
+    assert cluster.addressed_inside(host, "cluster.local") is inside
+
+
+def test_another_cluster_domain_is_named() -> None:
+    assert cluster.addressed_inside("knevents-ui.ops.svc.corp.internal", "corp.internal")
+    assert not cluster.addressed_inside("knevents-ui.ops.svc.cluster.local", "corp.internal")
+
+
+async def test_cloudevents_are_taken_only_when_receiving() -> None:
+    event = events.to_binary(events.Event(id="1", source="s", type="t", subject="e"))
+    headers = {**event.headers, "host": "knevents-ui.default.svc.cluster.local"}
+    # a UI not told to receive: the path is like any other, behind the loopback/token rules
+    assert (await _call(_ui(), "POST", cluster.PATH, headers, event.body))[0] == 403
+    assert (await _call(_ui(loopback=False, bearer="t0ken"), "POST", cluster.PATH, headers, event.body))[0] == 401

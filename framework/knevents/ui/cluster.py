@@ -30,6 +30,7 @@ exactly as they read a runner's bus.
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,13 +43,15 @@ from knevents.deploy import ui as deploy_ui
 from knevents.local import replay, streams
 from knevents.runtime import sensor as sensor_runtime
 
-__all__ = ["ARCHIVE", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "dead_letter_sensor",
+__all__ = ["ARCHIVE", "CLUSTER_DOMAIN_ENV", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "dead_letter_sensor",
            "originals", "parse", "prepare", "receive", "replay_to_broker"]
 
 PATH = deploy_ui.EVENTS_PATH
 """Where the UI's Trigger delivers (``render --ui`` names it in the Trigger's subscriber)."""
 ARCHIVE = retention.Retention(max_age=24 * 3600.0, max_bytes=256 * 1024**2, max_msgs=200_000)
 """What the UI keeps of the Broker's events: a day, at most 256 MiB and 200,000 events (oldest go first)."""
+CLUSTER_DOMAIN_ENV = "KNEVENTS_CLUSTER_DOMAIN"
+"""The Kubernetes cluster domain when it is not ``cluster.local``."""
 DUPLICATE_WINDOW = 600.0
 """Seconds a redelivered event id is recognised: longer than the Broker's retries with their backoff."""
 
@@ -69,14 +72,18 @@ async def prepare(js: Any, bus: str) -> None:
     await streams.ensure(js, bus)  # KNEVENTS_DLQ (sourced from the bus stream) and KNEVENTS_FIRINGS
 
 
-def addressed_inside(host_header: str) -> bool:
-    """Whether a request names a cluster-local host (``a.b.svc``, ``a.b.svc.cluster.local``) or loopback."""
+def addressed_inside(host_header: str, cluster_domain: str | None = None) -> bool:
+    """Whether a request names a cluster-local host (``<svc>.<ns>.svc`` or ``<svc>.<ns>.svc.<cluster domain>``)
+    or loopback. Exact forms only: a public domain that happens to start with ``svc.`` does not pass."""
     host = host_header.strip().lower()
     name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
     if name in ("localhost", "127.0.0.1", "::1"):
         return True
     labels = name.split(".")
-    return len(labels) >= 3 and labels[2] == "svc" and all(labels)
+    if len(labels) < 3 or labels[2] != "svc" or not all(labels[:2]):
+        return False
+    domain = (cluster_domain or os.environ.get(CLUSTER_DOMAIN_ENV) or "cluster.local").strip(".").lower()
+    return ".".join(labels[3:]) in ("", domain)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> events.Event:
