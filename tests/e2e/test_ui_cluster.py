@@ -275,3 +275,21 @@ async def test_dead_letters_from_knative_are_shown_replayed_to_the_broker_and_dr
         again = events.from_http(broker.wait_for(1)[0].headers, broker.wait_for(1)[0].body)
         assert (again.id, again.extensions) == ("ev-dead", {"knreplay": answer["replay"], "knreplaysensor": "alpha"})
         assert _request(f"{base}/api/deadletters")[1] == []
+
+
+async def test_events_nats_would_refuse_are_4xx_and_the_ui_keeps_taking_events(
+        nats_server: NatsServer, manifests: Path) -> None:
+    # nats-server closes a connection whose publish line passes 4096 bytes, and nats-py then closes its client
+    # for good: one such event from the Broker used to leave the UI answering 503 to every later one
+    with _ui(nats_server.url, manifests) as base:
+        status, answer = _deliver(base, events.to_binary(_event("ev-long", 1, source="s" * 5000)))
+        assert status == 400 and "too long for a bus subject" in answer["error"]
+        structured = events.to_structured(dataclasses.replace(_event("ev-long-2", 2), subject="é" * 2000))
+        status, answer = _deliver(base, structured)  # short in characters, long once escaped
+        assert status == 400 and "too long for a bus subject" in answer["error"]
+        near = events.to_binary(dataclasses.replace(_event("ev-big", 3), data=b"x" * (1024 * 1024 - 100)))
+        status, answer = _deliver(base, near)  # under max_payload alone, over it with its headers: never fits
+        assert status == 413 and "max_payload" in answer["error"]
+        assert _deliver(base, events.to_binary(_event("ev-fine", 4))) == (
+            200, {"event_id": "ev-fine", "duplicate": False})
+        assert [e["id"] for e in _listed(base)] == ["ev-fine"]

@@ -15,8 +15,12 @@ import functools
 import hashlib
 import re
 
-__all__ = ["decode_token", "encode_token", "stream_name", "subject", "subject_filter"]
+__all__ = ["MAX_SUBJECT", "decode_token", "encode_token", "foreign_subject", "stream_name", "subject", "subject_filter"]
 
+MAX_SUBJECT = 3072
+"""Bytes of a subject knevents publishes on. nats-server refuses a protocol line longer than its
+``max_control_line`` (4096 by default) and closes the connection, and nats-py then closes its client for good;
+the other 1 KiB of the line is the reply inbox and the sizes."""
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ESCAPE = re.compile(r"%([0-9A-F]{2})")
 _STREAM_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -57,6 +61,16 @@ def decode_token(token: str) -> str:
 def subject(bus_name: str, source: str, event_name: str | None) -> str:
     """The subject an event of EventSource ``source`` named ``event_name`` is published on."""
     return ".".join((encode_token(bus_name), encode_token(source), encode_token(event_name or "")))
+
+
+def foreign_subject(bus_name: str, source: str, event_name: str | None) -> str | None:
+    """:func:`subject` for names that come from outside (a Broker's events), or None when it would pass
+    :data:`MAX_SUBJECT`. Encoded uncached: such names do not repeat, and the cache must not keep them."""
+    if len(source) + len(event_name or "") + len(bus_name) + 2 > MAX_SUBJECT:  # encoding only lengthens
+        return None
+    encode = encode_token.__wrapped__
+    found = ".".join((encode(bus_name), encode(source), encode(event_name or "")))
+    return found if len(found) <= MAX_SUBJECT else None
 
 
 def subject_filter(bus_name: str, source: str | None = None, event_name: str | None = None) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from knevents import errors, events
-from knevents.bus import codec, naming, retention
+from knevents.bus import codec, jetstream, naming, retention
 from knevents.bus import stream as bus_stream
 from knevents.deploy import ui as deploy_ui
 from knevents.local import replay, streams
@@ -94,21 +94,35 @@ def parse(headers: Mapping[str, str], body: bytes) -> events.Event:
     return event
 
 
-async def receive(js: Any, bus: str, event: events.Event, dead_for: str | None = None) -> Received:
+async def receive(js: Any, bus: str, event: events.Event, dead_for: str | None = None, *, limit: int = 0) -> Received:
     """Append ``event`` to the archive (or, ``dead_for`` a sensor, to its dead letters); ``duplicate`` when the
-    stream already held it."""
+    stream already held it.
+
+    Refused before NATS sees them: names making too long a subject (EventError: nats-server would close the
+    connection, and nats-py its client for good) and a message over ``limit`` (NATS max_payload) less the
+    runner's dead-letter headroom (EventTooLargeError, a 413 the Broker does not retry, where NATS's own
+    refusal would be a 503 it retries in vain).
+    """
     headers, body = codec.encode_nats(event)
     marked = event.extensions.get(replay.REPLAY_EXTENSION)
     if marked:  # a replay the UI sent through the Broker comes back: its own id, or the original's hides it
         headers[codec.MSG_ID_HEADER] = f"replay-{marked}-{event.id}"
-    subject = naming.subject(bus, event.source, event.subject)
     if dead_for is not None:
-        subject = streams.dlq_subject(bus, dead_for)
+        subject: str | None = streams.dlq_subject(bus, dead_for)
         headers.update(_dead_letter_headers(event, dead_for))
+    else:
+        subject = naming.foreign_subject(bus, event.source, event.subject)
+    if subject is None:
+        raise errors.EventError(f"source and subject are too long for a bus subject (at most {naming.MAX_SUBJECT} "
+                                "bytes once escaped)")
+    room = limit - jetstream.DLQ_HEADROOM
+    if limit and not jetstream.fits(body, headers, room):
+        raise errors.EventTooLargeError(f"event with its headers over {room} bytes (NATS max_payload less "
+                                        f"{jetstream.DLQ_HEADROOM} for dead-letter headers)", limit=room)
     try:
         ack = await js.publish(subject, body, headers=headers, stream=naming.stream_name(bus))
     except Exception as exc:
-        raise errors.BusUnavailableError(f"the UI's stream did not take event {event.id}: {exc}") from exc
+        raise errors.BusUnavailableError(f"the UI's stream did not take the event: {exc}") from exc
     return Received(event, subject, headers, bool(getattr(ack, "duplicate", False)))
 
 
@@ -150,7 +164,11 @@ async def accept(hub: Any, path: str, headers: Mapping[str, str], body: bytes | 
     except ValueError as exc:
         return 400, {"error": str(exc)}  # not 404: Knative retries a 404
     try:
-        got = await receive(hub.js, hub.bus, event, dead_for)
+        got = await receive(hub.js, hub.bus, event, dead_for, limit=limit)
+    except errors.EventTooLargeError as exc:
+        return 413, {"event_id": event.id, "error": str(exc)}
+    except errors.EventError as exc:
+        return 400, {"event_id": event.id, "error": f"invalid CloudEvent: {exc}"}
     except errors.BusUnavailableError as exc:
         return 503, {"event_id": event.id, "error": str(exc)}
     if not got.duplicate:
