@@ -293,3 +293,14 @@ async def test_events_nats_would_refuse_are_4xx_and_the_ui_keeps_taking_events(
         assert _deliver(base, events.to_binary(_event("ev-fine", 4))) == (
             200, {"event_id": "ev-fine", "duplicate": False})
         assert [e["id"] for e in _listed(base)] == ["ev-fine"]
+
+
+async def test_an_id_is_a_duplicate_only_from_the_same_source(nats_server: NatsServer, manifests: Path) -> None:
+    # CloudEvents makes source + id unique, not id alone: two producers on one Broker may both count from 1
+    with _ui(nats_server.url, manifests) as base:
+        assert _deliver(base, events.to_binary(_event("1", 1))) == (200, {"event_id": "1", "duplicate": False})
+        assert _deliver(base, events.to_binary(_event("1", 2, source="other"))) == (
+            200, {"event_id": "1", "duplicate": False})
+        assert _deliver(base, events.to_binary(_event("1", 2, source="other"))) == (
+            200, {"event_id": "1", "duplicate": True})  # the Broker redelivering it
+        assert [(e["id"], e["source"]) for e in _listed(base)] == [("1", "other"), ("1", "hooks")]

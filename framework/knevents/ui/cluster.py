@@ -9,8 +9,10 @@ exactly as they read a runner's bus.
 
 * :func:`receive` takes one CloudEvent from an HTTP request (binary or
   structured mode, parsed by :func:`knevents.events.from_http`) and appends it
-  with ``Nats-Msg-Id`` = its id, so a Broker redelivery inside
-  :data:`DUPLICATE_WINDOW` is stored and listed once.
+  with ``Nats-Msg-Id`` = its source and id (unique together, as CloudEvents
+  asks of producers), so a Broker redelivery inside :data:`DUPLICATE_WINDOW` is
+  stored and listed once, and another producer's event with the same id is not
+  taken for it.
 * The path (:data:`PATH`) needs no UI token — the Broker has none — so it only
   answers requests addressed to a cluster-local name (``<service>.<namespace>.svc…``,
   how the Broker reaches its subscribers) or to loopback: an outsider reaching
@@ -105,8 +107,8 @@ async def receive(js: Any, bus: str, event: events.Event, dead_for: str | None =
     """
     headers, body = codec.encode_nats(event)
     marked = event.extensions.get(replay.REPLAY_EXTENSION)
-    if marked:  # a replay the UI sent through the Broker comes back: its own id, or the original's hides it
-        headers[codec.MSG_ID_HEADER] = f"replay-{marked}-{event.id}"
+    # a replay the UI sent through the Broker comes back: its own id, or the original's hides it
+    headers[codec.MSG_ID_HEADER] = _msg_id(event, "replay", marked) if marked else _msg_id(event)
     if dead_for is not None:
         subject: str | None = streams.dlq_subject(bus, dead_for)
         headers.update(_dead_letter_headers(event, dead_for))
@@ -126,13 +128,19 @@ async def receive(js: Any, bus: str, event: events.Event, dead_for: str | None =
     return Received(event, subject, headers, bool(getattr(ack, "duplicate", False)))
 
 
+def _msg_id(event: events.Event, *marks: str) -> str:
+    """The event's ``Nats-Msg-Id``: its source and id, which CloudEvents makes unique together (two producers on
+    one Broker may both send an id ``1``), the source's length first so no two pairs read alike."""
+    return "-".join((*marks, f"{len(event.source)}:{event.source}:{event.id}"))
+
+
 def _dead_letter_headers(event: events.Event, sensor: str) -> dict[str, str]:
     """The runner's dead-letter headers, from what Knative says of the failed delivery."""
     code = event.extensions.get("knativeerrorcode", "")
     where = event.extensions.get("knativeerrordest", "")
     reason = f"HTTP {code} from {where}" if code else f"not delivered to {where or 'the sensor'}"
     return {"Knevents-Sensor": sensor, "Knevents-Reason": reason[:500], "Knevents-Deliveries": "",
-            codec.MSG_ID_HEADER: f"dlq-{sensor}-{event.id}-{event.extensions.get(replay.REPLAY_EXTENSION, '')}"}
+            codec.MSG_ID_HEADER: _msg_id(event, "dlq", sensor, event.extensions.get(replay.REPLAY_EXTENSION, ""))}
 
 
 def dead_letter_sensor(path: str, sensors: Any) -> str | None:
