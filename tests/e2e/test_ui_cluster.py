@@ -304,3 +304,16 @@ async def test_an_id_is_a_duplicate_only_from_the_same_source(nats_server: NatsS
         assert _deliver(base, events.to_binary(_event("1", 2, source="other"))) == (
             200, {"event_id": "1", "duplicate": True})  # the Broker redelivering it
         assert [(e["id"], e["source"]) for e in _listed(base)] == [("1", "other"), ("1", "hooks")]
+
+
+async def test_only_the_graphs_events_are_counted(nats_server: NatsServer, manifests: Path) -> None:
+    # the Broker brings every producer's events, and a subject may differ per event (an object key, a PR):
+    # a count per name would grow without end and be pushed to every open page twice a second
+    with _ui(nats_server.url, manifests) as base:
+        for n in range(20):
+            event = dataclasses.replace(_event(f"obj-{n}", n, source="bucket"), subject=f"uploads/{n}.png")
+            assert _deliver(base, events.to_binary(event))[0] == 200
+        assert _deliver(base, events.to_binary(_event("ev-known", 1)))[0] == 200
+        assert len(_listed(base)) == 21  # every event is listed and kept
+        counts = _request(f"{base}/api/graph")[1]["counts"]
+        assert {k: v for k, v in counts.items() if k.startswith("event:")} == {"event:hooks/build": 1}

@@ -76,6 +76,11 @@ class Hub:
         self._raw: deque[_Raw] = deque(maxlen=history)
         self._firings: deque[dict[str, Any]] = deque(maxlen=FIRINGS_KEPT)
         self.counts: Counter[str] = Counter()
+        self._event_nodes = {naming.subject(bus, es.metadata.name, name): f"event:{es.metadata.name}/{name}"
+                             for es in manifests.event_sources for _, entries in routes.spec_entries(es)
+                             for name in entries}
+        """Subject -> graph node of the events the graph shows; only those are counted (beside a cluster the
+        Broker brings every producer's events, whose names have no end)."""
         self.last_failed: str | None = None
         self._new_events: list[_Raw] = []
         self._new_firings: list[dict[str, Any]] = []
@@ -204,9 +209,10 @@ class Hub:
         return _Raw(self._seq, subject, headers, data)
 
     def _keep(self, raw: _Raw) -> None:
-        _, source, event = raw.subject.split(".")
         self._raw.append(raw)
-        self.counts[f"event:{naming.decode_token(source)}/{naming.decode_token(event)}"] += 1
+        node = self._event_nodes.get(raw.subject)
+        if node is not None:
+            self.counts[node] += 1
         self._changed = True
         if self._listeners:
             self._new_events.append(raw)
