@@ -268,7 +268,7 @@ class SensorRuntime:
         self.metrics.received()
         acc = _Acc(event.id, event.extensions.get("traceparent"))
         try:
-            if event.extensions and not _for_me(event, self.name):  # another sensor's replay: not ours
+            if REPLAY_SENSOR_EXTENSION in event.extensions and not _for_me(event, self.name):  # another's replay
                 return acc.outcome()
             passing = []
             acc.results = tuple(self.engine.match(event))
@@ -676,9 +676,12 @@ def _dedupe_id(event: events.Event) -> str:
 
 
 def _for_me(event: events.Event, sensor: str) -> bool:
-    """False for a replay addressed to another sensor (the Broker delivers it to all whose Trigger matches)."""
-    target = event.extensions.get(REPLAY_SENSOR_EXTENSION)
-    return target is None or target == sensor
+    """False for a replay addressed to another sensor (the Broker delivers it to all whose Trigger matches).
+
+    Only a replay (``knreplay`` set) is addressed: any other event goes to every sensor whose dependencies
+    match, as in Argo, whatever extensions its producer gave it.
+    """
+    return not event.extensions.get(REPLAY_EXTENSION) or event.extensions[REPLAY_SENSOR_EXTENSION] == sensor
 
 
 def _forget_state(record: sensor_record.Record, now: float) -> tuple[sensor_record.Record, None]:
