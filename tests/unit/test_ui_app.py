@@ -16,6 +16,8 @@ class _Hub:
 
     sensors: ClassVar[dict[str, Any]] = {}
     last_failed = None
+    nc = js = None  # no NATS: a delivery that got past the Broker path's rules would be a 503
+    bus = "default"
 
     def graph(self) -> dict[str, Any]:
         return {"nodes": [], "edges": []}
@@ -144,6 +146,9 @@ async def test_workers_lists_what_the_runner_says_and_nothing_without_workers() 
     ("knevents-ui.ops.svc.cluster.local:80", True), ("127.0.0.1:8080", True), ("localhost", True), ("[::1]:9", True),
     ("knevents-ui.default.example.com", False), ("svc.example.com", False), ("a..svc", False), ("", False),
     ("knevents-ui.default.svc.example.com", False),  # a public domain starting with svc. is not the cluster
+    ("LOCALHOST", True), ("Knevents-UI.Default.SVC", True), ("[::1].attacker.example", False),
+    ("[::1]attacker.example:80", False), ("127.0.0.1.nip.io", False), ("localhost.attacker.example", False),
+    ("knevents-ui.default.svc.cluster.local.attacker.example", False), ("knevents-ui.default.svc.cluster.local.", False),
 ])
 def test_the_brokers_path_answers_cluster_local_hosts_only(host: str, inside: bool) -> None:
     assert cluster.addressed_inside(host, "cluster.local") is inside
@@ -160,3 +165,21 @@ async def test_cloudevents_are_taken_only_when_receiving() -> None:
     # a UI not told to receive: the path is like any other, behind the loopback/token rules
     assert (await _call(_ui(), "POST", cluster.PATH, headers, event.body))[0] == 403
     assert (await _call(_ui(loopback=False, bearer="t0ken"), "POST", cluster.PATH, headers, event.body))[0] == 401
+
+
+async def test_two_host_headers_are_refused_on_the_brokers_path() -> None:
+    # a proxy may have routed by the other one (the public name) than the one read here
+    event = events.to_binary(events.Event(id="1", source="s", type="t", subject="e"))
+    scope_headers = [(b"host", b"knevents-ui.default.example.com"), (b"host", b"knevents-ui.default.svc")]
+    sent: list[dict[str, Any]] = []
+    scope = {"type": "http", "method": "POST", "path": cluster.PATH, "query_string": b"",
+             "headers": scope_headers + [(k.encode(), v.encode()) for k, v in event.headers.items()]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": event.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await _ui(receive_events=True)(scope, receive, send)
+    assert sent[0]["status"] == 403

@@ -108,6 +108,8 @@ class UiApp:
         method, path = scope["method"].upper(), scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if self.receive_events and path.startswith(cluster.PATH) and method == "POST":  # the Broker: no token
+            if sum(k.lower() == b"host" for k, _ in scope["headers"]) != 1:  # which one did a proxy route by?
+                headers["host"] = ""
             body = await asgi.read_body(receive, self.max_event)
             await _json(send, *await cluster.accept(self.hub, path, headers, body, self.max_event))
             return

@@ -78,7 +78,12 @@ def addressed_inside(host_header: str, cluster_domain: str | None = None) -> boo
     """Whether a request names a cluster-local host (``<svc>.<ns>.svc`` or ``<svc>.<ns>.svc.<cluster domain>``)
     or loopback. Exact forms only: a public domain that happens to start with ``svc.`` does not pass."""
     host = host_header.strip().lower()
-    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if host.startswith("["):  # an IPv6 literal, then nothing or a port
+        name, _, rest = host[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            return False
+    else:
+        name = host.rsplit(":", 1)[0]
     if name in ("localhost", "127.0.0.1", "::1"):
         return True
     labels = name.split(".")
@@ -158,7 +163,7 @@ async def accept(hub: Any, path: str, headers: Mapping[str, str], body: bytes | 
                  limit: int) -> tuple[int, dict[str, Any]]:
     """One delivery to :data:`PATH` (or a dead letter under it): the answer's status and JSON (2xx stored,
     4xx never retried, 503 retried)."""
-    if not addressed_inside(headers.get("host", "")):
+    if not addressed_inside(headers.get("host", "")):  # the app passes "" for two Host headers
         return 403, {"error": "events are taken only from inside the cluster (the Broker), at a .svc address"}
     if body is None:
         return 413, {"error": f"event over {limit} bytes (the NATS server's max_payload)"}
