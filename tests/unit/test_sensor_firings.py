@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -68,3 +69,35 @@ async def test_a_failed_firing_is_recorded_and_still_raised(nats_server: NatsSer
         assert info.config.max_msgs_per_subject == firings.FIRINGS_KEPT
     finally:
         await nc.close()
+
+
+async def test_firings_do_not_wait_for_nats_to_answer_about_the_stream(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # credentials that may write records but not manage streams: NATS drops the stream request and the client
+    # waits for its timeout (5 s). The firings must not wait for it, nor ask again each time.
+    config = tmp_path / "auth.conf"
+    config.write_text('authorization { users: [ {user: "fn", password: "pw", permissions: '
+                      '{publish: ["knevents.firings.>"], subscribe: ["_INBOX.>"]}} ] }\n')
+
+    async def quiet(exc: Exception) -> None:
+        pass
+
+    async def fire(resolved: Any, ctx: Any) -> triggers.TriggerResult:
+        return triggers.TriggerResult(trigger="t1", kind="http", detail="posted", status=200)
+
+    with NatsServer(store_dir=tmp_path / "js", config_file=config) as server:
+        nc = await nats.connect(server.url, user="fn", password="pw", error_cb=quiet)
+        try:
+            async def connect() -> Any:
+                return nc
+
+            recorder = sensor_firings.FiringRecorder(fire, "s1", connect)
+            with caplog.at_level(logging.WARNING, logger="knevents.sensor"):
+                for _ in range(3):
+                    assert (await recorder(_Resolved(), _Ctx())).detail == "posted"
+                assert caplog.records == []  # NATS has not answered yet: the firings went on without it
+                assert recorder._first is not None
+                await recorder._first
+            assert [r.getMessage() for r in caplog.records] == ["firing of s1/t1 not recorded: TimeoutError"]
+        finally:
+            await nc.close()
