@@ -167,19 +167,30 @@ async def test_cloudevents_are_taken_only_when_receiving() -> None:
     assert (await _call(_ui(loopback=False, bearer="t0ken"), "POST", cluster.PATH, headers, event.body))[0] == 401
 
 
-async def test_two_host_headers_are_refused_on_the_brokers_path() -> None:
-    # a proxy may have routed by the other one (the public name) than the one read here
+async def _deliver(hosts: list[bytes]) -> tuple[int, int]:
+    """A CloudEvent POSTed to the Broker's path of a receiving UI with these Host headers: (status, body reads)."""
     event = events.to_binary(events.Event(id="1", source="s", type="t", subject="e"))
-    scope_headers = [(b"host", b"knevents-ui.default.example.com"), (b"host", b"knevents-ui.default.svc")]
     sent: list[dict[str, Any]] = []
+    reads: list[int] = []
     scope = {"type": "http", "method": "POST", "path": cluster.PATH, "query_string": b"",
-             "headers": scope_headers + [(k.encode(), v.encode()) for k, v in event.headers.items()]}
+             "headers": [(b"host", h) for h in hosts] + [(k.encode(), v.encode()) for k, v in event.headers.items()]}
 
     async def receive() -> dict[str, Any]:
+        reads.append(1)
         return {"type": "http.request", "body": event.body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     await _ui(receive_events=True)(scope, receive, send)
-    assert sent[0]["status"] == 403
+    return sent[0]["status"], len(reads)
+
+
+async def test_two_host_headers_are_refused_on_the_brokers_path() -> None:
+    # a proxy may have routed by the other one (the public name) than the one read here
+    assert (await _deliver([b"knevents-ui.default.example.com", b"knevents-ui.default.svc"]))[0] == 403
+
+
+async def test_a_delivery_from_outside_is_refused_before_its_body_is_read() -> None:
+    assert await _deliver([b"knevents-ui.default.example.com"]) == (403, 0)  # up to max_payload, for nothing
+    assert await _deliver([b"knevents-ui.default.svc"]) == (503, 1)  # read, then no NATS here

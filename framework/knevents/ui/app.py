@@ -22,6 +22,7 @@ Safe by default:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import logging
@@ -110,8 +111,8 @@ class UiApp:
         if self.receive_events and path.startswith(cluster.PATH) and method == "POST":  # the Broker: no token
             if sum(k.lower() == b"host" for k, _ in scope["headers"]) != 1:  # which one did a proxy route by?
                 headers["host"] = ""
-            body = await asgi.read_body(receive, self.max_event)
-            await _json(send, *await cluster.accept(self.hub, path, headers, body, self.max_event))
+            read = functools.partial(asgi.read_body, receive, self.max_event)
+            await _json(send, *await cluster.accept(self.hub, path, headers, read, self.max_event))
             return
         if path == "/health" and method == "GET":  # Knative's readiness probe: no token, no data
             await _answer(send, 200, b"ok\n", "text/plain")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -159,12 +159,13 @@ def dead_letter_sensor(path: str, sensors: Any) -> str | None:
     return name
 
 
-async def accept(hub: Any, path: str, headers: Mapping[str, str], body: bytes | None,
+async def accept(hub: Any, path: str, headers: Mapping[str, str], read: Callable[[], Awaitable[bytes | None]],
                  limit: int) -> tuple[int, dict[str, Any]]:
     """One delivery to :data:`PATH` (or a dead letter under it): the answer's status and JSON (2xx stored,
-    4xx never retried, 503 retried)."""
+    4xx never retried, 503 retried). The body is ``read`` (None: over ``limit``) only once the host passed."""
     if not addressed_inside(headers.get("host", "")):  # the app passes "" for two Host headers
         return 403, {"error": "events are taken only from inside the cluster (the Broker), at a .svc address"}
+    body = await read()
     if body is None:
         return 413, {"error": f"event over {limit} bytes (the NATS server's max_payload)"}
     try:
