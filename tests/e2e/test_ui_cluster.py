@@ -249,8 +249,10 @@ async def test_replay_beside_a_cluster_posts_to_the_broker_for_one_sensor(
     alpha = sensor_app.SensorApp.from_env({"KNEVENTS_SPEC": str(manifests / "alpha.yaml")})
     assert json.loads((await beta.handle(_post(replayed))).body)["fired"] == []
     assert [f["trigger"] for f in json.loads((await alpha.handle(_post(replayed))).body)["fired"]] == ["log-it"]
-    stray = dataclasses.replace(original, extensions={"knreplaysensor": "alpha"})  # no knreplay: not a replay
-    assert [f["trigger"] for f in json.loads((await beta.handle(_post(stray))).body)["fired"]] == ["log-it"]
+    for n, stray in enumerate(({"knreplaysensor": "alpha"}, {"knreplaytrigger": "another"})):  # no knreplay
+        event = dataclasses.replace(original, id=f"ev-stray-{n}", extensions=stray)
+        fired = json.loads((await beta.handle(_post(event))).body)["fired"]
+        assert [f["trigger"] for f in fired] == ["log-it"], stray  # not a replay: the extension means nothing
 
 
 async def test_dead_letters_from_knative_are_shown_replayed_to_the_broker_and_dropped(

@@ -283,7 +283,9 @@ class SensorRuntime:
             if not passing:
                 return acc.outcome()
             dedupe_id = _dedupe_id(event)
-            only = event.extensions.get(REPLAY_TRIGGER_EXTENSION)
+            # a replay's own restriction: on any other event the extension means nothing (a Broker brings every
+            # producer's events, and in Argo an event fires every trigger whose dependencies it satisfies)
+            only = event.extensions.get(REPLAY_TRIGGER_EXTENSION) if event.extensions.get(REPLAY_EXTENSION) else None
             taking = self._at_most_once(passing, only)
             # every firing of this event is stateless at-most-once: once they are taken the event is done, so
             # the record written before running them is the final "done" mark (no second write after)
