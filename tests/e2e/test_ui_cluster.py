@@ -310,9 +310,14 @@ async def test_an_id_is_a_duplicate_only_from_the_same_source(nats_server: NatsS
         assert [(e["id"], e["source"]) for e in _listed(base)] == [("1", "other"), ("1", "hooks")]
 
 
-async def test_only_the_graphs_events_are_counted(nats_server: NatsServer, manifests: Path) -> None:
+@pytest.mark.parametrize("event_source_here", [True, False])
+async def test_only_the_graphs_events_are_counted(nats_server: NatsServer, manifests: Path,
+                                                  event_source_here: bool) -> None:
     # the Broker brings every producer's events, and a subject may differ per event (an object key, a PR):
-    # a count per name would grow without end and be pushed to every open page twice a second
+    # a count per name would grow without end and be pushed to every open page twice a second. An event a
+    # sensor depends on is in the graph (and counted) whether or not its EventSource is among the manifests.
+    if not event_source_here:
+        (manifests / "source.yaml").unlink()
     with _ui(nats_server.url, manifests) as base:
         for n in range(20):
             event = dataclasses.replace(_event(f"obj-{n}", n, source="bucket"), subject=f"uploads/{n}.png")

@@ -76,11 +76,13 @@ class Hub:
         self._raw: deque[_Raw] = deque(maxlen=history)
         self._firings: deque[dict[str, Any]] = deque(maxlen=FIRINGS_KEPT)
         self.counts: Counter[str] = Counter()
-        self._event_nodes = {naming.subject(bus, es.metadata.name, name): f"event:{es.metadata.name}/{name}"
-                             for es in manifests.event_sources for _, entries in routes.spec_entries(es)
-                             for name in entries}
-        """Subject -> graph node of the events the graph shows; only those are counted (beside a cluster the
-        Broker brings every producer's events, whose names have no end)."""
+        shown = [(es.metadata.name, name) for es in manifests.event_sources
+                 for _, entries in routes.spec_entries(es) for name in entries]
+        shown += [(d.event_source_name, d.event_name) for s in self.sensors.values() for d in s.spec.dependencies or []]
+        self._event_nodes = {naming.subject(bus, source, name): _event_id(source, name) for source, name in shown}
+        """Subject -> graph node of the events the graph shows (an EventSource's here, or one a sensor depends
+        on); only those are counted: beside a cluster the Broker brings every producer's events, whose names
+        have no end."""
         self.last_failed: str | None = None
         self._new_events: list[_Raw] = []
         self._new_firings: list[dict[str, Any]] = []
@@ -425,13 +427,13 @@ class Hub:
         for es in self.manifests.event_sources:
             for key, entries in routes.spec_entries(es):
                 for name in entries:
-                    node(f"event:{es.metadata.name}/{name}", "event", f"{es.metadata.name}/{name}", type=key)
+                    node(_event_id(es.metadata.name, name), "event", f"{es.metadata.name}/{name}", type=key)
         for name, sensor in self.sensors.items():
             node(f"sensor:{name}", "sensor", name)
             for dep in sensor.spec.dependencies or []:
                 dep_id = f"dep:{name}/{dep.name}"
                 node(dep_id, "dependency", dep.name, sensor=name)
-                source_id = f"event:{dep.event_source_name}/{dep.event_name}"
+                source_id = _event_id(dep.event_source_name, dep.event_name)
                 node(source_id, "event", f"{dep.event_source_name}/{dep.event_name}", type="(not here)")
                 edges.append((source_id, dep_id))
                 edges.append((dep_id, f"sensor:{name}"))
@@ -442,6 +444,11 @@ class Hub:
                 node(trigger_id, "trigger", trigger.template.name, sensor=name)
                 edges.append((f"sensor:{name}", trigger_id))
         return {"nodes": nodes, "edges": [{"from": a, "to": b} for a, b in edges]}
+
+
+def _event_id(source: str, name: str) -> str:
+    """The graph node of an event, under which it is counted."""
+    return f"event:{source}/{name}"
 
 
 def _preview(data: bytes) -> str:
