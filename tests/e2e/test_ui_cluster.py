@@ -74,7 +74,8 @@ def _ui(nats_url: str, where: Path, *extra: str) -> Iterator[str]:
     port = free_port()
     argv = [sys.executable, "-m", "knevents", "ui", str(where), "--nats-url", nats_url, "--port", str(port),
             "--receive-events", *extra]
-    proc = subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {k: v for k, v in os.environ.items() if k != "K_SINK"}  # the Broker's address only when a test gives it
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc, "knevents ui --receive-events")
         yield f"http://127.0.0.1:{port}"
@@ -326,3 +327,25 @@ async def test_only_the_graphs_events_are_counted(nats_server: NatsServer, manif
         assert len(_listed(base)) == 21  # every event is listed and kept
         counts = _request(f"{base}/api/graph")[1]["counts"]
         assert {k: v for k, v in counts.items() if k.startswith("event:")} == {"event:hooks/build": 1}
+
+
+async def test_without_the_brokers_address_replay_is_refused_not_lost(nats_server: NatsServer, manifests: Path) -> None:
+    # K_SINK missing (the SinkBinding did not inject it): onto the NATS bus a replay would reach no sensor on a
+    # cluster, while answering that it replayed
+    with _ui(nats_server.url, manifests, "--allow-actions") as base:
+        assert _deliver(base, events.to_binary(_event("ev-1", 1)))[0] == 200
+        failed = dataclasses.replace(_event("ev-dead", 2), extensions={"knativeerrorcode": "500"})
+        message = events.to_binary(failed)
+        assert _request(f"{base}{cluster.PATH}/deadletters/alpha", message.body,
+                        {**message.headers, "Host": INSIDE})[0] == 200
+        held = await _wait(lambda: _request(f"{base}/api/deadletters")[1], "the dead letter on the page")
+        token = _request(f"{base}/")[1].split(b'name="knevents-token" content="')[1].split(b'"')[0].decode()
+        ask = json.dumps({"sensor": "alpha", "since": "1h"}).encode()
+        status, answer = _request(f"{base}/api/replay", ask, {"X-Knevents-Token": token})
+        assert status == 400 and "no Broker address" in answer["error"]
+        status, answer = _request(f"{base}/api/deadletters/{held[0]['seq']}/replay", b"{}",
+                                  {"X-Knevents-Token": token})
+        assert status == 400 and "no Broker address" in answer["error"]
+        assert [d["id"] for d in _request(f"{base}/api/deadletters")[1]] == ["ev-dead"]  # still there
+        dry = json.dumps({"sensor": "alpha", "since": "1h", "dry_run": True}).encode()
+        assert _request(f"{base}/api/replay", dry, {"X-Knevents-Token": token})[1]["events"] == 1

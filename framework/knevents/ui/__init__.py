@@ -8,7 +8,6 @@ dagre layout library, so nothing needs Node to install or run knevents.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,11 +64,10 @@ async def serve(nc: Any, bus: str, manifests: Any, *, host: str = "127.0.0.1", p
     hub = hub_mod.Hub(nc, bus, manifests, follow_bus=not receive_events)
     try:
         ui = app_mod.UiApp(hub, port=port, loopback=loopback, bearer=token, read_only=read_only, workers=workers,
-                           receive_events=receive_events, broker_url=broker_url)
+                           receive_events=receive_events)
         if receive_events:
             await cluster.prepare(hub.js, bus)
-        if broker_url:
-            hub.resend = functools.partial(cluster.replay_to_broker, broker_url)
+        hub.resend = cluster.resender(broker_url, receive_events)
         await hub.start()
     except errors.KneventsError:
         sock.close()

@@ -81,9 +81,9 @@ class UiApp:
 
     def __init__(self, hub: hub_mod.Hub, *, port: int, loopback: bool, bearer: str | None = None,
                  read_only: bool = False, workers: Callable[[], list[dict[str, Any]]] | None = None,
-                 receive_events: bool = False, broker_url: str | None = None) -> None:
-        """``receive_events``: take the Broker's CloudEvents at :data:`cluster.PATH`; ``broker_url``: replay
-        there (the Broker's ingress) instead of onto the local bus."""
+                 receive_events: bool = False) -> None:
+        """``receive_events``: take the Broker's CloudEvents at :data:`cluster.PATH` (replay goes the hub's
+        ``resend`` way then: through the Broker)."""
         if not loopback and not bearer:
             raise errors.KneventsError("the UI listens beyond loopback only with a token (--ui-token)")
         self.hub = hub
@@ -96,7 +96,6 @@ class UiApp:
         self.session_token = secrets.token_urlsafe(24)
         """Sent in the page; every action must carry it back."""
         self.receive_events = receive_events
-        self.broker_url = broker_url
         self.max_event = int(getattr(hub.nc, "max_payload", 0) or 1024 * 1024) if receive_events else 0
         """Bytes of one received event: what the NATS server takes in one message."""
 
@@ -261,8 +260,8 @@ class UiApp:
         if ask.get("dry_run"):
             report = replay.explain(sensor, found, trigger).report()
             return {"dry_run": True, "events": len(found), "report": report}
-        if self.broker_url:  # beside a cluster: through the Broker, for this sensor only
-            replay_id = await cluster.replay_to_broker(self.broker_url, sensor.metadata.name, found, trigger=trigger)
+        if self.hub.resend is not None:  # beside a cluster: through the Broker, for this sensor only
+            replay_id = await self.hub.resend(sensor.metadata.name, found, trigger=trigger)
             return {"dry_run": False, "events": len(found), "replay": replay_id, "to": "broker"}
         replay_id = await replay.replay(self.hub.js, self.hub.bus, sensor.metadata.name, found, trigger=trigger)
         return {"dry_run": False, "events": len(found), "replay": replay_id}

@@ -32,6 +32,7 @@ exactly as they read a runner's bus.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,7 +47,7 @@ from knevents.local import replay, streams
 from knevents.runtime import sensor as sensor_runtime
 
 __all__ = ["ARCHIVE", "CLUSTER_DOMAIN_ENV", "DUPLICATE_WINDOW", "PATH", "Received", "accept", "addressed_inside", "dead_letter_sensor",
-           "originals", "parse", "prepare", "receive", "replay_to_broker"]
+           "originals", "parse", "prepare", "receive", "replay_to_broker", "resender"]
 
 PATH = deploy_ui.EVENTS_PATH
 """Where the UI's Trigger delivers (``render --ui`` names it in the Trigger's subscriber)."""
@@ -208,6 +209,20 @@ async def replay_to_broker(url: str, sensor: str, found: Sequence[events.Event],
     finally:
         await sink.close()
     return replay_id
+
+
+def resender(broker_url: str | None, receiving: bool) -> Callable[..., Awaitable[str]] | None:
+    """How the UI replays (``Hub.resend``): to the Broker at ``broker_url``; beside a cluster without one, a
+    refusal (onto the NATS bus a replay would reach no sensor there, and say it had); else None: onto the bus."""
+    if broker_url:
+        return functools.partial(replay_to_broker, broker_url)
+    return _no_broker if receiving else None
+
+
+async def _no_broker(sensor: str, found: Sequence[events.Event], *, trigger: str | None = None) -> str:
+    raise errors.KneventsError("replay beside a cluster goes through the Broker, and this UI has no Broker address "
+                               "(--broker-url, or K_SINK, which the SinkBinding of render --ui-allow-actions sets): "
+                               "nothing was replayed")
 
 
 def originals(found: Sequence[events.Event]) -> list[events.Event]:

@@ -98,8 +98,9 @@ class Hub:
         self._filtered: dict[tuple[str, str], int] = {}
         self._filtered_at = 0.0
         self._follow_bus = follow_bus
-        self.resend: Callable[[str, list[events.Event]], Awaitable[str]] | None = None
-        """How a dead letter is replayed when not onto the bus: beside a cluster, through the Broker."""
+        self.resend: Callable[..., Awaitable[str]] | None = None
+        """How replays go when not onto the bus (``(sensor, events, trigger=) -> replay id``): beside a
+        cluster, through the Broker (:func:`knevents.ui.cluster.resender`)."""
 
     # --- lifecycle ---------------------------------------------------------------------
 
