@@ -556,9 +556,10 @@ def main() -> int:
         ui_off = ui_on = ui_share = None
         try:
             cores = os.cpu_count() or 1
-            # A run of a few thousand events lasts about two seconds: shorter, one slow spell of the machine
-            # decides a pair (quick runs of 2,000 events once gave pairs from 0.88x to 1.18x in one run).
-            pair_events = 5000 if args.quick else 20000
+            # A run should last about two seconds: shorter, one slow spell of the machine decides a pair (quick
+            # runs of 2,000 events once gave pairs from 0.88x to 1.18x in one run). Two workers now carry
+            # 4,800-5,200 events/s here, so 5,000 events had become one second.
+            pair_events = 10000 if args.quick else 20000
             one_rate, workers_rate, ratios = _workers_pairs(workdir, sink, cores, pair_events, 5, _batch_for)
             print(f"max with --workers {cores}: {workers_rate:.0f} events/s end to end, one worker {one_rate:.0f} "
                   f"(medians of {len(ratios)} interleaved pairs of fresh runners, {pair_events} events each); "
