@@ -23,7 +23,7 @@ from knevents.sources import base, common, tls
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
-__all__ = ["consumer", "errors", "options", "partitions", "start", "subscribe"]
+__all__ = ["STOP_GRACE", "consumer", "errors", "options", "partitions", "start", "stop", "subscribe"]
 
 
 
@@ -48,11 +48,32 @@ def options(config: Any, ctx: base.SourceContext) -> dict[str, Any]:
     return opts
 
 
+STOP_GRACE = 5.0
+"""Seconds a consumer gets to start or stop politely before it is cut short (a lost broker must not hold a
+shutdown; a group join on Tansu alone takes about this long)."""
+
+
 async def start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
-    """Start ``consumer``; when it cannot, raise an error that names the cause (TLS, SASL login, network)."""
+    """Start ``consumer``; when it cannot, raise an error that names the cause (TLS, SASL login, network).
+
+    A stop that comes while the consumer starts lets the start finish first (for :data:`STOP_GRACE` at most):
+    aiokafka drops its bootstrap connection unclosed when ``start`` is cancelled in the middle of its
+    metadata request, and :func:`stop` cannot reach that connection afterwards.
+    """
+    kafkaconn.patch_scram()
+    starting = asyncio.ensure_future(_start(consumer, opts))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait({starting}, timeout=STOP_GRACE)
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)  # its outcome no longer matters: we stop
+        raise
+
+
+async def _start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
     from aiokafka import errors as kafka_errors
 
-    kafkaconn.patch_scram()
     try:
         await consumer.start()
     except kafka_errors.KafkaConnectionError as exc:
@@ -61,18 +82,40 @@ async def start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
 
 
 async def stop(consumer: AIOKafkaConsumer) -> None:
-    """Stop ``consumer`` without holding a shutdown for a lost broker, and never leave a connection open.
+    """Stop ``consumer`` without holding a shutdown for a lost broker, and leave no connection or task behind.
 
-    aiokafka's ``stop`` talks to the broker (leaving the group) before it closes the client's connections;
-    with the broker gone it can wait long, or raise and skip the closing, and the sockets leak. So it gets 5 s,
-    and the client's connections are closed afterwards in any case (closing twice is harmless).
+    aiokafka's ``stop`` talks to the broker (it finishes a group join in progress, leaves the group) before
+    it closes the client's connections; with the broker gone or a join pending it can wait long. So it gets
+    :data:`STOP_GRACE`; then it is cancelled, and so is every background task of the consumer it did not reach
+    (group coordination, heartbeat, offset refresh, fetching): left running, they reconnect after the close
+    below and those connections stay open for good. The client's connections are closed last, in any case
+    (also when this coroutine is cancelled; closing twice is harmless).
     """
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(consumer.stop()), 5)
-    client = getattr(consumer, "_client", None)  # aiokafka keeps its connection pool there
-    if client is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.close(), 5)
+    stopping = asyncio.ensure_future(consumer.stop())
+    try:
+        await asyncio.wait({stopping}, timeout=STOP_GRACE)
+    finally:
+        stopping.cancel()  # a no-op once done; else it also cancels the aiokafka task it was waiting for
+        leftovers = [stopping, *_background_tasks(consumer)]
+        for task in leftovers:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):  # each re-raises its cancellation at once; bounded all the same
+            await asyncio.wait_for(asyncio.gather(*leftovers, return_exceptions=True), STOP_GRACE)
+        client = getattr(consumer, "_client", None)  # aiokafka keeps its connection pool there
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), STOP_GRACE)
+
+
+def _background_tasks(consumer: AIOKafkaConsumer) -> list[asyncio.Task[Any]]:
+    """The unfinished asyncio tasks held by the consumer's coordinator and fetcher (aiokafka internals, found
+    by type rather than by attribute name so that a renamed attribute is still found)."""
+    found: list[asyncio.Task[Any]] = []
+    for owner in (getattr(consumer, "_coordinator", None), getattr(consumer, "_fetcher", None)):
+        for value in vars(owner).values() if owner is not None else ():
+            values = value if isinstance(value, set | list | tuple) else (value,)
+            found += [v for v in values if isinstance(v, asyncio.Task) and not v.done()]
+    return found
 
 
 def consumer(config: Any, opts: dict[str, Any], private_group: str | None) -> AIOKafkaConsumer:

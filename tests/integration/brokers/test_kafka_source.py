@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+from typing import Any
 
+import pytest
 from knevents import metrics, web
 from knevents.sources import kafka
 
 from tests.fixtures.brokers import Tansu
+from tests.fixtures.ports import connections_to
 from tests.integration.brokers.kafka_support import Running, create_topic, produce, until
 
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? \+0000 UTC$")
@@ -161,6 +164,38 @@ async def test_a_new_session_after_the_broker_lost_the_offsets_reads_from_the_st
             assert await consumer.position(tp) == expected
         finally:
             await kafka_client.stop(consumer)
+
+
+async def test_a_stop_during_a_group_join_leaves_no_connection_and_no_task_behind(
+        tansu: Tansu, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka's stop first waits for a group join in progress (5 s on Tansu). Cut short, the consumer's
+    coordination task used to go on in the background and connect again after the client was closed: those
+    connections stayed open for good, and the garbage collector reported them later in some unrelated test."""
+    from aiokafka.conn import AIOKafkaConnection
+    from knevents.sources import base as sources_base
+    from knevents.sources import kafka_client
+
+    monkeypatch.setattr(kafka_client, "STOP_GRACE", 0.5)  # well inside Tansu's join
+    await create_topic(tansu.url, "joining", 1)
+    config = _config({"url": tansu.url, "topic": "joining", "consumerGroup": {"groupName": "g"}})
+    options = kafka_client.options(config, sources_base.SourceContext(event_source_name="es"))
+    before = asyncio.all_tasks()
+    consumer = kafka_client.consumer(config, options, None)
+    await kafka_client.start(consumer, options)
+    kafka_client.subscribe(consumer, config)
+    await until(lambda: connections_to(tansu.port) == 2)  # the coordinator's connection: the join is under way
+    await kafka_client.stop(consumer)
+    assert [t for t in asyncio.all_tasks() - before if not t.done()] == []
+    assert [c for c in consumer._client._conns.values() if isinstance(c, AIOKafkaConnection) and c.connected()] == []
+    assert connections_to(tansu.port) == 0
+
+
+def _config(entry: dict[str, Any]) -> Any:
+    from knevents import spec as specs
+
+    model = specs.parse_event_source({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+                                      "metadata": {"name": "es"}, "spec": {"kafka": {"e": entry}}})
+    return model.spec.kafka["e"]
 
 
 def test_go_time_matches_go_formatting() -> None:
