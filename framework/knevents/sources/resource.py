@@ -185,12 +185,14 @@ class ResourceSource:
         body = json.loads(self._get(api, [], stream=False).data)
         return str(body["metadata"]["resourceVersion"]), list(body.get("items") or [])
 
-    def _watch(self, api: Any, version: str) -> Iterator[dict[str, Any]]:
+    def _watch(self, api: Any, version: str, halt: threading.Event) -> Iterator[dict[str, Any]]:
         query = [("watch", "true"), ("resourceVersion", version), ("allowWatchBookmarks", "true"),
                  ("timeoutSeconds", _WATCH_SECONDS)]
         response = self._get(api, query, stream=True)
-        with self._lock:
+        with self._lock:  # run() sets halt, then takes the lock to end the watch: one of the two ends it
             self._response = response
+            if halt.is_set():
+                _shut(response)
         try:
             buffer = b""
             for chunk in response.stream(4096, decode_content=False):
@@ -262,7 +264,7 @@ class ResourceSource:
             place["rv"] = self._relist(api, call, known)
             call(self._save(place))
         while not stop.is_set():
-            for item in self._watch(api, place["rv"]):
+            for item in self._watch(api, place["rv"], stop):
                 obj, kind = item.get("object") or {}, item.get("type")
                 if kind == "ERROR":
                     if obj.get("code") == 410:
@@ -294,6 +296,9 @@ class ResourceSource:
         halt = threading.Event()
 
         def call(coro: Any) -> Any:
+            if halt.is_set():  # stopping: the store may be closed already and must not connect again
+                coro.close()
+                raise errors.TemporaryError("the source is stopping")
             return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
         def work() -> None:
@@ -323,15 +328,20 @@ class ResourceSource:
             halt.set()
             with self._lock:
                 response = self._response
-            if response is not None:
-                with contextlib.suppress(Exception):
-                    response.shutdown() if hasattr(response, "shutdown") else response.close()
+                if response is not None:
+                    _shut(response)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker, 10)
 
     async def close(self) -> None:
         """Release the progress store's connection."""
         await self._store.close()
+
+
+def _shut(response: Any) -> None:
+    """End a watch's streaming response from another thread (the reader then stops)."""
+    with contextlib.suppress(Exception):
+        response.shutdown() if hasattr(response, "shutdown") else response.close()
 
 
 def _short(exc: Exception) -> str:
