@@ -222,9 +222,10 @@ def test_knevents_run_feeds_a_sensor_and_loses_nothing_across_a_kill(azurite: Az
     env = {env_name("SECRET", "azure-secret", "connectionstring"): azurite.connection_string}
     sink = harness.Sink()
     sensor = local_run.sensor_yaml("azure-queue-storage", "example", ["body", "messageID"], sink.url)
-    client = QueueServiceClient.from_connection_string(azurite.connection_string).get_queue_client("test")
-    client.create_queue()
+    service = QueueServiceClient.from_connection_string(azurite.connection_string)
+    client = service.get_queue_client("test")  # shares the service's HTTP session: closing it leaves that open
     try:
+        client.create_queue()
         with local_run.running(tmp_path, doc, sensor, env) as runner:
             for i in range(5):
                 client.send_message(json.dumps({"n": i}))
@@ -241,6 +242,7 @@ def test_knevents_run_feeds_a_sensor_and_loses_nothing_across_a_kill(azurite: Az
     finally:
         sink.close()
         client.close()
+        service.close()
     # the body arrives as a string, as Argo's payload sends a JSON value picked by dataKey
     assert {json.loads(r.json()["body"])["n"] for r in sink.received} == set(range(10))
     assert all(r.json()["messageID"] for r in sink.received)
