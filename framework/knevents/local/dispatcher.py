@@ -129,7 +129,7 @@ class Dispatcher:
                 await sub.unsubscribe()
             await self._give_back()
 
-    def start(self, msg: Any, work: Coroutine[Any, Any, None] | None = None) -> None:
+    def track(self, msg: Any, work: Coroutine[Any, Any, None] | None = None) -> None:
         """Deliver ``msg`` (or run ``work`` on it) in a task kept in the in-flight table until it settles."""
         task = asyncio.get_running_loop().create_task(self._deliver(msg) if work is None else work)
         self._inflight[task] = msg
@@ -264,9 +264,9 @@ class _Pull:
         if headers and headers.get("Status"):
             self.over.set()
         elif self.stop.is_set():
-            self.dispatcher.start(msg, _settle(msg.nak()))  # kept in flight, so the stop waits for it
+            self.dispatcher.track(msg, _settle(msg.nak()))  # kept in flight, so the stop waits for it
         else:
-            self.dispatcher.start(msg)
+            self.dispatcher.track(msg)
             self.left -= 1
             if self.left <= 0:
                 self.over.set()
