@@ -82,13 +82,14 @@ def _scheduling(*, batch: bool) -> Iterator[None]:
     before, param = os.sched_getscheduler(0), os.sched_getparam(0)
     try:
         os.sched_setscheduler(0, policy, os.sched_param(0))
+        changed = True
     except OSError:  # not allowed here (a real-time parent, a container policy): start it as it is
-        yield
-        return
+        changed = False
     try:
         yield
     finally:
-        os.sched_setscheduler(0, before, param)
+        if changed:
+            os.sched_setscheduler(0, before, param)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
