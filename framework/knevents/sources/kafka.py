@@ -120,8 +120,10 @@ class KafkaSource:
         self._where = where
         self._reconnect = reconnect.Reconnect(config.connection_backoff, f"{where}.connectionBackoff")
         self._last_ts: dict[Any, int] = {}
-        """Partition → timestamp of the last record committed (to notice and survive a broker reset)."""
+        """Partition → timestamp of the last record published (to notice and survive a broker reset)."""
         self._skip_before: dict[Any, int] = {}
+        self._check_at: dict[Any, int] = {}
+        """Partition → offset of the last record published, being fetched again to check the log is the same."""
         self._next_reset_check = 0.0
         self._url0 = str(config.url).split(",")[0].strip()
         self._metadata = dict(config.metadata) if config.metadata else None
@@ -152,6 +154,7 @@ class KafkaSource:
         options = kafka_client.options(self._config, self._ctx)
         group = self._config.consumer_group
         consumer = kafka_client.consumer(self._config, options, self._private_group() if group is None else None)
+        self._check_at.clear()
         try:
             await kafka_client.start(consumer, options)
             if group is None:
@@ -178,7 +181,9 @@ class KafkaSource:
         Offsets start at 0 again then, so waiting at the old position would skip the new records
         below it; records older than the last one published are skipped on the way (they were
         published already). Brokers that answer OFFSET_OUT_OF_RANGE are also covered by
-        ``auto_offset_reset="earliest"``.
+        ``auto_offset_reset="earliest"``. An idle partition of the private group whose log ends
+        at our position is checked too (see :meth:`_check_last`): a commit that reached the
+        broker after it lost the topic leaves that same picture over a recreated topic.
         """
         now = asyncio.get_running_loop().time()
         if now < self._next_reset_check:
@@ -189,8 +194,21 @@ class KafkaSource:
                 continue
             end = consumer.highwater(tp)
             lost = await consumer.committed(tp) is None
-            if lost or (end is not None and end < await consumer.position(tp)):
+            position = await consumer.position(tp)
+            if lost or (end is not None and end < position):
                 await self._read_again(consumer, tp)
+            elif end == position and self._config.consumer_group is None:
+                self._check_last(consumer, tp, position)
+
+    def _check_last(self, consumer: AIOKafkaConsumer, tp: Any, position: int) -> None:
+        """Fetch the last record published from ``tp`` (just before ``position``) again, to compare its timestamp.
+
+        Only for the private group, where this process is the partition's one reader: in a consumer group
+        another member may have published after it. :meth:`_handle` drops the record when it matches.
+        """
+        if position > 0:
+            self._check_at[tp] = position - 1
+            consumer.seek(tp, position - 1)
 
     async def _read_again(self, consumer: AIOKafkaConsumer, tp: Any) -> None:
         """The broker lost ``tp``'s offsets: read it from the start, skipping records older than the last published."""
@@ -216,6 +234,8 @@ class KafkaSource:
         committed = await consumer.committed(tp)
         if committed is not None and committed >= 0:
             consumer.seek(tp, committed)
+            if tp in self._last_ts:  # a new session: the broker may have lost the topic and kept a late commit
+                self._check_last(consumer, tp, committed)
         elif tp in self._last_ts:
             # this process published from the partition before and its offset is gone: the broker lost it while
             # the session was down; the newest record would skip what was produced since
@@ -231,6 +251,14 @@ class KafkaSource:
 
         first = records[0]
         tp = TopicPartition(first.topic, first.partition)
+        at = self._check_at.pop(tp, None)
+        if at is not None:
+            if first.offset < at or (first.offset == at and first.timestamp != self._last_ts.get(tp)):
+                await self._read_again(consumer, tp)  # not the record published last: a new log
+                return True
+            records = [r for r in records if r.offset > at]  # it was: published already
+            if not records:
+                return True
         floor = self._skip_before.pop(tp, None)
         if floor is not None:
             fresh = [r for r in records if r.timestamp >= floor]
@@ -260,8 +288,10 @@ class KafkaSource:
             except errors.BatchRefusedError as exc:
                 accepted, failure = exc.done, exc
         if accepted:
-            await consumer.commit({tp: records[accepted - 1].offset + 1})
+            # noted before the commit, which fails when the broker lost the topic meanwhile: the next session
+            # must then read the partition again from its start rather than from its newest record
             self._last_ts[tp] = records[accepted - 1].timestamp
+            await consumer.commit({tp: records[accepted - 1].offset + 1})
         if failure is None:
             return True
         log.error("kafka %s: the bus refused offset %d of %s; retrying it: %s", self.event_name,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 from typing import Any
 
 import pytest
-from knevents import metrics, web
+from knevents import events, metrics, web
 from knevents.sources import kafka
 
 from tests.fixtures.brokers import Tansu
@@ -164,6 +165,56 @@ async def test_a_new_session_after_the_broker_lost_the_offsets_reads_from_the_st
             assert await consumer.position(tp) == expected
         finally:
             await kafka_client.stop(consumer)
+
+
+async def test_a_commit_that_reached_the_broker_after_it_lost_the_topic_does_not_skip_the_new_records(
+        tansu: Tansu) -> None:
+    """The broker may restart between publishing a batch and committing its offset. The commit then reaches the new
+    broker, which keeps it for the unknown topic (Tansu does; another broker may refuse it). Over the recreated
+    topic that stale offset looked valid, so the next session started there and skipped the records below it."""
+    from aiokafka import TopicPartition
+    from knevents.sources import base as sources_base
+    from knevents.sources import kafka_client
+
+    await create_topic(tansu.url, "raced", 1)
+    await produce(tansu.url, "raced", [b"a", b"b"], partition=0)
+    config = _config({"url": tansu.url, "topic": "raced", "partition": "0",
+                      "connectionBackoff": {"duration": "200ms", "factor": 1}})
+    source = kafka.create("e", config, sources_base.SourceContext(event_source_name="es"))
+    assert isinstance(source, kafka.KafkaSource)
+    options = kafka_client.options(config, source._ctx)
+    tp = TopicPartition("raced", 0)
+    published: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        published.append(base64.b64decode(events.data_json(event)["body"]))
+
+    consumer = kafka_client.consumer(config, options, source._private_group())
+    await kafka_client.start(consumer, options)
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        records: list[Any] = []
+        for _ in range(120):
+            records = [r for rs in (await consumer.getmany(timeout_ms=500)).values() for r in rs]
+            if records:
+                break
+        tansu.restart()  # published, not yet committed: the broker forgets the topic
+        with contextlib.suppress(*kafka_client.errors()):
+            await source._handle(consumer, records, publish, asyncio.Event())
+    finally:
+        await kafka_client.stop(consumer)
+    assert published == [b"a", b"b"]
+    await create_topic(tansu.url, "raced", 1)
+    await produce(tansu.url, "raced", [b"c", b"d"], partition=0)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(source.run(publish, stop))
+    try:
+        await until(lambda: len(published) >= 4)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    assert published == [b"a", b"b", b"c", b"d"]
 
 
 async def test_a_stop_during_a_group_join_leaves_no_connection_and_no_task_behind(
