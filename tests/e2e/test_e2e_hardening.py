@@ -74,7 +74,7 @@ def test_oversized_headers_are_431(runner: tuple[harness.RunnerProcess, str]) ->
 
 
 @pytest.mark.parametrize("partial", [b"POST /push HTTP/1.1\r\nHost: x\r\n",
-                                     b"POST /push HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"])
+                                     b"POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"])
 def test_slow_client_is_disconnected(runner: tuple[harness.RunnerProcess, str], partial: bytes) -> None:
     _, base = runner
     port = int(base.rsplit(":", 1)[1])

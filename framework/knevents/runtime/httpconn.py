@@ -159,11 +159,18 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.headers_done = True
         length = expect = ""
+        hosts = 0
         for name, value in self.headers:
             if name == "content-length":
                 length = value.strip()
             elif name == "expect":
                 expect = value.strip().lower()
+            elif name == "host":
+                hosts += 1
+        if hosts > 1 or (hosts == 0 and self.parser.get_http_version() == "1.1"):
+            # RFC 9112 3.2: a proxy in front and this server could each take a different one for the target
+            self._refuse(web.text_response(400, "an HTTP/1.1 request needs exactly one Host header\n"))
+            raise _Stop
         if length.isdigit() and int(length) > self.server.max_body:
             self._refuse(web.too_large(self.server.max_body))
             raise _Stop

@@ -25,7 +25,8 @@ that use it:
 * an idle keep-alive connection is closed after 5 s (uvicorn's default);
 * ``Expect: 100-continue`` is answered before the body is read;
 * a handler's exception is a 500, logged; the process and the connection stay up;
-* a malformed request is 400 and the connection is closed;
+* a malformed request is 400 and the connection is closed; so is an HTTP/1.1
+  request without a ``Host`` header, and any request with two (RFC 9112 3.2);
 * answers are redacted (:func:`knevents.redact.redact_bytes`), carry
   ``content-length`` and ``date``, and HEAD answers have no body.
 

@@ -80,7 +80,7 @@ async def test_a_tls_port_answers_https_and_refuses_plain_http() -> None:
                 assert (answer.status_code, answer.text) == (200, "ok\n")
         assert seen == [b"n0", b"n1"]
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"POST /secure HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+        writer.write(b"POST /secure HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
         assert not (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")  # no handshake, no answer
         writer.close()
         assert seen == [b"n0", b"n1"]
