@@ -8,17 +8,20 @@ server-final message (RFC 5802 ``e=...``) instead of with error 58, as Tansu
 does. :func:`explain` opens one connection the way the client did and names the
 cause (TLS verification, SASL login, mechanism, network); :func:`patch_scram`
 turns the ``e=`` answer into aiokafka's ``SaslAuthenticationFailed``.
-Neither message carries a secret. aiokafka is imported inside the functions:
+Neither message carries a secret. :func:`start` starts a client and closes
+whatever connection its start opened and then dropped. aiokafka is imported inside the functions:
 importing this module costs nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import ssl
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MECHANISMS", "Failure", "check", "explain", "patch_scram", "security"]
+__all__ = ["MECHANISMS", "Failure", "check", "explain", "patch_scram", "security", "start"]
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 """Argo's SASL mechanisms that knevents speaks (Argo's GSSAPI and OAUTHBEARER need Kerberos or a token source)."""
@@ -110,3 +113,65 @@ async def explain(options: dict[str, Any], failure: BaseException) -> Failure:
         return Failure(f"cannot connect to {where}: {type(exc).__name__}: {exc}", permanent=False)
     conn.close()
     return Failure(f"{where}: {type(failure).__name__}: {failure}", permanent=False)
+
+
+class _Opened:
+    """The connections aiokafka opened while one :func:`start` ran (noted only while ``active``)."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self.conns: list[Any] = []
+
+
+_OPENING: contextvars.ContextVar[_Opened | None] = contextvars.ContextVar("knevents_kafka_opening", default=None)
+_CLOSE_WAIT = 5.0
+"""Seconds :func:`start` waits for a dropped connection's socket to be closed (a local close: immediate)."""
+
+
+async def start(client: Any) -> None:
+    """``await client.start()`` (an aiokafka consumer or producer) and leave no connection of it behind.
+
+    aiokafka's bootstrap holds its first connection in a local variable while it asks the broker for metadata.
+    A start cancelled there (a broker that accepts and answers slowly, a shutdown that cannot wait) drops that
+    connection open: it is not in the client's pool, so ``stop`` never closes it, and its socket and reader
+    task live until the garbage collector finds them. Every connection the client opens while its start runs
+    is noted (see :func:`_note_connections`); the ones its pool does not hold afterwards are closed, whether
+    the start succeeded, failed or was cancelled. Those it holds are the client's to close on ``stop``.
+    """
+    _note_connections()
+    opened = _Opened()
+    token = _OPENING.set(opened)
+    try:
+        await client.start()
+    finally:
+        opened.active = False  # tasks the start spawned inherit the note: later connections are not ours
+        _OPENING.reset(token)
+        pool = getattr(client, "_client", None) or getattr(client, "client", None)  # consumer / producer
+        kept = {id(conn) for conn in getattr(pool, "_conns", {}).values()}
+        closing = [conn.close() for conn in opened.conns if id(conn) not in kept]  # idempotent in aiokafka
+        if closing:  # the futures resolve when the sockets are closed: leave none half-closed behind
+            await asyncio.shield(asyncio.wait(closing, timeout=_CLOSE_WAIT))
+
+
+def _note_connections() -> None:
+    """Make aiokafka's client note each connection it opens for the :func:`start` running in this context.
+
+    The client calls the ``create_conn`` of its module for the bootstrap and every broker connection;
+    wrapping that one name is the only way to reach a connection aiokafka keeps in a local variable.
+    Outside a start (no note in the context, or a finished one) the wrapper only passes the call on.
+    """
+    from aiokafka import client
+
+    original = client.create_conn
+    if getattr(original, "_knevents_noting", False):
+        return
+
+    async def create_conn(*args: Any, **kwargs: Any) -> Any:
+        conn = await original(*args, **kwargs)
+        opened = _OPENING.get()
+        if opened is not None and opened.active:
+            opened.conns.append(conn)
+        return conn
+
+    create_conn._knevents_noting = True  # type: ignore[attr-defined]
+    client.create_conn = create_conn

@@ -56,9 +56,9 @@ shutdown; a group join on Tansu alone takes about this long)."""
 async def start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
     """Start ``consumer``; when it cannot, raise an error that names the cause (TLS, SASL login, network).
 
-    A stop that comes while the consumer starts lets the start finish first (for :data:`STOP_GRACE` at most):
-    aiokafka drops its bootstrap connection unclosed when ``start`` is cancelled in the middle of its
-    metadata request, and :func:`stop` cannot reach that connection afterwards.
+    A stop that comes while the consumer starts lets the start finish first (for :data:`STOP_GRACE` at most),
+    then cuts it short; :func:`kafkaconn.start` closes the connection aiokafka's cut-short bootstrap would
+    drop (:func:`stop` cannot reach it: it is not in the client's pool).
     """
     kafkaconn.patch_scram()
     starting = asyncio.ensure_future(_start(consumer, opts))
@@ -75,7 +75,7 @@ async def _start(consumer: AIOKafkaConsumer, opts: dict[str, Any]) -> None:
     from aiokafka import errors as kafka_errors
 
     try:
-        await consumer.start()
+        await kafkaconn.start(consumer)
     except kafka_errors.KafkaConnectionError as exc:
         failure = await kafkaconn.explain(opts, exc)
         raise kafka_errors.KafkaConnectionError(str(failure)) from None

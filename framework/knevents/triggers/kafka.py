@@ -109,8 +109,8 @@ async def _producer(options: dict[str, Any]) -> AIOKafkaProducer:
 
         kafkaconn.patch_scram()
         producer = AIOKafkaProducer(**options)
-        try:
-            await producer.start()
+        try:  # kafkaconn.start: a start cut short (the firing cancelled) leaves no bootstrap connection open
+            await kafkaconn.start(producer)
         except kafka_errors.KafkaConnectionError as exc:
             await producer.stop()
             raise await kafkaconn.explain(options, exc) from None

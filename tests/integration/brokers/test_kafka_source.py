@@ -14,6 +14,7 @@ from knevents.sources import kafka
 
 from tests.fixtures.brokers import Tansu
 from tests.fixtures.ports import connections_to
+from tests.fixtures.stall import StallingRelay
 from tests.integration.brokers.kafka_support import Running, create_topic, produce, until
 
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? \+0000 UTC$")
@@ -239,6 +240,31 @@ async def test_a_stop_during_a_group_join_leaves_no_connection_and_no_task_behin
     assert [t for t in asyncio.all_tasks() - before if not t.done()] == []
     assert [c for c in consumer._client._conns.values() if isinstance(c, AIOKafkaConnection) and c.connected()] == []
     assert connections_to(tansu.port) == 0
+
+
+@pytest.mark.parametrize("answers", [0, 1], ids=["hangs-at-once", "hangs-after-one-answer"])
+async def test_a_start_cut_short_while_the_broker_hangs_leaves_no_connection_behind(
+        tansu: Tansu, monkeypatch: pytest.MonkeyPatch, answers: int) -> None:
+    """A broker that accepts and hangs, at once or after answering aiokafka's first request (ApiVersions).
+    In the second case the start is cut short in the middle of the bootstrap metadata request, whose
+    connection aiokafka holds in a local variable: it used to stay open (out of reach of ``stop``) until the
+    garbage collector found it, in some unrelated test."""
+    from knevents.sources import base as sources_base
+    from knevents.sources import kafka_client
+
+    monkeypatch.setattr(kafka_client, "STOP_GRACE", 0.2)  # the start's grace after our stop: run it out
+    async with StallingRelay(tansu.port, answers=answers) as relay:
+        config = _config({"url": f"127.0.0.1:{relay.port}", "topic": "t"})
+        options = kafka_client.options(config, sources_base.SourceContext(event_source_name="es"))
+        consumer = kafka_client.consumer(config, options, "private")
+        starting = asyncio.ensure_future(kafka_client.start(consumer, options))
+        await until(lambda: relay.held == 1)
+        starting.cancel()  # a stop while the consumer starts
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert connections_to(relay.port) == 0
+        await kafka_client.stop(consumer)
+        assert connections_to(relay.port) == 0
 
 
 def _config(entry: dict[str, Any]) -> Any:

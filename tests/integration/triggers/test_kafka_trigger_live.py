@@ -10,7 +10,9 @@ from knevents import errors, triggers, validation
 from knevents.secrets import env_name
 
 from tests.fixtures.brokers import Tansu
-from tests.integration.brokers.kafka_support import create_topic, first_record
+from tests.fixtures.ports import connections_to
+from tests.fixtures.stall import StallingRelay
+from tests.integration.brokers.kafka_support import create_topic, first_record, until
 from tests.unit.triggers import trigger_support as support
 
 
@@ -31,6 +33,20 @@ async def test_produces_payload_key_and_headers(tansu: Tansu) -> None:
     assert headers["Knevents-Event-Ids"] == b"evt-9" and headers["traceparent"] == b"00-aa-bb-01"
     assert result.detail.startswith(f"produced to Kafka {tansu.url} topic builds (partition 0, offset 0)")
     await triggers.aclose()
+
+
+async def test_a_firing_cancelled_while_the_broker_hangs_leaves_no_connection_behind(tansu: Tansu) -> None:
+    """The producer's start cut short in aiokafka's bootstrap metadata request (the broker answered the first
+    request, then hung): its connection, held by aiokafka in a local variable, used to stay open."""
+    async with StallingRelay(tansu.port, answers=1) as relay:
+        template = {"name": "tell", "kafka": {"url": f"127.0.0.1:{relay.port}", "topic": "t", "payload": []}}
+        firing = asyncio.ensure_future(triggers.fire(support.resolved(template, payload=b"{}"), support.context()))
+        await until(lambda: relay.held == 1)
+        firing.cancel()  # the sensor's delivery gave up, or a shutdown
+        with pytest.raises(asyncio.CancelledError):
+            await firing
+        assert connections_to(relay.port) == 0
+        await triggers.aclose()
 
 
 async def test_unreachable_broker_is_retried_then_given_up(caplog: pytest.LogCaptureFixture) -> None:
