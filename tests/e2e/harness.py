@@ -22,7 +22,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 """Seconds to wait for an expected line; generous for loaded CI machines, never reached when things work."""
 
 Record = dict[str, Any]

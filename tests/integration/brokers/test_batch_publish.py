@@ -102,10 +102,9 @@ async def test_kafka_batches_reach_the_bus_in_partition_order(tansu: Tansu, nats
     spec = {"kafka": {"o": {"url": tansu.url, "topic": "ordered", "partition": "0", "jsonBody": True}}}
     try:
         async with Running(spec, publisher, name="order"):
-            for _ in range(1200):
-                if await _count(js) >= 450:
-                    break
-                await asyncio.sleep(0.05)
+            # the stream holds the last batch before its acks reach the source, which counts it then: stopping
+            # in between would cancel that publish uncounted, so the wait is for the source's count
+            await _until_async(lambda: _published_is("order", "o", 450))
     finally:
         await publisher.close()
     assert _ns(await _stored(js)) == list(range(450))  # three fetched batches (200, 200, 50), in offset order
@@ -129,9 +128,12 @@ async def test_kafka_refused_middle_event_commits_only_before_it_and_is_read_aga
     publisher = _publisher(nats_url)
     spec = {"kafka": {"m": {"url": tansu.url, "topic": "mid", "partition": "0", "jsonBody": True}}}
     try:
+        refusals = _failed("mid", "m")
         async with Running(spec, publisher, name="mid"):
             await _until_async(lambda: _count_is(js, 9))
-            await asyncio.sleep(2.5)  # at least two more attempts: the batch from record 4 on is sent again
+            # at least two more attempts: the batch from record 4 on is sent again (each attempt's refusal is
+            # counted once all its outcomes are in, after the commit of the attempt before)
+            await _until_async(lambda: _failed_at_least("mid", "m", refusals + 3))
             assert await _count(js) == 9  # the copies of records 5..9 were dropped by their id
             assert await _committed(tansu.url, "knevents.default.mid.m", "mid") == 4  # nothing past the refusal
             await _bus_stream(js)  # the bus takes it now
@@ -153,9 +155,10 @@ async def test_redis_stream_order_and_refused_middle_entry_stays_pending(
     publisher = _publisher(nats_url)
     spec = {"redisStream": {"r": {"hostAddress": redis_server.address, "streams": ["S"], "maxMsgCountPerRead": 100}}}
     try:
+        refusals = _failed("rs", "r")
         async with Running(spec, publisher, name="rs"):
             await _until_async(lambda: _count_is(js, 199))  # all of the first two batches but entry 150
-            await asyncio.sleep(2.5)
+            await _until_async(lambda: _failed_at_least("rs", "r", refusals + 3))  # two more attempts at least
             assert await _count(js) == 199
             pending = await client.xpending_range("S", "argo-events-cg", min="-", max="+", count=500)
             # XACKed up to the refused entry only; the third read (the read-ahead, sent while the second batch
@@ -191,7 +194,7 @@ async def test_jetstream_publish_many_outcomes_too_large_bus_down_and_back(nats_
         down = await publisher.publish_many([ev(3), ev(4)])
         assert all(isinstance(o, errors.BusUnavailableError) for o in down)
         nats_server.restart()
-        for _ in range(200):  # nats-py reconnects on its own
+        for _ in range(1200):  # nats-py reconnects on its own (every 2 s; slower on a busy machine)
             if publisher.connected:
                 break
             await asyncio.sleep(0.05)
@@ -230,6 +233,22 @@ async def _until_async(check: Any, timeout: float = 60.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def _failed(eventsource: str, event: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("knevents_eventsource_events_failed_total",
+                                              {"eventsource": eventsource, "event": event})
+    return value or 0.0
+
+
+async def _failed_at_least(eventsource: str, event: str, n: float) -> bool:
+    return _failed(eventsource, event) >= n
+
+
+async def _published_is(eventsource: str, event: str, n: int) -> bool:
+    value = metrics.REGISTRY.get_sample_value("knevents_eventsource_events_published_total",
+                                              {"eventsource": eventsource, "event": event})
+    return value == n
 
 
 async def _count_is(js: Any, n: int) -> bool:

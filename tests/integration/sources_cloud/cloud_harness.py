@@ -22,7 +22,7 @@ from knevents.settings import BusSettings
 from knevents.sources import base
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 """Seconds to wait for something that should happen in well under a second (generous for loaded CI)."""
 
 

@@ -89,6 +89,14 @@ async def _queue_depth(url: str, queue: str) -> int:
         return int(declared.message_count or 0)
 
 
+async def _depth_becomes(url: str, queue: str, depth: int) -> None:
+    """Wait until ``queue`` holds ``depth`` ready messages (the broker requeues and dead-letters asynchronously)."""
+    async with asyncio.timeout(WAIT):
+        while await _queue_depth(url, queue) != depth:
+            await asyncio.sleep(0.1)
+    assert await _queue_depth(url, queue) == depth
+
+
 async def test_data_is_argos_amqp_event_data(rabbitmq: RabbitMQ) -> None:
     exchange, queue = _names()
     spec = {"amqp": {"json": _entry(rabbitmq.url, exchange, queue, jsonBody=True, metadata={"team": "a"}),
@@ -166,7 +174,7 @@ async def test_stopping_while_the_bus_refuses_leaves_the_message_queued(rabbitmq
         async with _producer(rabbitmq.url) as channel:
             await _publish(channel, exchange, b"kept")
         await asyncio.sleep(0.3)
-    assert await _queue_depth(rabbitmq.url, queue) == 1
+    await _depth_becomes(rabbitmq.url, queue, 1)  # back in the queue with the connection's unacked deliveries
 
 
 def _rejected(reason: str) -> float:
@@ -198,7 +206,7 @@ async def test_bad_messages_are_dead_lettered_and_counted(rabbitmq: RabbitMQ, ca
     assert _rejected("too_large") - before[1] == 1
     assert "jsonBody is set but the body is not JSON" in caplog.text
     assert "the bus takes" in caplog.text
-    assert await _queue_depth(rabbitmq.url, dlq) == 3
+    await _depth_becomes(rabbitmq.url, dlq, 3)  # the broker dead-letters a rejected message on its own time
     assert await _queue_depth(rabbitmq.url, queue) == 0
 
 
@@ -309,11 +317,7 @@ async def test_a_burst_is_published_in_batches_and_each_message_acked_only_after
         await task
     await rt.close()
     assert 1 < max(down.batches) <= amqp.PREFETCH  # batches, bounded by the prefetch window
-    for _ in range(300):  # exactly the 70 accepted were acked; the others went back to the queue
-        if await _queue_depth(rabbitmq.url, queue) == 130:
-            break
-        await asyncio.sleep(0.1)
-    assert await _queue_depth(rabbitmq.url, queue) == 130
+    await _depth_becomes(rabbitmq.url, queue, 130)  # exactly the 70 accepted were acked; the others went back
     up = QuotaBus(None)
     rt, _ = runtime(spec, up)
     stop = asyncio.Event()

@@ -5,13 +5,32 @@ from __future__ import annotations
 import asyncio
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
-from knevents import events
+from knevents import events, metrics
 from knevents.settings import NatsSettings
 from knevents.sources import calendar_store
 
 from tests.integration.sources_core.harness import jetstream_bus
+
+
+def _sample(name: str, eventsource: str, event: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, {"eventsource": eventsource, "event": event}) or 0.0
+
+
+async def _until_heard(client: Any, eventsource: str, event: str, subject: str, payload: bytes,
+                       headers: dict[str, str] | None = None) -> None:
+    """Publish ``payload`` to ``subject`` until ``event`` of ``eventsource`` received a message."""
+    before = _sample("knevents_eventsource_events_received_total", eventsource, event)
+    for _ in range(600):
+        await client.publish(subject, payload, headers=headers)
+        await client.flush()
+        for _ in range(10):
+            if _sample("knevents_eventsource_events_received_total", eventsource, event) > before:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"{event} never got a message on {subject}")
 
 
 async def test_nats_source_publishes_messages_to_the_bus(nats_url: str) -> None:
@@ -25,29 +44,30 @@ async def test_nats_source_publishes_messages_to_the_bus(nats_url: str) -> None:
         assert sorted(rt.pull_entries()) == ["filtered", "json", "raw"]
         stop = asyncio.Event()
         task = asyncio.create_task(rt.run_pull(stop))
+        published = {e: _sample("knevents_eventsource_events_published_total", "nats-es", e)
+                     for e in ("json", "raw", "filtered")}
         client = await nats.connect(nats_url)
         try:
-            # the source subscribes in the background: resend the first message until it arrives
-            for _ in range(100):
-                await client.publish("orders.new", b'{"id": 1}', headers={"traceparent":
-                                     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
-                await client.flush()
-                await asyncio.sleep(0.1)
-                if await jbus.count() > 0:
-                    break
+            # each entry subscribes in the background, on its own: resend a first message to each subject until
+            # that entry got one (core NATS drops what nobody is subscribed to), then send the rest once
+            traced = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+            await _until_heard(client, "nats-es", "json", "orders.new", b'{"id": 1}', traced)
+            await _until_heard(client, "nats-es", "raw", "raw", b"\x00\x01binary")
+            await _until_heard(client, "nats-es", "filtered", "f", b'{"n": 1}')  # dropped by the filter
             await client.publish("orders.new", b"not json")  # jsonBody: dropped
-            await client.publish("raw", b"\x00\x01binary")
-            await client.publish("f", b'{"n": 1}')
             await client.publish("f", b'{"n": 2}')
             await client.flush()
-            for _ in range(100):
-                if await jbus.count() >= 3:
+            for _ in range(1200):  # every entry's event is on the bus (the filtered entry's: {"n": 2} only)
+                if all(_sample("knevents_eventsource_events_published_total", "nats-es", e) > published[e]
+                       for e in published):
                     break
                 await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"not every entry published an event: {published}")
         finally:
             await client.close()
             stop.set()
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, 60)
             await rt.close()
         got = await jbus.read(await jbus.count())
     by_event: dict[str, list[events.Event]] = {}
@@ -82,7 +102,7 @@ async def test_nats_source_waits_for_a_server_that_is_not_there_yet() -> None:
         await asyncio.sleep(0.3)
         server.start()
         client = await nats.connect(server.url)
-        for _ in range(100):
+        for _ in range(600):  # until the source, retrying every 100 ms, has subscribed
             await client.publish("s", b"hello")
             await client.flush()
             await asyncio.sleep(0.1)
@@ -90,7 +110,7 @@ async def test_nats_source_waits_for_a_server_that_is_not_there_yet() -> None:
                 break
         await client.close()
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 60)
         assert memory.events
         assert base64.b64decode(events.data_json(memory.events[0])["body"]) == b"hello"
     finally:

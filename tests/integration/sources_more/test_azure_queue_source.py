@@ -28,7 +28,7 @@ from tests.fixtures.azurite import Azurite
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import QuotaBus, runtime
 
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 
 
 async def _until(check: Any, what: str) -> None:
@@ -57,6 +57,15 @@ async def queues(azurite: Azurite) -> AsyncIterator[Queues]:
 
 async def _count(client: QueueClient) -> int:
     return int((await client.get_queue_properties()).approximate_message_count)
+
+
+async def _drained(queue: QueueClient) -> None:
+    """Wait until ``queue`` is empty (deletes follow the bus's acceptance)."""
+    for _ in range(int(WAIT / 0.1)):
+        if await _count(queue) == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the queue was not drained")
 
 
 def _rejected(event: str) -> float:
@@ -91,10 +100,7 @@ async def test_upstream_example_publishes_and_deletes_json_messages(azurite: Azu
     running = Running(_upstream_spec(), azurite)
     try:
         await _until(lambda: running.memory.events, "the event")
-        for _ in range(100):
-            if await _count(queue) == 0:
-                break
-            await asyncio.sleep(0.1)
+        await _drained(queue)
     finally:
         await running.close()
         remaining = await _count(queue)
@@ -137,11 +143,7 @@ async def test_bad_messages_are_deleted_or_kept_for_the_dlq(azurite: Azurite, qu
         await _until(lambda: _rejected("plain") + _rejected("dlq") >= before + 2, "both rejections")
         await plain.send_message('{"ok": true}')
         await _until(lambda: running.memory.events, "the good message after the bad one")
-        for _ in range(100):
-            if await _count(plain) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert await _count(plain) == 0
+        await _drained(plain)
         assert await _count(dlq) == 1  # left on the queue (invisible for 120 s), as Argo does with dlq
     finally:
         await running.close()
@@ -178,10 +180,8 @@ async def test_a_burst_is_published_per_receive_and_each_message_deleted_only_af
         task = asyncio.create_task(rt.run_pull(stop))
         try:
             await _until(done, "the burst")
-            for _ in range(100 if drained else 0):  # the last batch's deletes follow its acceptance
-                if await _count(queue) == 0:
-                    break
-                await asyncio.sleep(0.1)
+            if drained:  # the last batch's deletes follow its acceptance
+                await _drained(queue)
         finally:
             task.cancel()  # the process ends: no clean stop
             with contextlib.suppress(asyncio.CancelledError):

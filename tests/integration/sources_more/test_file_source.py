@@ -21,7 +21,7 @@ from tests.e2e import harness
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import event_source
 
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 
 
 async def _until(check: Any, what: str) -> None:

@@ -20,7 +20,7 @@ from tests.fixtures.argo_grpc import EventingServer
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import runtime
 
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 
 
 def _upstream_spec(url: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tests.fixtures.kube import KubeApi
 from tests.integration.sources_more import local_run
 from tests.unit.sources_core.helpers import event_source
 
-WAIT = 30.0
+WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
 WF = ("argoproj.io", "v1alpha1", "workflows")
 
 
