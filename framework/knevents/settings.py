@@ -248,8 +248,8 @@ class KubeSettings:
     kubeconfig: str | None = None
     """``KNEVENTS_KUBECONFIG``, else ``KUBECONFIG``: a kubeconfig file. Without one, in-cluster config is used
     when ``KUBERNETES_SERVICE_HOST`` is set; otherwise no cluster is configured and Kubernetes triggers run as a
-    dry run (the local runner). ``~/.kube/config`` is deliberately not picked up: a local run must not create
-    resources in whatever cluster the developer's default context points at."""
+    dry run. These settings never pick up ``~/.kube/config`` themselves; ``knevents run`` fills this field with it
+    when it exists (:func:`knevents.local.runner.kubeconfig_in_use`) and names the file in its banner."""
     context: str | None = None
     """``KNEVENTS_KUBE_CONTEXT``: the kubeconfig context to use (default: the file's current context)."""
     in_cluster: bool = False

@@ -115,8 +115,8 @@ def _parse(source_type: base.SourceType[Any] | None, raw: Mapping[str, Any]) -> 
 def _scale(found: list[Entry], replicas: Any) -> dict[str, str]:
     """Scale to zero when every entry is pushed; else one replica, or consumer-group members.
 
-    A consumer group (a Kafka group, a Redis stream group) shares the work among its members, so an
-    EventSource whose entries all consume in one runs ``spec.replicas`` replicas (default 1) and may be
+    A consumer group (a Kafka group, an AMQP queue several consumers share) shares the work among its
+    members, so an EventSource whose entries all consume in one runs ``spec.replicas`` replicas (default 1) and may be
     scaled further by hand or an HPA (no ``max-scale`` cap); Knative's request-driven autoscaler never
     adds replicas to a pull source. Any other pull entry pins the EventSource to one replica.
     """
