@@ -146,7 +146,9 @@ async def test_stop_finishes_the_request_in_flight_and_refuses_new_connections(
     srv, port = server
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(60):  # the request is in flight once the handler has it (it takes 0.3 s then)
+        while not SEEN:
+            await asyncio.sleep(0.01)
     stopping = asyncio.create_task(srv.stop(grace=5.0))
     answer = await asyncio.wait_for(reader.read(), 5)
     await stopping

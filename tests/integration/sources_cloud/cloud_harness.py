@@ -60,7 +60,7 @@ class Bus:
         self._client = client
         self.js = client.jetstream(timeout=5)
         self.publisher = bus.JetStreamPublisher(
-            self.js, name, settings=BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=2.0)
+            self.js, name, settings=BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=10.0)
         )
         self._sub: Any = None
 

@@ -14,15 +14,17 @@ from knevents.settings import BusSettings
 
 from tests.unit.sources_core.helpers import event_source, runtime
 
-FAST = BusSettings(publish_retries=1, publish_backoff=0.01, publish_timeout=1.0)
+FAST = BusSettings(publish_retries=1, publish_backoff=0.01, publish_timeout=10.0)  # a busy machine acks late
+DOWN = BusSettings(publish_retries=1, publish_backoff=0.01, publish_timeout=1.0)
+"""For a test that stops the server: each attempt waits out the timeout."""
 
 
 class JetStreamBus:
     """The bus stream of one nats-server, with a reader."""
 
-    def __init__(self, nc: Any, js: Any) -> None:
+    def __init__(self, nc: Any, js: Any, settings: BusSettings = FAST) -> None:
         self.nc, self.js = nc, js
-        self.publisher = bus.JetStreamPublisher(js, "default", settings=FAST)
+        self.publisher = bus.JetStreamPublisher(js, "default", settings=settings)
 
     async def count(self) -> int:
         info = await self.js.stream_info(bus.stream_name("default"))
@@ -30,7 +32,7 @@ class JetStreamBus:
 
     async def read(self, n: int) -> list[events.Event]:
         sub = await self.js.pull_subscribe(bus.subject_filter("default"), durable=None)
-        msgs = await sub.fetch(n, timeout=5)
+        msgs = await sub.fetch(n, timeout=30)  # returns once n are there
         return [bus.decode_nats(m.headers, m.data) for m in msgs]
 
     def runtime(self, spec: Mapping[str, Any], *, secrets: Mapping[str, str] | None = None,
@@ -40,16 +42,16 @@ class JetStreamBus:
 
 
 @asynccontextmanager
-async def jetstream_bus(url: str) -> AsyncIterator[JetStreamBus]:
+async def jetstream_bus(url: str, settings: BusSettings = FAST) -> AsyncIterator[JetStreamBus]:
     """Connect, create the bus stream, and close at the end."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
         await bus.ensure_stream(js, "default")
-        yield JetStreamBus(nc, js)
+        yield JetStreamBus(nc, js, settings)
     finally:
         with contextlib.suppress(Exception):  # the server may be down on purpose
             await nc.close()
 
 
-__all__ = ["FAST", "JetStreamBus", "event_source", "jetstream_bus"]
+__all__ = ["DOWN", "FAST", "JetStreamBus", "event_source", "jetstream_bus"]

@@ -28,7 +28,8 @@ from knevents.settings import BusSettings, NatsSettings, Settings
 
 STREAM = bus.stream_name("default")
 PLAIN = re.compile(r"^_INBOX\.[^.]+\.[0-9]+$")
-SETTINGS = BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=3.0)
+SETTINGS = BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=10.0)  # a busy machine acks late
+KILLED = BusSettings(publish_retries=1, publish_backoff=0.05, publish_timeout=3.0)  # a killed server is waited out
 
 
 class Answers:
@@ -86,12 +87,23 @@ async def _stored(nc: Any) -> list[int]:
     return out
 
 
-async def _settle(answers: Answers) -> None:
-    await asyncio.sleep(0.3)  # the monitor connection's copy of the last answers
+async def _settle(answers: Answers, nc: Any) -> None:
+    """Wait until the monitor connection has the copies of every answer the publisher had got.
+
+    The server queues a message's copies for all its subscribers at once, so the copy of an answer the publisher
+    got is already in the monitor connection's queue; a marker published to it afterwards arrives behind it.
+    """
+    marker = f"_INBOX.settle.m{len(answers.subjects)}x"  # neither a plain ack's subject nor a fast batch's
+    await nc.publish(marker, b"")
+    await nc.flush()
+    async with asyncio.timeout(60):
+        while marker not in answers.subjects:
+            await asyncio.sleep(0.01)
+    answers.subjects.remove(marker)
 
 
-def _lazy(url: str) -> bus.JetStreamPublisher:
-    return bus.JetStreamPublisher.lazy(Settings(nats=NatsSettings(url=url), bus=SETTINGS))
+def _lazy(url: str, settings: BusSettings = SETTINGS) -> bus.JetStreamPublisher:
+    return bus.JetStreamPublisher.lazy(Settings(nats=NatsSettings(url=url), bus=settings))
 
 
 async def test_stream_takes_fast_batches_and_duplicates_are_stored_once(nats_url: str, nc: Any,
@@ -109,7 +121,7 @@ async def test_stream_takes_fast_batches_and_duplicates_are_stored_once(nats_url
         assert await publisher.publish_many(again) == [None] * len(again)
     finally:
         await publisher.close()
-    await _settle(answers)
+    await _settle(answers, nc)
     assert answers.plain() == 0  # every ack was a fast batch's
     assert 0 < answers.fast() < 60  # in bulk: not one per event (1,118 events)
     assert await _stored(nc) == [1, 2, 0, 3, 4, 5, *range(6, 706)]
@@ -158,7 +170,7 @@ async def test_too_large_for_the_client_is_refused_before_sending(nats_url: str,
 
 async def test_server_killed_mid_batch_every_event_stored_or_refused(nats_server: NatsServer, nc: Any,
                                                                    answers: Answers) -> None:
-    publisher = _lazy(nats_server.url)
+    publisher = _lazy(nats_server.url, KILLED)
     batch = [_ev(i, pad=2000) for i in range(20000)]
     try:
         assert await publisher.publish_many(batch[:2]) == [None, None]
@@ -191,11 +203,11 @@ async def test_stream_refusing_fast_batches_gets_an_ack_per_event(nats_url: str,
     await js.add_stream(name=STREAM, subjects=[bus.subject_filter("default")], duplicate_window=120.0)
     publisher = bus.JetStreamPublisher(js, "default", settings=SETTINGS)  # given a stream: not updated
     assert await publisher.publish_many([_ev(i) for i in range(5)]) == [None] * 5
-    await _settle(answers)
+    await _settle(answers, nc)
     assert answers.fast() == 6  # one attempt: each message (and the end of batch) refused as not enabled
     assert answers.plain() == 5  # then an ack per event
     assert await publisher.publish_many([_ev(i) for i in range(3, 10)]) == [None] * 7
-    await _settle(answers)
+    await _settle(answers, nc)
     assert answers.fast() == 6  # not tried again on this connection
     assert answers.plain() == 12
     assert await _stored(nc) == list(range(10))

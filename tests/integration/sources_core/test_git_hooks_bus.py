@@ -12,7 +12,7 @@ import pytest
 from knevents import bus, events
 from knevents.local.natsd import NatsServer
 
-from tests.integration.sources_core.harness import FAST, jetstream_bus
+from tests.integration.sources_core.harness import DOWN, FAST, jetstream_bus
 from tests.integration.sources_core.sink import http_sink
 from tests.unit.sources_core.helpers import request, runtime
 
@@ -132,7 +132,7 @@ async def test_gitlab_token_and_events(nats_url: str) -> None:
 
 
 async def test_bus_down_answers_503(nats_server: NatsServer) -> None:
-    async with jetstream_bus(nats_server.url) as jbus:
+    async with jetstream_bus(nats_server.url, DOWN) as jbus:
         rt = jbus.runtime({"webhook": {"e": {"port": "12000", "endpoint": "/e", "method": "POST"}}})
         assert (await rt.handle(request("POST", "/e", b"{}"))).status == 200
         nats_server.stop()

@@ -56,7 +56,7 @@ async def _server(answer: Answer) -> tuple[_Server, int, list[bytes]]:
 
 async def _with(answer: Answer, test: Callable[[http11.Http11Pool, list[bytes]], Awaitable[None]]) -> None:
     server, port, seen = await _server(answer)
-    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/ingress?x=1", timeout=2)
+    pool = http11.Http11Pool(f"http://127.0.0.1:{port}/ingress?x=1", timeout=30)  # only a stalled loop would reach it
     try:
         await test(pool, seen)
     finally:
