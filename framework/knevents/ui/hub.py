@@ -11,8 +11,10 @@ are read from this process's Prometheus registry when the sensors run here.
 Cost matters: the hub runs beside the runner's hot path, so per message it only
 splits the subject, bumps a counter and appends to a deque; JSON work happens
 when a browser asks, and live updates go out in batches (:data:`PUSH_EVERY`).
-It never shows Secret values: it reads events, resolved triggers and firing
-records, which carry references to Secrets, not their contents.
+The views read only on demand (graph, sensor state, dead letters) live in
+:mod:`knevents.ui.views`. It never shows Secret values: it reads events,
+resolved triggers and firing records, which carry references to Secrets, not
+their contents.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Any
 
 from knevents import errors, events
 from knevents.bus import codec, naming
-from knevents.local import replay, routes, status, streams
+from knevents.local import replay, routes, streams
+from knevents.ui import views
 
 __all__ = ["HISTORY", "PUSH_EVERY", "Hub"]
 
@@ -44,8 +47,6 @@ PUSH_MAX = 40
 """Newest events sent per live batch; older ones of the batch are listed when the page asks."""
 FILTERED_EVERY = 2.0
 """Seconds between reads of the filtered counters from the metrics registry."""
-PREVIEW = 160
-"""Characters of event data shown in the live list."""
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Hub:
         shown = [(es.metadata.name, name) for es in manifests.event_sources
                  for _, entries in routes.spec_entries(es) for name in entries]
         shown += [(d.event_source_name, d.event_name) for s in self.sensors.values() for d in s.spec.dependencies or []]
-        self._event_nodes = {naming.subject(bus, source, name): _event_id(source, name) for source, name in shown}
+        self._event_nodes = {naming.subject(bus, source, name): views.event_node(source, name) for source, name in shown}
         """Subject -> graph node of the events the graph shows (an EventSource's here, or one a sensor depends
         on); only those are counted: beside a cluster the Broker brings every producer's events, whose names
         have no end."""
@@ -296,7 +297,7 @@ class Hub:
     def _summarise(self, raw: _Raw) -> dict[str, Any]:
         _, source, name = _tokens(raw.subject)
         event = self._event(raw)
-        preview = _preview(raw.data)
+        preview = views.preview(raw.data)
         return {
             "seq": raw.seq, "id": event.id if event else None, "source": source, "event": name,
             "type": event.type if event else None,
@@ -356,45 +357,18 @@ class Hub:
         counts = dict(self.counts)
         now = asyncio.get_running_loop().time()
         if now - self._filtered_at >= FILTERED_EVERY:  # walking the metrics registry is not free
-            self._filtered, self._filtered_at = _filtered_counts(), now
+            self._filtered, self._filtered_at = views.filtered_counts(), now
         for (sensor, dependency), value in self._filtered.items():
             counts[f"dep:{sensor}/{dependency}:filtered"] = value
         return counts
 
     async def sensor_state(self) -> list[dict[str, Any]]:
         """For each trigger: its condition, what it holds and what it waits for."""
-        out = []
-        for name, sensor in self.sensors.items():
-            namespace = sensor.metadata.namespace or "default"
-            deps = [d.name for d in sensor.spec.dependencies or []]
-            for trigger in sensor.spec.triggers or []:
-                template = trigger.template
-                if template is None:
-                    continue
-                held = await status.pending_state(self.js, namespace, name, template.name)
-                condition = template.conditions or " && ".join(deps)
-                out.append({
-                    "sensor": name, "trigger": template.name, "condition": condition,
-                    "pending": held.get("pending", {}), "in_flight": held.get("in_flight", 0),
-                    "error": held.get("error"),
-                    "waiting_for": _waiting(condition, deps, set(held.get("pending", {}))),
-                })
-        return out
+        return await views.sensor_state(self.js, self.sensors)
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Dead letters held, oldest first, with why they were dead-lettered."""
-        out: list[dict[str, Any]] = []
-        async for seq, headers, data in streams.read_dlq(self.js, self.bus, limit):
-            try:
-                event = codec.decode_nats(headers, data)
-                summary = {"id": event.id, "source": event.source, "event": event.subject,
-                           "preview": data[:PREVIEW].decode("utf-8", "replace")}
-            except errors.EventError:
-                summary = {"id": None, "source": None, "event": None, "preview": ""}
-            out.append({"seq": seq, "sensor": headers.get("Knevents-Sensor"),
-                        "reason": headers.get("Knevents-Reason"),
-                        "deliveries": headers.get("Knevents-Deliveries"), **summary})
-        return out
+        return await views.dead_letters(self.js, self.bus, limit)
 
     async def replay_dead_letter(self, seq: int) -> dict[str, Any]:
         """Deliver a dead letter again to its sensor (as a replay), then drop it from the dead letters."""
@@ -416,73 +390,4 @@ class Hub:
 
     def graph(self) -> dict[str, Any]:
         """Nodes and edges: EventSource events → sensor dependencies → triggers."""
-        nodes: list[dict[str, Any]] = []
-        edges: list[tuple[str, str]] = []
-        seen: set[str] = set()
-
-        def node(node_id: str, kind: str, label: str, **extra: Any) -> None:
-            if node_id not in seen:
-                seen.add(node_id)
-                nodes.append({"id": node_id, "kind": kind, "label": label, **extra})
-
-        for es in self.manifests.event_sources:
-            for key, entries in routes.spec_entries(es):
-                for name in entries:
-                    node(_event_id(es.metadata.name, name), "event", f"{es.metadata.name}/{name}", type=key)
-        for name, sensor in self.sensors.items():
-            node(f"sensor:{name}", "sensor", name)
-            for dep in sensor.spec.dependencies or []:
-                dep_id = f"dep:{name}/{dep.name}"
-                node(dep_id, "dependency", dep.name, sensor=name)
-                source_id = _event_id(dep.event_source_name, dep.event_name)
-                node(source_id, "event", f"{dep.event_source_name}/{dep.event_name}", type="(not here)")
-                edges.append((source_id, dep_id))
-                edges.append((dep_id, f"sensor:{name}"))
-            for trigger in sensor.spec.triggers or []:
-                if trigger.template is None:
-                    continue
-                trigger_id = f"trigger:{name}/{trigger.template.name}"
-                node(trigger_id, "trigger", trigger.template.name, sensor=name)
-                edges.append((f"sensor:{name}", trigger_id))
-        return {"nodes": nodes, "edges": [{"from": a, "to": b} for a, b in edges]}
-
-
-def _event_id(source: str, name: str) -> str:
-    """The graph node of an event, under which it is counted."""
-    return f"event:{source}/{name}"
-
-
-def _preview(data: bytes) -> str:
-    """The start of an event's data; for Argo's ``{header, body}`` shape, of the body (what people look for)."""
-    if len(data) <= 256 * 1024:
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError):
-            value = None
-        if isinstance(value, dict) and "body" in value:
-            return json.dumps(value["body"], separators=(",", ":"), default=str)[:PREVIEW]
-    return data[: PREVIEW * 2].decode("utf-8", "replace")[:PREVIEW]
-
-
-def _waiting(condition: str, deps: list[str], held: set[str]) -> list[str]:
-    """Dependencies of the condition not held yet (all of them when nothing is held)."""
-    from knevents.spec import checks
-
-    names, _ = checks.condition_names(condition)
-    wanted = [n for n in (names or deps) if n in deps]
-    return [n for n in dict.fromkeys(wanted) if n not in held]
-
-
-def _filtered_counts() -> dict[tuple[str, str], int]:
-    """``knevents_sensor_events_filtered`` of this process (of every worker with ``run --workers``), by (sensor, dependency)."""
-    from knevents import metrics
-
-    out: dict[tuple[str, str], int] = {}
-    for family in metrics.families():
-        if family.name != "knevents_sensor_events_filtered":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                out[(sample.labels["sensor"], sample.labels["dependency"])] = int(sample.value)
-    return out
-
+        return views.graph(self.manifests, self.sensors)
