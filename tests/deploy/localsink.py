@@ -27,7 +27,7 @@ class Sink:
     url: str
     received: list[Received] = field(default_factory=list)
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Received]:
         """Block until ``count`` requests arrived (fail after ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         while len(self.received) < count:

@@ -33,7 +33,7 @@ def _event(subject: str = "build", body: dict[str, Any] | None = None) -> events
     return events.new_event(source="webhook", subject=subject, type="webhook", data={"body": body or {}})
 
 
-async def _until(check: Any, timeout: float = 10.0) -> None:
+async def _until(check: Any, timeout: float = 60.0) -> None:
     async def loop() -> None:
         while not await check():
             await asyncio.sleep(0.05)

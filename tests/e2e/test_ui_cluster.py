@@ -119,7 +119,7 @@ def _listed(base: str) -> list[dict[str, Any]]:
     return list(listed)
 
 
-async def _wait(predicate: Any, what: str, timeout: float = 30.0) -> Any:
+async def _wait(predicate: Any, what: str, timeout: float = 60.0) -> Any:
     """Poll ``predicate`` while this loop runs (a function's NATS client flushes its writes on it)."""
     deadline = time.monotonic() + timeout
     while True:

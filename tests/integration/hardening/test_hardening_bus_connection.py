@@ -20,7 +20,7 @@ def _request(body: bytes, **headers: str) -> object:
     return helpers.request("POST", "/hook", body, {"content-type": "application/json", **headers})
 
 
-async def _wait(check: object, what: str, timeout: float = 20.0) -> None:
+async def _wait(check: object, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -29,7 +29,10 @@ async def _wait(check: object, what: str, timeout: float = 20.0) -> None:
 
 async def test_oversize_fail_fast_reconnect_and_health(nats_server: NatsServer) -> None:
     settings = Settings()
-    settings = dataclasses.replace(settings, nats=dataclasses.replace(settings.nats, url=nats_server.url))
+    # an ack waited for takes 30 s here: a request that fails in well under that did not wait (a busy machine
+    # may take a second or two to answer at all, so the bound is not the few milliseconds it usually takes)
+    settings = dataclasses.replace(settings, nats=dataclasses.replace(settings.nats, url=nats_server.url),
+                                   bus=dataclasses.replace(settings.bus, publish_timeout=30.0))
     publisher = bus.JetStreamPublisher.lazy(settings)
     runtime, _ = helpers.runtime(SPEC, publisher)
     try:
@@ -46,7 +49,7 @@ async def test_oversize_fail_fast_reconnect_and_health(nats_server: NatsServer) 
         assert (await runtime.handle(helpers.request("GET", "/health"))).status == 503
         started = time.monotonic()
         assert (await runtime.handle(_request(b'{"n": 3}'))).status == 503
-        assert time.monotonic() - started < 2.0, "a request while NATS is down must fail fast"
+        assert time.monotonic() - started < 10.0, "a request while NATS is down must fail fast"
 
         nats_server.start()
         await _wait(lambda: publisher.connected is True, "the client to reconnect")

@@ -213,7 +213,9 @@ async def test_policy_k8s_waits_for_the_labels(kube_api: KubeApi, settings: Sett
         while not kube_api.objects(*WF, NS):
             await asyncio.sleep(0.01)
         name = kube_api.objects(*WF, NS)[0]["metadata"]["name"]
-        await asyncio.sleep(0.1)
+        # the phase changes once the policy has looked at least once (and seen none): then it must look again
+        while not kube_api.server.resource_requests("get", "workflows"):
+            await asyncio.sleep(0.01)
         kube_api.set_labels(*WF, NS, name, {"workflows.argoproj.io/phase": "Succeeded"})
 
     result, _ = await asyncio.gather(

@@ -41,7 +41,7 @@ def minio_server() -> Iterator[MinioListen]:
     server.stop()
 
 
-async def _until(predicate: Any, timeout: float = 15.0) -> None:
+async def _until(predicate: Any, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
