@@ -14,6 +14,7 @@ the logs and in the answer, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -130,21 +131,57 @@ class LoopThread:
 
     Created lazily and re-created after ``fork`` (gunicorn imports the app in
     the master, then forks workers; a thread does not survive the fork).
+    Closed at interpreter exit (a gunicorn worker's exit runs ``atexit``) the
+    way ``asyncio.run`` ends a loop, so the trigger client pools of the loop
+    close politely (:mod:`knevents.triggers.pools`).
     """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._at_exit = False
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="knevents-loop", daemon=True).start()
+                self._thread = threading.Thread(target=_run_until_stopped, args=(loop,), name="knevents-loop",
+                                                daemon=True)
+                self._thread.start()
+                if not self._at_exit:  # once per instance; in a forked worker it closes the worker's loop
+                    self._at_exit = True
+                    atexit.register(self.close)
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop this process's loop and close it as ``asyncio.run`` does (no-op when none was started here)."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+            if loop is None or thread is None or self._pid != os.getpid() or loop.is_closed():
+                return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop thread: serve until stopped, then end as ``asyncio.run`` does: cancel what is left, close the
+    async generators (the trigger pools' guards close the pools there), close the loop."""
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()

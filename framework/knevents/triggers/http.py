@@ -5,7 +5,8 @@ key ``Knevents-Event-Ids`` (sorted event ids of the firing) and the W3C
 ``traceparent`` of the firing. ``secureHeaders`` and ``basicAuth`` come from
 Secrets (or ConfigMaps) through ``ctx.secrets``; ``tls`` builds an SSL context
 from Secret PEMs. Clients are pooled per (TLS material, event loop): a sensor
-replica keeps its connections warm across invocations.
+replica keeps its connections warm across invocations; a loop's pools close
+with it (:mod:`.pools`).
 
 Outcomes: a status allowed by ``policy.status`` (default 2xx) is success; 5xx,
 408 and 429 are retryable, other statuses permanent; timeouts and connection
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from knevents import errors, http11
 from knevents.sensors import params
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, outbound, policy
+from knevents.triggers import base, outbound, policy, pools
 
 if TYPE_CHECKING:
     import httpx
@@ -36,10 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["TRIGGER", "HttpTrigger", "aclose", "ssl_context"]
 
 _BODY_SNIPPET = 200
-_Pool = dict[tuple[str, ...], "httpx.AsyncClient"]
-_POOLS: dict[asyncio.AbstractEventLoop, _Pool] = {}
+_POOLS: pools.LoopPools[tuple[str, ...], httpx.AsyncClient] = pools.LoopPools(lambda client: client.aclose())
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
-_FAST: dict[asyncio.AbstractEventLoop, dict[tuple[str, float], http11.Http11Pool]] = {}
+_FAST: pools.LoopPools[tuple[str, float], http11.Http11Pool] = pools.LoopPools(lambda pool: pool.close())
 _FAST_POOLS_MAX = 256
 """Distinct (URL, timeout) pools kept per event loop; URLs set by parameters could otherwise grow it forever."""
 
@@ -99,9 +99,7 @@ def _client(
 ) -> httpx.AsyncClient:
     import httpx
 
-    for stale in [loop for loop in _POOLS if loop.is_closed()]:  # a loop that ended without aclose()
-        del _POOLS[stale]
-    pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
+    pool = _POOLS.here()
     client = pool.get(key)
     if client is None or client.is_closed:
         limits = httpx.Limits(max_connections=ctx.settings.http.max_connections)
@@ -111,11 +109,8 @@ def _client(
 
 async def aclose() -> None:
     """Close the pooled clients of the running event loop."""
-    pool = _POOLS.pop(asyncio.get_running_loop(), {})
-    for client in pool.values():
-        await client.aclose()
-    for fast in _FAST.pop(asyncio.get_running_loop(), {}).values():
-        await fast.close()
+    await _POOLS.aclose()
+    await _FAST.aclose()
 
 
 def _fast_path(url: str, spec: Any) -> bool:
@@ -133,14 +128,12 @@ def _fast_path(url: str, spec: Any) -> bool:
 
 
 def _fast_pool(url: str, timeout: float, ctx: base.TriggerContext) -> http11.Http11Pool:
-    for stale in [loop for loop in _FAST if loop.is_closed()]:
-        del _FAST[stale]
-    pools = _FAST.setdefault(asyncio.get_running_loop(), {})
-    pool = pools.get((url, timeout))
+    here = _FAST.here()
+    pool = here.get((url, timeout))
     if pool is None:
-        if len(pools) >= _FAST_POOLS_MAX:
-            pools.pop(next(iter(pools)))
-        pool = pools[(url, timeout)] = http11.Http11Pool(
+        if len(here) >= _FAST_POOLS_MAX:  # the oldest goes, its connections closed rather than left behind
+            _FAST.retire(here.pop(next(iter(here))))
+        pool = here[(url, timeout)] = http11.Http11Pool(
             url, timeout=timeout, max_connections=ctx.settings.http.max_connections
         )
     return pool

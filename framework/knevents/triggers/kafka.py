@@ -25,13 +25,13 @@ election …) is :class:`errors.TriggerRetryableError`; an unknown topic with
 auto-creation off, a record too large or an authorisation failure is
 permanent. Secret values (SASL password, secure headers) never appear in a
 message. One producer per broker configuration and event loop is kept (Argo
-keeps one per trigger); aiokafka is imported on first use.
+keeps one per trigger), stopped with its loop (:mod:`.pools`); aiokafka is
+imported on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import ssl
 from collections.abc import Iterator
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors, kafkaconn
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, http
+from knevents.triggers import base, http, pools
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TRIGGER", "KafkaTrigger", "aclose", "record_headers"]
 
-_PRODUCERS: dict[tuple[int, str], AIOKafkaProducer] = {}
+_PRODUCERS: pools.LoopPools[str, AIOKafkaProducer] = pools.LoopPools(lambda producer: producer.stop())
 _TIMEOUT_MS = 15000
 
 
@@ -102,8 +102,7 @@ async def _producer(options: dict[str, Any]) -> AIOKafkaProducer:
     from aiokafka import AIOKafkaProducer
 
     digest = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in options.items())).encode()).hexdigest()
-    key = (id(asyncio.get_running_loop()), digest)
-    producer = _PRODUCERS.get(key)
+    producer = _PRODUCERS.here().get(digest)
     if producer is None:
         from aiokafka import errors as kafka_errors
 
@@ -117,7 +116,10 @@ async def _producer(options: dict[str, Any]) -> AIOKafkaProducer:
         except BaseException:
             await producer.stop()
             raise
-        _PRODUCERS[key] = producer
+        kept = _PRODUCERS.here().setdefault(digest, producer)
+        if kept is not producer:  # a concurrent firing started one first: keep one, stop the other
+            await producer.stop()
+        return kept
     return producer
 
 
@@ -172,11 +174,7 @@ async def _send(options: dict[str, Any], topic: str, value: bytes, key: bytes | 
 
 async def _forget() -> None:
     """Drop (and stop) this loop's producers after a connection failure: the next attempt starts afresh."""
-    loop = id(asyncio.get_running_loop())
-    for key in [k for k in _PRODUCERS if k[0] == loop]:
-        producer = _PRODUCERS.pop(key)
-        with contextlib.suppress(Exception):  # a producer of a dead broker may fail to stop; dropped anyway
-            await asyncio.wait_for(producer.stop(), 5)
+    await _PRODUCERS.aclose()  # a producer of a dead broker may fail to stop: dropped anyway, after 5 s
 
 
 async def aclose() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from knevents import events, web
 from knevents.runtime import sensor_app
 from knevents.state import memory
 
+from tests.fixtures.ports import connections_to
 from tests.integration.sensor_runtime import pipeline_support as sup
+from tests.integration.triggers.http_target import HttpTarget
 
 
 def _post(event: events.Event) -> web.Request:
@@ -71,3 +74,21 @@ def test_loop_thread_runs_coroutines_from_any_thread() -> None:
     for w in workers:
         w.join()
     assert results == ["knevents-loop"] * 4
+
+
+def test_the_loop_thread_closes_the_trigger_connections_of_its_loop_when_it_closes(tmp_path: Path) -> None:
+    """The synchronous target's loop thread ends as ``asyncio.run`` does (at exit: ``atexit``): the http
+    trigger's kept-alive connection is closed, not left to the end of the process."""
+    target = HttpTarget(tmp_path).start()
+    try:
+        port = int(target.url().split(":")[2].split("/")[0])
+        text = sup.SINGLE_SENSOR.replace("{url}", target.url()).replace("{extra}", "")
+        app = sensor_app.SensorApp.from_env({"KNEVENTS_SPEC": text, "KNEVENTS_LOG_LEVEL": "warning"})
+        loop = sensor_app.LoopThread()
+        answer = loop.run(app.handle(_post(sup.event("a", 1))), timeout=60)
+        assert answer.status == 200 and len(target.seen) == 1
+        assert connections_to(port) == 1  # kept alive in the loop's pool
+        loop.close()
+        assert connections_to(port) == 0
+    finally:
+        target.close()

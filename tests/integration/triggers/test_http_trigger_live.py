@@ -234,3 +234,79 @@ async def test_429_keeps_the_retry_after_delay(target: HttpTarget) -> None:
         await triggers.fire(support.resolved(http(target.url()), payload=b"{}"), support.context())
     assert caught.value.delay == 7.0
     assert "answered 429" in str(caught.value)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("scheme", ["http", "https"])  # the keep-alive pool, and httpx for TLS
+def test_a_loop_that_ends_without_aclose_closes_its_pooled_connections(
+        tmp_path: Path, pki: Pki, loop: str, scheme: str) -> None:
+    """The pools of a loop that ended without ``triggers.aclose`` used to keep their connections open, and the
+    loop, for the life of the process (uvloop closed the sockets itself, warning of unclosed transports)."""
+    import gc
+
+    from tests.fixtures.ports import connections_to
+
+    server = HttpTarget(tmp_path, pki=pki if scheme == "https" else None).start()
+    try:
+        port = int(server.url().split(":")[2].split("/")[0])
+        tls = {"tls": {"insecureSkipVerify": True}} if scheme == "https" else {}
+        resolved = support.resolved(http(server.url(), **tls), payload=b"{}")
+        result, ended, warned = support.fire_on_a_loop_of_its_own(resolved, support.context(), loop)
+        assert result.status == 200
+        assert connections_to(port) == 0
+        assert warned == []
+        gc.collect()
+        assert ended() is None  # nothing of that loop is kept
+    finally:
+        server.close()
+
+
+def test_a_loop_closed_without_shutting_down_is_dropped_when_another_loop_opens_a_pool(tmp_path: Path) -> None:
+    """``loop.close()`` alone runs nothing on the loop: its pool cannot close politely. It is dropped when the
+    next loop opens a pool, and the garbage collector closes what it held (asyncio warns of each socket)."""
+    import asyncio
+    import gc
+    import warnings
+    import weakref
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.fixtures.ports import connections_to
+
+    server = HttpTarget(tmp_path).start()
+    try:
+        resolved = support.resolved(http(server.url()), payload=b"{}")
+
+        def by_hand() -> Any:
+            loop = asyncio.new_event_loop()
+            try:
+                assert loop.run_until_complete(triggers.fire(resolved, support.context())).status == 200
+            finally:
+                loop.close()
+            return weakref.ref(loop)
+
+        with ThreadPoolExecutor(1) as worker:
+            ended = worker.submit(by_hand).result()
+        with asyncio.Runner() as runner:  # the next loop to open a pool
+            assert runner.run(triggers.fire(resolved, support.context())).status == 200
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always", ResourceWarning)
+            gc.collect()
+        assert ended() is None
+        assert connections_to(int(server.url().split(":")[2].split("/")[0])) == 0
+    finally:
+        server.close()
+
+
+async def test_a_keep_alive_pool_pushed_out_by_newer_urls_closes_its_connections(
+        target: HttpTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pools per URL are capped per loop; the oldest one used to be dropped with its connection still open."""
+    from knevents.triggers import http as http_trigger
+
+    from tests.fixtures.ports import connections_to
+    from tests.integration.brokers.kafka_support import until
+
+    monkeypatch.setattr(http_trigger, "_FAST_POOLS_MAX", 1)
+    port = int(target.url().split(":")[2].split("/")[0])
+    for path in ("/first", "/second"):  # a URL per firing (set by a parameter, say): a pool per URL
+        assert (await triggers.fire(support.resolved(http(target.url(path)), payload=b"{}"), support.context())).status == 200
+    await until(lambda: connections_to(port) == 1)  # the second URL's kept-alive connection only

@@ -49,6 +49,23 @@ async def test_a_firing_cancelled_while_the_broker_hangs_leaves_no_connection_be
         await triggers.aclose()
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_loop_that_ends_without_aclose_stops_its_producer(tansu: Tansu, loop: str) -> None:
+    """The producer of a loop that ended without ``triggers.aclose`` used to stay in the pool with its
+    connections open, and the loop, for the life of the process (uvloop closed the sockets, warning)."""
+    import gc
+
+    asyncio.run(create_topic(tansu.url, "ended", 1))
+    template = {"name": "tell", "kafka": {"url": tansu.url, "topic": "ended", "payload": []}}
+    resolved = support.resolved(template, payload=b"{}")
+    result, ended, warned = support.fire_on_a_loop_of_its_own(resolved, support.context(), loop)
+    assert result.detail.startswith("produced to")
+    assert connections_to(tansu.port) == 0
+    assert warned == []
+    gc.collect()
+    assert ended() is None  # nothing of that loop is kept
+
+
 async def test_unreachable_broker_is_retried_then_given_up(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     template = {"name": "tell", "kafka": {"url": "127.0.0.1:9", "topic": "t", "payload": [],

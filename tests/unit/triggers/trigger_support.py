@@ -6,12 +6,16 @@ dataclass with the documented fields stands in (the executors only read those fi
 
 from __future__ import annotations
 
+import asyncio
+import warnings
+import weakref
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from knevents import events
+from knevents import events, triggers
 from knevents.secrets import SecretResolver
 from knevents.settings import SecretSettings, Settings
 from knevents.spec import models
@@ -97,3 +101,23 @@ def context(
         traceparent=traceparent,
         dry_run=dry_run,
     )
+
+
+def fire_on_a_loop_of_its_own(resolved: Any, ctx: base.TriggerContext,
+                              loop: str) -> tuple[base.TriggerResult, Any, list[str]]:
+    """Fire on a new loop in a worker thread (as knevents.testing does under a running loop), without aclose:
+    the result, a weak reference to the loop, and the ResourceWarnings raised while the loop closed."""
+    import uvloop
+
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+
+    def run() -> tuple[base.TriggerResult, Any, list[str]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with asyncio.Runner(loop_factory=factory) as runner:
+                result = runner.run(triggers.fire(resolved, ctx))
+                ref = weakref.ref(runner.get_loop())
+        return result, ref, [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(run).result()
