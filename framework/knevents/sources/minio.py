@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from knevents import errors, events, web
-from knevents.sources import aws, base, common, hooked, s3, sigv4, webhook
+from knevents import errors, events, sigv4, web
+from knevents.sources import aws, base, common, hooked, s3, webhook
 from knevents.spec import models
 
 __all__ = ["SOURCE", "MinioListenSource", "MinioPushSource", "create", "stream_records"]

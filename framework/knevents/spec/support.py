@@ -21,7 +21,6 @@ from knevents.spec import models
 
 __all__ = [
     "SOURCE_SPEC_FIELDS",
-    "SUPPORTED_ARTIFACT_LOCATIONS",
     "SUPPORTED_BUS_TYPES",
     "TRIGGER_TEMPLATE_FIELDS",
     "UNSUPPORTED_REASONS",
@@ -36,11 +35,6 @@ __all__ = [
 
 SUPPORTED_BUS_TYPES: frozenset[str] = frozenset({"jetstream"})
 """EventBus types knevents runs as its bus (a JetStream-backed Knative Broker / embedded JetStream)."""
-
-SUPPORTED_ARTIFACT_LOCATIONS: frozenset[str] = frozenset(
-    {"resource", "inline", "configmap", "file", "url", "s3"}
-)
-"""``source:`` keys of k8s / argoWorkflow triggers knevents can read a resource from."""
 
 SOURCE_SPEC_FIELDS: frozenset[str] = frozenset({"eventBusName", "replicas", "service", "template"})
 """EventSourceSpec keys that are deployment settings, not event source types."""
@@ -81,20 +75,26 @@ def resource_kinds(template: models.TriggerTemplate) -> Iterator[tuple[str, Any]
             yield alias, value
 
 
-def unsupported_locations(trigger: models.Trigger, path: str) -> Iterator[errors.Problem]:
-    """Notes for the resource ``source`` locations of a trigger (and its dlqTrigger) knevents cannot read."""
+def unsupported_locations(
+    trigger: models.Trigger, path: str, supported: frozenset[str]
+) -> Iterator[errors.Problem]:
+    """Notes for the resource ``source`` locations of a trigger (and its dlqTrigger) not in ``supported``.
+
+    ``supported`` is ``knevents.triggers.ARTIFACT_LOCATIONS``: the locations the runtime has a reader for
+    (this layer cannot import the triggers, so the caller passes it and the two cannot drift).
+    """
     for kind, spec in resource_kinds(trigger.template):
         source = spec.source
         if source is None:
             continue
         for attr, alias in _aliases(models.ArtifactLocation).items():
-            if getattr(source, attr) is not None and alias not in SUPPORTED_ARTIFACT_LOCATIONS:
+            if getattr(source, attr) is not None and alias not in supported:
                 yield note(
                     f"reading the {kind} resource from `source.{alias}` is not supported by knevents",
                     f"{path}.template.{kind}.source.{alias}",
                 )
     if trigger.dlq_trigger is not None:
-        yield from unsupported_locations(trigger.dlq_trigger, f"{path}.dlqTrigger")
+        yield from unsupported_locations(trigger.dlq_trigger, f"{path}.dlqTrigger", supported)
 
 
 _NO_SERVER = "; a type never run against its server is not shipped"

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from knevents.sensors import engine
 
 __all__ = [
+    "ARTIFACT_LOCATIONS",
     "KINDS",
     "TriggerContext",
     "TriggerExecutor",
@@ -42,8 +43,11 @@ __all__ = [
     "reads_resource",
 ]
 
+ARTIFACT_LOCATIONS = fetch.LOCATIONS
+"""The ``source:`` keys of k8s/argoWorkflow triggers that have a reader (what ``knevents validate`` accepts)."""
 fetch_resource = fetch.fetch_resource
-"""``await fetch_resource(trigger_spec, ctx)``: a non-inline k8s/argoWorkflow resource (configmap, file, url)."""
+"""``await fetch_resource(trigger_spec, ctx)``: a non-inline k8s/argoWorkflow resource (configmap, file, url,
+s3, git)."""
 reads_resource = fetch.reads_resource
 """``reads_resource(trigger_spec)``: whether ``fetch_resource`` has anything to read (asked once per trigger)."""
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.spec import models, sensor_rules
-from knevents.triggers import base, k8s, kube, permissions, policy
+from knevents.triggers import base, fetch, k8s, kube, permissions, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
@@ -271,6 +271,7 @@ def _check(wf: models.ArgoWorkflowTrigger, ctx: base.CheckContext) -> Iterator[t
     if wf.operation and wf.operation not in OPERATIONS:
         ops = ", ".join(sorted(OPERATIONS))
         yield f"{ctx.path}.operation", f"unknown argoWorkflow operation `{wf.operation}` (use one of {ops})"
+    yield from fetch.check_location(wf.source, f"{ctx.path}.source")
     yield from sensor_rules.check_parameters(wf.parameters, f"{ctx.path}.parameters", ctx.dependencies)
     yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
 

@@ -1,32 +1,37 @@
 """Fetch a k8s / argoWorkflow trigger's resource when it is not inline (Argo's ``FetchResource``).
 
-The engine applies parameters to an inline ``source.resource``; for the other
-sources it answers "the caller must fetch it". The sensor runtime calls
-:func:`fetch_resource` and resolves again with ``base_resource=`` the result:
+The engine applies parameters to an inline ``source.resource`` (or ``source.inline``);
+for the other locations it answers "the caller must fetch it". The sensor runtime
+calls :func:`fetch_resource` and resolves again with ``base_resource=`` the result:
 
 * ``source.configmap``: the ConfigMap key through the secret resolver (mounted
   ConfigMap volume, or ``KNEVENTS_CONFIGMAP_<NAME>_<KEY>``);
 * ``source.file``: a file on the function's filesystem, under ``KNEVENTS_FILES_DIR`` only
   (default the working directory; symlinks and ``..`` are resolved first);
 * ``source.url``: an HTTP GET (``verifyCert`` honoured);
-* ``source.git`` and ``source.s3`` are not supported: a clear error says to inline
-  the resource or use a ConfigMap.
+* ``source.s3``: a GetObject signed with SigV4 (:mod:`knevents.triggers.fetch_s3`);
+* ``source.git`` is not read (no reader): ``knevents validate`` notes it as unsupported.
 
-The text is YAML or JSON and must hold one object. Unreachable URLs are
-retryable; everything else is permanent.
+:data:`LOCATIONS` is what ``knevents validate`` accepts and :func:`check_source` the
+rules it applies to a location; the readers call the same function before reading,
+so a source that validates is one the runtime reads. The text is YAML or JSON and
+must hold one object. Unreachable servers are retryable; everything else is permanent.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from knevents import errors
 from knevents.spec import support
-from knevents.triggers import base
+from knevents.triggers import base, fetch_s3
 
-__all__ = ["fetch_resource", "parse_resource", "reads_resource"]
+__all__ = ["LOCATIONS", "check_source", "fetch_resource", "parse_resource", "reads_resource"]
+
+Reader = Callable[[Any, base.TriggerContext], Awaitable[dict[str, Any]]]
 
 
 def parse_resource(text: str, where: str) -> dict[str, Any]:
@@ -40,6 +45,81 @@ def parse_resource(text: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise errors.TriggerError(f"{where}: must hold one object (a Kubernetes resource)")
     return value
+
+
+async def _from_configmap(selector: Any, ctx: base.TriggerContext) -> dict[str, Any]:
+    text = ctx.secrets.configmap(selector)
+    return parse_resource(text, f"source.configmap {selector.name}/{selector.key}")
+
+
+async def _from_file(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
+    path = spec.path or ""
+    base_dir = Path(ctx.settings.secrets.files_dir).resolve()
+    if not Path(base_dir, path).resolve().is_relative_to(base_dir):
+        raise errors.TriggerError(f"source.file {path}: outside {base_dir} (KNEVENTS_FILES_DIR); not read")
+    try:
+        text = await asyncio.to_thread(Path(base_dir, path).read_text)
+    except OSError as exc:
+        raise errors.TriggerError(f"source.file {path}: cannot be read: {exc.strerror}") from None
+    return parse_resource(text, f"source.file {path}")
+
+
+async def _from_url(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
+    import httpx
+
+    url = spec.path or ""
+    shown = base.redact_url(url)
+    if not url.startswith(("http://", "https://")):
+        raise errors.TriggerError(f"source.url {shown!r} must start with http:// or https://")
+    try:
+        async with httpx.AsyncClient(verify=spec.verify_cert is not False, timeout=ctx.settings.http.timeout) as client:
+            response = await client.get(url)
+    except (httpx.HTTPError, OSError) as exc:
+        raise errors.TriggerRetryableError(f"source.url {shown}: {exc.__class__.__name__}") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise errors.TriggerRetryableError(f"source.url {shown} answered {response.status_code}")
+    if response.status_code >= 300:
+        raise errors.TriggerError(f"source.url {shown} answered {response.status_code}")
+    return parse_resource(response.text, f"source.url {shown}")
+
+
+async def _from_s3(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
+    _refuse(check_source("s3", spec, "source.s3"))
+    return parse_resource(await fetch_s3.read(spec, ctx), fetch_s3.describe(spec))
+
+
+_READERS: dict[str, Reader] = {
+    "configmap": _from_configmap,
+    "file": _from_file,
+    "url": _from_url,
+    "s3": _from_s3,
+}
+_CHECKS: dict[str, Callable[[Any, str], Iterator[tuple[str, str]]]] = {
+    "s3": fetch_s3.check,
+}
+
+LOCATIONS: frozenset[str] = frozenset({"resource", "inline", *_READERS})
+"""``source:`` keys of k8s / argoWorkflow triggers knevents reads a resource from (what validate accepts)."""
+
+
+def check_source(location: str, spec: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(path, message)`` for what makes ``source.<location>`` unreadable; run by validate and before reading."""
+    rules = _CHECKS.get(location)
+    if rules is not None:
+        yield from rules(spec, path)
+
+
+def check_location(source: Any, path: str) -> Iterator[tuple[str, str]]:
+    """:func:`check_source` for the location set in a kind's ``source`` (an ``ArtifactLocation``)."""
+    for location in _CHECKS:
+        spec = getattr(source, location, None) if source is not None else None
+        if spec is not None:
+            yield from check_source(location, spec, f"{path}.{location}")
+
+
+def _refuse(problems: Iterator[tuple[str, str]]) -> None:
+    for path, message in problems:
+        raise errors.TriggerError(f"{path}: {message}")
 
 
 def _outside_source(trigger: Any) -> Any | None:
@@ -65,44 +145,14 @@ async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, An
     source = _outside_source(trigger)
     if source is None:
         return None
-    if getattr(source, "configmap", None) is not None:
-        selector = source.configmap
-        text = ctx.secrets.configmap(selector)
-        return parse_resource(text, f"source.configmap {selector.name}/{selector.key}")
-    if getattr(source, "file", None) is not None:
-        path = source.file.path or ""
-        base_dir = Path(ctx.settings.secrets.files_dir).resolve()
-        if not Path(base_dir, path).resolve().is_relative_to(base_dir):
-            raise errors.TriggerError(f"source.file {path}: outside {base_dir} (KNEVENTS_FILES_DIR); not read")
-        try:
-            text = await asyncio.to_thread(Path(base_dir, path).read_text)
-        except OSError as exc:
-            raise errors.TriggerError(f"source.file {path}: cannot be read: {exc.strerror}") from None
-        return parse_resource(text, f"source.file {path}")
-    if getattr(source, "url", None) is not None:
-        return await _from_url(source.url.path or "", source.url.verify_cert is not False, ctx)
-    for unsupported in ("git", "s3"):
-        if getattr(source, unsupported, None) is not None:
-            raise errors.TriggerError(
-                f"source.{unsupported} is not supported by knevents: inline the resource (source.resource) "
-                "or put it in a ConfigMap (source.configmap)"
-            )
+    for location, reader in _READERS.items():
+        spec = getattr(source, location, None)
+        if spec is not None:
+            return await reader(spec, ctx)
+    unread = sorted(k for k, v in source.model_dump(by_alias=True, exclude_none=True).items() if k not in LOCATIONS)
+    if unread:  # validate notes it as unsupported (support.unsupported_locations with LOCATIONS)
+        raise errors.TriggerError(
+            f"source.{unread[0]} is not supported by knevents: inline the resource (source.resource) "
+            "or keep it in a ConfigMap, a URL or S3"
+        )
     return None
-
-
-async def _from_url(url: str, verify: bool, ctx: base.TriggerContext) -> dict[str, Any]:
-    import httpx
-
-    shown = base.redact_url(url)
-    if not url.startswith(("http://", "https://")):
-        raise errors.TriggerError(f"source.url {shown!r} must start with http:// or https://")
-    try:
-        async with httpx.AsyncClient(verify=verify, timeout=ctx.settings.http.timeout) as client:
-            response = await client.get(url)
-    except (httpx.HTTPError, OSError) as exc:
-        raise errors.TriggerRetryableError(f"source.url {shown}: {exc.__class__.__name__}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise errors.TriggerRetryableError(f"source.url {shown} answered {response.status_code}")
-    if response.status_code >= 300:
-        raise errors.TriggerError(f"source.url {shown} answered {response.status_code}")
-    return parse_resource(response.text, f"source.url {shown}")

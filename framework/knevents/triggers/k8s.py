@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from knevents import errors
 from knevents.spec import models, sensor_rules
-from knevents.triggers import apiresources, base, kube, permissions, policy
+from knevents.triggers import apiresources, base, fetch, kube, permissions, policy
 
 if TYPE_CHECKING:
     from knevents.sensors import engine
@@ -253,6 +253,7 @@ def _check(k8s: models.StandardK8STrigger, ctx: base.CheckContext) -> Iterator[t
             f"{ctx.path}.operation",
             f"unknown k8s operation `{k8s.operation}` (use create, update, patch or delete)",
         )
+    yield from fetch.check_location(k8s.source, f"{ctx.path}.source")
     yield from sensor_rules.check_parameters(k8s.parameters, f"{ctx.path}.parameters", ctx.dependencies)
     yield from policy.check_k8s_policy(ctx.trigger, ctx.trigger_path)
 

@@ -100,7 +100,7 @@ def notes(sensor: models.Sensor) -> Iterator[errors.Problem]:
                     f"{path}.template.{key}",
                 )
     for index, trigger in enumerate(sensor.spec.triggers):
-        yield from support.unsupported_locations(trigger, f"spec.triggers[{index}]")
+        yield from support.unsupported_locations(trigger, f"spec.triggers[{index}]", triggers.ARTIFACT_LOCATIONS)
 
 
 def _list(value: Any) -> list[Any]:

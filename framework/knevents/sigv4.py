@@ -1,7 +1,8 @@
-"""AWS Signature Version 4 for one request without a body (MinIO's ListenBucketNotification).
+"""AWS Signature Version 4 for one request without a body (MinIO's ListenBucketNotification, S3 GetObject).
 
 MinIO authenticates its S3 API with SigV4, as AWS does. Pulling boto3 into
-the minio source only to sign one GET would cost ~0.3 s of import; the
+the minio source (or the k8s trigger reading ``source.s3``) only to sign one
+GET would cost ~0.3 s of import; the
 algorithm is short and fully specified ("Signature Version 4 signing process"
 in the AWS General Reference), so it is written out here. Pure functions;
 the secret key never leaves :func:`sign_get`'s arguments.
