@@ -24,7 +24,7 @@ from knevents.triggers import kube
 
 from tests.fixtures.aws import AuthMoto
 from tests.fixtures.kube import KubeApi
-from tests.integration.triggers.http_target import Answer, HttpTarget
+from tests.integration.triggers.http_target import Answer, HttpTarget, make_pki
 from tests.unit.triggers import trigger_support as support
 
 # the tutorial's Sensor (examples/tutorials/03-trigger-sources/sensor-minio.yaml), plus a parameter
@@ -177,6 +177,28 @@ async def test_an_unreachable_or_failing_store_is_retryable(moto_auth_server: Au
             await _fetch(moto_auth_server, {**_s3(moto_auth_server, "workflows", "wf.yaml"), "endpoint": endpoint})
     finally:
         failing.close()
+
+
+async def test_https_trusts_the_ca_certificate_of_the_secret(moto_auth_server: AuthMoto, tmp_path: Path) -> None:
+    # moto serves plain HTTP: a TLS stand-in answers the GetObject, to check the transport (https, trust)
+    pki = make_pki()
+    store = HttpTarget(tmp_path, pki=pki).start()
+    try:
+        store.default = Answer(200, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tls}\n")
+        endpoint = store.url("").removeprefix("https://")
+        s3 = {**_s3(moto_auth_server, "workflows", "wf.yaml"), "endpoint": endpoint, "insecure": False}
+        with pytest.raises(errors.TriggerRetryableError, match="ConnectError"):  # not in the default trust store
+            await _fetch(moto_auth_server, s3)
+        ca = {"caCertificate": {"name": "minio-ca", "key": "ca.crt"}}
+        trigger = support.trigger({"name": "t", "k8s": {"source": {"s3": {**s3, **ca}}}})
+        ctx = support.context(secrets={**_secrets(moto_auth_server), env_name("SECRET", "minio-ca", "ca.crt"): pki.ca.cert})
+        resource = await triggers.fetch_resource(trigger, ctx)
+        assert resource is not None and resource["metadata"] == {"name": "tls"}
+        [sent] = store.seen
+        assert sent.method == "GET" and sent.path == "/workflows/wf.yaml"
+        assert sent.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={moto_auth_server.access_key}/")
+    finally:
+        store.close()
 
 
 SENSOR = """
