@@ -85,7 +85,7 @@ def test_sensor_function_fires_on_a_broker_delivery(tmp_path: Path, nats_url: st
             (hit,) = sink.wait_for(1)
             assert hit.path == "/hook"
             assert hit.headers["knevents-event-ids"] == "e1"
-            assert httpx.get(url + "/metrics", timeout=5).status_code == 200
+            assert httpx.get(url + "/metrics", timeout=30).status_code == 200
             # a redelivery of the same event (same id) is acknowledged, not fired again
             again = _broker_post(url, "e1")
             assert 200 <= again.status_code < 300
@@ -94,7 +94,7 @@ def test_sensor_function_fires_on_a_broker_delivery(tmp_path: Path, nats_url: st
             hits = sink.wait_for(2)
             assert [h.headers["knevents-event-ids"] for h in hits] == ["e1", "e2"]
             # malformed delivery: 400, so the broker does not retry it
-            bad = httpx.post(url, headers={"content-type": "application/json"}, content=b"{}", timeout=5)
+            bad = httpx.post(url, headers={"content-type": "application/json"}, content=b"{}", timeout=30)
             assert bad.status_code == 400
 
 
@@ -239,13 +239,13 @@ def test_health_metrics_routing_and_body_limit_match_functions_framework(tmp_pat
     config_map = next(o for o in objs if o["kind"] == "ConfigMap" and names.SPEC_FILE in o["data"])
     overrides = {"KNEVENTS_SERVER": server, "KNEVENTS_MAX_BODY": "2048"}
     with functionproc.started(service, config_map, tmp_path, overrides) as url:
-        assert httpx.get(url + "/health", timeout=5).text == "ok"
-        metrics = httpx.get(url + "/metrics", timeout=5)
+        assert httpx.get(url + "/health", timeout=30).text == "ok"
+        metrics = httpx.get(url + "/metrics", timeout=30)
         assert metrics.status_code == 200 and "# TYPE" in metrics.text
         # functions-framework answers these two itself; the thin entry does the same
-        assert httpx.get(url + "/robots.txt", timeout=5).status_code == 404
-        assert httpx.get(url + "/favicon.ico", timeout=5).status_code == 404
-        assert httpx.request("TRACE", url + "/", timeout=5).status_code == 405
+        assert httpx.get(url + "/robots.txt", timeout=30).status_code == 404
+        assert httpx.get(url + "/favicon.ico", timeout=30).status_code == 404
+        assert httpx.request("TRACE", url + "/", timeout=30).status_code == 405
         big = _ce_headers("big") | {"content-type": "application/json"}
         too_large = httpx.post(url, headers=big, content=b'{"body":"' + b"x" * 4096 + b'"}', timeout=10)
         assert too_large.status_code == 413
@@ -254,8 +254,8 @@ def test_health_metrics_routing_and_body_limit_match_functions_framework(tmp_pat
         assert no_event.status_code == 400  # not a CloudEvent: a retry cannot help
         if server == "knevents":  # the thin entry brings the runner's header guards (functions-framework: gunicorn's)
             crowded = {f"x-h{i}": "v" for i in range(120)}
-            assert httpx.get(url + "/health", headers=crowded, timeout=5).status_code == 431
-        assert httpx.get(url + "/health", timeout=5).status_code == 200  # still up
+            assert httpx.get(url + "/health", headers=crowded, timeout=30).status_code == 431
+        assert httpx.get(url + "/health", timeout=30).status_code == 200  # still up
 
 
 def _ce_headers(event_id: str) -> dict[str, str]:

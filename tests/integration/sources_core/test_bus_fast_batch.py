@@ -69,6 +69,7 @@ async def nc(nats_url: str) -> AsyncIterator[Any]:
 async def answers(nc: Any) -> Answers:
     seen = Answers()
     await nc.subscribe("_INBOX.>", cb=seen.on)
+    await nc.flush()  # the server has the subscription before any publisher's first answer
     return seen
 
 

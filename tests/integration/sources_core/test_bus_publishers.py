@@ -36,7 +36,7 @@ async def test_jetstream_publish_is_read_back_and_deduplicated(nats_url: str) ->
         info = await js.stream_info(stream)
         assert info.state.messages == 1
         sub = await js.pull_subscribe(bus.subject_filter("default"), durable="t")
-        (msg,) = await sub.fetch(1, timeout=2)
+        (msg,) = await sub.fetch(1, timeout=30)
         assert msg.subject == bus.subject("default", "es one", "my.event *>")
         assert msg.subject.count(".") == 2
         back = bus.decode_nats(msg.headers, msg.data)

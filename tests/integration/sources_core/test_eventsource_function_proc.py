@@ -110,13 +110,13 @@ def test_function_publishes_to_jetstream(tmp_path: Path, nats_url: str) -> None:
     spec_file.write_text(SPEC)
     env = {"KNEVENTS_SPEC": str(spec_file), "KNEVENTS_NATS_URL": nats_url}
     with function(env, tmp_path, asgi=True) as url:
-        assert httpx.post(url + "/example", json={"a": 1}, timeout=10).status_code == 200
+        assert httpx.post(url + "/example", json={"a": 1}, timeout=60).status_code == 200
 
     async def read() -> events.Event:
         nc = await nats.connect(nats_url)
         try:
             sub = await nc.jetstream().pull_subscribe(bus.subject_filter("default"), durable=None)
-            (msg,) = await sub.fetch(1, timeout=5)
+            (msg,) = await sub.fetch(1, timeout=30)
             return bus.decode_nats(msg.headers, msg.data)
         finally:
             await nc.close()
@@ -128,9 +128,9 @@ def test_function_publishes_to_jetstream(tmp_path: Path, nats_url: str) -> None:
 def test_bad_spec_keeps_the_process_up(tmp_path: Path) -> None:
     env = {"KNEVENTS_SPEC": "kind: EventSource\nspec: {webhook: {x: {port: nope}}}", "K_SINK": "http://127.0.0.1:9/"}
     with function(env, tmp_path, asgi=False) as url:
-        health = httpx.get(url + "/health", timeout=5)
+        health = httpx.get(url + "/health", timeout=30)
         assert health.status_code == 503
-        answer = httpx.post(url + "/x", json={}, timeout=5)
+        answer = httpx.post(url + "/x", json={}, timeout=30)
         assert answer.status_code == 500
         assert "misconfigured" in answer.text
         assert "Traceback" not in answer.text

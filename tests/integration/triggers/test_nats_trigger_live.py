@@ -19,13 +19,14 @@ async def test_publishes_payload_with_idempotency_header(nats_url: str) -> None:
     client = await nats.connect(nats_url)
     try:
         subscription = await client.subscribe("builds.done")
+        await client.flush()  # the server has the subscription before the trigger's connection publishes
         resolved = support.resolved(
             {"name": "tell", "nats": {"url": nats_url, "subject": "builds.done", "payload": []}},
             payload=b'{"project":"kubedojo"}',
             fired={"dep": support.event(id="evt-9")},
         )
         result = await triggers.fire(resolved, support.context(traceparent="00-aa-bb-01"))
-        message = await subscription.next_msg(timeout=5)
+        message = await subscription.next_msg(timeout=30)
     finally:
         await client.close()
     assert message.data == b'{"project":"kubedojo"}'

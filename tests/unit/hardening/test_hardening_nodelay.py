@@ -48,5 +48,6 @@ async def test_keepalive_median_latency_is_not_nagled() -> None:
         latencies = await asyncio.to_thread(_keepalive_latencies, server.port, 50)
     finally:
         await server.stop()
-    # Nagle + delayed ACK costs ~40 ms per request; unhindered it is ~0.1-1 ms. 5 ms leaves room for a busy machine.
-    assert statistics.median(latencies[1:]) < 0.005, f"median {statistics.median(latencies[1:]) * 1000:.1f} ms"
+    # Nagle + delayed ACK costs 40 ms or more per request (Linux's shortest delayed ACK); unhindered it is ~0.1-1 ms.
+    # 20 ms tells the two apart and leaves room for a loaded machine, where each wake-up can wait for a core.
+    assert statistics.median(latencies[1:]) < 0.020, f"median {statistics.median(latencies[1:]) * 1000:.1f} ms"
