@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (the fixtures start them; this only puts them on the machine):
-# Debian's rabbitmq-server, mosquitto, redis-server, openssh-server and chromium, and Azurite from npm
+# Debian's rabbitmq-server, mosquitto, redis-server, openssh-server, chromium and git, and Azurite from npm
 # (into tests/.node, not globally). Idempotent: what is already there is not installed again.
 # Called by scripts/test.sh; set KNEVENTS_SKIP_TEST_DEPS=1 to skip it when you manage these yourself.
 set -euo pipefail
@@ -12,6 +12,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || want+=(mosquitt
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || [ -d /usr/lib/rabbitmq ] || want+=(rabbitmq-server)
 [ -x /usr/sbin/sshd ] || want+=(openssh-server)
 [ -x /usr/bin/chromium ] || want+=(chromium)
+command -v git >/dev/null || want+=(git)  # source.git tests: the CLI and its http-backend
 if [ ${#want[@]} -gt 0 ]; then
   echo "== installing Debian packages the tests need: ${want[*]}"
   SUDO=""

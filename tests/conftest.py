@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.azurite",
     "tests.fixtures.sshd",
+    "tests.fixtures.git_http",
     "tests.fixtures.openwhisk_api",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.brokers",

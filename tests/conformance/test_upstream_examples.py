@@ -97,12 +97,8 @@ UNSUPPORTED: dict[str, list[str]] = {
     "sensors/azure-service-bus-sensor.yaml": [
         "spec.triggers[0].template.azureServiceBus: trigger kind `azureServiceBus` is not supported"
     ],
-    "tutorials/03-trigger-sources/sensor-git.yaml": [
-        "spec.triggers[0].template.k8s.source.git: reading the k8s resource from `source.git` is not supported"
-    ],
     "sensors/trigger-source-git.yaml": [
-        f"spec.triggers[{i}].template.k8s.source.git: reading the k8s resource from `source.git` is not supported"
-        for i in range(3)
+        "spec.triggers[2].template.k8s.source.git.githubApp: GitHub App credentials for `source.git` are not supported"
     ],
 }
 """Valid Argo that knevents does not run: file → one fragment per expected note."""

@@ -10,7 +10,7 @@ calls :func:`fetch_resource` and resolves again with ``base_resource=`` the resu
   (default the working directory; symlinks and ``..`` are resolved first);
 * ``source.url``: an HTTP GET (``verifyCert`` honoured);
 * ``source.s3``: a GetObject signed with SigV4 (:mod:`knevents.triggers.fetch_s3`);
-* ``source.git`` is not read (no reader): ``knevents validate`` notes it as unsupported.
+* ``source.git``: a shallow fetch with the ``git`` CLI (:mod:`knevents.triggers.fetch_git`).
 
 :data:`LOCATIONS` is what ``knevents validate`` accepts and :func:`check_source` the
 rules it applies to a location; the readers call the same function before reading,
@@ -27,9 +27,17 @@ from typing import Any
 
 from knevents import errors
 from knevents.spec import support
-from knevents.triggers import base, fetch_s3
+from knevents.triggers import base, fetch_git, fetch_s3
 
-__all__ = ["LOCATIONS", "check_source", "fetch_resource", "parse_resource", "reads_resource"]
+__all__ = [
+    "LOCATIONS",
+    "check_location",
+    "check_source",
+    "fetch_resource",
+    "parse_resource",
+    "reads_resource",
+    "unsupported_parts",
+]
 
 Reader = Callable[[Any, base.TriggerContext], Awaitable[dict[str, Any]]]
 
@@ -88,14 +96,22 @@ async def _from_s3(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
     return parse_resource(await fetch_s3.read(spec, ctx), fetch_s3.describe(spec))
 
 
+async def _from_git(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
+    _refuse(check_source("git", spec, "source.git"))
+    _refuse(fetch_git.unsupported(spec, "source.git"))
+    return parse_resource(await fetch_git.read(spec, ctx), fetch_git.describe(spec))
+
+
 _READERS: dict[str, Reader] = {
     "configmap": _from_configmap,
     "file": _from_file,
     "url": _from_url,
     "s3": _from_s3,
+    "git": _from_git,
 }
 _CHECKS: dict[str, Callable[[Any, str], Iterator[tuple[str, str]]]] = {
     "s3": fetch_s3.check,
+    "git": fetch_git.check,
 }
 
 LOCATIONS: frozenset[str] = frozenset({"resource", "inline", *_READERS})
@@ -115,6 +131,13 @@ def check_location(source: Any, path: str) -> Iterator[tuple[str, str]]:
         spec = getattr(source, location, None) if source is not None else None
         if spec is not None:
             yield from check_source(location, spec, f"{path}.{location}")
+
+
+def unsupported_parts(source: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Parts of a readable location knevents does not run (``source.git.githubApp``): validate's notes."""
+    git = getattr(source, "git", None) if source is not None else None
+    if git is not None:
+        yield from fetch_git.unsupported(git, f"{path}.git")
 
 
 def _refuse(problems: Iterator[tuple[str, str]]) -> None:
@@ -149,10 +172,4 @@ async def fetch_resource(trigger: Any, ctx: base.TriggerContext) -> dict[str, An
         spec = getattr(source, location, None)
         if spec is not None:
             return await reader(spec, ctx)
-    unread = sorted(k for k, v in source.model_dump(by_alias=True, exclude_none=True).items() if k not in LOCATIONS)
-    if unread:  # validate notes it as unsupported (support.unsupported_locations with LOCATIONS)
-        raise errors.TriggerError(
-            f"source.{unread[0]} is not supported by knevents: inline the resource (source.resource) "
-            "or keep it in a ConfigMap, a URL or S3"
-        )
     return None

@@ -17,7 +17,7 @@ import pydantic
 from knevents import errors, triggers
 from knevents.sensors import engine
 from knevents.spec import checks, models, sensor_rules, support
-from knevents.triggers import base, ratelimit
+from knevents.triggers import base, fetch, ratelimit
 
 __all__ = ["check_sensor", "check_sensor_parts", "notes"]
 
@@ -101,6 +101,10 @@ def notes(sensor: models.Sensor) -> Iterator[errors.Problem]:
                 )
     for index, trigger in enumerate(sensor.spec.triggers):
         yield from support.unsupported_locations(trigger, f"spec.triggers[{index}]", triggers.ARTIFACT_LOCATIONS)
+    for path, trigger in sensor_rules.triggers(sensor):
+        for kind, spec in support.resource_kinds(trigger.template):
+            for where, message in fetch.unsupported_parts(spec.source, f"{path}.template.{kind}.source"):
+                yield support.note(message, where)
 
 
 def _list(value: Any) -> list[Any]:

@@ -62,12 +62,9 @@ async def test_url_source(target: HttpTarget) -> None:
         await triggers.fetch_resource(k8s_with({"url": {"path": target.url("/wf.yaml")}}), support.context())
 
 
-async def test_inline_resource_needs_no_fetch_and_git_is_refused() -> None:
+async def test_inline_resource_needs_no_fetch() -> None:
     inline = k8s_with({"resource": {"apiVersion": "v1", "kind": "ConfigMap"}})
     assert await triggers.fetch_resource(inline, support.context()) is None
-    git = k8s_with({"git": {"url": "https://github.com/x/y.git", "filePath": "wf.yaml"}})
-    with pytest.raises(errors.TriggerError, match=r"source\.git is not supported"):
-        await triggers.fetch_resource(git, support.context())
 
 
 async def test_text_that_is_not_an_object_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from knevents.local.natsd import free_port
 from knevents.runtime.sensor import SensorRuntime
 from knevents.secrets import SecretResolver, env_name
 from knevents.settings import KubeSettings, SecretSettings, Settings
+from knevents.spec import models
 from knevents.state.memory import MemoryStore
 from knevents.triggers import kube
 
@@ -234,7 +235,10 @@ def test_validate_accepts_exactly_the_locations_the_runtime_reads() -> None:
         "file": {"path": "wf.yaml"},
         "url": {"path": "http://127.0.0.1:1/wf.yaml"},
         "s3": {"endpoint": "minio:9000", "bucket": {"name": "b", "key": "k"}},
+        "git": {"url": "file:///srv/repo.git", "filePath": "wf.yaml"},
     }
     assert {"resource", "inline", *read} == triggers.ARTIFACT_LOCATIONS
+    # every location Argo defines is read: a new one in the models fails here until it has a reader or a note
+    assert {f.alias for f in models.ArtifactLocation.model_fields.values()} == triggers.ARTIFACT_LOCATIONS
     for location, spec in read.items():
         assert triggers.reads_resource(support.trigger({"name": "t", "k8s": {"source": {location: spec}}}))
