@@ -179,6 +179,13 @@ async def test_branch_tag_and_ref_choose_the_commit(repo: Path, choice: dict[str
     assert resource["metadata"]["name"] == name
 
 
+async def test_a_remote_is_fetched_from_its_first_url(repo: Path, tmp_path: Path) -> None:
+    fork = make_repo(tmp_path / "fork", {"master": {"wf.yaml": cm("from-fork")}})
+    remote = {"name": "upstream", "urls": [f"file://{fork}"]}
+    resource = await _fetch({"url": f"file://{repo}", "filePath": "wf.yaml", "remote": remote})
+    assert resource["metadata"]["name"] == "from-fork"
+
+
 async def test_without_master_the_default_branch_is_read(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"trunk": {"wf.yaml": cm("from-trunk")}})
     assert (await _fetch({"url": f"file://{repo}", "filePath": "wf.yaml"}))["metadata"]["name"] == "from-trunk"
