@@ -77,7 +77,7 @@ whose Trigger matches it (``knevents.ui.cluster``); the others take it as filter
 
 FireFn = Callable[[engine.Resolved, triggers.TriggerContext], Awaitable[triggers.TriggerResult]]
 FetchFn = Callable[[models.Trigger, triggers.TriggerContext], Awaitable[dict[str, Any] | None]]
-"""Fetches a trigger's base resource kept outside the spec (configmap, file, url); ``None`` when inline."""
+"""Fetches a trigger's base resource kept outside the spec (configmap, file, url, s3, git); ``None`` when inline."""
 
 
 @dataclass(frozen=True)
@@ -471,7 +471,7 @@ class SensorRuntime:
         ctx = self._context(acc.traceparent)
         started = time.perf_counter()
         try:
-            # A resource kept outside the spec (configmap, file, url) is fetched first: Argo's step one.
+            # A resource kept outside the spec (configmap, file, url, s3, git) is fetched first: Argo's step one.
             try:
                 base_resource = await self._fetch(spec, ctx) if trigger in self._fetched else None
                 result = await self._fire(self.engine.resolve(trigger, fired, base_resource), ctx)
