@@ -13,23 +13,20 @@ the logs and in the answer, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
 import os
-import threading
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from knevents import errors, metrics, redact, state, validation, web
 from knevents.runtime import sensor, sensor_obs
+from knevents.runtime.loopthread import LoopThread
 from knevents.secrets import SecretResolver
 from knevents.settings import ServerSettings, Settings
 
 __all__ = ["LoopThread", "SensorApp"]
 
 log = logging.getLogger("knevents.sensor")
-T = TypeVar("T")
 SPEC_ENV = "KNEVENTS_SPEC"
 NATS_ENV = "KNEVENTS_NATS_URL"
 LOG_LEVEL_ENV = "KNEVENTS_LOG_LEVEL"
@@ -126,62 +123,3 @@ def _store(env: Mapping[str, str], settings: Settings) -> state.StateStore:
     return memory.MemoryStore(max_value_size=settings.state.max_value_size)
 
 
-class LoopThread:
-    """One event loop on a daemon thread, for synchronous servers (gunicorn threads) to submit to.
-
-    Created lazily and re-created after ``fork`` (gunicorn imports the app in
-    the master, then forks workers; a thread does not survive the fork).
-    Closed at interpreter exit (a gunicorn worker's exit runs ``atexit``) the
-    way ``asyncio.run`` ends a loop, so the trigger client pools of the loop
-    close politely (:mod:`knevents.triggers.pools`).
-    """
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-        self._at_exit = False
-
-    def _ensure(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=_run_until_stopped, args=(loop,), name="knevents-loop",
-                                                daemon=True)
-                self._thread.start()
-                if not self._at_exit:  # once per instance; in a forked worker it closes the worker's loop
-                    self._at_exit = True
-                    atexit.register(self.close)
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result(timeout)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop this process's loop and close it as ``asyncio.run`` does (no-op when none was started here)."""
-        with self._lock:
-            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-            if loop is None or thread is None or self._pid != os.getpid() or loop.is_closed():
-                return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-
-
-def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
-    """The loop thread: serve until stopped, then end as ``asyncio.run`` does: cancel what is left, close the
-    async generators (the trigger pools' guards close the pools there), close the loop."""
-    try:
-        loop.run_forever()
-    finally:
-        try:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            if left:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()

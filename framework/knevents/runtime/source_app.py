@@ -22,47 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from knevents import bus, errors, redact, validation, web
 from knevents.runtime import sensor_obs, source
+from knevents.runtime.loopthread import LoopThread
 from knevents.secrets import SecretResolver
 from knevents.settings import Settings
 
 __all__ = ["LoopThread", "SourceApp"]
 
 log = logging.getLogger("knevents.eventsource")
-T = TypeVar("T")
 SPEC_ENV = "KNEVENTS_SPEC"
-
-
-class LoopThread:
-    """One event loop on a daemon thread, re-created after ``fork`` (gunicorn forks after import)."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop, started on first use."""
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="knevents-source-loop", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start ``coro`` on the loop thread without waiting."""
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
 
 
 class SourceApp:
@@ -82,7 +54,7 @@ class SourceApp:
         self.settings = settings or Settings()
         self.secrets = secrets or SecretResolver(self.settings.secrets)
         self.schedules_in_process = schedules_in_process
-        self.background = LoopThread()
+        self.background = LoopThread("knevents-source-loop")
         self._runtimes: dict[int, source.SourceRuntime] = {}
         self._stop: asyncio.Event | None = None
 
