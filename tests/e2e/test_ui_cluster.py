@@ -191,7 +191,7 @@ async def test_sensor_functions_record_firings_only_when_asked_and_the_ui_shows_
     assert quiet.runtime is not None and quiet.runtime._fire is triggers.fire  # the hot path untouched
     nc = await nats.connect(nats_server.url)
     seen = await nc.subscribe("knevents.firings.>")
-    await nc.flush()  # subscribed at the server before the UI publishes
+    await nc.flush()  # subscribed at the server before the recording function publishes a firing
     try:
         with _ui(nats_server.url, manifests) as base:
             event = _event("ev-fire", 7)
