@@ -13,7 +13,9 @@ which costs no boto3 import on a function's first firing. Differences from Argo:
   the CA the endpoint's certificate must chain to;
 * with neither ``accessKey`` nor ``secretKey`` the request is anonymous (a public
   bucket); Argo refuses it. Setting only one of them is refused by :func:`check`;
-* an object larger than the limit is refused by name instead of being cut short.
+* an object larger than the limit is refused by name instead of being cut short;
+* a key with a ``.`` or ``..`` path segment (or a bucket name with ``/``) is refused: the
+  URL would be resolved to another object (minio-go sends such a path as it is).
 
 Errors never carry the secret key: it only enters the signature.
 """
@@ -34,6 +36,8 @@ MAX_BYTES = 1024 * 1224
 """The most Argo's S3 reader reads of an object (``io.LimitReader(obj, 1024*1224)``)."""
 
 _CODE = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
+_ENDPOINT = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""``host[:port]`` (a name, an IPv4 or a bracketed IPv6 address), as minio-go accepts an endpoint."""
 
 
 def describe(spec: Any) -> str:
@@ -48,15 +52,21 @@ def check(spec: Any, path: str) -> Iterator[tuple[str, str]]:
     endpoint = spec.endpoint or ""
     if not endpoint:
         yield f"{path}.endpoint", "source.s3 needs an `endpoint` (host[:port], e.g. s3.amazonaws.com)"
-    elif "://" in endpoint or "/" in endpoint:
+    elif not _ENDPOINT.fullmatch(endpoint):  # a user:password@, ?query or #fragment would change the URL
         yield (
             f"{path}.endpoint",
             "the endpoint is host[:port] without a scheme or path (as in Argo); `insecure: true` selects http",
         )
-    if spec.bucket is None or not spec.bucket.name:
+    name = spec.bucket.name if spec.bucket is not None else None
+    key = spec.bucket.key if spec.bucket is not None else None
+    if not name:
         yield f"{path}.bucket.name", "source.s3 needs `bucket.name`"
-    if spec.bucket is None or not spec.bucket.key:
+    elif "/" in name or name in (".", ".."):
+        yield f"{path}.bucket.name", "a bucket name has no `/` and is not `.` or `..`"
+    if not key:
         yield f"{path}.bucket.key", "source.s3 needs `bucket.key` (the object holding the resource)"
+    elif any(part in (".", "..") for part in key.split("/")):  # the HTTP client would resolve them away
+        yield f"{path}.bucket.key", "a key with a `.` or `..` path segment cannot be read (it would name another object)"
     if (spec.access_key is None) != (spec.secret_key is None):
         yield path, "set both `accessKey` and `secretKey`, or neither (anonymous read of a public bucket)"
 

@@ -242,3 +242,38 @@ def test_validate_accepts_exactly_the_locations_the_runtime_reads() -> None:
     assert {f.alias for f in models.ArtifactLocation.model_fields.values()} == triggers.ARTIFACT_LOCATIONS
     for location, spec in read.items():
         assert triggers.reads_resource(support.trigger({"name": "t", "k8s": {"source": {location: spec}}}))
+
+
+async def test_a_key_with_dot_segments_is_refused_not_read_as_another_object(moto_server: str) -> None:
+    import boto3
+
+    bucket = f"dots-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="wf.yaml", Body=b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: another}\n")
+    # the HTTP client resolves /b/team/../wf.yaml to /b/wf.yaml: another object than the one named
+    spec = {"bucket": {"name": bucket, "key": "team/../wf.yaml"}, "endpoint": moto_server.removeprefix("http://"),
+            "insecure": True}
+    trigger = support.trigger({"name": "t", "k8s": {"operation": "create", "source": {"s3": spec}}})
+    with pytest.raises(errors.TriggerError, match=r"source\.s3\.bucket\.key: a key with a `\.` or `\.\.` path segment"):
+        await triggers.fetch_resource(trigger, support.context())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("endpoint", "bot:pa55word@minio:9000", "endpoint"),  # user info: the URL's host would be minio
+        ("endpoint", "minio:9000?x=", "endpoint"),
+        ("endpoint", "minio:9000#", "endpoint"),
+        ("bucket", {"name": "b/../other", "key": "wf.yaml"}, "bucket.name"),
+        ("bucket", {"name": "b", "key": "./wf.yaml"}, "bucket.key"),
+    ],
+)
+def test_validate_refuses_an_endpoint_bucket_or_key_that_changes_the_url(field: str, value: Any, problem: str) -> None:
+    manifest = yaml.safe_load(SENSOR)
+    s3 = {"endpoint": "minio:9000", "bucket": {"name": "b", "key": "wf.yaml"}, field: value}
+    manifest["spec"]["triggers"][0]["template"]["k8s"]["source"]["s3"] = s3
+    manifests = validation.load_text(yaml.safe_dump(manifest))
+    assert [p.path for p in manifests.problems] == [f"spec.triggers[0].template.k8s.source.s3.{problem}"]
+    assert "pa55word" not in str(manifests.problems)
