@@ -22,6 +22,7 @@ Errors never carry the secret key: it only enters the signature.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +31,13 @@ from urllib.parse import quote
 from knevents import errors, sigv4
 from knevents.triggers import base
 
-__all__ = ["MAX_BYTES", "check", "describe", "read"]
+__all__ = ["DEADLINE", "MAX_BYTES", "check", "describe", "read"]
 
 MAX_BYTES = 1024 * 1224
 """The most Argo's S3 reader reads of an object (``io.LimitReader(obj, 1024*1224)``)."""
+DEADLINE = 60.0
+"""Seconds the whole GetObject may take. httpx's timeout bounds each read, so a store trickling a byte
+within each could hold the firing for ever; MAX_BYTES in this time is 20 KiB/s."""
 
 _CODE = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
 _ENDPOINT = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -118,13 +122,17 @@ async def _get(url: str, headers: dict[str, str], verify: Any, timeout: float, w
 
     body = bytearray()
     try:
-        async with httpx.AsyncClient(verify=verify, timeout=timeout) as client, client.stream(
-            "GET", url, headers=headers
-        ) as response:
+        async with (
+            asyncio.timeout(DEADLINE),
+            httpx.AsyncClient(verify=verify, timeout=timeout) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_BYTES:
                     raise errors.TriggerError(f"{where}: the object is larger than {MAX_BYTES} bytes")
+    except TimeoutError:  # before OSError, its base class
+        raise errors.TriggerRetryableError(f"{where}: not read within {DEADLINE:.0f}s") from None
     except (httpx.HTTPError, OSError) as exc:
         raise errors.TriggerRetryableError(f"{where}: {exc.__class__.__name__}") from None
     return response.status_code, bytes(body)

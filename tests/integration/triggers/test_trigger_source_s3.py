@@ -7,6 +7,10 @@ pointed at moto; the event goes through the sensor runtime and the Workflow land
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +25,7 @@ from knevents.secrets import SecretResolver, env_name
 from knevents.settings import KubeSettings, SecretSettings, Settings
 from knevents.spec import models
 from knevents.state.memory import MemoryStore
-from knevents.triggers import kube
+from knevents.triggers import fetch_s3, kube
 
 from tests.fixtures.aws import AuthMoto
 from tests.fixtures.kube import KubeApi
@@ -277,3 +281,39 @@ def test_validate_refuses_an_endpoint_bucket_or_key_that_changes_the_url(field: 
     manifests = validation.load_text(yaml.safe_dump(manifest))
     assert [p.path for p in manifests.problems] == [f"spec.triggers[0].template.k8s.source.s3.{problem}"]
     assert "pa55word" not in str(manifests.problems)
+
+
+class Trickle:
+    """A store that answers 200 and then sends one byte of its body at a time, each well within a read timeout."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.hung_up = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                while b"\r\n\r\n" not in conn.recv(65536):
+                    pass
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                while True:  # until the client hangs up (the pause is the server's pace, not a test wait)
+                    conn.sendall(b"a")
+                    time.sleep(0.05)
+        self.hung_up.set()
+
+
+async def test_a_store_trickling_its_answer_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_s3, "DEADLINE", 1.0, raising=False)
+    store = Trickle()
+    try:
+        spec = {"bucket": {"name": "b", "key": "wf.yaml"}, "endpoint": f"127.0.0.1:{store.port}", "insecure": True}
+        trigger = support.trigger({"name": "t", "k8s": {"operation": "create", "source": {"s3": spec}}})
+        async with asyncio.timeout(60):  # the old reader read on for as long as bytes kept coming
+            with pytest.raises(errors.TriggerRetryableError, match="not read within 1s"):
+                await triggers.fetch_resource(trigger, support.context())
+        assert await asyncio.to_thread(store.hung_up.wait, 60)
+    finally:
+        store.sock.close()
