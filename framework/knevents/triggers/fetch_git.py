@@ -56,7 +56,7 @@ _PERMANENT = (
     "couldn't find remote ref", "authentication failed", "permission denied", "host key verification failed",
     "not found", "does not appear to be a git repository", "could not read username", "could not read password",
     "returned error: 401", "returned error: 403", "returned error: 404", "unsupported protocol",
-    "transport '", "invalid refspec", "not a valid",
+    "transport '", "invalid refspec", "not a valid", "strange hostname", "strange username", "strange pathname",
 )
 _BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists", "hint:")
 # the credential helper reads the values from the environment: the command line names variables only
