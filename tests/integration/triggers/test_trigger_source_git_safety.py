@@ -198,6 +198,6 @@ async def test_the_password_is_given_to_the_repositorys_origin_only(git_http: Gi
 
 @pytest.mark.parametrize("url", ["ext::sh -c touch% /tmp/x", "fd::3", "ssh://-oProxyCommand=true/r.git"])
 async def test_a_transport_or_ssh_host_that_runs_commands_is_refused_for_good(url: str) -> None:
-    with pytest.raises(errors.TriggerError, match="not allowed|strange hostname") as refused:
+    with pytest.raises(errors.TriggerError, match=r"not allowed|strange hostname") as refused:
         await _fetch({"url": url, "filePath": "wf.yaml"})
     assert not isinstance(refused.value, errors.TriggerRetryableError)  # retrying cannot help
