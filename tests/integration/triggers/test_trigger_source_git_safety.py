@@ -76,9 +76,12 @@ class Hang:
         self.closed += 1
 
     def close(self) -> None:
-        self.sock.close()
-        for conn in self._conns:
-            conn.close()
+        # shutdown wakes the thread blocked in accept(): after a bare close it went on accepting, and took
+        # (and never answered) connections meant for the next test's server
+        for sock in (self.sock, *self._conns):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 @pytest.fixture
