@@ -129,8 +129,17 @@ async def test_a_cancelled_firing_kills_git_and_removes_its_temp_dir(hang: Hang,
 async def test_a_hung_server_times_out_and_leaves_no_git_helper_behind(
     hang: Hang, temp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch_git, "TIMEOUT", 1.0)
-    with pytest.raises(errors.TriggerRetryableError, match="took more than 1s"):
+    real_git = fetch_git._git
+
+    async def short_fetch(args: list[str], *rest: Any) -> bytes:
+        """git as usual, but the fetch times out after 5 s (ample to connect; init keeps its own bound)."""
+        with monkeypatch.context() as patch:
+            if "fetch" in args:
+                patch.setattr(fetch_git, "TIMEOUT", 5.0)
+            return await real_git(args, *rest)
+
+    monkeypatch.setattr(fetch_git, "_git", short_fetch)
+    with pytest.raises(errors.TriggerRetryableError, match="git 'refs/heads/master' took more than 5s"):
         await _fetch({"url": f"http://127.0.0.1:{hang.port}/r.git", "filePath": "wf.yaml"})
     assert hang.accepted == 1
     # git-remote-http, git's child, held the connection after git itself was killed
