@@ -8,7 +8,7 @@ calls :func:`fetch_resource` and resolves again with ``base_resource=`` the resu
   ConfigMap volume, or ``KNEVENTS_CONFIGMAP_<NAME>_<KEY>``);
 * ``source.file``: a file on the function's filesystem, under ``KNEVENTS_FILES_DIR`` only
   (default the working directory; symlinks and ``..`` are resolved first);
-* ``source.url``: an HTTP GET (``verifyCert`` honoured);
+* ``source.url``: an HTTP GET (``verifyCert`` honoured; bounded in size and time by :mod:`.fetch_http`);
 * ``source.s3``: a GetObject signed with SigV4 (:mod:`knevents.triggers.fetch_s3`);
 * ``source.git``: a shallow fetch with the ``git`` CLI (:mod:`knevents.triggers.fetch_git`).
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from knevents import errors
 from knevents.spec import support
-from knevents.triggers import base, fetch_git, fetch_s3
+from knevents.triggers import base, fetch_git, fetch_http, fetch_s3
 
 __all__ = [
     "LOCATIONS",
@@ -73,22 +73,16 @@ async def _from_file(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
 
 
 async def _from_url(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:
-    import httpx
-
     url = spec.path or ""
-    shown = base.redact_url(url)
+    shown = f"source.url {base.redact_url(url)}"
     if not url.startswith(("http://", "https://")):
-        raise errors.TriggerError(f"source.url {shown!r} must start with http:// or https://")
-    try:
-        async with httpx.AsyncClient(verify=spec.verify_cert is not False, timeout=ctx.settings.http.timeout) as client:
-            response = await client.get(url)
-    except (httpx.HTTPError, OSError) as exc:
-        raise errors.TriggerRetryableError(f"source.url {shown}: {exc.__class__.__name__}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise errors.TriggerRetryableError(f"source.url {shown} answered {response.status_code}")
-    if response.status_code >= 300:
-        raise errors.TriggerError(f"source.url {shown} answered {response.status_code}")
-    return parse_resource(response.text, f"source.url {shown}")
+        raise errors.TriggerError(f"{shown!r} must start with http:// or https://")
+    status, body = await fetch_http.get(url, {}, spec.verify_cert is not False, ctx.settings.http.timeout, shown)
+    if status >= 500 or status in (408, 429):
+        raise errors.TriggerRetryableError(f"{shown} answered {status}")
+    if status >= 300:
+        raise errors.TriggerError(f"{shown} answered {status}")
+    return parse_resource(body.decode("utf-8", "replace"), shown)
 
 
 async def _from_s3(spec: Any, ctx: base.TriggerContext) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Argo's sensor reads ``bucket.key`` from ``bucket.name`` with the minio-go client:
 ``endpoint`` is ``host[:port]`` without a scheme, ``insecure: true`` means plain
 HTTP, ``region`` is passed on when set, the access/secret keys come from Secrets,
-and at most 1,224 KiB of the object is read. This module makes the same GetObject
+and at most 1,224 KiB of the object is read (:mod:`.fetch_http` bounds the GET). This module makes the same GetObject
 call as one path-style GET signed with SigV4 (:mod:`knevents.sigv4`) over httpx,
 which costs no boto3 import on a function's first firing. Differences from Argo:
 
@@ -22,22 +22,16 @@ Errors never carry the secret key: it only enters the signature.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from knevents import errors, sigv4
-from knevents.triggers import base
+from knevents.triggers import base, fetch_http
 
-__all__ = ["DEADLINE", "MAX_BYTES", "check", "describe", "read"]
+__all__ = ["check", "describe", "read"]
 
-MAX_BYTES = 1024 * 1224
-"""The most Argo's S3 reader reads of an object (``io.LimitReader(obj, 1024*1224)``)."""
-DEADLINE = 60.0
-"""Seconds the whole GetObject may take. httpx's timeout bounds each read, so a store trickling a byte
-within each could hold the firing for ever; MAX_BYTES in this time is 20 KiB/s."""
 
 _CODE = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
 _ENDPOINT = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -105,7 +99,7 @@ async def read(spec: Any, ctx: base.TriggerContext) -> str:
     """The object's text; TriggerRetryableError when the store is unreachable or failing, else TriggerError."""
     where = describe(spec)
     url, headers = _request(spec, ctx)
-    status, body = await _get(url, headers, _verify(spec, ctx), ctx.settings.http.timeout, where)
+    status, body = await fetch_http.get(url, headers, _verify(spec, ctx), ctx.settings.http.timeout, where)
     if status >= 500 or status in (408, 429):
         raise errors.TriggerRetryableError(f"{where} answered {status}{_code(body)}")
     if status >= 300:
@@ -114,28 +108,6 @@ async def read(spec: Any, ctx: base.TriggerContext) -> str:
         return body.decode()
     except UnicodeDecodeError:
         raise errors.TriggerError(f"{where}: the object is not UTF-8 text") from None
-
-
-async def _get(url: str, headers: dict[str, str], verify: Any, timeout: float, where: str) -> tuple[int, bytes]:
-    """The status and at most :data:`MAX_BYTES` of the body of one GET."""
-    import httpx
-
-    body = bytearray()
-    try:
-        async with (
-            asyncio.timeout(DEADLINE),
-            httpx.AsyncClient(verify=verify, timeout=timeout) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    raise errors.TriggerError(f"{where}: the object is larger than {MAX_BYTES} bytes")
-    except TimeoutError:  # before OSError, its base class
-        raise errors.TriggerRetryableError(f"{where}: not read within {DEADLINE:.0f}s") from None
-    except (httpx.HTTPError, OSError) as exc:
-        raise errors.TriggerRetryableError(f"{where}: {exc.__class__.__name__}") from None
-    return response.status_code, bytes(body)
 
 
 def _code(body: bytes) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +63,29 @@ async def test_url_source(target: HttpTarget) -> None:
     target.default = Answer(503)
     with pytest.raises(errors.TriggerRetryableError, match="answered 503"):
         await triggers.fetch_resource(k8s_with({"url": {"path": target.url("/wf.yaml")}}), support.context())
+
+
+async def test_a_url_answer_too_large_or_too_slow_is_refused(target: HttpTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+    """source.url used to read the whole answer into memory, for as long as the server kept sending."""
+    from knevents.triggers import fetch_http
+
+    from tests.integration.triggers.test_trigger_source_s3 import Trickle
+
+    target.default = Answer(200, b"# " + b"x" * fetch_http.MAX_BYTES + b"\n" + WORKFLOW_YAML.encode())
+    with pytest.raises(errors.TriggerError, match=f"larger than {fetch_http.MAX_BYTES} bytes"):
+        await triggers.fetch_resource(k8s_with({"url": {"path": target.url("/big.yaml")}}), support.context())
+    monkeypatch.setattr(fetch_http, "DEADLINE", 3.0)  # ample to connect and read the answer's head
+    slow = Trickle()
+    try:
+        async with asyncio.timeout(60):
+            with pytest.raises(errors.TriggerRetryableError, match="not read within 3s"):
+                await triggers.fetch_resource(k8s_with({"url": {"path": f"http://127.0.0.1:{slow.port}/wf.yaml"}}),
+                                              support.context())
+        assert await asyncio.to_thread(slow.hung_up.wait, 60)
+    finally:
+        with contextlib.suppress(OSError):
+            slow.sock.shutdown(socket.SHUT_RDWR)
+        slow.sock.close()
 
 
 async def test_inline_resource_needs_no_fetch() -> None:

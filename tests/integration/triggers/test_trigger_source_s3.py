@@ -25,7 +25,7 @@ from knevents.secrets import SecretResolver, env_name
 from knevents.settings import KubeSettings, SecretSettings, Settings
 from knevents.spec import models
 from knevents.state.memory import MemoryStore
-from knevents.triggers import fetch_s3, kube
+from knevents.triggers import fetch_http, kube
 
 from tests.fixtures.aws import AuthMoto
 from tests.fixtures.kube import KubeApi
@@ -306,7 +306,7 @@ class Trickle:
 
 
 async def test_a_store_trickling_its_answer_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch_s3, "DEADLINE", 3.0, raising=False)  # ample to connect and get the answer's head
+    monkeypatch.setattr(fetch_http, "DEADLINE", 3.0)  # ample to connect and get the answer's head
     store = Trickle()
     try:
         spec = {"bucket": {"name": "b", "key": "wf.yaml"}, "endpoint": f"127.0.0.1:{store.port}", "insecure": True}
