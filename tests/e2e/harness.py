@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from knevents.local import natsd
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 WAIT = 60.0  # bounds waits for something that must happen: generous, it costs nothing when all is well
@@ -149,18 +151,14 @@ class RunnerProcess:
 
 
 def _kill_leftover_nats(state_dir: Path) -> None:
-    """A nats-server started by a runner that was SIGKILLed runs in its own session: stop it by its pid file."""
-    info = state_dir / "runner.json"
-    if not info.exists():
-        return
-    try:
-        port = json.loads(info.read_text())["nats_url"].rsplit(":", 1)[1]
-    except (ValueError, KeyError, IndexError):
-        return
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        if "nats-server" in line and f"-p {port} " in line and str(state_dir) in line:
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+    """A nats-server started by a runner that was SIGKILLed runs in its own session: stop it as the next runner
+    on ``state_dir`` would (SIGTERM, so that its store is written out; SIGKILL after 10 s).
+
+    It used to be found in ``ps -eo pid,args``, whose lines are cut at 80 columns when ps has no terminal (as
+    under pytest): the store path never matched, and every SIGKILLed runner's nats-server ran on until the end
+    of the session (two dozen JetStream servers on one worker of a full run, load for every later test).
+    """
+    natsd.stop_stale(state_dir / "jetstream")
 
 
 @dataclass
