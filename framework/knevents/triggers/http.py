@@ -17,6 +17,7 @@ status, and any secret value is scrubbed from the text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import ssl
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["TRIGGER", "HttpTrigger", "aclose", "ssl_context"]
 
 _BODY_SNIPPET = 200
+_ANSWER_KEPT = 64 * 1024
+"""Bytes of an answer read through httpx; an error shows the first :data:`_BODY_SNIPPET` of them."""
 _POOLS: pools.LoopPools[tuple[str, ...], httpx.AsyncClient] = pools.LoopPools(lambda client: client.aclose())
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
 _FAST: pools.LoopPools[tuple[str, float], http11.Http11Pool] = pools.LoopPools(lambda pool: pool.close())
@@ -270,17 +273,37 @@ async def _send_httpx(
     timeout: float, tls: tuple[tuple[str, ...], ssl.SSLContext | bool], ctx: base.TriggerContext,
     shown: str, hidden: list[str],
 ) -> tuple[int, str, Any]:
+    """Send through httpx; ``timeout`` bounds the whole exchange, as Go's ``http.Client.Timeout`` does in Argo.
+
+    httpx's own timeout bounds each network operation only, and ``request`` reads the whole answer into
+    memory: a target sending a large or endless body held the firing and grew the process. The status is
+    what decides the outcome (Argo reads nothing more), so at most :data:`_ANSWER_KEPT` bytes are read for an
+    error's text, and a body still arriving at the deadline is cut there, the status standing.
+    """
     import httpx
 
     client = _client(tls[0], tls[1], ctx)
+    deadline = asyncio.get_running_loop().time() + timeout
+    request = client.build_request(method, url, content=body, headers=headers, timeout=timeout)
     try:
-        response = await client.request(method, url, content=body, headers=headers, auth=auth, timeout=timeout)
-    except httpx.TimeoutException:
+        async with asyncio.timeout_at(deadline):
+            response = await client.send(request, auth=auth, stream=True)
+    except (httpx.TimeoutException, TimeoutError):
         raise errors.TriggerRetryableError(f"{shown} timed out after {timeout:g}s") from None
     except (httpx.HTTPError, OSError) as exc:  # OSError: ssl.SSLError can surface unwrapped (TLS 1.3 alerts)
         reason = base.scrub(str(exc) or exc.__class__.__name__, hidden)
         raise errors.TriggerRetryableError(f"{shown} failed: {reason}") from None
-    return response.status_code, response.text, response.headers
+    kept = bytearray()
+    try:
+        with contextlib.suppress(TimeoutError, httpx.HTTPError, OSError):  # the status is known: it decides
+            async with asyncio.timeout_at(deadline):
+                async for chunk in response.aiter_bytes():
+                    kept += chunk
+                    if len(kept) >= _ANSWER_KEPT:  # the rest is not read: the connection closes, not reused
+                        break
+    finally:
+        await response.aclose()
+    return response.status_code, kept[:_ANSWER_KEPT].decode("utf-8", "replace"), response.headers
 
 
 METHODS = ("GET", "DELETE", "PATCH", "POST", "PUT")

@@ -5,10 +5,13 @@ Also makes a throwaway CA, server and client certificates with ``cryptography``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -209,3 +212,39 @@ class HttpTarget:
                 return
 
         return Handler
+
+
+class Paced:
+    """A server that answers ``head`` to its first request, then sends ``piece`` every ``pause`` seconds until
+    the client hangs up: a body that trickles (one byte) or never ends (a large piece), each piece well within
+    any read timeout. ``hung_up`` is set when the client went away."""
+
+    def __init__(self, head: bytes, piece: bytes, pause: float) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.head, self.piece, self.pause = head, piece, pause
+        self.hung_up = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                while b"\r\n\r\n" not in conn.recv(65536):
+                    pass
+                conn.sendall(self.head)
+                while True:  # the pause is the server's pace, not a test wait
+                    conn.sendall(self.piece)
+                    time.sleep(self.pause)
+        self.hung_up.set()
+
+    def close(self) -> None:
+        """Stop accepting (shutdown first: it wakes a thread still waiting in accept)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def trickle() -> Paced:
+    """A store answering 200 with a 1 MB body, one byte at a time."""
+    return Paced(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", b"a", 0.05)

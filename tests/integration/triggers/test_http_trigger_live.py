@@ -12,7 +12,7 @@ from knevents import errors, triggers
 from knevents.secrets import env_name
 from knevents.triggers import base
 
-from tests.integration.triggers.http_target import Answer, HttpTarget, Pki, make_pki
+from tests.integration.triggers.http_target import Answer, HttpTarget, Paced, Pki, make_pki
 from tests.unit.triggers import trigger_support as support
 
 TOKEN = "s3cr3t-t0ken-value"
@@ -310,3 +310,24 @@ async def test_a_keep_alive_pool_pushed_out_by_newer_urls_closes_its_connections
     for path in ("/first", "/second"):  # a URL per firing (set by a parameter, say): a pool per URL
         assert (await triggers.fire(support.resolved(http(target.url(path)), payload=b"{}"), support.context())).status == 200
     await until(lambda: connections_to(port) == 1)  # the second URL's kept-alive connection only
+
+
+@pytest.mark.parametrize("status", [200, 500])
+async def test_an_endless_answer_through_httpx_is_cut_and_its_status_decides(status: int, pools: None) -> None:
+    """httpx serves URLs with credentials (and TLS, proxies). It used to read the whole answer into memory,
+    each read within the timeout, so an endless body held the firing and grew the process for ever."""
+    import asyncio
+
+    server = Paced(b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\n\r\n" % status, b"e" * 16384, 0.02)
+    try:
+        resolved = support.resolved(http(f"http://bob:pw@127.0.0.1:{server.port}/x", timeout=30), payload=b"{}")
+        async with asyncio.timeout(60):
+            if status == 200:
+                assert (await triggers.fire(resolved, support.context())).status == 200
+            else:
+                with pytest.raises(errors.TriggerRetryableError, match="500") as caught:
+                    await triggers.fire(resolved, support.context())  # no retryStrategy: one attempt
+                assert "eeee" in str(caught.value) and len(str(caught.value)) < 1000
+        assert await asyncio.to_thread(server.hung_up.wait, 60)
+    finally:
+        server.close()

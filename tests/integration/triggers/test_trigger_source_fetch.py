@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from knevents import errors, triggers
 from knevents.secrets import env_name
 
-from tests.integration.triggers.http_target import Answer, HttpTarget
+from tests.integration.triggers.http_target import Answer, HttpTarget, trickle
 from tests.unit.triggers import trigger_support as support
 
 WORKFLOW_YAML = """
@@ -69,13 +67,11 @@ async def test_a_url_answer_too_large_or_too_slow_is_refused(target: HttpTarget,
     """source.url used to read the whole answer into memory, for as long as the server kept sending."""
     from knevents.triggers import fetch_http
 
-    from tests.integration.triggers.test_trigger_source_s3 import Trickle
-
     target.default = Answer(200, b"# " + b"x" * fetch_http.MAX_BYTES + b"\n" + WORKFLOW_YAML.encode())
     with pytest.raises(errors.TriggerError, match=f"larger than {fetch_http.MAX_BYTES} bytes"):
         await triggers.fetch_resource(k8s_with({"url": {"path": target.url("/big.yaml")}}), support.context())
     monkeypatch.setattr(fetch_http, "DEADLINE", 3.0)  # ample to connect and read the answer's head
-    slow = Trickle()
+    slow = trickle()
     try:
         async with asyncio.timeout(60):
             with pytest.raises(errors.TriggerRetryableError, match="not read within 3s"):
@@ -83,9 +79,7 @@ async def test_a_url_answer_too_large_or_too_slow_is_refused(target: HttpTarget,
                                               support.context())
         assert await asyncio.to_thread(slow.hung_up.wait, 60)
     finally:
-        with contextlib.suppress(OSError):
-            slow.sock.shutdown(socket.SHUT_RDWR)
-        slow.sock.close()
+        slow.close()
 
 
 async def test_inline_resource_needs_no_fetch() -> None:

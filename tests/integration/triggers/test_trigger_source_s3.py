@@ -7,10 +7,6 @@ pointed at moto; the event goes through the sensor runtime and the Workflow land
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +25,7 @@ from knevents.triggers import fetch_http, kube
 
 from tests.fixtures.aws import AuthMoto
 from tests.fixtures.kube import KubeApi
-from tests.integration.triggers.http_target import Answer, HttpTarget, make_pki
+from tests.integration.triggers.http_target import Answer, HttpTarget, make_pki, trickle
 from tests.unit.triggers import trigger_support as support
 
 # the tutorial's Sensor (examples/tutorials/03-trigger-sources/sensor-minio.yaml), plus a parameter
@@ -283,31 +279,9 @@ def test_validate_refuses_an_endpoint_bucket_or_key_that_changes_the_url(field: 
     assert "pa55word" not in str(manifests.problems)
 
 
-class Trickle:
-    """A store that answers 200 and then sends one byte of its body at a time, each well within a read timeout."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.hung_up = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = self.sock.accept()
-            with conn:
-                while b"\r\n\r\n" not in conn.recv(65536):
-                    pass
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-                while True:  # until the client hangs up (the pause is the server's pace, not a test wait)
-                    conn.sendall(b"a")
-                    time.sleep(0.05)
-        self.hung_up.set()
-
-
 async def test_a_store_trickling_its_answer_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch_http, "DEADLINE", 3.0)  # ample to connect and get the answer's head
-    store = Trickle()
+    store = trickle()
     try:
         spec = {"bucket": {"name": "b", "key": "wf.yaml"}, "endpoint": f"127.0.0.1:{store.port}", "insecure": True}
         trigger = support.trigger({"name": "t", "k8s": {"operation": "create", "source": {"s3": spec}}})
@@ -316,6 +290,4 @@ async def test_a_store_trickling_its_answer_is_given_up_at_the_deadline(monkeypa
                 await triggers.fetch_resource(trigger, support.context())
         assert await asyncio.to_thread(store.hung_up.wait, 60)
     finally:
-        with contextlib.suppress(OSError):
-            store.sock.shutdown(socket.SHUT_RDWR)  # wakes the server thread if it still waits in accept()
-        store.sock.close()
+        store.close()
